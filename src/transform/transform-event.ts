@@ -1,0 +1,50 @@
+/**
+ * The pure transform step for one backend: filter, find the transformer, run it, apply ERB's production drop
+ * rule (no statement without an object id). No I/O; lookups arrive already resolved in the env.
+ */
+import type { EdxEvent, JsonObject } from "./edx-event.js";
+import { filterAccepts, type EventFilter } from "./backend-filter.js";
+import type { BackendName, TransformerRegistry } from "./registry.js";
+import type { TransformEnv } from "./transform-env.js";
+import { TransformSkip } from "./transform-skip.js";
+
+export interface BackendSettings {
+  readonly backend: BackendName;
+  readonly enabled: boolean;
+  readonly filter: EventFilter;
+  readonly registry: TransformerRegistry;
+}
+
+export type BackendTransformResult =
+  | { readonly outcome: "transformed"; readonly statements: JsonObject[] }
+  | { readonly outcome: "filtered"; readonly reason: string }
+  | { readonly outcome: "no_transformer"; readonly reason: string }
+  | { readonly outcome: "skipped"; readonly reason: string; readonly skip: TransformSkip };
+
+export function transformForBackend(settings: BackendSettings, event: EdxEvent, env: TransformEnv): BackendTransformResult {
+  if (!settings.enabled) return { outcome: "filtered", reason: `${settings.backend} backend is disabled` };
+  const transformer = settings.registry.get(event.name);
+  if (!transformer) return { outcome: "no_transformer", reason: `no ${settings.backend} transformer for "${event.name}"` };
+  if (!filterAccepts(settings.filter, event.name)) {
+    return { outcome: "filtered", reason: `"${event.name}" is not allowed by the ${settings.backend} event filter` };
+  }
+  try {
+    const statements = transformer.transform(event, env);
+    const missing = statements.findIndex((s) => !hasObjectId(settings.backend, s));
+    if (missing >= 0) {
+      const skip = new TransformSkip("no_object_id", `statement ${missing} has no object id`);
+      return { outcome: "skipped", reason: skip.message, skip };
+    }
+    return { outcome: "transformed", statements };
+  } catch (e) {
+    if (e instanceof TransformSkip) return { outcome: "skipped", reason: e.message, skip: e };
+    throw e;
+  }
+}
+
+function hasObjectId(backend: BackendName, statement: JsonObject): boolean {
+  const object = statement["object"];
+  if (typeof object !== "object" || object === null || Array.isArray(object)) return false;
+  const id = (object as JsonObject)["id"];
+  return typeof id === "string" && id !== "";
+}

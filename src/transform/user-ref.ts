@@ -1,0 +1,37 @@
+/**
+ * Which user an event is about, by ERB's rule (fixed in 9.3.6 for instructor-driven enrollments): data.user_id,
+ * else data.username, else the first user_id anywhere, else the first username. Pure; the ingest layer turns
+ * the reference into a ResolvedUser through the identity provider.
+ */
+import type { EdxEvent } from "./edx-event.js";
+import { getData, pyStr } from "./field-access.js";
+
+export interface UserRef {
+  readonly kind: "user_id" | "username";
+  readonly value: string;
+}
+
+export function userRefOf(event: EdxEvent): UserRef | undefined {
+  const candidates: Array<[UserRef["kind"], string]> = [
+    ["user_id", "data.user_id"],
+    ["username", "data.username"],
+    ["user_id", "event.user_id"],
+    ["username", "event.username"],
+    ["user_id", "user_id"],
+    ["username", "username"],
+  ];
+  for (const [kind, key] of candidates) {
+    const v = getData(event, key);
+    if (v !== undefined && (typeof v === "string" || typeof v === "number")) return { kind, value: pyStr(v) };
+  }
+  return undefined;
+}
+
+/** The course an event belongs to, for the course-name look-up. */
+export function courseIdOf(event: EdxEvent): string | undefined {
+  for (const key of ["context.course_id", "data.course_id", "event.course_id"]) {
+    const v = getData(event, key);
+    if (typeof v === "string") return v;
+  }
+  return undefined;
+}
