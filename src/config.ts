@@ -1,0 +1,114 @@
+/**
+ * Service configuration: environment variables parsed once at start-up into a typed object. A bad value stops
+ * start-up with a message naming the variable and the accepted form; `--help` prints this table.
+ */
+import { z } from "zod";
+import type { AgentIfiType } from "./transform/transform-env.js";
+import { PACKAGE_NAME, PACKAGE_VERSION } from "./version.js";
+
+interface VarSpec<T> {
+  readonly name: string;
+  readonly description: string;
+  /** Raw default, parsed like a set value; "(...)" texts are descriptions of computed defaults, not values. */
+  readonly defaultText: string;
+  readonly schema: z.ZodType<T>;
+}
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" })
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const positiveInt = z.coerce.number({ error: "expected a whole number" }).int("expected a whole number").positive("expected a number above 0");
+const nonNegativeInt = z.coerce.number({ error: "expected a whole number" }).int("expected a whole number").min(0, "expected 0 or more");
+const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+const httpUrl = z
+  .string()
+  .url("expected an http(s) URL")
+  .refine((u) => /^https?:\/\//.test(u), "expected an http(s) URL")
+  .transform((u) => u.replace(/\/+$/, ""));
+
+export const DEFAULT_CRITICAL_EVENTS = [
+  "edx.course.enrollment.activated",
+  "edx.course.enrollment.deactivated",
+  "edx.course.grade.passed.first_time",
+];
+
+function v<T>(name: string, defaultText: string, description: string, schema: z.ZodType<T>): VarSpec<T> {
+  return { name, defaultText, description, schema };
+}
+
+/** Every variable the service reads, in --help order. */
+export const CONFIG_VARS = {
+  host: v("HOST", "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces).", z.string().min(1)),
+  port: v("PORT", "8080", "Port serving gRPC, gRPC-Web and Connect (HTTP/2 cleartext and HTTP/1.1).", nonNegativeInt.max(65535)),
+  natsUrl: v("NATS_URL", "(unset)", "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.", z.string().optional()),
+  natsServerBin: v("NATS_SERVER_BIN", "nats-server", "nats-server binary for the embedded default (searched on PATH and /usr/sbin).", z.string().min(1)),
+  natsCreds: v("NATS_CREDS", "(unset)", "NATS credentials file.", z.string().optional()),
+  dataDir: v("DATA_DIR", ".data", "Directory for the embedded nats-server's store.", z.string().min(1)),
+  natsPrefix: v("NATS_PREFIX", "eventrouting", "Prefix of every subject, stream, bucket and consumer name (letters, digits, _).", z.string().regex(/^[A-Za-z0-9_]+$/, "expected letters, digits and _ only")),
+  natsReplicas: v("NATS_REPLICAS", "1", "Stream and bucket replicas (3 in a NATS cluster).", positiveInt.max(5)),
+  deliveryMaxAgeHours: v("DELIVERY_MAX_AGE_HOURS", "168", "How long statements stay in the delivery stream, delivered or not.", positiveInt),
+  lmsRootUrl: v("LMS_ROOT_URL", "http://localhost:18000", "LMS root URL: actor homePage and every IRI.", httpUrl),
+  transformerVersion: v("TRANSFORMER_VERSION", `${PACKAGE_NAME}@${PACKAGE_VERSION}`, "Value of the transformer-version extension.", z.string().min(1)),
+  agentIfiType: v("XAPI_AGENT_IFI_TYPE", "external_id", "xAPI actor: external_id, mbox or mbox_sha1sum.", z.enum(["external_id", "mbox", "mbox_sha1sum"], { error: "expected external_id, mbox or mbox_sha1sum" }) as z.ZodType<AgentIfiType>),
+  xapiEnabled: v("XAPI_ENABLED", "true", "Produce xAPI statements.", bool),
+  caliperEnabled: v("CALIPER_ENABLED", "false", "Produce Caliper events.", bool),
+  xapiEvents: v("XAPI_EVENTS", "(every name with a transformer)", "Comma-separated allowlist of event names for xAPI.", list.optional()),
+  xapiEventsRegex: v("XAPI_EVENTS_REGEX", "(unset)", "Comma-separated regexes (anchored at the start) filtering xAPI names; replaces XAPI_EVENTS.", list.optional()),
+  xapiEventsRegexMode: v("XAPI_EVENTS_REGEX_MODE", "allowlist", "allowlist or blocklist, for XAPI_EVENTS_REGEX.", z.enum(["allowlist", "blocklist"])),
+  caliperEvents: v("CALIPER_EVENTS", "(every name with a transformer)", "Comma-separated allowlist of event names for Caliper.", list.optional()),
+  caliperEventsRegex: v("CALIPER_EVENTS_REGEX", "(unset)", "Comma-separated regexes filtering Caliper names; replaces CALIPER_EVENTS.", list.optional()),
+  caliperEventsRegexMode: v("CALIPER_EVENTS_REGEX_MODE", "allowlist", "allowlist or blocklist, for CALIPER_EVENTS_REGEX.", z.enum(["allowlist", "blocklist"])),
+  caliperSensorId: v("CALIPER_SENSOR_ID", "(LMS_ROOT_URL)", "Caliper envelope sensor id.", z.string().min(1).optional()),
+  identityHmacSecret: v("IDENTITY_HMAC_SECRET", "(generated once, kept in NATS)", "Key deriving external ids for users not in the identity table (at least 16 characters).", z.string().min(16, "expected at least 16 characters").optional()),
+  coursesFile: v("COURSES_FILE", "(unset)", "CSV (course_id,name) or JSON ({course_id: name}) with course names, read at start.", z.string().optional()),
+  emitTokens: v("EMIT_TOKENS", "(generated and printed)", "Comma-separated bearer tokens allowed to call Emit, EmitBatch and Transform.", list.optional()),
+  adminTokens: v("ADMIN_TOKENS", "(generated and printed)", "Comma-separated bearer tokens allowed to call every RPC.", list.optional()),
+  emitBatchMax: v("EMIT_BATCH_MAX", "1000", "Most events in one EmitBatch call.", positiveInt),
+  readMaxBytes: v("READ_MAX_BYTES", "4194304", "Largest request message in bytes.", positiveInt),
+  maxTimeoutMs: v("MAX_TIMEOUT_MS", "60000", "Largest client deadline accepted, in ms.", positiveInt),
+  shutdownGraceMs: v("SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, how long in-flight calls may finish.", nonNegativeInt),
+  logLevel: v("LOG_LEVEL", "info", "pino level: fatal, error, warn, info, debug, trace, silent.", z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])),
+  logRpcs: v("LOG_RPCS", "true", "Log one line per RPC.", bool),
+  deliveryEnabled: v("DELIVERY_ENABLED", "true", "Run delivery workers in this instance.", bool),
+  deliveryBatchSize: v("DELIVERY_BATCH_SIZE", "100", "Default statements per HTTP request.", positiveInt.max(10_000)),
+  deliveryBatchIntervalMs: v("DELIVERY_BATCH_INTERVAL_MS", "5000", "Default longest wait before a partial batch is sent.", positiveInt),
+  deliveryMaxRetries: v("DELIVERY_MAX_RETRIES", "3", "Default retries after the first attempt.", nonNegativeInt.max(100)),
+  deliveryCountdownMs: v("DELIVERY_COUNTDOWN_MS", "30000", "Default wait before a retry (consumer ack wait).", positiveInt),
+  deliveryHttpTimeoutMs: v("DELIVERY_HTTP_TIMEOUT_MS", "10000", "Default HTTP timeout; must be below the countdown.", positiveInt),
+  criticalEvents: v("CRITICAL_EVENTS", DEFAULT_CRITICAL_EVENTS.join(","), "Events kept in the failed stream when delivery is exhausted.", list),
+} as const;
+
+type Vars = typeof CONFIG_VARS;
+export type Config = { readonly [K in keyof Vars]: Vars[K] extends VarSpec<infer T> ? T : never };
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+function rawDefault(spec: VarSpec<unknown>): string | undefined {
+  return spec.defaultText.startsWith("(") ? undefined : spec.defaultText;
+}
+
+/** Parses the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [key, spec] of Object.entries(CONFIG_VARS) as Array<[keyof Vars, VarSpec<unknown>]>) {
+    const raw = env[spec.name];
+    const value = raw === undefined || raw === "" ? rawDefault(spec) : raw;
+    const parsed = spec.schema.safeParse(value);
+    if (parsed.success) out[key] = parsed.data;
+    else problems.push(`${spec.name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? "invalid"} (${spec.description})`);
+  }
+  if (problems.length === 0 && (out["deliveryHttpTimeoutMs"] as number) >= (out["deliveryCountdownMs"] as number)) {
+    problems.push("DELIVERY_HTTP_TIMEOUT_MS must be below DELIVERY_COUNTDOWN_MS, or a slow request is redelivered while in flight");
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
+  return out as Config;
+}
+
+/** The --help text: every variable with its default. */
+export function configHelp(): string {
+  const rows = Object.values(CONFIG_VARS).map((s) => `  ${s.name.padEnd(28)} ${s.description}\n  ${"".padEnd(28)} default: ${s.defaultText}`);
+  return `event-routing: Open edX events to xAPI and Caliper, delivered through NATS JetStream.\n\nUsage: npm start [-- --help]\n\nEnvironment variables:\n${rows.join("\n")}\n`;
+}

@@ -1,0 +1,61 @@
+/**
+ * Every NATS name the service uses, derived from one prefix (NATS_PREFIX, default "eventrouting"), so operators
+ * can predict them. README "Operating" lists them; keep both in step.
+ *
+ *   stream   EVENTROUTING_DELIVERY     subjects eventrouting.deliver.<router id>   statements awaiting delivery
+ *   stream   EVENTROUTING_FAILED       subjects eventrouting.failed.<router id>    exhausted critical statements
+ *   stream   EVENTROUTING_ADVISORIES   $JS.EVENT.ADVISORY.CONSUMER.{MAX_DELIVERIES,MSG_TERMINATED}.EVENTROUTING_DELIVERY.*
+ *   consumer deliver-<router id>       durable pull consumer on EVENTROUTING_DELIVERY, one per router
+ *   consumer failed-sweeper            durable on EVENTROUTING_ADVISORIES (backstop for crashes)
+ *   KV       eventrouting_routers      router configurations (key = router id)
+ *   KV       eventrouting_identities   user id / username -> {external_id, email}
+ *   KV       eventrouting_courses      course id -> name
+ *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ */
+export interface NatsNames {
+  readonly prefix: string;
+  readonly deliveryStream: string;
+  readonly failedStream: string;
+  readonly advisoryStream: string;
+  readonly routersBucket: string;
+  readonly identitiesBucket: string;
+  readonly coursesBucket: string;
+  readonly settingsBucket: string;
+  readonly sweeperConsumer: string;
+  deliverSubject(routerId: string): string;
+  failedSubject(routerId: string): string;
+  deliveryConsumer(routerId: string): string;
+  /** Nats-Msg-Id of a delivery message: router id + statement id, so a retried Emit does not duplicate. */
+  deliveryMsgId(routerId: string, statementId: string): string;
+  /** Nats-Msg-Id on the failed stream; shared by the worker and the sweeper so either path de-duplicates. */
+  failedMsgId(routerId: string, statementId: string): string;
+  advisorySubjects(): string[];
+}
+
+export function natsNames(prefix = "eventrouting"): NatsNames {
+  const upper = prefix.toUpperCase();
+  const deliveryStream = `${upper}_DELIVERY`;
+  return {
+    prefix,
+    deliveryStream,
+    failedStream: `${upper}_FAILED`,
+    advisoryStream: `${upper}_ADVISORIES`,
+    routersBucket: `${prefix}_routers`,
+    identitiesBucket: `${prefix}_identities`,
+    coursesBucket: `${prefix}_courses`,
+    settingsBucket: `${prefix}_settings`,
+    sweeperConsumer: "failed-sweeper",
+    deliverSubject: (routerId) => `${prefix}.deliver.${routerId}`,
+    failedSubject: (routerId) => `${prefix}.failed.${routerId}`,
+    deliveryConsumer: (routerId) => `deliver-${routerId}`,
+    deliveryMsgId: (routerId, statementId) => `${routerId}:${statementId}`,
+    failedMsgId: (routerId, statementId) => `failed:${routerId}:${statementId}`,
+    advisorySubjects: () => [
+      `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${deliveryStream}.*`,
+      `$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.${deliveryStream}.*`,
+    ],
+  };
+}
+
+/** Router ids name subjects and consumers, so they are restricted to one safe token. */
+export const ROUTER_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;

@@ -1,0 +1,51 @@
+/**
+ * ERB's match_params (ADR 0007): dotted exact paths into the original event, AND across keys, OR within a list,
+ * each pattern an unanchored regex (re.search). A missing or non-string value never matches; an empty pattern
+ * list never matches; no match params accepts everything. Patterns are compiled once per router version.
+ */
+import type { EdxEvent } from "../transform/edx-event.js";
+import { atPath } from "../transform/field-access.js";
+import type { MatchParam } from "./router-model.js";
+
+export interface CompiledMatch {
+  readonly path: string;
+  readonly patterns: readonly RegExp[];
+}
+
+export class MatchParamError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "MatchParamError";
+  }
+}
+
+const PATH_RE = /^[^.\s]+(\.[^.\s]+)*$/;
+
+/** Compiles and validates; throws MatchParamError naming the offending entry. */
+export function compileMatchParams(params: readonly MatchParam[]): CompiledMatch[] {
+  return params.map((p, i) => {
+    if (!PATH_RE.test(p.path)) throw new MatchParamError(`match_params[${i}].path`, `invalid dotted path ${JSON.stringify(p.path)}`);
+    return {
+      path: p.path,
+      patterns: p.patterns.map((src, j) => {
+        try {
+          return new RegExp(src);
+        } catch (e) {
+          throw new MatchParamError(`match_params[${i}].patterns[${j}]`, `invalid regex ${JSON.stringify(src)}: ${(e as Error).message}`);
+        }
+      }),
+    };
+  });
+}
+
+export function matchesEvent(compiled: readonly CompiledMatch[], event: EdxEvent): boolean {
+  for (const m of compiled) {
+    const value = atPath(event.body, m.path);
+    if (typeof value !== "string") return false;
+    if (!m.patterns.some((re) => re.test(value))) return false;
+  }
+  return true;
+}

@@ -1,0 +1,79 @@
+/**
+ * The router as stored (JSON in the routers KV bucket) and used in-process. The proto Router is only the wire
+ * form; conversion lives in admin/router-convert.ts.
+ */
+import type { JsonObject } from "../transform/edx-event.js";
+import type { BackendName } from "../transform/registry.js";
+
+export type RouterAuth =
+  | { readonly kind: "none" }
+  | { readonly kind: "basic"; readonly username: string; readonly password: string }
+  | { readonly kind: "bearer"; readonly token: string };
+
+export interface MatchParam {
+  /** Dotted exact path into the ORIGINAL event, e.g. "context.org_id". */
+  readonly path: string;
+  /** Unanchored regexes (re.search); any may match. */
+  readonly patterns: readonly string[];
+}
+
+/** Per-router delivery settings; undefined fields take the service defaults (see resolveDelivery). */
+export interface RouterDeliverySettings {
+  readonly batchSize?: number;
+  readonly batchIntervalMs?: number;
+  readonly maxRetries?: number;
+  readonly countdownMs?: number;
+  readonly backoffMs?: readonly number[];
+  readonly httpTimeoutMs?: number;
+  readonly criticalEvents?: readonly string[];
+}
+
+export interface RouterConfig {
+  readonly id: string;
+  readonly displayName: string;
+  readonly backend: BackendName;
+  readonly endpointUrl: string;
+  readonly auth: RouterAuth;
+  readonly enabled: boolean;
+  readonly matchParams: readonly MatchParam[];
+  readonly overrideArgs: JsonObject;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly delivery: RouterDeliverySettings;
+  /** ISO 8601. */
+  readonly createTime: string;
+  readonly updateTime: string;
+  /** KV revision (not stored in the value; filled in when read). */
+  readonly revision: number;
+}
+
+export interface DeliveryDefaults {
+  readonly batchSize: number;
+  readonly batchIntervalMs: number;
+  readonly maxRetries: number;
+  readonly countdownMs: number;
+  readonly httpTimeoutMs: number;
+  readonly criticalEvents: readonly string[];
+}
+
+export interface ResolvedDelivery {
+  readonly batchSize: number;
+  readonly batchIntervalMs: number;
+  readonly maxRetries: number;
+  readonly countdownMs: number;
+  readonly backoffMs: readonly number[];
+  readonly httpTimeoutMs: number;
+  readonly criticalEvents: ReadonlySet<string>;
+}
+
+export function resolveDelivery(router: RouterConfig, defaults: DeliveryDefaults): ResolvedDelivery {
+  const d = router.delivery;
+  return {
+    batchSize: d.batchSize ?? defaults.batchSize,
+    batchIntervalMs: d.batchIntervalMs ?? defaults.batchIntervalMs,
+    maxRetries: d.maxRetries ?? defaults.maxRetries,
+    countdownMs: d.countdownMs ?? defaults.countdownMs,
+    backoffMs: d.backoffMs ?? [],
+    httpTimeoutMs: d.httpTimeoutMs ?? defaults.httpTimeoutMs,
+    criticalEvents: new Set(d.criticalEvents && d.criticalEvents.length > 0 ? d.criticalEvents : defaults.criticalEvents),
+  };
+}

@@ -1,0 +1,54 @@
+/**
+ * Test harness: a real nats-server per test file (random ports, temp store), killed on exit even when a test
+ * crashes, restartable on the same ports and store for fault tests. NATS_SERVER_BIN overrides the binary.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NatsServerProcess } from "../../src/nats/nats-server-process.js";
+
+const live = new Set<{ server: NatsServerProcess; dir: string }>();
+let hooked = false;
+
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on("exit", () => {
+    for (const { server, dir } of live) {
+      server.killNow();
+      if (!process.env["KEEP_NATS_DIRS"]) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+}
+
+export interface TestNatsServer {
+  readonly server: NatsServerProcess;
+  readonly url: string;
+  readonly monitorUrl: string;
+  restart(opts?: { crash?: boolean; downMs?: number }): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startNatsServer(): Promise<TestNatsServer> {
+  hookExit();
+  const dir = mkdtempSync(join(tmpdir(), "er-nats-"));
+  const server = await NatsServerProcess.start({ bin: process.env["NATS_SERVER_BIN"] ?? "nats-server", storeDir: join(dir, "js"), portsDir: dir });
+  const entry = { server, dir };
+  live.add(entry);
+  return {
+    server,
+    get url() {
+      return server.url;
+    },
+    get monitorUrl() {
+      return server.monitorUrl;
+    },
+    restart: (opts) => server.restart(opts),
+    async stop() {
+      await server.stop();
+      live.delete(entry);
+      if (!process.env["KEEP_NATS_DIRS"]) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
