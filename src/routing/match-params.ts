@@ -49,3 +49,18 @@ export function matchesEvent(compiled: readonly CompiledMatch[], event: EdxEvent
   }
   return true;
 }
+
+/**
+ * Compiled patterns per router version. Router configs are immutable and replaced on every change, so keying on
+ * the object compiles each version's regexes exactly once and frees them with the old version.
+ */
+const compiledByRouter = new WeakMap<object, CompiledMatch[]>();
+
+export function compiledMatchFor(router: { readonly matchParams: readonly MatchParam[] }): CompiledMatch[] {
+  let compiled = compiledByRouter.get(router);
+  if (compiled === undefined) {
+    compiled = compileMatchParams(router.matchParams);
+    compiledByRouter.set(router, compiled);
+  }
+  return compiled;
+}

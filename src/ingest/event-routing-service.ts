@@ -1,0 +1,115 @@
+/**
+ * EventRoutingService: Emit, EmitBatch and Transform here; the failed-event RPCs are delivery's and are plugged
+ * in as handlers. Domain errors are thrown and mapped to Connect codes by the server's error interceptor.
+ */
+import { create } from "@bufbuild/protobuf";
+import type { ServiceImpl } from "@connectrpc/connect";
+import {
+  EmitBatchResponseSchema,
+  EmitResponseSchema,
+  EventRoutingService,
+  TransformedOutputSchema,
+  TransformResponseSchema,
+  type ListFailedRequest,
+  type ListFailedResponse,
+  type PurgeFailedRequest,
+  type PurgeFailedResponse,
+  type RetryFailedRequest,
+  type RetryFailedResponse,
+} from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
+import { UnavailableError, ValidationError } from "../errors.js";
+import type { StatementPublisher } from "../routing/statement-publisher.js";
+import type { EdxEvent } from "../transform/edx-event.js";
+import type { BackendName } from "../transform/registry.js";
+import { emitEvents, transformEvent, type PipelineDeps } from "./emit-pipeline.js";
+import { eventFromInput } from "./event-input.js";
+import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
+
+export interface FailedEventHandlers {
+  listFailed(req: ListFailedRequest): Promise<ListFailedResponse>;
+  retryFailed(req: RetryFailedRequest): Promise<RetryFailedResponse>;
+  purgeFailed(req: PurgeFailedRequest): Promise<PurgeFailedResponse>;
+}
+
+export interface EventRoutingServiceDeps {
+  readonly pipeline: PipelineDeps;
+  readonly publisher: StatementPublisher;
+  readonly emitBatchMax: number;
+  /** Absent when delivery does not run in this instance. */
+  readonly failed?: FailedEventHandlers;
+}
+
+const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
+  [Backend.XAPI, "xapi"],
+  [Backend.CALIPER, "caliper"],
+]);
+
+function failedHandlers(deps: EventRoutingServiceDeps): FailedEventHandlers {
+  if (deps.failed) return deps.failed;
+  const off = async (): Promise<never> => {
+    throw new UnavailableError("delivery is not running in this instance (DELIVERY_ENABLED=false)");
+  };
+  return { listFailed: off, retryFailed: off, purgeFailed: off };
+}
+
+export function createEventRoutingService(deps: EventRoutingServiceDeps): ServiceImpl<typeof EventRoutingService> {
+  const failed = failedHandlers(deps);
+  return {
+    async emit(req) {
+      const event = eventFromInput(req.event, "event");
+      const [outputs] = await emitEvents([event], deps.pipeline, deps.publisher);
+      return create(EmitResponseSchema, { result: eventResult(0, event.name, outputs!) });
+    },
+
+    async emitBatch(req) {
+      if (req.events.length > deps.emitBatchMax) {
+        throw new ValidationError("events", `at most ${deps.emitBatchMax} events per call, got ${req.events.length}`);
+      }
+      // One bad event never fails the others: parse errors become per-event INVALID results.
+      const parsed: Array<{ index: number; event: EdxEvent }> = [];
+      const results = new Array(req.events.length);
+      req.events.forEach((input, index) => {
+        try {
+          parsed.push({ index, event: eventFromInput(input, `events[${index}]`) });
+        } catch (e) {
+          if (!(e instanceof ValidationError)) throw e;
+          results[index] = invalidResult(index, e.message);
+        }
+      });
+      const outputs = await emitEvents(
+        parsed.map((p) => p.event),
+        deps.pipeline,
+        deps.publisher,
+      );
+      parsed.forEach((p, i) => {
+        results[p.index] = eventResult(p.index, p.event.name, outputs[i]!);
+      });
+      return create(EmitBatchResponseSchema, { results });
+    },
+
+    async transform(req) {
+      const event = eventFromInput(req.event, "event");
+      const only = req.backends.map((b, i) => {
+        const name = PROTO_TO_BACKEND.get(b);
+        if (!name) throw new ValidationError(`backends[${i}]`, "expected BACKEND_XAPI or BACKEND_CALIPER");
+        return name;
+      });
+      const outputs = await transformEvent(event, deps.pipeline, only);
+      return create(TransformResponseSchema, {
+        result: eventResult(0, event.name, outputs),
+        outputs: outputs.map((o) =>
+          create(TransformedOutputSchema, {
+            backend: BACKEND_TO_PROTO[o.backend],
+            statements: o.result.outcome === "transformed" ? o.result.statements : [],
+            routerIds: o.routers.map((r) => r.id),
+          }),
+        ),
+      });
+    },
+
+    listFailed: (req) => failed.listFailed(req),
+    retryFailed: (req) => failed.retryFailed(req),
+    purgeFailed: (req) => failed.purgeFailed(req),
+  };
+}

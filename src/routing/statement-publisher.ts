@@ -1,0 +1,41 @@
+/**
+ * Stores delivery messages in JetStream. Publishes are pipelined (one round trip for a whole event or batch, not
+ * one per message) and every PubAck is awaited: if any is missing the caller gets UnavailableError and reports
+ * nothing as accepted. Retrying is safe because Nats-Msg-Id de-duplicates within the stream's window.
+ */
+import type { JetStreamClient } from "@nats-io/jetstream";
+import { UnavailableError } from "../errors.js";
+import type { DeliveryMessage } from "./statement-routing.js";
+
+export interface StatementPublisherOptions {
+  /** How long to wait for each PubAck. */
+  readonly timeoutMs: number;
+  /** Stream the subjects must land in; a mismatch means a misconfigured prefix. */
+  readonly streamName: string;
+}
+
+export class StatementPublisher {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly opts: StatementPublisherOptions,
+  ) {}
+
+  async publish(messages: readonly DeliveryMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const results = await Promise.allSettled(
+      messages.map((m) =>
+        this.js.publish(m.subject, m.body, {
+          msgID: m.msgId,
+          headers: m.headers,
+          timeout: this.opts.timeoutMs,
+          expect: { streamName: this.opts.streamName },
+        }),
+      ),
+    );
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed.length > 0) {
+      const reason = (failed[0]!.reason as Error)?.message ?? "unknown error";
+      throw new UnavailableError(`JetStream did not confirm ${failed.length} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`);
+    }
+  }
+}
