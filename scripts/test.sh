@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite: contract checks, type check, then every test file against real nats-servers
+# (each test file starts its own) and real HTTP receivers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+echo "== buf lint"
+buf lint
+
+echo "== regenerating gen/ leaves no diff"
+buf generate
+if [ -n "$(git status --porcelain -- gen)" ]; then
+  git status --porcelain -- gen
+  echo "gen/ is stale: run 'npm run generate' and commit the result" >&2
+  exit 1
+fi
+
+echo "== tsc"
+tsc --noEmit
+
+# The test LRS (Learning Locker's xapi-statements, GPL, a test tool only) has its own lockfile.
+if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then
+  echo "== installing the test LRS"
+  npm ci --prefix test/lrs --ignore-scripts --no-audit --no-fund --loglevel=error
+fi
+
+echo "== tests"
+exec node --import tsx --test --test-reporter=spec --test-concurrency=2 test/*.test.ts

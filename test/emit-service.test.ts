@@ -1,0 +1,271 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { toConnectError } from "../src/errors.js";
+import { backendSettings } from "../src/ingest/backend-settings.js";
+import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
+import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
+import { connectNats } from "../src/nats/connection.js";
+import { natsNames } from "../src/nats/names.js";
+import { ensureStreams } from "../src/nats/streams.js";
+import type { RouterConfig } from "../src/routing/router-model.js";
+import type { RouterSource } from "../src/routing/router-source.js";
+import { StatementPublisher } from "../src/routing/statement-publisher.js";
+import { ERB_FIXTURES_DIR, ERB_TEST_ENV, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+
+const names = natsNames("emittest");
+const raw = (file: string) => readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8");
+const jsonInput = (text: string) => create(EventInputSchema, { event: { case: "json", value: text } });
+
+function router(id: string, extra: Partial<RouterConfig> = {}): RouterConfig {
+  return {
+    id,
+    displayName: id,
+    backend: "xapi",
+    endpointUrl: "http://127.0.0.1:9/lrs",
+    auth: { kind: "none" },
+    enabled: true,
+    matchParams: [],
+    overrideArgs: {},
+    headers: {},
+    delivery: {},
+    createTime: "2026-01-01T00:00:00Z",
+    updateTime: "2026-01-01T00:00:00Z",
+    revision: 1,
+    ...extra,
+  };
+}
+
+/** A fixed set of routers; the KV-backed store is tested in the routers tests. */
+function staticRouters(list: RouterConfig[]): RouterSource {
+  return { list: () => list, get: (id) => list.find((r) => r.id === id), subscribe: () => () => {} };
+}
+
+/** Same as the server's error interceptor: domain errors to Connect codes. */
+const mapErrors: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (e) {
+    throw toConnectError(e);
+  }
+};
+
+let nats: TestNatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+
+before(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ servers: nats.url });
+  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+});
+after(async () => {
+  await nc.close();
+  await nats.stop();
+});
+
+function clientFor(opts: { routers?: RouterConfig[]; xapiEnabled?: boolean; caliperEnabled?: boolean; emitBatchMax?: number } = {}) {
+  const pipeline: PipelineDeps = {
+    settings: { lmsRootUrl: ERB_TEST_ENV.lmsRootUrl, transformerVersion: ERB_TEST_ENV.transformerVersion, agentIfiType: "external_id" },
+    backends: backendSettings({
+      xapiEnabled: opts.xapiEnabled ?? true,
+      caliperEnabled: opts.caliperEnabled ?? false,
+      xapiEvents: undefined,
+      xapiEventsRegex: undefined,
+      xapiEventsRegexMode: "allowlist",
+      caliperEvents: undefined,
+      caliperEventsRegex: undefined,
+      caliperEventsRegexMode: "allowlist",
+    }),
+    directories: {
+      identities: { resolve: async () => ({ externalId: ERB_TEST_EXTERNAL_ID, email: "edx@example.com" }) },
+      courses: { courseName: async () => "Demonstration Course" },
+    },
+    routers: staticRouters(opts.routers ?? []),
+    names,
+  };
+  const publisher = new StatementPublisher(js, { timeoutMs: 1000, streamName: names.deliveryStream });
+  const transport = createRouterTransport(
+    ({ service }) => service(EventRoutingService, createEventRoutingService({ pipeline, publisher, emitBatchMax: opts.emitBatchMax ?? 1000 })),
+    { router: { interceptors: [mapErrors] } },
+  );
+  return createClient(EventRoutingService, transport);
+}
+
+async function subjectCount(routerId: string): Promise<number> {
+  const info = await jsm.streams.info(names.deliveryStream, { subjects_filter: names.deliverSubject(routerId) });
+  return info.state.subjects?.[names.deliverSubject(routerId)] ?? 0;
+}
+
+describe("Emit", () => {
+  test("publishes the ERB-identical statement once per matching router, with override_args and headers", async () => {
+    const expected = readExpectedFixture("xapi", "edx.course.enrollment.activated.json")![0]!;
+    const client = clientFor({
+      routers: [
+        router("lrs-a", { overrideArgs: { version: "1.0.3" } }),
+        router("lrs-edx", { matchParams: [{ path: "context.org_id", patterns: ["^ed", "nomatch"] }] }),
+        router("lrs-other-org", { matchParams: [{ path: "context.org_id", patterns: ["^MITx$"] }] }),
+        router("lrs-off", { enabled: false }),
+        router("caliper-1", { backend: "caliper" }),
+      ],
+    });
+    const res = await client.emit({ event: jsonInput(raw("edx.course.enrollment.activated.json")) });
+    const r = res.result!;
+    assert.equal(r.outcome, Outcome.PUBLISHED);
+    assert.equal(r.name, "edx.course.enrollment.activated");
+    const xapi = r.backends.find((b) => b.backend === Backend.XAPI)!;
+    assert.deepEqual(xapi.statementIds, [expected["id"]]);
+    assert.deepEqual(xapi.routerIds, ["lrs-a", "lrs-edx"]);
+    assert.equal(r.backends.length, 1, "caliper is disabled, so not reported");
+
+    const msg = await jsm.streams.getMessage(names.deliveryStream, { last_by_subj: names.deliverSubject("lrs-a") });
+    assert.ok(msg);
+    assert.equal(msg.header.get("Nats-Msg-Id"), `lrs-a:${expected["id"]}`);
+    assert.equal(msg.header.get("Er-Event-Name"), "edx.course.enrollment.activated");
+    assert.equal(msg.header.get("Er-Backend"), "xapi");
+    assert.deepEqual(msg.json(), expected);
+    assert.equal(await subjectCount("lrs-other-org"), 0);
+    assert.equal(await subjectCount("lrs-off"), 0);
+  });
+
+  test("a retried Emit does not duplicate", async () => {
+    const client = clientFor({ routers: [router("dedupe")] });
+    const input = jsonInput(raw("edx.course.enrollment.deactivated.json"));
+    await client.emit({ event: input });
+    await client.emit({ event: input });
+    assert.equal(await subjectCount("dedupe"), 1);
+  });
+
+  test("typed TrackingEvent and JSON text give the same statement id", async () => {
+    const client = clientFor();
+    const body = JSON.parse(raw("edx.course.enrollment.activated.json"));
+    const typed = create(EventInputSchema, {
+      event: { case: "trackingEvent", value: { name: body.name, timestamp: body.timestamp, context: body.context, data: body.data } },
+    });
+    const a = await client.emit({ event: typed });
+    const b = await client.emit({ event: jsonInput(raw("edx.course.enrollment.activated.json")) });
+    assert.deepEqual(a.result!.backends[0]!.statementIds, b.result!.backends[0]!.statementIds);
+  });
+
+  test("a tracking-log line with a log prefix is accepted", async () => {
+    const client = clientFor();
+    const line = `2023-05-23 13:53:13,461 INFO 20 [tracking] [user None] [ip None] logger.py:41 - ${raw("edx.course.grade.now_failed.json").replace(/\n/g, " ")}`;
+    const res = await client.emit({ event: jsonInput(line) });
+    assert.equal(res.result!.outcome, Outcome.PUBLISHED);
+  });
+
+  test("unknown names, disabled backends and unresolvable users are outcomes, not errors", async () => {
+    const client = clientFor();
+    const unknown = await client.emit({ event: jsonInput('{"name":"edx.made.up","timestamp":"2020-01-01T00:00:00Z"}') });
+    assert.equal(unknown.result!.outcome, Outcome.NO_TRANSFORMER);
+    assert.match(unknown.result!.reason, /no xapi transformer/);
+
+    const off = clientFor({ xapiEnabled: false });
+    const filtered = await off.emit({ event: jsonInput(raw("edx.course.enrollment.activated.json")) });
+    assert.equal(filtered.result!.outcome, Outcome.FILTERED);
+
+    const body = JSON.parse(raw("edx.course.enrollment.activated.json"));
+    const noUserClient = clientFor();
+    // The in-test identity directory always resolves; an event with no user at all has nothing to resolve.
+    delete body.data.user_id;
+    delete body.context.user_id;
+    delete body.context.username;
+    const skipped = await noUserClient.emit({ event: jsonInput(JSON.stringify(body)) });
+    assert.equal(skipped.result!.outcome, Outcome.SKIPPED);
+    assert.match(skipped.result!.reason, /no resolvable user/);
+  });
+
+  test("invalid input is InvalidArgument naming the field", async () => {
+    const client = clientFor();
+    await assert.rejects(client.emit({}), (e: ConnectError) => e.code === Code.InvalidArgument && /^\[invalid_argument\] event:/.test(e.message));
+    await assert.rejects(
+      client.emit({ event: jsonInput("{not json") }),
+      (e: ConnectError) => e.code === Code.InvalidArgument && e.rawMessage.startsWith("event.json:"),
+    );
+    await assert.rejects(
+      client.emit({ event: jsonInput('{"timestamp":"2020-01-01T00:00:00Z"}') }),
+      (e: ConnectError) => e.code === Code.InvalidArgument && /name/.test(e.rawMessage),
+    );
+    await assert.rejects(
+      client.emit({ event: create(EventInputSchema, { event: { case: "trackingEvent", value: { name: "x" } } }) }),
+      (e: ConnectError) => e.code === Code.InvalidArgument && e.rawMessage.startsWith("event.tracking_event.timestamp:"),
+    );
+  });
+
+  test("fails with Unavailable when JetStream cannot confirm, and succeeds after recovery", async () => {
+    const client = clientFor({ routers: [router("outage")] });
+    const input = jsonInput(raw("edx.course.grade.passed.first_time.json"));
+    await nats.server.stop();
+    await assert.rejects(client.emit({ event: input }), (e: ConnectError) => e.code === Code.Unavailable);
+    const reconnected = (async () => {
+      for await (const s of nc.status()) if (s.type === "reconnect") return;
+    })();
+    await nats.restart();
+    await reconnected;
+    const res = await client.emit({ event: input });
+    assert.equal(res.result!.outcome, Outcome.PUBLISHED);
+    assert.equal(await subjectCount("outage"), 1);
+  });
+});
+
+describe("EmitBatch", () => {
+  test("one bad event never fails the others; results are in request order", async () => {
+    const client = clientFor({ routers: [router("batch")] });
+    const res = await client.emitBatch({
+      events: [
+        jsonInput(raw("edx.course.enrollment.mode_changed.json")),
+        jsonInput("garbage"),
+        jsonInput('{"name":"edx.made.up","timestamp":"2020-01-01T00:00:00Z"}'),
+        jsonInput(raw("edx.course.grade.now_passed.json")),
+      ],
+    });
+    assert.deepEqual(
+      res.results.map((r) => [r.index, r.outcome]),
+      [
+        [0, Outcome.PUBLISHED],
+        [1, Outcome.INVALID],
+        [2, Outcome.NO_TRANSFORMER],
+        [3, Outcome.PUBLISHED],
+      ],
+    );
+    assert.match(res.results[1]!.reason, /^events\[1\]\.json:/);
+    assert.equal(await subjectCount("batch"), 2);
+  });
+
+  test("more than the configured maximum is InvalidArgument on events", async () => {
+    const client = clientFor({ emitBatchMax: 2 });
+    const e = jsonInput(raw("edx.course.enrollment.activated.json"));
+    await assert.rejects(client.emitBatch({ events: [e, e, e] }), (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage.startsWith("events:"));
+  });
+});
+
+describe("Transform", () => {
+  test("returns the statements and matching routers without publishing", async () => {
+    const client = clientFor({ routers: [router("dry-run")] });
+    const res = await client.transform({ event: jsonInput(raw("edx.course.enrollment.activated.json")) });
+    assert.equal(res.outputs.length, 1);
+    assert.deepEqual(res.outputs[0]!.statements, readExpectedFixture("xapi", "edx.course.enrollment.activated.json"));
+    assert.deepEqual(res.outputs[0]!.routerIds, ["dry-run"]);
+    assert.equal(await subjectCount("dry-run"), 0);
+  });
+
+  test("an explicitly requested backend is previewed even when disabled", async () => {
+    const client = clientFor({ caliperEnabled: false });
+    const res = await client.transform({ event: jsonInput(raw("edx.course.enrollment.activated.json")), backends: [Backend.CALIPER] });
+    assert.equal(res.outputs[0]!.backend, Backend.CALIPER);
+    const [event] = res.outputs[0]!.statements;
+    assert.equal(event!["action"], "Activated");
+    assert.match(String(event!["id"]), /^urn:uuid:[0-9a-f-]{36}$/);
+  });
+});
