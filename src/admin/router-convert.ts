@@ -1,0 +1,139 @@
+/**
+ * Proto Router ⇄ stored RouterConfig. Requests become a RouterInput (plain, proto-shaped, durations in ms) that
+ * router-validation checks; responses never carry a password or token (has_secret says one is stored).
+ */
+import { create } from "@bufbuild/protobuf";
+import { durationFromMs, durationMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
+import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
+import {
+  DeliverySettingsSchema,
+  MatchParamSchema,
+  RouterAuthSchema,
+  RouterSchema,
+  RouterStatusSchema,
+  type Router,
+  type RouterAuth as ProtoRouterAuth,
+  type RouterStatus as ProtoRouterStatus,
+} from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import type { RouterConfig } from "../routing/router-model.js";
+import type { RouterStatus } from "../routing/router-status.js";
+import type { DeliveryInput, RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+
+export function backendName(b: Backend): string {
+  return b === Backend.XAPI ? "xapi" : b === Backend.CALIPER ? "caliper" : "unspecified";
+}
+
+function authInput(a: ProtoRouterAuth | undefined): RouterAuthInput {
+  switch (a?.kind.case) {
+    case "basic":
+      return { kind: "basic", username: a.kind.value.username, password: a.kind.value.password };
+    case "bearer":
+      return { kind: "bearer", token: a.kind.value.token };
+    default:
+      return { kind: "none" };
+  }
+}
+
+const ms = (d: Duration | undefined): number | undefined => (d === undefined ? undefined : durationMs(d));
+
+/** Request Router → unvalidated input. Proto defaults (0, empty) mean "service default". */
+export function routerInputFromProto(r: Router): RouterInput {
+  const d = r.delivery;
+  const delivery: DeliveryInput = d
+    ? {
+        ...(d.batchSize !== 0 ? { batchSize: d.batchSize } : {}),
+        ...(d.batchInterval ? { batchInterval: ms(d.batchInterval) } : {}),
+        ...(d.maxRetries !== undefined ? { maxRetries: d.maxRetries } : {}),
+        ...(d.countdown ? { countdown: ms(d.countdown) } : {}),
+        ...(d.backoff.length > 0 ? { backoff: d.backoff.map((b) => durationMs(b)) } : {}),
+        ...(d.httpTimeout ? { httpTimeout: ms(d.httpTimeout) } : {}),
+        ...(d.criticalEvents.length > 0 ? { criticalEvents: [...d.criticalEvents] } : {}),
+      }
+    : {};
+  return {
+    id: r.id,
+    displayName: r.displayName,
+    backend: backendName(r.backend),
+    endpointUrl: r.endpointUrl,
+    auth: authInput(r.auth),
+    enabled: r.enabled,
+    matchParams: r.matchParams.map((m) => ({ path: m.path, patterns: [...m.patterns] })),
+    overrideArgs: r.overrideArgs ?? {},
+    headers: { ...r.headers },
+    delivery,
+  };
+}
+
+/** Stored router → input form (with secrets), the base an update mask is applied to. */
+export function routerInputFromConfig(c: RouterConfig): RouterInput {
+  const d = c.delivery;
+  return {
+    id: c.id,
+    displayName: c.displayName,
+    backend: c.backend,
+    endpointUrl: c.endpointUrl,
+    auth: c.auth,
+    enabled: c.enabled,
+    matchParams: c.matchParams,
+    overrideArgs: c.overrideArgs,
+    headers: c.headers,
+    delivery: {
+      ...(d.batchSize !== undefined ? { batchSize: d.batchSize } : {}),
+      ...(d.batchIntervalMs !== undefined ? { batchInterval: d.batchIntervalMs } : {}),
+      ...(d.maxRetries !== undefined ? { maxRetries: d.maxRetries } : {}),
+      ...(d.countdownMs !== undefined ? { countdown: d.countdownMs } : {}),
+      ...(d.backoffMs !== undefined ? { backoff: d.backoffMs } : {}),
+      ...(d.httpTimeoutMs !== undefined ? { httpTimeout: d.httpTimeoutMs } : {}),
+      ...(d.criticalEvents !== undefined ? { criticalEvents: d.criticalEvents } : {}),
+    },
+  };
+}
+
+/** Stored router → response. Secrets are dropped here, the only way out of the service. */
+export function routerToProto(c: RouterConfig): Router {
+  const d = c.delivery;
+  const auth =
+    c.auth.kind === "basic"
+      ? create(RouterAuthSchema, { kind: { case: "basic", value: { username: c.auth.username, password: "" } }, hasSecret: c.auth.password !== "" })
+      : c.auth.kind === "bearer"
+        ? create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } }, hasSecret: c.auth.token !== "" })
+        : undefined;
+  return create(RouterSchema, {
+    id: c.id,
+    displayName: c.displayName,
+    backend: c.backend === "xapi" ? Backend.XAPI : Backend.CALIPER,
+    endpointUrl: c.endpointUrl,
+    ...(auth ? { auth } : {}),
+    enabled: c.enabled,
+    matchParams: c.matchParams.map((m) => create(MatchParamSchema, { path: m.path, patterns: [...m.patterns] })),
+    overrideArgs: c.overrideArgs,
+    headers: { ...c.headers },
+    delivery: create(DeliverySettingsSchema, {
+      batchSize: d.batchSize ?? 0,
+      ...(d.batchIntervalMs !== undefined ? { batchInterval: durationFromMs(d.batchIntervalMs) } : {}),
+      ...(d.maxRetries !== undefined ? { maxRetries: d.maxRetries } : {}),
+      ...(d.countdownMs !== undefined ? { countdown: durationFromMs(d.countdownMs) } : {}),
+      backoff: (d.backoffMs ?? []).map((b) => durationFromMs(b)),
+      ...(d.httpTimeoutMs !== undefined ? { httpTimeout: durationFromMs(d.httpTimeoutMs) } : {}),
+      criticalEvents: [...(d.criticalEvents ?? [])],
+    }),
+    createTime: timestampFromDate(new Date(c.createTime)),
+    updateTime: timestampFromDate(new Date(c.updateTime)),
+    revision: BigInt(c.revision),
+  });
+}
+
+export function routerStatusToProto(s: RouterStatus): ProtoRouterStatus {
+  return create(RouterStatusSchema, {
+    routerId: s.routerId,
+    pending: BigInt(s.pending),
+    inFlight: BigInt(s.inFlight),
+    redelivered: BigInt(s.redelivered),
+    delivered: BigInt(s.delivered),
+    failed: BigInt(s.failed),
+    failedStored: BigInt(s.failedStored),
+    lastError: s.lastError ?? "",
+    ...(s.lastErrorTime ? { lastErrorTime: timestampFromDate(s.lastErrorTime) } : {}),
+    ...(s.lastSuccessTime ? { lastSuccessTime: timestampFromDate(s.lastSuccessTime) } : {}),
+  });
+}

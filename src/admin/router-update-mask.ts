@@ -1,0 +1,66 @@
+/**
+ * UpdateRouter semantics: the update_mask names the fields to take from the request (snake_case proto paths);
+ * an empty mask replaces every writable field. A password or token left empty with the same auth kind keeps the
+ * stored secret, because Get never returns it and a client editing other fields cannot send it back.
+ */
+import { ValidationError } from "../errors.js";
+import type { DeliveryInput, RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+
+const TOP: Readonly<Record<string, keyof RouterInput>> = {
+  display_name: "displayName",
+  backend: "backend",
+  endpoint_url: "endpointUrl",
+  auth: "auth",
+  enabled: "enabled",
+  match_params: "matchParams",
+  override_args: "overrideArgs",
+  headers: "headers",
+  delivery: "delivery",
+};
+
+const DELIVERY: Readonly<Record<string, keyof DeliveryInput>> = {
+  batch_size: "batchSize",
+  batch_interval: "batchInterval",
+  max_retries: "maxRetries",
+  countdown: "countdown",
+  backoff: "backoff",
+  http_timeout: "httpTimeout",
+  critical_events: "criticalEvents",
+};
+
+const OUTPUT_ONLY = new Set(["create_time", "update_time", "revision"]);
+
+export function applyUpdateMask(current: RouterInput, patch: RouterInput, paths: readonly string[]): RouterInput {
+  let next: RouterInput;
+  if (paths.length === 0) {
+    next = { ...patch, id: current.id };
+  } else {
+    const out: Record<string, unknown> = { ...current, delivery: { ...current.delivery } };
+    const delivery = out["delivery"] as Record<string, unknown>;
+    paths.forEach((p, i) => {
+      const field = `update_mask.paths[${i}]`;
+      if (p === "id") {
+        if (patch.id !== current.id) throw new ValidationError(field, "the router id cannot be changed");
+        return;
+      }
+      if (OUTPUT_ONLY.has(p)) throw new ValidationError(field, `${p} is output only`);
+      const top = TOP[p];
+      if (top) {
+        out[top] = top === "delivery" ? { ...patch.delivery } : patch[top];
+        return;
+      }
+      const sub = p.startsWith("delivery.") ? DELIVERY[p.slice("delivery.".length)] : undefined;
+      if (!sub) throw new ValidationError(field, `unknown or non-updatable field ${JSON.stringify(p)}`);
+      if (patch.delivery[sub] === undefined) delete delivery[sub];
+      else delivery[sub] = patch.delivery[sub];
+    });
+    next = out as unknown as RouterInput;
+  }
+  return { ...next, auth: keepStoredSecret(current.auth, next.auth) };
+}
+
+function keepStoredSecret(stored: RouterAuthInput, next: RouterAuthInput): RouterAuthInput {
+  if (stored.kind === "basic" && next.kind === "basic" && next.password === "") return { ...next, password: stored.password };
+  if (stored.kind === "bearer" && next.kind === "bearer" && next.token === "") return { ...next, token: stored.token };
+  return next;
+}

@@ -1,0 +1,31 @@
+/**
+ * Delivery progress per router, as reported by the delivery engine of this instance. Defined here (not in
+ * delivery/) so the admin service depends on an interface only; the delivery engine implements it.
+ */
+
+export interface RouterStatus {
+  readonly routerId: string;
+  /** Statements waiting for their first delivery. */
+  readonly pending: number;
+  /** Delivered but not yet acknowledged. */
+  readonly inFlight: number;
+  /** Currently waiting for a redelivery. */
+  readonly redelivered: number;
+  /** Delivered since this instance started (per-instance counter). */
+  readonly delivered: number;
+  /** Exhausted since this instance started (per-instance counter). */
+  readonly failed: number;
+  /** Currently kept in the failed stream for this router. */
+  readonly failedStored: number;
+  readonly lastError?: string;
+  readonly lastErrorTime?: Date;
+  readonly lastSuccessTime?: Date;
+}
+
+export interface RouterStatusProvider {
+  /**
+   * Status of one router (routerId given) or of every router this instance delivers for. Implementations throw
+   * NotFoundError for an unknown router id and UnavailableError when NATS does not answer.
+   */
+  status(routerId?: string): Promise<RouterStatus[]>;
+}

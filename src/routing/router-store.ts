@@ -1,0 +1,240 @@
+/**
+ * Routers in a JetStream KV bucket (key = router id, value = RouterConfig JSON without the revision). Every
+ * instance watches the bucket and keeps an in-memory copy, so the emit path's list() does no I/O and admin
+ * changes apply everywhere within about a second (ERB cached routers for 10 minutes).
+ *
+ * The watch is the only writer of the in-memory map: admin writes wait until their own change has come back
+ * through it, which gives read-your-writes on the writing instance and one ordering for every listener.
+ */
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError } from "../errors.js";
+import type { NatsNames } from "../nats/names.js";
+import { compileMatchParams, type CompiledMatch } from "./match-params.js";
+import type { RouterConfig } from "./router-model.js";
+import type { RouterChange, RouterSource } from "./router-source.js";
+import type { ValidRouter } from "./router-validation.js";
+
+export interface RouterStoreOptions {
+  /** Bucket replicas (3 in a NATS cluster). Only used when the bucket is created. */
+  readonly replicas?: number;
+  /** How long an admin write waits for its change to come back through the watch. */
+  readonly applyTimeoutMs?: number;
+  /** A stored value that cannot be used (bad JSON, invalid regex); the router is treated as absent. */
+  readonly onInvalid?: (id: string, error: Error) => void;
+}
+
+interface Entry {
+  readonly router: RouterConfig;
+  /** Compiled once per revision; the emit path matches every event against these. */
+  readonly compiled: readonly CompiledMatch[];
+}
+
+type Stored = Omit<RouterConfig, "revision">;
+
+export class RouterStore implements RouterSource {
+  readonly #kv: KV;
+  readonly #watch: QueuedIterator<KvWatchEntry>;
+  readonly #entries = new Map<string, Entry>();
+  readonly #listeners = new Set<(change: RouterChange) => void>();
+  readonly #waiters = new Set<() => void>();
+  readonly #applyTimeoutMs: number;
+  readonly #onInvalid: (id: string, error: Error) => void;
+  #seen = 0;
+  #closed = false;
+
+  private constructor(kv: KV, watch: QueuedIterator<KvWatchEntry>, opts: RouterStoreOptions) {
+    this.#kv = kv;
+    this.#watch = watch;
+    this.#applyTimeoutMs = opts.applyTimeoutMs ?? 5_000;
+    this.#onInvalid = opts.onInvalid ?? (() => {});
+  }
+
+  /** Creates the bucket if needed, loads every router and starts watching. Resolves once the initial set is loaded. */
+  static async open(nc: NatsConnection, names: NatsNames, opts: RouterStoreOptions = {}): Promise<RouterStore> {
+    const kv = await new Kvm(nc).create(names.routersBucket, { replicas: opts.replicas ?? 1, history: 5 });
+    // Everything up to this sequence is the initial state; the watch replays the last value of every key first.
+    const lastSeq = (await kv.status()).streamInfo.state.last_seq;
+    const watch = await kv.watch();
+    const store = new RouterStore(kv, watch, opts);
+    const loaded = store.#waitFor(() => store.#seen >= lastSeq, 30_000);
+    void store.#run();
+    await loaded;
+    return store;
+  }
+
+  list(): readonly RouterConfig[] {
+    return [...this.#entries.values()].map((e) => e.router);
+  }
+
+  get(id: string): RouterConfig | undefined {
+    return this.#entries.get(id)?.router;
+  }
+
+  subscribe(listener: (change: RouterChange) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Compiled match params of this router version (compiled once per revision; compiles ad hoc for other versions). */
+  compiledMatch(router: RouterConfig): readonly CompiledMatch[] {
+    const e = this.#entries.get(router.id);
+    return e && e.router.revision === router.revision ? e.compiled : compileMatchParams(router.matchParams);
+  }
+
+  /** Reads the bucket directly (not the watched copy). */
+  async fetch(id: string): Promise<RouterConfig> {
+    const e = await nats(() => this.#kv.get(id));
+    if (!e || e.operation !== "PUT") throw new NotFoundError(`router ${id} not found`);
+    return decode(e);
+  }
+
+  async create(router: ValidRouter): Promise<RouterConfig> {
+    const now = new Date().toISOString();
+    const stored: Stored = { ...router, createTime: now, updateTime: now };
+    let revision: number;
+    try {
+      revision = await this.#kv.create(router.id, JSON.stringify(stored));
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new AlreadyExistsError(`router ${router.id} already exists`);
+      throw unavailable(e);
+    }
+    await this.#applied(router.id, revision);
+    return { ...stored, revision };
+  }
+
+  /**
+   * Optimistic read-modify-write: `change` gets the stored router and returns the new writable fields. When
+   * another write lands in between, the update fails with ConflictError (Aborted) instead of losing it.
+   * `expectedRevision` (non-zero) makes the caller's own read part of the check.
+   */
+  async update(id: string, change: (current: RouterConfig) => ValidRouter, expectedRevision = 0): Promise<RouterConfig> {
+    const current = await this.fetch(id);
+    if (expectedRevision !== 0 && expectedRevision !== current.revision) {
+      throw new ConflictError(`router ${id} was changed (revision ${current.revision}, expected ${expectedRevision}); read it again`);
+    }
+    const next: Stored = { ...change(current), id, createTime: current.createTime, updateTime: new Date().toISOString() };
+    let revision: number;
+    try {
+      revision = await this.#kv.update(id, JSON.stringify(next), current.revision);
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
+      throw unavailable(e);
+    }
+    await this.#applied(id, revision);
+    return { ...next, revision };
+  }
+
+  async delete(id: string): Promise<void> {
+    const current = await this.fetch(id);
+    try {
+      await this.#kv.delete(id, { previousSeq: current.revision });
+    } catch (e) {
+      if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
+      throw unavailable(e);
+    }
+    await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.router.revision > current.revision, this.#applyTimeoutMs).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#watch.stop();
+    this.#listeners.clear();
+  }
+
+  async #run(): Promise<void> {
+    try {
+      for await (const e of this.#watch) this.#apply(e);
+    } catch (err) {
+      if (!this.#closed) this.#onInvalid("*", err as Error);
+    }
+  }
+
+  #apply(e: KvWatchEntry): void {
+    this.#seen = Math.max(this.#seen, e.revision);
+    const previous = this.#entries.get(e.key);
+    if (previous && previous.router.revision >= e.revision) return this.#wake();
+    let change: RouterChange | undefined;
+    if (e.operation === "PUT") {
+      try {
+        const router = decode(e);
+        this.#entries.set(e.key, { router, compiled: compileMatchParams(router.matchParams) });
+        change = { kind: "put", router, ...(previous ? { previous: previous.router } : {}) };
+      } catch (err) {
+        this.#onInvalid(e.key, err as Error);
+        if (previous) {
+          this.#entries.delete(e.key);
+          change = { kind: "delete", id: e.key, previous: previous.router };
+        }
+      }
+    } else if (previous) {
+      this.#entries.delete(e.key);
+      change = { kind: "delete", id: e.key, previous: previous.router };
+    }
+    if (change) {
+      for (const l of this.#listeners) {
+        try {
+          l(change);
+        } catch {
+          // A failing listener must not stop the others or the watch.
+        }
+      }
+    }
+    this.#wake();
+  }
+
+  #wake(): void {
+    for (const w of [...this.#waiters]) w();
+  }
+
+  #waitFor(done: () => boolean, timeoutMs: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!done()) return;
+        cleanup();
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new UnavailableError("router bucket watch did not catch up"));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+    });
+  }
+
+  /** The write is durable once the KV call returned; waiting only makes the local copy reflect it. */
+  async #applied(id: string, revision: number): Promise<void> {
+    await this.#waitFor(() => this.#seen >= revision || (this.#entries.get(id)?.router.revision ?? 0) >= revision, this.#applyTimeoutMs).catch(() => {});
+  }
+}
+
+function decode(e: { key: string; revision: number; json<T>(): T }): RouterConfig {
+  const stored = e.json<Stored>();
+  if (stored === null || typeof stored !== "object" || stored.id !== e.key) throw new Error(`router value under key ${e.key} is malformed`);
+  return { ...stored, revision: e.revision };
+}
+
+function isWrongLastSequence(e: unknown): boolean {
+  return (
+    e instanceof JetStreamApiError &&
+    (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
+function unavailable(e: unknown): Error {
+  return e instanceof JetStreamApiError ? new UnavailableError(`router bucket: ${e.message}`) : new UnavailableError(`router bucket unavailable: ${(e as Error).message}`);
+}
+
+async function nats<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw unavailable(e);
+  }
+}

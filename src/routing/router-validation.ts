@@ -1,0 +1,228 @@
+/**
+ * Validation of router input from admins (untrusted). The input is a plain object shaped like the proto Router
+ * (camelCase, durations in milliseconds) so every error can name the proto field path, e.g.
+ * "router.match_params[0].patterns[1]". Error messages never echo secret values.
+ */
+import { z } from "zod";
+import { ValidationError } from "../errors.js";
+import { ROUTER_ID_PATTERN } from "../nats/names.js";
+import type { JsonObject } from "../transform/edx-event.js";
+import { compileMatchParams, MatchParamError } from "./match-params.js";
+import type { DeliveryDefaults, RouterConfig } from "./router-model.js";
+
+export type RouterAuthInput =
+  | { readonly kind: "none" }
+  | { readonly kind: "basic"; readonly username: string; readonly password: string }
+  | { readonly kind: "bearer"; readonly token: string };
+
+/** Delivery settings as the admin sent them; undefined = service default. Durations in ms. */
+export interface DeliveryInput {
+  readonly batchSize?: number;
+  readonly batchInterval?: number;
+  readonly maxRetries?: number;
+  readonly countdown?: number;
+  readonly backoff?: readonly number[];
+  readonly httpTimeout?: number;
+  readonly criticalEvents?: readonly string[];
+}
+
+/** A router as written by an admin, before validation. Field names mirror the proto Router. */
+export interface RouterInput {
+  readonly id: string;
+  readonly displayName: string;
+  /** "xapi" | "caliper"; anything else is rejected. */
+  readonly backend: string;
+  readonly endpointUrl: string;
+  readonly auth: RouterAuthInput;
+  readonly enabled: boolean;
+  readonly matchParams: readonly { readonly path: string; readonly patterns: readonly string[] }[];
+  readonly overrideArgs: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly delivery: DeliveryInput;
+}
+
+/** The writable part of a RouterConfig; the store adds times and the revision. */
+export type ValidRouter = Omit<RouterConfig, "createTime" | "updateTime" | "revision">;
+
+/** Used when the caller has no configured defaults; mirrors ERB (countdown 30 s, 3 retries) and the proto docs. */
+export const FALLBACK_DELIVERY_DEFAULTS: DeliveryDefaults = {
+  batchSize: 100,
+  batchIntervalMs: 5_000,
+  maxRetries: 3,
+  countdownMs: 30_000,
+  httpTimeoutMs: 10_000,
+  criticalEvents: [],
+};
+
+/** Set by the sender; letting a router override them would break delivery or authentication. */
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  "authorization",
+  "content-type",
+  "content-length",
+  "host",
+  "x-experience-api-version",
+]);
+
+// RFC 9110 token.
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Visible ASCII, space and tab; CR/LF would allow header injection.
+const HEADER_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
+const MAX_DURATION_MS = 24 * 3600_000;
+
+const durationMs = z
+  .number({ error: "expected a duration" })
+  .int()
+  .positive({ error: "expected a positive duration" })
+  .max(MAX_DURATION_MS, { error: "expected at most 24h" });
+
+const nonEmpty = (what: string) => z.string({ error: `expected ${what}` }).min(1, { error: `${what} is required` });
+
+const authSchema = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("none") }),
+  z.object({
+    kind: z.literal("basic"),
+    username: nonEmpty("a username").max(256).refine((s) => !s.includes(":"), { error: "must not contain ':'" }),
+    password: nonEmpty("a password").max(1024),
+  }),
+  z.object({ kind: z.literal("bearer"), token: nonEmpty("a token").max(8192) }),
+]);
+
+const routerSchema = z.object({
+  id: z.string().regex(ROUTER_ID_PATTERN, {
+    error: "expected 1 to 64 lower-case letters, digits, '-' or '_', starting with a letter or digit",
+  }),
+  displayName: z.string().max(200, { error: "expected at most 200 characters" }),
+  backend: z.enum(["xapi", "caliper"], { error: "expected BACKEND_XAPI or BACKEND_CALIPER" }),
+  endpointUrl: z.string().refine(isHttpUrl, { error: "expected an http or https URL without credentials" }),
+  auth: authSchema,
+  enabled: z.boolean(),
+  matchParams: z.array(
+    z.object({
+      path: z.string(),
+      patterns: z.array(z.string().max(1000)).min(1, { error: "expected at least one pattern" }),
+    }),
+  ),
+  overrideArgs: z.record(z.string(), z.unknown(), { error: "expected an object" }),
+  headers: z.record(
+    z.string().regex(HEADER_NAME_RE, { error: "expected a valid HTTP header name" }),
+    z.string().max(8192).regex(HEADER_VALUE_RE, { error: "expected a header value without control characters" }),
+  ),
+  delivery: z.object({
+    batchSize: z.number().int().min(1, { error: "expected 1 to 10000" }).max(10_000, { error: "expected 1 to 10000" }).optional(),
+    batchInterval: durationMs.optional(),
+    maxRetries: z.number().int().min(0, { error: "expected 0 to 100" }).max(100, { error: "expected 0 to 100" }).optional(),
+    countdown: durationMs.optional(),
+    backoff: z.array(durationMs).max(100).optional(),
+    httpTimeout: durationMs.optional(),
+    criticalEvents: z.array(z.string().min(1).max(200)).max(1000).optional(),
+  }),
+});
+
+function isHttpUrl(s: string): boolean {
+  if (s.length > 2048) return false;
+  try {
+    const u = new URL(s);
+    // Credentials in the URL would be echoed by Get/List; they belong in auth.
+    return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
+  } catch {
+    return false;
+  }
+}
+
+const SNAKE_OVERRIDES: Readonly<Record<string, string>> = {
+  "auth.username": "auth.basic.username",
+  "auth.password": "auth.basic.password",
+  "auth.token": "auth.bearer.token",
+  "auth.kind": "auth",
+};
+
+/** ["matchParams", 0, "patterns", 1] → "router.match_params[0].patterns[1]". */
+export function protoFieldPath(path: readonly PropertyKey[], root = "router"): string {
+  let out = root;
+  let inHeaders = false;
+  for (const seg of path) {
+    if (typeof seg === "number") out += `[${seg}]`;
+    else if (inHeaders) out += `[${JSON.stringify(String(seg))}]`;
+    else out += `.${String(seg).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    inHeaders = seg === "headers";
+  }
+  for (const [from, to] of Object.entries(SNAKE_OVERRIDES)) {
+    if (out === `${root}.${from}`) return `${root}.${to}`;
+  }
+  return out;
+}
+
+/**
+ * Validates untrusted router input and returns the router to store. Cross-field delivery rules compare the
+ * EFFECTIVE values (router setting or service default), because that is what the consumer is created with.
+ */
+export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALLBACK_DELIVERY_DEFAULTS, root = "router"): ValidRouter {
+  const parsed = routerSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new ValidationError(protoFieldPath(issue.path, root), issue.message);
+  }
+  const r = parsed.data;
+
+  try {
+    compileMatchParams(r.matchParams);
+  } catch (e) {
+    if (e instanceof MatchParamError) throw new ValidationError(`${root}.${e.field}`, e.message);
+    throw e;
+  }
+
+  for (const name of Object.keys(r.headers)) {
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new ValidationError(`${root}.headers[${JSON.stringify(name)}]`, "is set by the sender and cannot be overridden");
+    }
+  }
+
+  const d = r.delivery;
+  const httpTimeout = d.httpTimeout ?? defaults.httpTimeoutMs;
+  const countdown = d.countdown ?? defaults.countdownMs;
+  const maxRetries = d.maxRetries ?? defaults.maxRetries;
+  const backoff = d.backoff ?? [];
+  const httpField = d.httpTimeout !== undefined ? "http_timeout" : "countdown";
+  if (httpTimeout >= countdown) {
+    throw new ValidationError(`${root}.delivery.${httpField}`, `http_timeout (${httpTimeout} ms) must be shorter than countdown (${countdown} ms)`);
+  }
+  backoff.forEach((ms, i) => {
+    // The ack deadline of each retry; a shorter one would redeliver while the HTTP request is still running.
+    if (ms <= httpTimeout) throw new ValidationError(`${root}.delivery.backoff[${i}]`, `must be longer than http_timeout (${httpTimeout} ms)`);
+  });
+  // nats-server 2.9 requires max_deliver (= max_retries + 1) > backoff length.
+  if (backoff.length > maxRetries) {
+    throw new ValidationError(`${root}.delivery.backoff`, `has ${backoff.length} entries but max_retries is ${maxRetries}; at most one entry per retry`);
+  }
+
+  return {
+    id: r.id,
+    displayName: r.displayName,
+    backend: r.backend,
+    endpointUrl: r.endpointUrl,
+    auth: r.auth,
+    enabled: r.enabled,
+    matchParams: r.matchParams.map((m) => ({ path: m.path, patterns: [...m.patterns] })),
+    overrideArgs: r.overrideArgs as JsonObject,
+    headers: { ...r.headers },
+    delivery: stripUndefined({
+      batchSize: d.batchSize,
+      batchIntervalMs: d.batchInterval,
+      maxRetries: d.maxRetries,
+      countdownMs: d.countdown,
+      backoffMs: d.backoff && d.backoff.length > 0 ? [...d.backoff] : undefined,
+      httpTimeoutMs: d.httpTimeout,
+      criticalEvents: d.criticalEvents && d.criticalEvents.length > 0 ? [...d.criticalEvents] : undefined,
+    }),
+  };
+}
+
+/** A router id from a Get/Delete request. */
+export function validateRouterId(id: string, field = "id"): string {
+  if (!ROUTER_ID_PATTERN.test(id)) throw new ValidationError(field, "expected a router id (lower-case letters, digits, '-' or '_')");
+  return id;
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
