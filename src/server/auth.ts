@@ -1,0 +1,102 @@
+/**
+ * Bearer-token authorisation: emitter tokens may call Emit, EmitBatch and Transform; admin tokens may call
+ * everything; health and reflection are open so probes and `buf curl --list-services` need no secret.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+
+export interface Tokens {
+  readonly emit: readonly string[];
+  readonly admin: readonly string[];
+}
+
+export type Role = "emit" | "admin";
+
+const OPEN_SERVICES = new Set(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
+const EMIT_PROCEDURES = new Set([
+  "eventrouting.v1.EventRoutingService/Emit",
+  "eventrouting.v1.EventRoutingService/EmitBatch",
+  "eventrouting.v1.EventRoutingService/Transform",
+]);
+
+/** The role a procedure needs; undefined when it is open. Anything not listed needs admin, so new RPCs start closed. */
+export function requiredRole(service: string, method: string): Role | undefined {
+  if (OPEN_SERVICES.has(service)) return undefined;
+  return EMIT_PROCEDURES.has(`${service}/${method}`) ? "emit" : "admin";
+}
+
+// Comparing fixed-length digests keeps timingSafeEqual usable for tokens of any length and leaks no length.
+const digest = (s: string): Buffer => createHash("sha256").update(s, "utf8").digest();
+
+function matchesAny(candidate: Buffer, set: readonly Buffer[]): boolean {
+  let found = false;
+  // No early exit: the time taken does not reveal which (or whether an early) token matched.
+  for (const t of set) found = timingSafeEqual(candidate, t) || found;
+  return found;
+}
+
+/** Resolves a presented token to its role; admin wins when a token is in both sets. */
+export function createTokenChecker(tokens: Tokens): (token: string) => Role | undefined {
+  const emit = tokens.emit.map(digest);
+  const admin = tokens.admin.map(digest);
+  return (token) => {
+    const d = digest(token);
+    const isAdmin = matchesAny(d, admin);
+    const isEmit = matchesAny(d, emit);
+    return isAdmin ? "admin" : isEmit ? "emit" : undefined;
+  };
+}
+
+function bearer(header: string | null): string | undefined {
+  const m = header === null ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m?.[1];
+}
+
+export function authInterceptor(tokens: Tokens): Interceptor {
+  const roleOf = createTokenChecker(tokens);
+  return (next) => async (req) => {
+    const needed = requiredRole(req.service.typeName, req.method.name);
+    if (needed === undefined) return next(req);
+    const token = bearer(req.header.get("authorization"));
+    // Messages never include the presented token.
+    if (token === undefined) throw new ConnectError("missing bearer token", Code.Unauthenticated);
+    const role = roleOf(token);
+    if (role === undefined) throw new ConnectError("invalid token", Code.Unauthenticated);
+    if (needed === "admin" && role !== "admin") throw new ConnectError("admin token required", Code.PermissionDenied);
+    return next(req);
+  };
+}
+
+export function generateToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/**
+ * Tokens from config; a missing set is generated and printed once to stderr (not the log, which may be shipped
+ * elsewhere), so a quick start is authenticated without setup.
+ */
+export function resolveTokens(
+  config: { readonly emitTokens?: readonly string[] | undefined; readonly adminTokens?: readonly string[] | undefined },
+  logger: Logger,
+  write: (text: string) => void = (text) => process.stderr.write(text),
+): Tokens {
+  const generated: Array<[name: string, token: string]> = [];
+  const orGenerate = (list: readonly string[] | undefined, name: string): string[] => {
+    if (list !== undefined && list.length > 0) return [...list];
+    const token = generateToken();
+    generated.push([name, token]);
+    return [token];
+  };
+  const out: Tokens = { emit: orGenerate(config.emitTokens, "EMIT_TOKENS"), admin: orGenerate(config.adminTokens, "ADMIN_TOKENS") };
+  if (generated.length > 0) {
+    const bar = "=".repeat(78);
+    write(
+      `${bar}\nNo tokens configured; generated for this run only (set them to keep them across restarts):\n\n` +
+        generated.map(([name, token]) => `  ${name}=${token}\n`).join("") +
+        `\nSend as: Authorization: Bearer <token>\n${bar}\n`,
+    );
+    logger.warn({ generated: generated.map(([name]) => name) }, "generated bearer tokens printed to stderr");
+  }
+  return out;
+}

@@ -1,0 +1,60 @@
+/**
+ * Wires the handler, HTTP server, health and shutdown signal together, and orders a graceful shutdown:
+ * health NOT_SERVING first, then drain, then abort the stragglers.
+ */
+import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { authInterceptor, type Tokens } from "./auth.js";
+import { createConnectHandler } from "./connect-handler.js";
+import { HealthRegistry } from "./health.js";
+import { startHttpServer } from "./http-server.js";
+import { errorMappingInterceptor, loggingInterceptor } from "./interceptors.js";
+
+export interface ServerOptions {
+  register(router: ConnectRouter): void;
+  host: string;
+  port: number;
+  readMaxBytes: number;
+  maxTimeoutMs: number;
+  interceptors: Interceptor[];
+  health?: HealthRegistry;
+}
+
+export interface RunningServer {
+  readonly port: number;
+  readonly health: HealthRegistry;
+  /** Idempotent. Resolves when every connection is closed. */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/** Logging outermost (it sees the final code, auth failures included), then error mapping, then auth. */
+export function standardInterceptors(opts: { logger: Logger; logRpcs: boolean; tokens: Tokens }): Interceptor[] {
+  return [...(opts.logRpcs ? [loggingInterceptor(opts.logger)] : []), errorMappingInterceptor, authInterceptor(opts.tokens)];
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const health = opts.health ?? new HealthRegistry();
+  const shutdownController = new AbortController();
+  const handler = createConnectHandler({
+    register: opts.register,
+    interceptors: opts.interceptors,
+    readMaxBytes: opts.readMaxBytes,
+    maxTimeoutMs: opts.maxTimeoutMs,
+    shutdownSignal: shutdownController.signal,
+    health,
+  });
+  const http = await startHttpServer({ handler, host: opts.host, port: opts.port });
+  let done: Promise<void> | undefined;
+  return {
+    port: http.port,
+    health,
+    shutdown(graceMs) {
+      done ??= (() => {
+        // Before refusing connections, so load balancers watching health stop sending traffic first.
+        health.shutdown();
+        return http.close(graceMs, () => shutdownController.abort(new ConnectError("server shutting down", Code.Unavailable)));
+      })();
+      return done;
+    },
+  };
+}
