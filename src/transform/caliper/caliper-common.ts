@@ -2,7 +2,7 @@
  * Parts every Caliper 1.2 event shares (ERB CaliperTransformer): @context, deterministic urn:uuid id, eventTime,
  * actor Person, session, extensions.transformerVersion, and the object's isPartOf course offering.
  */
-import type { EdxEvent, JsonObject } from "../edx-event.js";
+import type { EdxEvent, JsonObject, JsonValue } from "../edx-event.js";
 import { getString } from "../field-access.js";
 import { caliperEventId } from "../statement-id.js";
 import { caliperEventTime } from "../time-format.js";
@@ -22,6 +22,49 @@ export function caliperActor(env: TransformEnv): JsonObject {
 export function isPartOfCourse(event: EdxEvent, env: TransformEnv): JsonObject | undefined {
   const courseId = getString(event, "context.course_id");
   return courseId === undefined ? undefined : { id: courseIri(env, courseId), type: "CourseOffering" };
+}
+
+/**
+ * The object's `extensions`: isPartOf (when the event names a course) plus family-specific keys. Keys whose value
+ * is undefined are left out. Returns undefined when nothing remains, so the object carries no empty map.
+ */
+export function objectExtensions(
+  event: EdxEvent,
+  env: TransformEnv,
+  extra?: Readonly<Record<string, JsonValue | undefined>>,
+): JsonObject | undefined {
+  const out: JsonObject = {};
+  const isPartOf = isPartOfCourse(event, env);
+  if (isPartOf) out["isPartOf"] = isPartOf;
+  if (extra) {
+    for (const key in extra) {
+      const v = extra[key];
+      if (v !== undefined) out[key] = v;
+    }
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** `{id, type, ...fields, extensions}` with the shared extensions; undefined fields are omitted. */
+export function caliperObject(
+  event: EdxEvent,
+  env: TransformEnv,
+  type: string,
+  id: string | undefined,
+  fields?: Readonly<Record<string, JsonValue | undefined>>,
+  extra?: Readonly<Record<string, JsonValue | undefined>>,
+): JsonObject {
+  const object: JsonObject = { type };
+  if (id !== undefined) object["id"] = id;
+  if (fields) {
+    for (const key in fields) {
+      const v = fields[key];
+      if (v !== undefined) object[key] = v;
+    }
+  }
+  const extensions = objectExtensions(event, env, extra);
+  if (extensions) object["extensions"] = extensions;
+  return object;
 }
 
 export interface CaliperParts {
