@@ -1,0 +1,79 @@
+/**
+ * Delivers one batch with as many requests as the endpoint's answers require and returns the fate of every
+ * statement: 413 halves the request, 400/409/422 bisect it to isolate the bad statement(s) (LRS batches are
+ * atomic, so the good ones were not stored), and transient failures mark only the affected part for retry.
+ * A single statement answered 409 is already stored with the same id: delivered.
+ */
+import { classifyStatus, type ItemOutcome } from "./delivery-outcome.js";
+import { HttpSendError } from "./http-send.js";
+import type { BatchSender } from "./senders.js";
+
+export interface BatchItem {
+  /** Unique within the batch (statement id). */
+  readonly key: string;
+  readonly body: string;
+}
+
+export interface BatchReport {
+  readonly outcomes: Map<string, ItemOutcome>;
+  /** Requests made; an auth problem seen (401/403/407) so the caller can log loudly. */
+  readonly requests: number;
+  readonly authProblem?: { status: number; error: string };
+}
+
+export async function deliverBatch(items: readonly BatchItem[], sender: BatchSender, signal?: AbortSignal): Promise<BatchReport> {
+  const outcomes = new Map<string, ItemOutcome>();
+  let requests = 0;
+  let authProblem: { status: number; error: string } | undefined;
+  const setAll = (part: readonly BatchItem[], o: ItemOutcome) => part.forEach((i) => outcomes.set(i.key, o));
+
+  const run = async (part: readonly BatchItem[]): Promise<void> => {
+    if (part.length === 0) return;
+    if (signal?.aborted) {
+      setAll(part, { kind: "retry", status: 0, error: "delivery stopped" });
+      return;
+    }
+    requests++;
+    let answer;
+    try {
+      answer = await sender.send(
+        part.map((i) => i.body),
+        signal,
+      );
+    } catch (e) {
+      const error = e instanceof HttpSendError ? e.message : `send failed: ${(e as Error).message}`;
+      setAll(part, { kind: "retry", status: 0, error });
+      return;
+    }
+    const verdict = classifyStatus(answer.status, answer.retryAfter);
+    const error = `HTTP ${answer.status}${answer.bodySnippet ? `: ${answer.bodySnippet.slice(0, 200)}` : ""}`;
+    switch (verdict.kind) {
+      case "delivered":
+        setAll(part, { kind: "delivered" });
+        return;
+      case "retry":
+        if (verdict.authProblem) authProblem = { status: answer.status, error };
+        setAll(part, verdict.delayMs === undefined ? { kind: "retry", status: answer.status, error } : { kind: "retry", status: answer.status, error, delayMs: verdict.delayMs });
+        return;
+      case "reject":
+        setAll(part, { kind: "failed", status: answer.status, error });
+        return;
+      case "halve":
+      case "isolate":
+        if (part.length === 1) {
+          setAll(part, answer.status === 409 ? { kind: "delivered" } : { kind: "failed", status: answer.status, error });
+          return;
+        }
+        {
+          const mid = Math.ceil(part.length / 2);
+          // Sequential: halves of a 413 must not be sent at once, and order within a batch is kept.
+          await run(part.slice(0, mid));
+          await run(part.slice(mid));
+        }
+        return;
+    }
+  };
+
+  await run(items);
+  return authProblem ? { outcomes, requests, authProblem } : { outcomes, requests };
+}

@@ -1,0 +1,147 @@
+/**
+ * Keeps one durable consumer and one local worker per router in step with the RouterSource (the KV watch):
+ * - put, enabled: create or update the consumer, (re)start the worker with the new endpoint/auth/settings;
+ * - put, disabled: stop the worker; the consumer and its backlog stay (delivery resumes when re-enabled);
+ * - delete: stop the worker, delete the consumer and purge the router's subject (its backlog is dropped).
+ * Every instance does this; the JetStream calls are idempotent, so racing instances agree.
+ * Changes for one router are applied in order (a promise chain per id).
+ */
+import type { ConsumerConfig, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { NatsNames } from "../nats/names.js";
+import { resolveDelivery, type DeliveryDefaults, type RouterConfig } from "../routing/router-model.js";
+import type { RouterChange, RouterSource } from "../routing/router-source.js";
+import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
+import type { FailedStore } from "./failed-store.js";
+import { HttpClient } from "./http-send.js";
+import type { StatsRegistry } from "./router-stats.js";
+import { RouterWorker } from "./router-worker.js";
+
+export interface ConsumerManagerDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: NatsNames;
+  readonly routers: RouterSource;
+  readonly defaults: DeliveryDefaults;
+  readonly failed: FailedStore;
+  readonly stats: StatsRegistry;
+  readonly caliperSensorId: string;
+  readonly logger: Logger;
+}
+
+interface Running {
+  readonly worker: RouterWorker;
+  readonly client: HttpClient;
+}
+
+export class ConsumerManager {
+  private readonly running = new Map<string, Running>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: ConsumerManagerDeps) {}
+
+  /** Subscribes first (so no change is missed), then applies every router known now; resolves when done. */
+  async start(): Promise<void> {
+    this.unsubscribe = this.deps.routers.subscribe((c) => void this.onChange(c));
+    await Promise.all(this.deps.routers.list().map((r) => this.enqueue(r.id, () => this.applyPut(r))));
+  }
+
+  /** Resolves when every change queued so far has been applied (for tests and start-up). */
+  async settled(): Promise<void> {
+    while (true) {
+      const pending = [...this.chains.values()];
+      await Promise.all(pending);
+      if ([...this.chains.values()].every((p, i) => p === pending[i]) && this.chains.size === pending.length) return;
+    }
+  }
+
+  private onChange(c: RouterChange): Promise<void> {
+    if (c.kind === "put") return this.enqueue(c.router.id, () => this.applyPut(c.router));
+    return this.enqueue(c.id, () => this.applyDelete(c.id));
+  }
+
+  private enqueue(id: string, job: () => Promise<void>): Promise<void> {
+    const next = (this.chains.get(id) ?? Promise.resolve())
+      .then(() => (this.stopped ? undefined : job()))
+      .catch((e) => this.deps.logger.error({ routerId: id, err: (e as Error).message }, "could not apply router change to delivery"));
+    this.chains.set(id, next);
+    return next;
+  }
+
+  private async applyPut(router: RouterConfig): Promise<void> {
+    const d = resolveDelivery(router, this.deps.defaults);
+    if (d.countdownMs <= d.httpTimeoutMs) {
+      this.deps.logger.warn({ routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) }, "countdown not above the HTTP timeout; ack wait raised");
+    }
+    await this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d));
+    await this.stopWorker(router.id);
+    if (!router.enabled) return;
+    const client = new HttpClient();
+    const worker = new RouterWorker(router, d, {
+      js: this.deps.js,
+      streamName: this.deps.names.deliveryStream,
+      consumerName: this.deps.names.deliveryConsumer(router.id),
+      failed: this.deps.failed,
+      stats: this.deps.stats.for(router.id),
+      logger: this.deps.logger,
+      client,
+      caliperSensorId: this.deps.caliperSensorId,
+      ackWaitMs: ackWaitMs(d),
+    });
+    this.running.set(router.id, { worker, client });
+    worker.start();
+  }
+
+  private async ensureConsumer(routerId: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+    const { jsm, names } = this.deps;
+    const info = await jsm.consumers.info(names.deliveryStream, cfg.durable_name).catch((e: Error) => {
+      if (/consumer not found/i.test(e.message)) return null;
+      throw e;
+    });
+    if (!info) {
+      try {
+        await jsm.consumers.add(names.deliveryStream, cfg);
+        return;
+      } catch (e) {
+        // Another instance created it first: fall through to update.
+        this.deps.logger.debug({ routerId, err: (e as Error).message }, "consumer add raced; updating");
+      }
+    } else if (!consumerNeedsUpdate(info.config, cfg)) {
+      return;
+    }
+    const { durable_name: _name, filter_subject: _f, deliver_policy: _dp, replay_policy: _rp, ack_policy: _ap, ...update } = cfg;
+    await jsm.consumers.update(names.deliveryStream, cfg.durable_name, { ...update, backoff: [] });
+  }
+
+  private async applyDelete(routerId: string): Promise<void> {
+    const { jsm, names, logger } = this.deps;
+    await this.stopWorker(routerId);
+    await jsm.consumers.delete(names.deliveryStream, names.deliveryConsumer(routerId)).catch((e: Error) => {
+      if (!/consumer not found/i.test(e.message)) throw e;
+    });
+    const purged = await jsm.streams.purge(names.deliveryStream, { filter: names.deliverSubject(routerId) });
+    this.deps.stats.delete(routerId);
+    logger.info({ routerId, purged: purged.purged }, "router deleted: consumer removed and its undelivered statements purged");
+  }
+
+  private async stopWorker(routerId: string): Promise<void> {
+    const r = this.running.get(routerId);
+    if (!r) return;
+    this.running.delete(routerId);
+    await r.worker.stop(r.worker.delivery.httpTimeoutMs);
+    r.client.close();
+  }
+
+  isRunning(routerId: string): boolean {
+    return this.running.has(routerId);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    await Promise.all([...this.chains.values()]);
+    await Promise.all([...this.running.keys()].map((id) => this.stopWorker(id)));
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * Entry point of HTTP delivery: consumers and workers per router, the failed store, the advisory sweeper and
+ * the status provider. Streams must exist (ensureStreams) before this starts.
+ */
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { NatsNames } from "../nats/names.js";
+import type { DeliveryDefaults } from "../routing/router-model.js";
+import type { RouterSource } from "../routing/router-source.js";
+import { ConsumerManager } from "./consumer-manager.js";
+import { FailedSweeper } from "./failed-sweeper.js";
+import { FailedStore } from "./failed-store.js";
+import { StatsRegistry } from "./router-stats.js";
+import { createStatusProvider, type RouterStatusProvider } from "./router-status.js";
+
+export interface DeliveryOptions {
+  readonly nc: NatsConnection;
+  readonly names: NatsNames;
+  readonly routers: RouterSource;
+  readonly defaults: DeliveryDefaults;
+  /** Caliper envelope sensor (CALIPER_SENSOR_ID, else LMS_ROOT_URL). */
+  readonly caliperSensorId: string;
+  readonly logger: Logger;
+  /** Run the advisory backstop in this instance (default true). */
+  readonly sweeper?: boolean;
+}
+
+export interface Delivery {
+  stop(): Promise<void>;
+  readonly status: RouterStatusProvider;
+  readonly failed: FailedStore;
+  /** Resolves when every router change seen so far has been applied (consumers exist, workers run). */
+  settled(): Promise<void>;
+}
+
+export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
+  const js = jetstream(opts.nc);
+  const jsm = await jetstreamManager(opts.nc);
+  const logger = opts.logger.child({ component: "delivery" });
+  const failed = new FailedStore(js, jsm, opts.names);
+  const stats = new StatsRegistry();
+  const manager = new ConsumerManager({
+    js,
+    jsm,
+    names: opts.names,
+    routers: opts.routers,
+    defaults: opts.defaults,
+    failed,
+    stats,
+    caliperSensorId: opts.caliperSensorId,
+    logger,
+  });
+  await manager.start();
+  const sweeper = opts.sweeper === false ? undefined : new FailedSweeper({ js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger });
+  await sweeper?.start();
+  return {
+    status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed }),
+    failed,
+    settled: () => manager.settled(),
+    async stop() {
+      await sweeper?.stop();
+      await manager.stop();
+    },
+  };
+}

@@ -1,0 +1,129 @@
+/**
+ * ListFailed / RetryFailed / PurgeFailed over the FailedStore. Transport-free: the EventRoutingService
+ * implementation checks the admin token and maps errors (ValidationError -> InvalidArgument, etc.).
+ */
+import { create } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import {
+  FailedStatementSchema,
+  ListFailedResponseSchema,
+  PurgeFailedResponseSchema,
+  RetryFailedResponseSchema,
+  type FailedFilter,
+  type FailedStatement,
+  type ListFailedRequest,
+  type ListFailedResponse,
+  type PurgeFailedRequest,
+  type PurgeFailedResponse,
+  type RetryFailedRequest,
+  type RetryFailedResponse,
+} from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { ValidationError } from "../errors.js";
+import { ROUTER_ID_PATTERN } from "../nats/names.js";
+import type { JsonObject } from "../transform/edx-event.js";
+import type { FailedEntry, FailedQuery, FailedSelection, FailedStore } from "./failed-store.js";
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+const TOKEN_PREFIX = "f1:";
+
+export function encodePageToken(seq: number): string {
+  return Buffer.from(`${TOKEN_PREFIX}${seq}`, "utf8").toString("base64url");
+}
+
+export function decodePageToken(token: string): number {
+  if (token === "") return 1;
+  const raw = Buffer.from(token, "base64url").toString("utf8");
+  const m = raw.startsWith(TOKEN_PREFIX) ? /^\d{1,15}$/.exec(raw.slice(TOKEN_PREFIX.length)) : null;
+  const seq = m ? Number(m[0]) : NaN;
+  if (!Number.isSafeInteger(seq) || seq < 1) throw new ValidationError("page_token", "not a token returned by ListFailed");
+  return seq;
+}
+
+function tsDate(t: Timestamp | undefined): Date | undefined {
+  return t ? timestampDate(t) : undefined;
+}
+
+/** Validates a FailedFilter; the router id names a subject, so it must be a valid id. */
+export function toQuery(f: FailedFilter | undefined, field = "filter"): FailedQuery {
+  if (!f) return {};
+  if (f.routerId && !ROUTER_ID_PATTERN.test(f.routerId)) throw new ValidationError(`${field}.router_id`, "not a valid router id");
+  const startTime = tsDate(f.startTime);
+  const endTime = tsDate(f.endTime);
+  if (startTime && endTime && startTime >= endTime) throw new ValidationError(`${field}.end_time`, "must be after start_time");
+  return {
+    ...(f.routerId ? { routerId: f.routerId } : {}),
+    ...(f.eventName ? { eventName: f.eventName } : {}),
+    ...(startTime ? { startTime } : {}),
+    ...(endTime ? { endTime } : {}),
+  };
+}
+
+function isEmpty(q: FailedQuery): boolean {
+  return !q.routerId && !q.eventName && !q.startTime && !q.endTime;
+}
+
+/** ids, or a non-empty filter, or all = true (alone or with a filter). Refuses an accidental "everything". */
+export function toSelection(req: { ids: readonly bigint[]; filter?: FailedFilter | undefined; all: boolean }): FailedSelection {
+  const query = toQuery(req.filter);
+  if (req.ids.length > 0) {
+    if (!isEmpty(query) || req.all) throw new ValidationError("ids", "give either ids or a filter / all, not both");
+    for (const [i, id] of req.ids.entries()) {
+      if (id < 1n || id > BigInt(Number.MAX_SAFE_INTEGER)) throw new ValidationError(`ids[${i}]`, "not a failed statement id");
+    }
+    return { ids: req.ids.map((id) => Number(id)) };
+  }
+  if (isEmpty(query) && !req.all) throw new ValidationError("filter", "give ids, a filter, or all = true");
+  return { query };
+}
+
+export function toFailedStatement(e: FailedEntry): FailedStatement {
+  let statement: JsonObject | undefined;
+  try {
+    statement = JSON.parse(e.body) as JsonObject;
+  } catch {
+    statement = undefined;
+  }
+  return create(FailedStatementSchema, {
+    id: BigInt(e.id),
+    routerId: e.routerId,
+    eventName: e.eventName,
+    statementId: e.statementId,
+    attempts: e.attempts,
+    lastHttpStatus: e.lastHttpStatus,
+    lastError: e.lastError,
+    firstAttemptTime: timestampFromDate(e.firstAttemptTime),
+    lastAttemptTime: timestampFromDate(e.lastAttemptTime),
+    failedTime: timestampFromDate(e.failedTime),
+    ...(statement ? { statement } : {}),
+  });
+}
+
+export interface FailedRpc {
+  listFailed(req: ListFailedRequest): Promise<ListFailedResponse>;
+  retryFailed(req: RetryFailedRequest): Promise<RetryFailedResponse>;
+  purgeFailed(req: PurgeFailedRequest): Promise<PurgeFailedResponse>;
+}
+
+export function createFailedRpc(store: FailedStore): FailedRpc {
+  return {
+    async listFailed(req) {
+      const query = toQuery(req.filter);
+      const from = decodePageToken(req.pageToken);
+      const size = req.pageSize === 0 ? DEFAULT_PAGE_SIZE : Math.min(req.pageSize, MAX_PAGE_SIZE);
+      const page = await store.list(query, size, from);
+      return create(ListFailedResponseSchema, {
+        failed: page.entries.map(toFailedStatement),
+        nextPageToken: page.nextSeq === undefined ? "" : encodePageToken(page.nextSeq),
+      });
+    },
+    async retryFailed(req) {
+      const r = await store.retry(toSelection(req));
+      return create(RetryFailedResponseSchema, { retried: r.retried, notFound: r.notFound.map((n) => BigInt(n)) });
+    },
+    async purgeFailed(req) {
+      const r = await store.purge(toSelection(req));
+      return create(PurgeFailedResponseSchema, { purged: r.purged, notFound: r.notFound.map((n) => BigInt(n)) });
+    },
+  };
+}

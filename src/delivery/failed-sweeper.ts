@@ -1,0 +1,144 @@
+/**
+ * Backstop for the failed stream. The worker normally stores an exhausted critical statement itself
+ * (publish, then term). If the instance dies during the final attempt, the server eventually raises a
+ * MAX_DELIVERIES advisory instead; the advisory stream captures it (so none is lost while no instance runs)
+ * and this sweeper, on a shared durable consumer, moves the original into the failed stream with the SAME msg id
+ * as the worker would have used, so both paths together store it once.
+ * Only MAX_DELIVERIES is consumed: MSG_TERMINATED fires for every term() of the worker itself.
+ */
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import type { NatsNames } from "../nats/names.js";
+import { HDR_BACKEND, HDR_EVENT_NAME, HDR_ROUTER_ID, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import { resolveDelivery, type DeliveryDefaults } from "../routing/router-model.js";
+import type { RouterSource } from "../routing/router-source.js";
+import type { FailedStore } from "./failed-store.js";
+import type { StatsRegistry } from "./router-stats.js";
+
+interface MaxDeliveriesAdvisory {
+  readonly type: string;
+  readonly stream: string;
+  readonly consumer: string;
+  readonly stream_seq: number;
+  readonly deliveries: number;
+  readonly timestamp?: string;
+}
+
+export interface SweeperDeps {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: NatsNames;
+  readonly routers: RouterSource;
+  readonly defaults: DeliveryDefaults;
+  readonly failed: FailedStore;
+  readonly stats: StatsRegistry;
+  readonly logger: Logger;
+}
+
+export class FailedSweeper {
+  private messages: ConsumerMessages | undefined;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(private readonly deps: SweeperDeps) {}
+
+  private get subject(): string {
+    return `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.deps.names.deliveryStream}.*`;
+  }
+
+  async start(): Promise<void> {
+    const { jsm, names } = this.deps;
+    const cfg = {
+      durable_name: names.sweeperConsumer,
+      filter_subject: this.subject,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: nanos(60_000),
+    };
+    try {
+      await jsm.consumers.add(names.advisoryStream, cfg);
+    } catch (e) {
+      // Exists already (another instance, or an earlier run): fine when the filter matches.
+      const info = await jsm.consumers.info(names.advisoryStream, names.sweeperConsumer);
+      if (info.config.filter_subject !== cfg.filter_subject) throw e;
+    }
+    this.loop = this.run();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      try {
+        const consumer = await this.deps.js.consumers.get(this.deps.names.advisoryStream, this.deps.names.sweeperConsumer);
+        if (this.stopping) return;
+        this.messages = await consumer.consume({ max_messages: 50 });
+        for await (const m of this.messages) await this.handle(m);
+      } catch (e) {
+        if (this.stopping) return;
+        this.deps.logger.warn({ err: (e as Error).message }, "failed sweeper consumer unavailable; retrying");
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+
+  private async handle(m: JsMsg): Promise<void> {
+    const { jsm, names, logger } = this.deps;
+    let adv: MaxDeliveriesAdvisory;
+    try {
+      adv = m.json<MaxDeliveriesAdvisory>();
+    } catch {
+      m.term();
+      return;
+    }
+    if (adv.stream !== names.deliveryStream || !adv.consumer.startsWith("deliver-")) {
+      m.ack();
+      return;
+    }
+    try {
+      const orig = await jsm.streams.getMessage(names.deliveryStream, { seq: adv.stream_seq });
+      if (!orig) {
+        logger.error({ consumer: adv.consumer, streamSeq: adv.stream_seq }, "max-deliveries advisory points to a message that is gone (aged out or purged)");
+        m.ack();
+        return;
+      }
+      const routerId = orig.header?.get(HDR_ROUTER_ID) || adv.consumer.slice("deliver-".length);
+      const eventName = orig.header?.get(HDR_EVENT_NAME) ?? "";
+      const statementId = orig.header?.get(HDR_STATEMENT_ID) || `seq:${orig.seq}`;
+      const router = this.deps.routers.get(routerId);
+      const critical = router ? resolveDelivery(router, this.deps.defaults).criticalEvents : new Set(this.deps.defaults.criticalEvents);
+      if (!critical.has(eventName)) {
+        this.deps.stats.for(routerId).dropped++;
+        logger.warn({ routerId, statementIds: [statementId], eventName }, "non-critical statement exhausted its attempts without an outcome; dropped");
+        m.ack();
+        return;
+      }
+      const at = adv.timestamp ? new Date(adv.timestamp) : new Date();
+      await this.deps.failed.record(
+        {
+          routerId,
+          eventName,
+          statementId,
+          backend: orig.header?.get(HDR_BACKEND) || (router?.backend ?? ""),
+          attempts: adv.deliveries,
+          lastHttpStatus: 0,
+          lastError: "no outcome recorded: the delivering instance stopped or crashed during the final attempt",
+          firstAttemptTime: orig.time,
+          lastAttemptTime: at,
+          deliverySeq: orig.seq,
+        },
+        orig.data,
+      );
+      logger.error({ routerId, statementId, eventName }, "critical statement moved to the failed stream by the sweeper");
+      m.ack();
+    } catch (e) {
+      logger.warn({ err: (e as Error).message, streamSeq: adv.stream_seq }, "sweeper could not handle advisory; will retry");
+      m.nak(5000);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.messages?.close().catch(() => undefined);
+    await this.loop;
+  }
+}

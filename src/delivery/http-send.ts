@@ -1,0 +1,77 @@
+/**
+ * One HTTP client per router: keep-alive agents (a batch every few seconds should not pay a TCP/TLS handshake
+ * each time) and a hard timeout per request through AbortSignal, so a stalled endpoint can never hold a batch
+ * past its ack deadline. ERB sends without any timeout; this is the fix.
+ */
+import http from "node:http";
+import https from "node:https";
+
+export interface HttpAnswer {
+  readonly status: number;
+  readonly retryAfter: string | undefined;
+  /** First bytes of the body, for error messages only. */
+  readonly bodySnippet: string;
+}
+
+export class HttpSendError extends Error {
+  override name = "HttpSendError";
+  constructor(
+    message: string,
+    readonly timedOut: boolean,
+  ) {
+    super(message);
+  }
+}
+
+const SNIPPET_BYTES = 512;
+
+export class HttpClient {
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
+
+  /** POSTs `body`; resolves with any HTTP status, rejects with HttpSendError on timeout or connection failure. */
+  post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number, signal?: AbortSignal): Promise<HttpAnswer> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const abort = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    const mod = url.protocol === "https:" ? https : http;
+    const agent = url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
+    const payload = Buffer.from(body, "utf8");
+    return new Promise<HttpAnswer>((resolve, reject) => {
+      const req = mod.request(
+        url,
+        { method: "POST", agent, signal: abort, headers: { ...headers, "Content-Length": String(payload.length) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (c: Buffer) => {
+            // Keep reading to the end (so the socket can be reused) but store only the start.
+            if (size < SNIPPET_BYTES) chunks.push(c);
+            size += c.length;
+          });
+          res.on("end", () => {
+            const ra = res.headers["retry-after"];
+            resolve({
+              status: res.statusCode ?? 0,
+              retryAfter: Array.isArray(ra) ? ra[0] : ra,
+              bodySnippet: Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8"),
+            });
+          });
+          res.on("error", (e) => reject(toSendError(e, timeout)));
+        },
+      );
+      req.on("error", (e) => reject(toSendError(e, timeout)));
+      req.end(payload);
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+}
+
+function toSendError(e: Error, timeout: AbortSignal): HttpSendError {
+  if (timeout.aborted) return new HttpSendError("timeout: no complete answer in time", true);
+  const code = (e as NodeJS.ErrnoException).code;
+  return new HttpSendError(code ? `${code}: ${e.message}` : e.message, false);
+}
