@@ -112,3 +112,27 @@ export function numberOf(v: JsonValue | undefined): number | undefined {
 }
 
 export { getData };
+
+/** An Activity object with the given definition type; `definition` adds name, extensions, etc. */
+export function activity(id: string | undefined, type: string, definition: JsonObject = {}): JsonObject {
+  const out: JsonObject = {};
+  if (id !== undefined) out["id"] = id;
+  out["objectType"] = "Activity";
+  out["definition"] = { type, ...definition };
+  return out;
+}
+
+/** A `result` with empty extension maps removed (tincan would keep `{}`; an LRS accepts both, ERB never emits one). */
+export function xapiResult(parts: Record<string, JsonValue | undefined>): JsonObject | undefined {
+  const out = dropUndefined(parts);
+  const ext = out["extensions"];
+  if (ext !== undefined && typeof ext === "object" && ext !== null && !Array.isArray(ext) && Object.keys(ext).length === 0) {
+    delete out["extensions"];
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** The id of a statement built by `xapiStatement`. */
+export function xapiStatementIdOf(statement: JsonObject): string {
+  return statement["id"] as string;
+}
