@@ -80,7 +80,17 @@ export function xapiStatementId(verb: IdVerb, actor: XapiAgent, rawTimestamp: st
 /**
  * Deterministic Caliper event id: uuid5 over the same inputs as the xAPI id (event type and action in place of
  * the verb, actor id, raw timestamp), in a namespace of our own, so retries and replays are idempotent.
+ * The object id and the edX event name are hashed too: ERB's xAPI rule collides for two events of one actor at
+ * one timestamp, and in Caliper several edX names share one type/action (stop_video and complete_video are both
+ * MediaEvent/Ended and are emitted at the same instant).
  */
-export function caliperEventId(type: string, action: string, actorId: string, rawTimestamp: string, objectId = ""): string {
-  return `urn:uuid:${uuidv5(`${type}|${action}|${actorId}|${rawTimestamp}|${objectId}`, CALIPER_NAMESPACE)}`;
+export function caliperEventId(
+  type: string,
+  action: string,
+  actorId: string,
+  rawTimestamp: string,
+  objectId = "",
+  eventName = "",
+): string {
+  return `urn:uuid:${uuidv5(`${type}|${action}|${actorId}|${rawTimestamp}|${objectId}|${eventName}`, CALIPER_NAMESPACE)}`;
 }

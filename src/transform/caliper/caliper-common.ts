@@ -81,7 +81,14 @@ export function caliperEvent(event: EdxEvent, env: TransformEnv, parts: CaliperP
   const actor = caliperActor(env);
   const out: JsonObject = {
     "@context": CALIPER_CONTEXT,
-    id: caliperEventId(parts.type, parts.action, actor["id"] as string, event.rawTimestamp, (parts.object["id"] as string) ?? ""),
+    id: caliperEventId(
+      parts.type,
+      parts.action,
+      actor["id"] as string,
+      event.rawTimestamp,
+      typeof parts.object["id"] === "string" ? parts.object["id"] : "",
+      event.name,
+    ),
     type: parts.type,
     action: parts.action,
     actor,
