@@ -17,6 +17,7 @@ import {
   readExpectedFixture,
   readRawFixture,
 } from "./support/erb-fixtures.js";
+import { isLogShaped, toLiveShape, toLogShape } from "./support/event-shapes.js";
 
 const LMS = ERB_TEST_ENV.lmsRootUrl;
 
@@ -150,4 +151,45 @@ test("xAPI golden fixtures", async (t) => {
   console.log(`xapi golden: ${matched} matched, ${deviated} deviated, ${failed} failed`);
   assert.deepEqual([...Object.keys(XAPI_DEVIATIONS)].filter((f) => !used.has(f)), [], "deviation table names unknown fixtures");
   assert.equal(failed, 0);
+});
+
+/**
+ * Input shapes: a fixture converted to the other shape (live <-> tracking log) gives the same statements, ids
+ * included. The one ERB-faithful exception is the multi-question parent, whose attempt-id and response ERB reads by
+ * the exact `data.*` path: a live event has them, a tracking-log event (ERB's fixtures) does not.
+ */
+test("every fixture gives the same statements from the other input shape", () => {
+  const MULTI_PARENT_LIVE_ONLY = ["object.definition.extensions", "result.response"];
+  let compared = 0;
+  for (const file of rawFixtureFiles()) {
+    if (isAnonymousFixture(file)) continue;
+    const event = readRawFixture(file);
+    const transformer = registry.get(event.name)!;
+    const logShaped = isLogShaped(event.body);
+    const other = logShaped ? toLiveShape(event) : toLogShape(event);
+    const fromOriginal = transformer.transform(event, ERB_TEST_ENV);
+    const fromOther = transformer.transform(other, ERB_TEST_ENV);
+    const isMulti = fromOriginal.length > 1;
+    if (isMulti) {
+      const live = structuredClone(logShaped ? fromOther : fromOriginal);
+      const log = logShaped ? fromOriginal : fromOther;
+      const parent = live[0]!;
+      for (const path of MULTI_PARENT_LIVE_ONLY) {
+        const [a, b, c] = path.split(".") as [string, string, string?];
+        const holder = (c === undefined ? parent[a] : (parent[a] as JsonObject)[b]) as JsonObject;
+        assert.ok(holder[c ?? b] !== undefined, `${file}: live parent must have ${path}`);
+        delete holder[c ?? b];
+      }
+      // Each child carries the parent activity in contextActivities.parent, with the same attempt-id extension.
+      for (const child of live.slice(1)) {
+        const ctxParent = ((child["context"] as JsonObject)["contextActivities"] as JsonObject)["parent"] as JsonObject[];
+        delete (ctxParent[0]!["definition"] as JsonObject)["extensions"];
+      }
+      assert.deepStrictEqual(live, log, file);
+    } else {
+      assert.deepStrictEqual(fromOther, fromOriginal, file);
+    }
+    compared++;
+  }
+  assert.ok(compared >= 60);
 });

@@ -154,22 +154,23 @@ function multiQuestion(event: EdxEvent, env: TransformEnv, problemId: string, su
   // ERB reads the parent's attempts and response by the exact `data.*` path: tracking-log events (payload under
   // `event`) therefore have neither, as in ERB's fixtures.
   const attempts = getData(event, "data.attempts");
-  const parentDefinition: JsonObject = {
-    name: { "en-US": MULTI_QUESTION_NAME },
-    interactionType: "other",
-    ...(attempts === undefined ? {} : { extensions: { [EXT_ATTEMPT_ID]: attempts } }),
-  };
-  const parentObject = activity(xblockIri(env, problemId), ACTIVITY_INTERACTION, parentDefinition);
+  // Built per use rather than shared, so that no two statements hold the same mutable object.
+  const parentObject = (): JsonObject =>
+    activity(xblockIri(env, problemId), ACTIVITY_INTERACTION, {
+      name: { "en-US": MULTI_QUESTION_NAME },
+      interactionType: "other",
+      ...(attempts === undefined ? {} : { extensions: { [EXT_ATTEMPT_ID]: attempts } }),
+    });
   const first = firstValue(getData(event, "data.submission"));
   const parent = xapiStatement(event, env, {
     verb: EVALUATED,
-    object: parentObject,
+    object: parentObject(),
     result: xapiResult({ score: scoreOf(event), success, response: responseText(first?.["answer"]) }),
     context: xapiContext(event, env),
   });
   const parentRef: JsonObject = { objectType: "StatementRef", id: xapiStatementIdOf(parent) };
   const courseId = getString(event, "context.course_id");
-  const contextActivities: JsonObject = { parent: [parentObject] };
+  const contextActivities: JsonObject = { parent: [parentObject()] };
   if (courseId !== undefined) contextActivities["grouping"] = [courseActivity(env, courseId)];
   const out = [parent];
   for (const key in submissions) {
