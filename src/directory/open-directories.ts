@@ -1,0 +1,40 @@
+/** Wiring for the service: the HMAC key, both KV-backed directories and the optional courses file. */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsNames } from "../nats/names.js";
+import { loadCoursesFile } from "./courses-file.js";
+import { hmacExternalIds } from "./external-id.js";
+import { identityHmacSecret } from "./hmac-secret.js";
+import { KvCourseDirectory } from "./kv-course-directory.js";
+import { KvIdentityDirectory } from "./kv-identity-directory.js";
+import type { LookupCacheOptions } from "./kv-lookup-cache.js";
+
+export interface OpenDirectoriesOptions {
+  readonly replicas?: number;
+  /** IDENTITY_HMAC_SECRET; when absent a generated key is shared through the settings bucket. */
+  readonly hmacSecret?: string;
+  /** COURSES_FILE. */
+  readonly coursesFile?: string;
+  readonly cache?: LookupCacheOptions;
+}
+
+export interface KvDirectories {
+  readonly identities: KvIdentityDirectory;
+  readonly courses: KvCourseDirectory;
+  close(): void;
+}
+
+export async function openDirectories(nc: NatsConnection, names: NatsNames, opts: OpenDirectoriesOptions = {}): Promise<KvDirectories> {
+  const replicas = opts.replicas ?? 1;
+  const secret = await identityHmacSecret(nc, names, { replicas, ...(opts.hmacSecret ? { configured: opts.hmacSecret } : {}) });
+  const fileNames = opts.coursesFile ? await loadCoursesFile(opts.coursesFile) : undefined;
+  const identities = await KvIdentityDirectory.open(nc, names, hmacExternalIds(secret), { replicas, ...(opts.cache ? { cache: opts.cache } : {}) });
+  const courses = await KvCourseDirectory.open(nc, names, { replicas, ...(fileNames ? { fileNames } : {}), ...(opts.cache ? { cache: opts.cache } : {}) });
+  return {
+    identities,
+    courses,
+    close() {
+      identities.close();
+      courses.close();
+    },
+  };
+}
