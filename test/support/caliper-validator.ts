@@ -337,8 +337,24 @@ export function validateCaliperEnvelope(obj: unknown, dataVersion = CALIPER_V1P2
   return errors;
 }
 
+function isEnvelopeLike(obj: unknown): obj is Record<string, unknown> {
+  return isObject(obj) && ("dataVersion" in obj || "data" in obj || "sensor" in obj);
+}
+
 /** Either form: an envelope when it has any of sensor/data/dataVersion (§3.3 step 6), else a bare item. */
 export function validateCaliperDocument(obj: unknown): string[] {
-  if (isObject(obj) && ("dataVersion" in obj || "data" in obj || "sensor" in obj)) return validateCaliperEnvelope(obj);
+  if (isEnvelopeLike(obj)) return validateCaliperEnvelope(obj);
   return validateCaliperEvent(obj);
+}
+
+/**
+ * The schemas plus envelope checks only, without the IRI and profile checks: what the IMS schemas alone accept
+ * (used by the self-check to show what the profile table adds).
+ */
+export function validateCaliperDocumentSchemaOnly(obj: unknown): string[] {
+  if (!isEnvelopeLike(obj)) return validateItemSchema(obj, "");
+  const data = obj["data"];
+  const rest = validateCaliperEnvelope({ ...obj, data: [] }).filter((e) => !e.startsWith("/data:"));
+  if (!Array.isArray(data) || data.length === 0) return [...rest, "/data: must be a non-empty array"];
+  return [...rest, ...data.flatMap((item, i) => validateItemSchema(item, `/data/${i}`))];
 }
