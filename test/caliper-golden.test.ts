@@ -9,6 +9,7 @@
  * Prints exactly one line: `caliper golden: N matched, N deviated, N failed`.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
 import type { JsonObject, JsonValue } from "../src/transform/edx-event.js";
@@ -162,8 +163,14 @@ function checkFixture(file: string): void {
   else counts.matched++;
 }
 
-test("every deviation names a golden fixture", () => {
-  for (const d of [...REWRITES, ...EXPECTED_SKIPS]) assert.ok(goldenFiles.includes(d.file), `${d.file} is not a golden fixture`);
+test("every deviation names a golden fixture and is documented in docs/caliper-deviations.md", () => {
+  const doc = readFileSync(new URL("../docs/caliper-deviations.md", import.meta.url), "utf8");
+  for (const d of [...REWRITES, ...EXPECTED_SKIPS]) {
+    assert.ok(goldenFiles.includes(d.file), `${d.file} is not a golden fixture`);
+    const tag = /^(D\d+):/.exec(d.why)?.[1];
+    assert.ok(tag, `${d.file}: deviation reason must start with its D-number`);
+    assert.ok(doc.includes(`| ${tag} |`), `${tag} (${d.file}) is missing from docs/caliper-deviations.md`);
+  }
 });
 
 test("Caliper ids are deterministic and distinct per event", () => {
