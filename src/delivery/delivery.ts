@@ -12,7 +12,8 @@ import { ConsumerManager } from "./consumer-manager.js";
 import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
 import { StatsRegistry } from "./router-stats.js";
-import { createStatusProvider, type RouterStatusProvider } from "./router-status.js";
+import type { RouterStatusProvider } from "../routing/router-status.js";
+import { createStatusProvider } from "./router-status.js";
 
 export interface DeliveryOptions {
   readonly nc: NatsConnection;

@@ -1,37 +1,19 @@
 /**
  * GetRouterStatus data: consumer state from JetStream (shared by all instances) plus this instance's counters.
- * The RouterStatusProvider shape is defined here because src/routing/router-status.ts did not exist yet.
+ * Implements src/routing/router-status.ts.
  */
+import { NotFoundError, UnavailableError } from "../errors.js";
+import type { RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { NatsNames } from "../nats/names.js";
 import type { RouterSource } from "../routing/router-source.js";
 import type { FailedStore } from "./failed-store.js";
 import type { StatsRegistry } from "./router-stats.js";
 
-export interface RouterStatus {
-  readonly routerId: string;
-  /** Waiting for their first delivery (consumer num_pending). */
-  readonly pending: number;
-  /** Delivered to a worker, not yet acknowledged (num_ack_pending). */
-  readonly inFlight: number;
-  /** Waiting for a redelivery (num_redelivered). */
-  readonly redelivered: number;
-  /** Delivered by this instance since it started. */
-  readonly delivered: number;
-  /** Exhausted critical statements stored in the failed stream by this instance since it started. */
-  readonly failed: number;
-  /** Exhausted non-critical statements dropped by this instance since it started. */
+/** The shared interface's status plus what only delivery knows. */
+export interface DeliveryRouterStatus extends RouterStatus {
+  /** Of `failed`: non-critical statements dropped (logged with ids), not kept in the failed stream. */
   readonly dropped: number;
-  /** Currently in the failed stream for this router. */
-  readonly failedStored: number;
-  readonly lastError?: string;
-  readonly lastErrorTime?: Date;
-  readonly lastSuccessTime?: Date;
-}
-
-export interface RouterStatusProvider {
-  /** Every known router, or just `routerId` (empty list when it is unknown). */
-  status(routerId?: string): Promise<RouterStatus[]>;
 }
 
 export function createStatusProvider(deps: {
@@ -40,13 +22,17 @@ export function createStatusProvider(deps: {
   routers: RouterSource;
   stats: StatsRegistry;
   failed: FailedStore;
-}): RouterStatusProvider {
+}): RouterStatusProvider & { status(routerId?: string): Promise<DeliveryRouterStatus[]> } {
   return {
     async status(routerId) {
-      const ids = routerId ? (deps.routers.get(routerId) ? [routerId] : []) : deps.routers.list().map((r) => r.id);
+      if (routerId && !deps.routers.get(routerId)) throw new NotFoundError(`router ${routerId} not found`);
+      const ids = routerId ? [routerId] : deps.routers.list().map((r) => r.id);
       return Promise.all(
-        ids.map(async (id): Promise<RouterStatus> => {
-          const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch(() => null);
+        ids.map(async (id): Promise<DeliveryRouterStatus> => {
+          const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch((e: Error) => {
+            if (/consumer not found/i.test(e.message)) return null;
+            throw new UnavailableError(`JetStream did not answer: ${e.message}`);
+          });
           const s = deps.stats.peek(id);
           return {
             routerId: id,
@@ -54,7 +40,8 @@ export function createStatusProvider(deps: {
             inFlight: ci?.num_ack_pending ?? 0,
             redelivered: ci?.num_redelivered ?? 0,
             delivered: s?.delivered ?? 0,
-            failed: s?.failed ?? 0,
+            // "Exhausted": stored in the failed stream or, for non-critical events, dropped.
+            failed: (s?.failed ?? 0) + (s?.dropped ?? 0),
             dropped: s?.dropped ?? 0,
             failedStored: await deps.failed.count(id).catch(() => 0),
             ...(s?.lastError !== undefined ? { lastError: s.lastError } : {}),

@@ -5,7 +5,7 @@
  */
 import type { RouterConfig } from "../routing/router-model.js";
 import type { JsonObject } from "../transform/edx-event.js";
-import { caliperEnvelope } from "../transform/caliper/envelope.js";
+import { applyEnvelopeOverrides, caliperEnvelope } from "../transform/caliper/envelope.js";
 import type { HttpAnswer, HttpClient } from "./http-send.js";
 
 export interface BatchSender {
@@ -55,15 +55,8 @@ function caliperSender(router: RouterConfig, opts: SenderOptions): BatchSender {
   return {
     send: (bodies, signal) => {
       const events = bodies.map((b) => JSON.parse(b) as JsonObject);
-      const envelope = withEnvelopeOverrides(caliperEnvelope(opts.caliperSensorId, events), router.overrideArgs);
+      const envelope = applyEnvelopeOverrides(caliperEnvelope(opts.caliperSensorId, events), router.overrideArgs);
       return opts.client.post(url, headers, JSON.stringify(envelope), opts.timeoutMs, signal);
     },
   };
-}
-
-/** override_args go to the envelope root (ERB semantics), but never replace the batch itself. */
-export function withEnvelopeOverrides(envelope: JsonObject, overrides: JsonObject): JsonObject {
-  if (Object.keys(overrides).length === 0) return envelope;
-  const { data: _ignored, ...rest } = overrides;
-  return { ...envelope, ...rest, data: envelope["data"] ?? [] };
 }

@@ -1,0 +1,237 @@
+/**
+ * Delivery fault cases against a real nats-server and a real (scripted) HTTP endpoint: exact delivered and
+ * failed sets for 5xx-then-recovery, 429 + Retry-After, 413, a poison statement, timeouts, connection refused,
+ * slow split sequences (working() keeps them from being redelivered), and the failed-stream round trip.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
+import { createFailedRpc } from "../src/delivery/failed-rpc.js";
+import { connectNats } from "../src/nats/connection.js";
+import { natsNames } from "../src/nats/names.js";
+import { ensureStreams } from "../src/nats/streams.js";
+import { create } from "@bufbuild/protobuf";
+import { FailedFilterSchema, ListFailedRequestSchema, RetryFailedRequestSchema, PurgeFailedRequestSchema } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
+import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+
+const names = natsNames("ftest");
+let nats: TestNatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+let routers: MemoryRouterSource;
+let delivery: Delivery;
+let log: CapturedLogger;
+const endpoints: FaultEndpoint[] = [];
+
+before(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ servers: nats.url });
+  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+  routers = new MemoryRouterSource();
+  log = captureLogger();
+  delivery = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger });
+});
+
+after(async () => {
+  await delivery.stop();
+  await nc.close();
+  await Promise.all(endpoints.map((e) => e.close()));
+  await nats.stop();
+});
+
+async function endpoint(script?: Script): Promise<FaultEndpoint> {
+  const e = await FaultEndpoint.start(script);
+  endpoints.push(e);
+  return e;
+}
+
+async function addRouter(...args: Parameters<typeof makeRouter>): Promise<void> {
+  routers.put(makeRouter(...args));
+  await delivery.settled();
+}
+
+async function acked(routerId: string): Promise<boolean> {
+  const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(routerId));
+  return ci.num_pending === 0 && ci.num_ack_pending === 0;
+}
+
+test("500s then recovery: every statement delivered once, nothing failed", async () => {
+  const e = await endpoint(({ n }) => (n <= 2 ? { status: 500 } : undefined));
+  await addRouter("r500", e.url);
+  const st = Array.from({ length: 5 }, () => fakeStatement());
+  await publishStatements(js, names, "r500", st);
+  await waitUntil(() => e.stored.size === 5, 5000, "5 stored");
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+  assert.deepEqual(e.duplicates(), []);
+  assert.equal(e.requests.filter((r) => r.status === 500).length, 2);
+  await waitUntil(() => acked("r500"), 3000, "all acked");
+  const [s] = await delivery.status.status("r500");
+  assert.equal(s!.delivered, 5);
+  assert.equal(s!.failedStored, 0);
+  assert.match(s!.lastError ?? "", /HTTP 500/);
+});
+
+test("429 with Retry-After: the retry waits as long as the endpoint asked", async () => {
+  const e = await endpoint(({ n }) => (n === 1 ? { status: 429, retryAfter: "1" } : undefined));
+  await addRouter("r429", e.url);
+  const st = [fakeStatement(), fakeStatement()];
+  await publishStatements(js, names, "r429", st);
+  await waitUntil(() => e.stored.size === 2, 5000, "2 stored");
+  const gap = e.requests[1]!.at - e.requests[0]!.at;
+  assert.ok(gap >= 950, `retry came after ${gap} ms`);
+  assert.deepEqual(e.duplicates(), []);
+});
+
+test("413: the batch is halved until the endpoint accepts it", async () => {
+  const e = await endpoint(({ ids }) => (ids.length > 2 ? { status: 413 } : undefined));
+  await addRouter("r413", e.url, {}, { batchSize: 8, batchIntervalMs: 300 });
+  const st = Array.from({ length: 8 }, () => fakeStatement());
+  await publishStatements(js, names, "r413", st);
+  await waitUntil(() => e.stored.size === 8, 5000, "8 stored");
+  assert.deepEqual(e.duplicates(), []);
+  assert.ok(e.requests.some((r) => r.ids.length > 2 && r.status === 413), "a large batch was tried first");
+  assert.ok(e.requests.filter((r) => r.status === 200).every((r) => r.ids.length <= 2));
+});
+
+test("poison statement in a batch: the rest is delivered, the critical poison fails at once, a non-critical one is dropped and logged", async () => {
+  const poison = new Set<string>();
+  const e = await endpoint(({ ids }) => (ids.some((id) => poison.has(id)) ? { status: 400 } : undefined));
+  await addRouter("rpoison", e.url, {}, { batchSize: 6, batchIntervalMs: 300 });
+  const good = Array.from({ length: 4 }, () => fakeStatement());
+  const badCritical = fakeStatement();
+  const badOther = fakeStatement();
+  poison.add(String(badCritical["id"]));
+  poison.add(String(badOther["id"]));
+  await publishStatements(js, names, "rpoison", [good[0]!, good[1]!]);
+  await publishStatements(js, names, "rpoison", [badCritical], "edx.course.enrollment.activated");
+  await publishStatements(js, names, "rpoison", [good[2]!, badOther, good[3]!]);
+  await waitUntil(() => acked("rpoison"), 5000, "all answered");
+  assert.deepEqual(e.storedIds(), new Set(good.map((s) => s["id"])));
+  const page = await delivery.failed.list({ routerId: "rpoison" }, 10);
+  assert.deepEqual(page.entries.map((f) => f.statementId), [badCritical["id"]]);
+  assert.equal(page.entries[0]!.attempts, 1, "400 is not retried");
+  assert.equal(page.entries[0]!.lastHttpStatus, 400);
+  const dropped = log.lines.find((l) => l["routerId"] === "rpoison" && Array.isArray(l["statementIds"]));
+  assert.deepEqual(dropped?.["statementIds"], [badOther["id"]]);
+});
+
+test("timeouts and a dropped connection are retried; a slow answer within the timeout is fine", async () => {
+  const e = await endpoint(({ n }) => (n === 1 ? { delayMs: 600 } : n === 2 ? { destroy: true } : { delayMs: 100 }));
+  await addRouter("rtimeout", e.url);
+  const st = Array.from({ length: 3 }, () => fakeStatement());
+  await publishStatements(js, names, "rtimeout", st);
+  await waitUntil(() => acked("rtimeout"), 6000, "all acked");
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+  const [s] = await delivery.status.status("rtimeout");
+  assert.equal(s!.delivered, 3);
+  // The first request timed out on our side but the endpoint stored it later: at-least-once, same ids.
+  assert.ok(e.requests.length >= 3);
+});
+
+test("connection refused until the endpoint comes back", async () => {
+  const e = await endpoint();
+  await e.close();
+  await addRouter("rrefused", e.url);
+  const st = Array.from({ length: 3 }, () => fakeStatement());
+  await publishStatements(js, names, "rrefused", st);
+  await waitUntil(async () => /ECONNREFUSED/.test((await delivery.status.status("rrefused"))[0]!.lastError ?? ""), 3000, "a refused attempt");
+  await e.reopen();
+  await waitUntil(() => e.stored.size === 3, 5000, "3 stored");
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+});
+
+test("a long split sequence keeps its messages alive with working(): no redelivery mid-flight", async () => {
+  // ack wait 600 ms; 8 statements, 413 above 1 -> 15 requests of 80 ms = 1.2 s, twice the ack wait.
+  const e = await endpoint(({ ids }) => ({ delayMs: 80, ...(ids.length > 1 ? { status: 413 } : {}) }));
+  await addRouter("rslow", e.url, {}, { batchSize: 8, batchIntervalMs: 300 });
+  const st = Array.from({ length: 8 }, () => fakeStatement());
+  await publishStatements(js, names, "rslow", st);
+  await waitUntil(() => e.stored.size === 8, 8000, "8 stored");
+  await waitUntil(() => acked("rslow"), 3000, "all acked");
+  assert.deepEqual(e.duplicates(), []);
+  const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer("rslow"));
+  assert.equal(ci.num_redelivered, 0);
+  assert.equal(ci.delivered.stream_seq >= 8, true);
+  assert.equal(e.requests.filter((r) => r.ids.length === 8).length, 1, "the batch was sent once, not redelivered");
+});
+
+test("critical statement exhausting retries: failed stream with metadata, ListFailed, RetryFailed after recovery empties it", async () => {
+  let down = true;
+  const e = await endpoint(() => (down ? { status: 503 } : undefined));
+  await addRouter("rexhaust", e.url, {}, { maxRetries: 2, backoffMs: [100] });
+  const critical = fakeStatement();
+  const other = fakeStatement();
+  const t0 = Date.now();
+  await publishStatements(js, names, "rexhaust", [critical], "edx.course.grade.passed.first_time");
+  await publishStatements(js, names, "rexhaust", [other], "edx.video.played");
+  await waitUntil(() => acked("rexhaust"), 6000, "both exhausted");
+  assert.equal(e.requests.length >= 3, true);
+  const rpc = createFailedRpc(delivery.failed);
+  const list = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rexhaust" }) }));
+  assert.equal(list.failed.length, 1);
+  const f = list.failed[0]!;
+  assert.equal(f.routerId, "rexhaust");
+  assert.equal(f.eventName, "edx.course.grade.passed.first_time");
+  assert.equal(f.statementId, critical["id"]);
+  assert.equal(f.attempts, 3);
+  assert.equal(f.lastHttpStatus, 503);
+  assert.match(f.lastError, /HTTP 503/);
+  const first = Number(f.firstAttemptTime!.seconds) * 1000;
+  const last = Number(f.lastAttemptTime!.seconds) * 1000;
+  assert.ok(first >= Math.floor(t0 / 1000) * 1000 && last >= first, "attempt times in order");
+  assert.deepEqual(f.statement, critical);
+  // Filters: by event name, and a time range that excludes it.
+  const byName = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }));
+  assert.equal(byName.failed.length, 0, "the non-critical one was dropped, not kept");
+  assert.deepEqual(e.storedIds(), new Set());
+  const [s] = await delivery.status.status("rexhaust");
+  assert.equal(s!.failedStored, 1);
+  assert.equal(s!.failed, 2);
+
+  down = false;
+  const retried = await rpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rexhaust" }) }));
+  assert.equal(retried.retried, 1);
+  await waitUntil(() => e.stored.has(String(critical["id"])), 5000, "retried statement delivered");
+  assert.equal((await rpc.listFailed(create(ListFailedRequestSchema, {}))).failed.filter((x) => x.routerId === "rexhaust").length, 0);
+  assert.equal((await delivery.status.status("rexhaust"))[0]!.failedStored, 0);
+  const again = await rpc.retryFailed(create(RetryFailedRequestSchema, { ids: [f.id] }));
+  assert.deepEqual(again.notFound, [f.id]);
+});
+
+test("a statement failing again after RetryFailed is stored again (not swallowed by msg-id dedupe); PurgeFailed removes it", async () => {
+  const e = await endpoint(() => ({ status: 400 }));
+  await addRouter("ragain", e.url, {}, { maxRetries: 0 });
+  const st = fakeStatement();
+  await publishStatements(js, names, "ragain", [st], "edx.course.enrollment.deactivated");
+  await waitUntil(async () => (await delivery.failed.count("ragain")) === 1, 4000, "failed once");
+  const rpc = createFailedRpc(delivery.failed);
+  await rpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "ragain" }) }));
+  await waitUntil(async () => e.requests.length === 2 && (await delivery.failed.count("ragain")) === 1, 4000, "failed twice");
+  const purged = await rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.course.enrollment.deactivated" }) }));
+  assert.equal(purged.purged, 1);
+  assert.equal(await delivery.failed.count("ragain"), 0);
+});
+
+test("duplicate statement ids inside one batch are sent once", async () => {
+  const e = await endpoint(({ ids }) => (new Set(ids).size !== ids.length ? { status: 400 } : undefined));
+  await addRouter("rdup", e.url, {}, { batchSize: 4, batchIntervalMs: 300 });
+  const st = fakeStatement();
+  await publishStatements(js, names, "rdup", [st]);
+  // Same statement published again with a different msg id (e.g. RetryFailed while the original was pending).
+  const h = natsHeaders();
+  h.set("Er-Router-Id", "rdup");
+  h.set("Er-Event-Name", "edx.video.played");
+  h.set("Er-Statement-Id", String(st["id"]));
+  h.set("Er-Backend", "xapi");
+  await js.publish(names.deliverSubject("rdup"), JSON.stringify(st), { msgID: "other", headers: h });
+  await waitUntil(() => acked("rdup"), 4000, "both acked");
+  assert.equal(e.requests.length, 1);
+  assert.deepEqual(e.requests[0]!.ids, [st["id"]]);
+});
