@@ -80,24 +80,28 @@ export class HealthRegistry {
 
   private async *watch(req: HealthCheckRequest, ctx: HandlerContext): AsyncGenerator<HealthCheckResponse> {
     // Subscribe before the first read so no change between the read and the subscription is missed.
-    const changes = on(this.changes, "change", { signal: ctx.signal });
-    let last = this.status(req.service) ?? ServingStatus.SERVICE_UNKNOWN;
+    const changes = on(this.changes, "change", { signal: ctx.signal })[Symbol.asyncIterator]();
+    const current = () => this.status(req.service) ?? ServingStatus.SERVICE_UNKNOWN;
+    let last = current();
     yield response(last);
     try {
-      if (this.shuttingDown) throw new ConnectError("server shutting down", Code.Unavailable);
-      for await (const _ of changes) {
-        const now = this.status(req.service) ?? ServingStatus.SERVICE_UNKNOWN;
+      for (;;) {
+        // Re-read after every resume: changes may have happened while the client was reading the last message.
+        const now = current();
         if (now !== last) {
           last = now;
           yield response(now);
         }
         // Ending the stream lets a graceful shutdown drain instead of waiting out the grace period.
         if (this.shuttingDown) throw new ConnectError("server shutting down", Code.Unavailable);
+        await changes.next();
       }
     } catch (e) {
       // events.on rejects with a bare AbortError, which would reach the client as Internal.
       if (ctx.signal.aborted) throw ConnectError.from(ctx.signal.reason);
       throw e;
+    } finally {
+      await changes.return?.();
     }
   }
 

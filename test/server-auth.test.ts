@@ -1,0 +1,139 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import pino from "pino";
+import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
+import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { authInterceptor, createTokenChecker, requiredRole, resolveTokens } from "../src/server/auth.js";
+import { HealthRegistry } from "../src/server/health.js";
+import { errorMappingInterceptor } from "../src/server/interceptors.js";
+import { ADMIN_TOKEN, bearer, capturingLogger, EMIT_TOKEN, registerStubs, TOKENS } from "./server-fixtures.js";
+
+function transport() {
+  const health = new HealthRegistry();
+  return createRouterTransport(
+    (router) => {
+      registerStubs(router);
+      router.service(Health, health.impl);
+    },
+    { router: { interceptors: [errorMappingInterceptor, authInterceptor(TOKENS)] } },
+  );
+}
+
+const event = create(EventInputSchema, { event: { case: "json", value: "{}" } });
+
+async function codeOf(p: Promise<unknown>): Promise<[Code, string] | "ok"> {
+  try {
+    await p;
+    return "ok";
+  } catch (e) {
+    const ce = ConnectError.from(e);
+    return [ce.code, ce.rawMessage];
+  }
+}
+
+describe("auth interceptor", () => {
+  const t = transport();
+  const events = createClient(EventRoutingService, t);
+  const routers = createClient(RouterAdminService, t);
+
+  it("rejects a call without a token as Unauthenticated", async () => {
+    assert.deepEqual(await codeOf(events.emit({ event })), [Code.Unauthenticated, "missing bearer token"]);
+    assert.deepEqual(await codeOf(events.listFailed({})), [Code.Unauthenticated, "missing bearer token"]);
+  });
+
+  it("rejects an unknown token without echoing it", async () => {
+    const res = await codeOf(events.emit({ event }, { headers: bearer("not-a-real-token") }));
+    assert.deepEqual(res, [Code.Unauthenticated, "invalid token"]);
+  });
+
+  it("rejects a malformed Authorization header as missing", async () => {
+    assert.deepEqual(await codeOf(events.emit({ event }, { headers: { authorization: `Basic ${EMIT_TOKEN}` } })), [
+      Code.Unauthenticated,
+      "missing bearer token",
+    ]);
+  });
+
+  it("lets an emit token call Emit, EmitBatch and Transform", async () => {
+    const h = { headers: bearer(EMIT_TOKEN) };
+    assert.equal((await events.emit({ event }, h)).result?.name, "emit");
+    assert.equal((await events.emitBatch({ events: [event, event] }, h)).results.length, 2);
+    assert.equal((await events.transform({ event }, h)).result?.name, "transform");
+  });
+
+  it("refuses an emit token on every admin RPC with PermissionDenied", async () => {
+    const h = { headers: bearer(EMIT_TOKEN) };
+    for (const call of [
+      () => events.listFailed({}, h),
+      () => events.retryFailed({}, h),
+      () => events.purgeFailed({}, h),
+      () => routers.listRouters({}, h),
+    ]) {
+      assert.deepEqual(await codeOf(call()), [Code.PermissionDenied, "admin token required"]);
+    }
+  });
+
+  it("lets an admin token call emit and admin RPCs", async () => {
+    const h = { headers: bearer(ADMIN_TOKEN) };
+    assert.equal((await events.emit({ event }, h)).result?.name, "emit");
+    assert.equal((await events.retryFailed({}, h)).retried, 1);
+    assert.equal(await codeOf(routers.listRouters({}, h)), "ok");
+  });
+
+  it("serves health without a token", async () => {
+    const res = await createClient(Health, t).check({ service: "" });
+    assert.equal(res.status, HealthCheckResponse_ServingStatus.SERVING);
+  });
+});
+
+describe("requiredRole", () => {
+  it("keeps unknown services closed (admin) and health/reflection open", () => {
+    assert.equal(requiredRole("eventrouting.v1.EventRoutingService", "Emit"), "emit");
+    assert.equal(requiredRole("eventrouting.v1.EventRoutingService", "ListFailed"), "admin");
+    assert.equal(requiredRole("eventrouting.v1.DirectoryAdminService", "Anything"), "admin");
+    assert.equal(requiredRole("other.v1.Future", "Emit"), "admin");
+    assert.equal(requiredRole("grpc.health.v1.Health", "Check"), undefined);
+    assert.equal(requiredRole("grpc.reflection.v1.ServerReflection", "ServerReflectionInfo"), undefined);
+  });
+
+  it("resolves roles, admin winning when a token is in both sets", () => {
+    const check = createTokenChecker({ emit: ["a", "both"], admin: ["b", "both"] });
+    assert.equal(check("a"), "emit");
+    assert.equal(check("b"), "admin");
+    assert.equal(check("both"), "admin");
+    assert.equal(check("ab"), undefined);
+    assert.equal(check(""), undefined);
+  });
+});
+
+describe("resolveTokens", () => {
+  it("uses configured tokens and prints nothing", () => {
+    let printed = "";
+    const { logger, raw } = capturingLogger();
+    const t = resolveTokens({ emitTokens: ["e1", "e2"], adminTokens: ["a1"] }, logger, (s) => (printed += s));
+    assert.deepEqual(t, { emit: ["e1", "e2"], admin: ["a1"] });
+    assert.equal(printed, "");
+    assert.equal(raw(), "");
+  });
+
+  it("generates 32-byte base64url tokens for unset sets, prints them once to stderr and never logs them", () => {
+    const writes: string[] = [];
+    const { logger, raw } = capturingLogger();
+    const t = resolveTokens({ adminTokens: ["a1"] }, logger, (s) => writes.push(s));
+    assert.equal(t.emit.length, 1);
+    assert.match(t.emit[0]!, /^[A-Za-z0-9_-]{43}$/);
+    assert.deepEqual(t.admin, ["a1"]);
+    assert.equal(writes.length, 1);
+    assert.ok(writes[0]!.includes(`EMIT_TOKENS=${t.emit[0]}`));
+    assert.ok(!writes[0]!.includes("ADMIN_TOKENS="));
+    assert.ok(raw().includes("EMIT_TOKENS"));
+    assert.ok(!raw().includes(t.emit[0]!));
+
+    const both = resolveTokens({}, pino({ level: "silent" }), (s) => writes.push(s));
+    assert.notEqual(both.emit[0], both.admin[0]);
+    assert.notEqual(both.emit[0], t.emit[0]);
+  });
+});
