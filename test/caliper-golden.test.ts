@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, test } from "node:test";
 import { isDeepStrictEqual } from "node:util";
-import type { JsonObject, JsonValue } from "../src/transform/edx-event.js";
+import { eventFromObject, type JsonObject, type JsonValue } from "../src/transform/edx-event.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
 import { transformForBackend, type BackendSettings } from "../src/transform/transform-event.js";
 import {
@@ -110,7 +110,7 @@ test("every Caliper expected fixture has a raw fixture and a registered transfor
 });
 
 for (const file of goldenFiles) {
-  test(`caliper golden: ${file}`, () => {
+  test(`golden ${file}`, () => {
     try {
       checkFixture(file);
     } catch (e) {
@@ -215,6 +215,48 @@ test("Caliper ids are deterministic and distinct per event", () => {
   const mine = transformForBackend(settings, readRawFixture("play_video.json"), ERB_TEST_ENV);
   assert.ok(other.outcome === "transformed" && mine.outcome === "transformed");
   assert.notEqual(other.statements[0]!["id"], mine.statements[0]!["id"]);
+});
+
+function only(file: string, env = ERB_TEST_ENV): JsonObject {
+  const r = transformForBackend(settings, readRawFixture(file), env);
+  assert.equal(r.outcome, "transformed", r.outcome !== "transformed" ? r.reason : "");
+  return r.outcome === "transformed" ? r.statements[0]! : {};
+}
+
+test("D4: a tracking-log server problem_check is a GradeEvent (top-level event_source)", () => {
+  const s = only("problem_check(server,multiple_questions,correct).json");
+  assert.equal(s["type"], "GradeEvent");
+  const score = s["generated"] as JsonObject;
+  assert.deepEqual([score["type"], score["scoreGiven"], score["maxScore"]], ["Score", 3, 3]);
+  assert.deepEqual(score["extensions"], { success: "True", attempts: 3 });
+  assert.match(String((s["object"] as JsonObject)["id"]), /\/user\/32e08e30-f8ae-4ce2-94a8-c2bfe38a70cb\/attempt\/3$/);
+});
+
+test("D5: sequence.outline.selected uses the sequence branch with data.id, the outline branch without", () => {
+  const run = (file: string): JsonObject => {
+    const body = { ...readRawFixture(file).body, name: "edx.ui.lms.sequence.outline.selected" };
+    const r = transformForBackend(settings, eventFromObject(body), ERB_TEST_ENV);
+    assert.equal(r.outcome, "transformed");
+    return r.outcome === "transformed" ? (r.statements[0]!["object"] as JsonObject) : {};
+  };
+  const withId = run("edx.ui.lms.sequence.tab_selected.json");
+  assert.deepEqual([withId["type"], withId["name"], (withId["extensions"] as JsonObject)["target"]], ["DigitalResource", "Unit", 8]);
+  assert.match(String(withId["id"]), /\/xblock\/block-v1:.*type@sequential/);
+  const withoutId = run("edx.ui.lms.outline.selected.json");
+  assert.deepEqual([withoutId["type"], withoutId["name"]], ["DigitalResource", "Lesson 3 - Be Social"]);
+  assert.match(String(withoutId["id"]), /\/jump_to\//);
+});
+
+test("D6: a null video duration is treated as missing (P0D), not an error", () => {
+  const s = only("edx.video.closed_captions.hidden.null.duration.json");
+  assert.equal((s["object"] as JsonObject)["duration"], "P0D");
+  assert.equal((s["target"] as JsonObject)["currentTime"], "PT21.133524S");
+});
+
+test("an unknown course name omits object.name; the event still flows", () => {
+  const s = only("edx.course.enrollment.activated.json", { ...ERB_TEST_ENV, courseName: undefined });
+  assert.equal(s["action"], "Activated");
+  assert.ok(!("name" in (s["object"] as JsonObject)));
 });
 
 test("golden run has no failures", () => {
