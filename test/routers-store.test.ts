@@ -76,6 +76,7 @@ test("create, update and delete on one instance reach the other's list() and sub
   assert.equal(b.get("live")?.displayName, "live");
   assert.ok(b.list().some((r) => r.id === "live"));
   assert.ok(a.list().some((r) => r.id === "live"), "the writer sees its own create at once");
+  assert.equal(b.list(), b.list(), "list() allocates nothing while no change arrives");
 
   const updated = nextChange(b, (c) => c.kind === "put" && c.router.id === "live" && !c.router.enabled);
   const after = await a.update("live", (cur) => ({ ...cur, enabled: false }));

@@ -41,6 +41,8 @@ export class RouterStore implements RouterSource {
   readonly #waiters = new Set<() => void>();
   readonly #applyTimeoutMs: number;
   readonly #onInvalid: (id: string, error: Error) => void;
+  /** list() result, rebuilt only after a change: the emit path calls list() for every event. */
+  #snapshot: readonly RouterConfig[] | undefined;
   #seen = 0;
   #closed = false;
 
@@ -60,12 +62,18 @@ export class RouterStore implements RouterSource {
     const store = new RouterStore(kv, watch, opts);
     const loaded = store.#waitFor(() => store.#seen >= lastSeq, 30_000);
     void store.#run();
-    await loaded;
+    try {
+      await loaded;
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
     return store;
   }
 
   list(): readonly RouterConfig[] {
-    return [...this.#entries.values()].map((e) => e.router);
+    this.#snapshot ??= Object.freeze([...this.#entries.values()].map((e) => e.router));
+    return this.#snapshot;
   }
 
   get(id: string): RouterConfig | undefined {
@@ -173,6 +181,7 @@ export class RouterStore implements RouterSource {
       change = { kind: "delete", id: e.key, previous: previous.router };
     }
     if (change) {
+      this.#snapshot = undefined;
       for (const l of this.#listeners) {
         try {
           l(change);
