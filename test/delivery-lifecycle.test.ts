@@ -1,0 +1,173 @@
+/**
+ * Router lifecycle and scale-out against a real nats-server: consumers follow the RouterSource live (create,
+ * update, disable keeps the backlog, delete purges it), two service instances share one consumer without
+ * delivering anything twice, the advisory sweeper moves a critical statement whose worker died on its final
+ * attempt, and Caliper batches arrive as one valid envelope at a receiver enforcing §6.1.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
+import { connectNats } from "../src/nats/connection.js";
+import { natsNames } from "../src/nats/names.js";
+import { ensureStreams } from "../src/nats/streams.js";
+import { createCaliperRegistry } from "../src/transform/caliper/index.js";
+import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS } from "./support/delivery-harness.js";
+import { ERB_TEST_ENV, readRawFixture } from "./support/erb-fixtures.js";
+import { CaliperReceiver, FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+
+const names = natsNames("ltest");
+let nats: TestNatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+const closers: Array<() => Promise<unknown>> = [];
+
+before(async () => {
+  nats = await startNatsServer();
+  nc = await connectNats({ servers: nats.url });
+  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
+  js = jetstream(nc);
+  jsm = await jetstreamManager(nc);
+});
+
+after(async () => {
+  for (const c of closers.reverse()) await c();
+  await nc.close();
+  await nats.stop();
+});
+
+async function instance(routers: MemoryRouterSource, conn = nc): Promise<Delivery> {
+  const d = await startDelivery({ nc: conn, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger });
+  closers.push(() => d.stop());
+  return d;
+}
+
+async function endpoint(): Promise<FaultEndpoint> {
+  const e = await FaultEndpoint.start();
+  closers.push(() => e.close());
+  return e;
+}
+
+async function consumer(id: string) {
+  return jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(id)).catch(() => null);
+}
+
+test("consumers follow the router source: update, disable keeps the backlog, re-enable delivers it, delete purges", async () => {
+  const routers = new MemoryRouterSource();
+  const d = await instance(routers);
+  const e = await endpoint();
+  routers.put(makeRouter("life", e.url));
+  await d.settled();
+  let ci = await consumer("life");
+  assert.equal(ci?.config.max_deliver, 4);
+  assert.equal(ci?.config.ack_wait, nanos(600));
+  assert.equal(ci?.config.filter_subject, "ltest.deliver.life");
+
+  routers.put(makeRouter("life", e.url, {}, { maxRetries: 5, countdownMs: 900 }));
+  await d.settled();
+  ci = await consumer("life");
+  assert.equal(ci?.config.max_deliver, 6);
+  assert.equal(ci?.config.ack_wait, nanos(900));
+
+  routers.put(makeRouter("life", e.url, { enabled: false }));
+  await d.settled();
+  const backlog = Array.from({ length: 4 }, () => fakeStatement());
+  await publishStatements(js, names, "life", backlog);
+  await waitUntil(async () => (await consumer("life"))?.num_pending === 4, 2000, "backlog pending");
+  assert.equal(e.requests.length, 0, "a disabled router delivers nothing");
+
+  routers.put(makeRouter("life", e.url, { enabled: true }));
+  await waitUntil(() => e.stored.size === 4, 4000, "backlog delivered after re-enable");
+
+  routers.put(makeRouter("life", e.url, { enabled: false }));
+  await d.settled();
+  await publishStatements(js, names, "life", [fakeStatement(), fakeStatement()]);
+  routers.delete("life");
+  await d.settled();
+  assert.equal(await consumer("life"), null, "consumer deleted");
+  const info = await jsm.streams.info(names.deliveryStream, { subjects_filter: "ltest.deliver.life" });
+  assert.equal(info.state.subjects?.["ltest.deliver.life"] ?? 0, 0, "backlog purged");
+});
+
+test("two instances on the same router: every statement delivered, none twice", async () => {
+  const e = await endpoint();
+  const nc2 = await connectNats({ servers: nats.url });
+  closers.push(() => nc2.close());
+  const r1 = new MemoryRouterSource();
+  const r2 = new MemoryRouterSource();
+  const d1 = await instance(r1);
+  const d2 = await instance(r2, nc2);
+  const router = makeRouter("shared", e.url, {}, { batchSize: 5, batchIntervalMs: 30 });
+  r1.put(router);
+  r2.put(router);
+  await Promise.all([d1.settled(), d2.settled()]);
+  const st = Array.from({ length: 200 }, () => fakeStatement());
+  for (let i = 0; i < st.length; i += 20) await publishStatements(js, names, "shared", st.slice(i, i + 20));
+  await waitUntil(() => e.stored.size === 200, 10_000, "200 stored");
+  await waitUntil(async () => (await consumer("shared"))?.num_ack_pending === 0, 3000, "all acked");
+  assert.deepEqual(e.duplicates(), []);
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+  const [s1] = await d1.status.status("shared");
+  const [s2] = await d2.status.status("shared");
+  assert.equal(s1!.delivered + s2!.delivered, 200);
+  assert.ok(s1!.delivered > 0 && s2!.delivered > 0, `both instances worked (${s1!.delivered}/${s2!.delivered})`);
+});
+
+test("sweeper backstop: a critical statement whose final attempt never completed lands in the failed stream once", async () => {
+  const e = await endpoint();
+  const routers = new MemoryRouterSource();
+  const d = await instance(routers);
+  routers.put(makeRouter("crash", e.url, { enabled: false }, { maxRetries: 0 }));
+  await d.settled();
+  const st = fakeStatement();
+  await publishStatements(js, names, "crash", [st], "edx.course.enrollment.activated");
+  // A "worker" that takes the message on its last attempt and dies without answering.
+  const c = await js.consumers.get(names.deliveryStream, names.deliveryConsumer("crash"));
+  const m = await c.next({ expires: 2000 });
+  assert.ok(m, "took the message");
+  // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
+  routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
+  await waitUntil(async () => (await d.failed.count("crash")) === 1, 6000, "sweeper stored it");
+  const page = await d.failed.list({ routerId: "crash" }, 10);
+  const f = page.entries[0]!;
+  assert.equal(f.statementId, st["id"]);
+  assert.equal(f.attempts, 1);
+  assert.equal(f.lastHttpStatus, 0);
+  assert.match(f.lastError, /no outcome recorded/);
+  assert.equal(e.requests.length, 0);
+  // The worker path uses the same msg id: a late record of the same failure is de-duplicated.
+  await d.failed.record({ ...f, lastError: "late worker" }, f.body);
+  assert.equal(await d.failed.count("crash"), 1);
+});
+
+test("Caliper: one valid envelope per request at a §6.1 receiver, bearer auth, override_args on the envelope", async () => {
+  const rcv = await CaliperReceiver.start({ token: "s3cret" });
+  closers.push(() => rcv.close());
+  const routers = new MemoryRouterSource();
+  const d = await instance(routers);
+  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" }, overrideArgs: { sensor: "https://sensor.example.org" } }, { batchSize: 3, batchIntervalMs: 200 }));
+  await d.settled();
+  const registry = createCaliperRegistry();
+  const events = ["edx.course.enrollment.activated.json", "edx.course.enrollment.deactivated.json", "edx.course.grade.passed.first_time.json"]
+    .map((f) => readRawFixture(f))
+    .flatMap((ev) => registry.get(ev.name)!.transform(ev, ERB_TEST_ENV));
+  assert.equal(events.length, 3);
+  await publishStatements(js, names, "cal", events, "edx.course.enrollment.activated", "caliper");
+  await waitUntil(() => rcv.events.size === 3, 4000, "3 Caliper events received");
+  assert.deepEqual(rcv.rejections, []);
+  assert.equal(rcv.envelopes.length, 1, "one envelope holds the batch");
+  assert.equal(rcv.envelopes[0]!["sensor"], "https://sensor.example.org");
+
+  // Wrong token -> 401 -> retried, logged, never delivered; fixing the router delivers it.
+  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "wrong" } }, { batchSize: 1, maxRetries: 10 }));
+  await d.settled();
+  const more = registry.get("edx.course.enrollment.activated")!.transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
+  const again = more.map((ev) => ({ ...ev, id: "urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01" }));
+  await publishStatements(js, names, "cal", again, "edx.course.enrollment.activated", "caliper");
+  await waitUntil(() => rcv.rejections.some((r) => r.status === 401), 3000, "401 seen");
+  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" } }, { batchSize: 1, maxRetries: 10 }));
+  await waitUntil(() => rcv.events.has("urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01"), 4000, "delivered after the fix");
+});
