@@ -11,7 +11,7 @@ import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
-import { compileMatchParams, type CompiledMatch } from "./match-params.js";
+import { compiledMatchFor, type CompiledMatch } from "./match-params.js";
 import type { RouterConfig } from "./router-model.js";
 import type { RouterChange, RouterSource } from "./router-source.js";
 import type { ValidRouter } from "./router-validation.js";
@@ -25,18 +25,12 @@ export interface RouterStoreOptions {
   readonly onInvalid?: (id: string, error: Error) => void;
 }
 
-interface Entry {
-  readonly router: RouterConfig;
-  /** Compiled once per revision; the emit path matches every event against these. */
-  readonly compiled: readonly CompiledMatch[];
-}
-
 type Stored = Omit<RouterConfig, "revision">;
 
 export class RouterStore implements RouterSource {
   readonly #kv: KV;
   readonly #watch: QueuedIterator<KvWatchEntry>;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, RouterConfig>();
   readonly #listeners = new Set<(change: RouterChange) => void>();
   readonly #waiters = new Set<() => void>();
   readonly #applyTimeoutMs: number;
@@ -72,12 +66,12 @@ export class RouterStore implements RouterSource {
   }
 
   list(): readonly RouterConfig[] {
-    this.#snapshot ??= Object.freeze([...this.#entries.values()].map((e) => e.router));
+    this.#snapshot ??= Object.freeze([...this.#entries.values()]);
     return this.#snapshot;
   }
 
   get(id: string): RouterConfig | undefined {
-    return this.#entries.get(id)?.router;
+    return this.#entries.get(id);
   }
 
   subscribe(listener: (change: RouterChange) => void): () => void {
@@ -85,10 +79,12 @@ export class RouterStore implements RouterSource {
     return () => this.#listeners.delete(listener);
   }
 
-  /** Compiled match params of this router version (compiled once per revision; compiles ad hoc for other versions). */
+  /**
+   * Compiled match params of this router version. Each revision is a new immutable object, compiled once when the
+   * watch applies it (compiledMatchFor caches per object), so the emit path never compiles.
+   */
   compiledMatch(router: RouterConfig): readonly CompiledMatch[] {
-    const e = this.#entries.get(router.id);
-    return e && e.router.revision === router.revision ? e.compiled : compileMatchParams(router.matchParams);
+    return compiledMatchFor(router);
   }
 
   /** Reads the bucket directly (not the watched copy). */
@@ -142,7 +138,7 @@ export class RouterStore implements RouterSource {
       if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
       throw unavailable(e);
     }
-    await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.router.revision > current.revision, this.#applyTimeoutMs).catch(() => {});
+    await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.revision > current.revision, this.#applyTimeoutMs).catch(() => {});
   }
 
   async close(): Promise<void> {
@@ -162,23 +158,24 @@ export class RouterStore implements RouterSource {
   #apply(e: KvWatchEntry): void {
     this.#seen = Math.max(this.#seen, e.revision);
     const previous = this.#entries.get(e.key);
-    if (previous && previous.router.revision >= e.revision) return this.#wake();
+    if (previous && previous.revision >= e.revision) return this.#wake();
     let change: RouterChange | undefined;
     if (e.operation === "PUT") {
       try {
         const router = decode(e);
-        this.#entries.set(e.key, { router, compiled: compileMatchParams(router.matchParams) });
-        change = { kind: "put", router, ...(previous ? { previous: previous.router } : {}) };
+        compiledMatchFor(router); // compiles now, and rejects a stored invalid regex before anything matches with it
+        this.#entries.set(e.key, router);
+        change = { kind: "put", router, ...(previous ? { previous } : {}) };
       } catch (err) {
         this.#onInvalid(e.key, err as Error);
         if (previous) {
           this.#entries.delete(e.key);
-          change = { kind: "delete", id: e.key, previous: previous.router };
+          change = { kind: "delete", id: e.key, previous };
         }
       }
     } else if (previous) {
       this.#entries.delete(e.key);
-      change = { kind: "delete", id: e.key, previous: previous.router };
+      change = { kind: "delete", id: e.key, previous };
     }
     if (change) {
       this.#snapshot = undefined;
@@ -219,7 +216,7 @@ export class RouterStore implements RouterSource {
 
   /** The write is durable once the KV call returned; waiting only makes the local copy reflect it. */
   async #applied(id: string, revision: number): Promise<void> {
-    await this.#waitFor(() => this.#seen >= revision || (this.#entries.get(id)?.router.revision ?? 0) >= revision, this.#applyTimeoutMs).catch(() => {});
+    await this.#waitFor(() => this.#seen >= revision || (this.#entries.get(id)?.revision ?? 0) >= revision, this.#applyTimeoutMs).catch(() => {});
   }
 }
 
