@@ -162,6 +162,8 @@ test("one envelope of all produced events validates (spec §5)", () => {
   assert.equal(envelope["sendTime"], "2026-01-02T03:04:05.678Z");
   assert.equal((envelope["data"] as JsonObject[]).length, events.length);
   assert.deepEqual(validateCaliperEnvelope(envelope), []);
+  // ...and each event alone in its own envelope (a batch of one).
+  for (const p of produced) assert.deepEqual(validateCaliperEnvelope(caliperEnvelope("http://localhost:18000", p.statements)), [], p.label);
   // override_args apply at the envelope root; data cannot be replaced.
   const overridden = applyEnvelopeOverrides(envelope, { sensor: "https://sensor.example.org/lms", data: [] });
   assert.equal(overridden["sensor"], "https://sensor.example.org/lms");

@@ -46,7 +46,9 @@ function serverProblemCheck(event: EdxEvent, env: TransformEnv): JsonObject[] {
   const actor = caliperActor(env);
   const problemIri = xblockIri(env, requireKey(event, "problem_id"));
   const attempts = payloadValue(event, "attempts") ?? getData(event, "attempts");
-  const attemptId = `${problemIri}/user/${env.user?.externalId ?? ""}/attempt/${attempts === undefined ? "" : pyStr(attempts)}`;
+  // ERB writes ".../attempt/None" when attempts is missing; we end the IRI at ".../attempt" instead.
+  const attemptBase = `${problemIri}/user/${env.user?.externalId ?? ""}/attempt`;
+  const attemptId = attempts === undefined ? attemptBase : `${attemptBase}/${pyStr(attempts)}`;
   const object = caliperObject(event, env, "Attempt", attemptId, undefined, {
     assignable: { id: problemIri, type: "Assessment" },
     assignee: actor,
