@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { EdxEvent, JsonObject } from "../src/transform/edx-event.js";
 import type { Transformer } from "../src/transform/registry.js";
+import { xapiStatementId, type IdVerb, type XapiAgent } from "../src/transform/statement-id.js";
 import type { TransformEnv } from "../src/transform/transform-env.js";
 import { transformForBackend, type BackendSettings } from "../src/transform/transform-event.js";
 import { createXapiRegistry } from "../src/transform/xapi/index.js";
@@ -156,3 +157,27 @@ test("an unresolvable user is never published: the result says why", () => {
     assert.match((r as { reason: string }).reason, /no resolvable user|no object id/, c.label);
   }
 });
+
+test("statement ids equal statement-id.ts xapiStatementId in every IFI mode (children included)", () => {
+  const cases = fixtureCases().filter((c) => !c.dropped);
+  let compared = 0;
+  for (const agentIfiType of ["external_id", "mbox", "mbox_sha1sum"] as const) {
+    const env: TransformEnv = { ...ERB_TEST_ENV, agentIfiType };
+    for (const c of cases) {
+      const statements = registry.get(c.event.name)!.transform(c.event, env);
+      statements.forEach((s, i) => {
+        const childKey = i === 0 || statements.length === 1 ? undefined : childKeyOf(s);
+        const expected = xapiStatementId(s["verb"] as unknown as IdVerb, s["actor"] as unknown as XapiAgent, c.event.rawTimestamp, childKey);
+        assert.equal(s["id"], expected, `${c.label} [${i}] (${agentIfiType})`);
+        compared++;
+      });
+    }
+  }
+  assert.ok(compared > 300);
+});
+
+/** The submission key of a multi-question child: the object id's last "@" segment. */
+function childKeyOf(statement: JsonObject): string {
+  const id = (statement["object"] as JsonObject)["id"] as string;
+  return id.slice(id.lastIndexOf("@") + 1);
+}
