@@ -208,6 +208,8 @@ describe("UpdateRouter", () => {
     const ok = results.filter((r) => r.status === "fulfilled");
     for (const r of results) if (r.status === "rejected") assert.equal((r.reason as ConnectError).code, Code.Aborted);
     assert.ok(ok.length >= 1);
+    // All eight read the same revision before any write lands, so the optimistic check must reject some.
+    assert.ok(ok.length < results.length, "no update was Aborted: the revision check is not applied");
     const final = (await client.getRouter({ id: "upd-concurrent" })).router!;
     const last = ok.map((r) => r.value.router!).sort((a, b) => Number(b.revision - a.revision))[0]!;
     assert.equal(final.displayName, last.displayName, "the highest successful revision is what is stored");
