@@ -264,6 +264,37 @@ describe("graceful shutdown", () => {
     }
   });
 
+  it("drains an HTTP/1.1 call too, closing its keep-alive connection afterwards", async () => {
+    const entered = deferred();
+    const gate = deferred();
+    const s = await start({
+      hold: async () => {
+        entered.resolve();
+        await gate.promise;
+      },
+    });
+    try {
+      const inFlight = fetch(`${s.baseUrl}/eventrouting.v1.EventRoutingService/Transform`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...bearer(EMIT_TOKEN) },
+        body: JSON.stringify({ event: { json: "hold" } }),
+      });
+      inFlight.catch(() => {});
+      await entered.promise;
+      const closed = s.server.shutdown(10_000);
+      assert.equal(await connectRefused(s.server.port), true);
+      gate.resolve();
+      const res = await inFlight;
+      assert.equal(res.headers.get("connection"), "close");
+      assert.deepEqual(await res.json(), { result: { name: "transform" } });
+      // Resolves only once the HTTP/1.1 connection is gone, well before the 10 s grace period.
+      await closed;
+    } finally {
+      s.sessions.abort();
+      await s.server.shutdown(0);
+    }
+  });
+
   it("aborts calls still running when the grace period ends with Unavailable", async () => {
     const entered = deferred();
     const s = await start({

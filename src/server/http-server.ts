@@ -37,11 +37,22 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     // A connection sniffed after close() began gets GOAWAY at once.
     if (closing) session.close();
   });
+  const h1Active = new Set<http.ServerResponse>();
   const h1 = http.createServer((req, res) => {
+    h1Active.add(res);
+    res.once("close", () => h1Active.delete(res));
     // While draining, answer but do not keep the connection for another request.
     if (closing) res.shouldKeepAlive = false;
     opts.handler(req, res);
   });
+  const drainH1 = (): void => {
+    h1.closeIdleConnections();
+    for (const res of h1Active) {
+      if (!res.headersSent) res.shouldKeepAlive = false;
+      // Headers already out with keep-alive: the connection turns idle after this response; close it then.
+      else res.once("finish", () => setImmediate(() => h1.closeIdleConnections()));
+    }
+  };
 
   const front = net.createServer((socket) => {
     sockets.add(socket);
@@ -89,7 +100,7 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       });
       for (const s of unsniffed) s.destroy();
       for (const s of sessions) s.close();
-      h1.closeIdleConnections();
+      drainH1();
       timers.push(
         setTimeout(() => {
           onGraceExpired?.();

@@ -103,8 +103,8 @@ function withDependencies(file: DescFile, sent: Set<string>): Uint8Array[] {
 function buildIndex(services: readonly DescService[]): Index {
   const ix: Index = { files: new Map(), symbols: new Map(), extensions: new Map() };
   const addFile = (file: DescFile): void => {
-    if (ix.files.has(file.name)) return;
-    ix.files.set(file.name, file);
+    if (ix.files.has(file.proto.name)) return;
+    ix.files.set(file.proto.name, file);
     for (const dep of file.dependencies) addFile(dep);
     for (const t of nestedTypes(file)) {
       ix.symbols.set(t.typeName, file);
