@@ -180,3 +180,41 @@ export class CaliperReceiver extends LoopbackServer {
     res.writeHead(200).end();
   }
 }
+
+/**
+ * A forwarding proxy in front of a real endpoint (the LRS) that can fail a request AFTER the endpoint stored it:
+ * the worst case for duplicates (stored, but the sender thinks it failed and retries).
+ */
+export class FailingProxy extends LoopbackServer {
+  readonly requests: { n: number; upstreamStatus: number; answered: number }[] = [];
+
+  constructor(
+    private readonly target: string,
+    /** For request n: answer this status instead of the upstream's (after forwarding), or undefined to pass through. */
+    public override: (n: number) => number | undefined,
+  ) {
+    super();
+  }
+
+  static async start(target: string, override: (n: number) => number | undefined): Promise<FailingProxy> {
+    const p = new FailingProxy(target, override);
+    await p.listen();
+    return p;
+  }
+
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
+    const up = await fetch(`${this.target.replace(/\/+$/, "")}${req.url ?? ""}`, { method: req.method ?? "POST", headers, body });
+    const text = await up.text();
+    const n = this.requests.length + 1;
+    const forced = this.override(n);
+    this.requests.push({ n, upstreamStatus: up.status, answered: forced ?? up.status });
+    if (forced !== undefined) {
+      res.writeHead(forced, { "Content-Type": "application/json" }).end(JSON.stringify({ message: "forced failure after forwarding" }));
+      return;
+    }
+    res.writeHead(up.status, { "Content-Type": up.headers.get("content-type") ?? "application/json" }).end(text);
+  }
+}
