@@ -11,7 +11,8 @@ import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_servic
 import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as S } from "../gen/grpc/health/v1/health_pb.js";
 import { bindHealthToNats, type ConnectionStatusEvent } from "../src/server/health.js";
-import { startServer, standardInterceptors, type RunningServer } from "../src/server/server.js";
+import { startHttpServer } from "../src/server/http-server.js";
+import { startServer, standardInterceptors } from "../src/server/server.js";
 import { bearer, capturingLogger, deferred, EMIT_TOKEN, registerStubs, type StubControls, TOKENS } from "./server-fixtures.js";
 
 const run = promisify(execFile);
@@ -315,6 +316,21 @@ describe("graceful shutdown", () => {
       assert.ok(performance.now() - started < 5000);
     } finally {
       s.sessions.abort();
+    }
+  });
+});
+
+describe("connection sniffing", () => {
+  // Fails by timing out if the server never drops the silent connection.
+  it("drops a connection that sends nothing within the sniff timeout", { timeout: 5000 }, async () => {
+    const http = await startHttpServer({ handler: () => assert.fail("no request expected"), host: "127.0.0.1", port: 0, sniffTimeoutMs: 50 });
+    try {
+      const socket = net.connect(http.port, "127.0.0.1");
+      const started = performance.now();
+      await new Promise<void>((resolve) => socket.once("close", () => resolve()));
+      assert.ok(performance.now() - started >= 40);
+    } finally {
+      await http.close(0);
     }
   });
 });

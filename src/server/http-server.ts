@@ -12,6 +12,8 @@ export interface HttpServerOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
+  /** A connection that sends nothing this long is dropped before any HTTP server sees it. */
+  sniffTimeoutMs?: number;
 }
 
 export interface RunningHttpServer {
@@ -63,12 +65,16 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     });
     // Resets before hand-over would otherwise be unhandled 'error' events; after it, the HTTP servers handle them.
     socket.on("error", () => {});
+    const silent = (): void => void socket.destroy();
+    socket.setTimeout(opts.sniffTimeoutMs ?? 10_000, silent);
     let head = Buffer.alloc(0);
     const sniff = (chunk: Buffer): void => {
       head = Buffer.concat([head, chunk]);
       // Three bytes tell "PRI" (HTTP/2 preface) from every HTTP/1.1 method, including POST, PUT and PATCH.
       if (head.length < 3) return;
       socket.off("data", sniff);
+      socket.setTimeout(0);
+      socket.off("timeout", silent);
       unsniffed.delete(socket);
       socket.pause();
       socket.unshift(head);
