@@ -171,3 +171,23 @@ test("Caliper: one valid envelope per request at a §6.1 receiver, bearer auth, 
   routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" } }, { batchSize: 1, maxRetries: 10 }));
   await waitUntil(() => rcv.events.has("urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01"), 4000, "delivered after the fix");
 });
+
+test("a nats-server crash mid-delivery loses nothing (at least once: every statement arrives)", async () => {
+  const e = await FaultEndpoint.start(() => ({ delayMs: 100 }));
+  closers.push(() => e.close());
+  const routers = new MemoryRouterSource();
+  const d = await instance(routers);
+  routers.put(makeRouter("crashy", e.url, {}, { batchSize: 5, batchIntervalMs: 20 }));
+  await d.settled();
+  await assert.rejects(d.status.status("nope"), /not found/);
+  const st = Array.from({ length: 30 }, () => fakeStatement());
+  await publishStatements(js, names, "crashy", st);
+  await waitUntil(() => e.requests.length >= 1, 3000, "delivery started");
+  const reconnected = (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") return;
+  })();
+  await nats.restart({ crash: true });
+  await reconnected;
+  await waitUntil(() => e.stored.size === 30, 15_000, "all 30 stored after the crash");
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+});
