@@ -1,0 +1,123 @@
+/**
+ * Wires one service instance: NATS, streams, routers, directories, the emit path, delivery and the Connect
+ * server. Used by main.ts and by end-to-end tests; `close()` shuts down in the order that loses nothing.
+ */
+import { jetstream } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Logger } from "pino";
+import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
+import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { createDirectoryAdminService } from "./admin/directory-admin-service.js";
+import { createRouterAdminService } from "./admin/router-admin-service.js";
+import type { Config } from "./config.js";
+import { startDelivery, type Delivery } from "./delivery/delivery.js";
+import { createFailedRpc } from "./delivery/failed-rpc.js";
+import { openDirectories } from "./directory/open-directories.js";
+import { backendSettings } from "./ingest/backend-settings.js";
+import { createEventRoutingService } from "./ingest/event-routing-service.js";
+import { connectNats } from "./nats/connection.js";
+import { natsNames } from "./nats/names.js";
+import { ensureStreams } from "./nats/streams.js";
+import type { DeliveryDefaults } from "./routing/router-model.js";
+import { RouterStore } from "./routing/router-store.js";
+import { StatementPublisher } from "./routing/statement-publisher.js";
+import { resolveTokens, type Tokens } from "./server/auth.js";
+import { bindHealthToNats } from "./server/health.js";
+import { standardInterceptors, startServer } from "./server/server.js";
+
+export interface RunningService {
+  readonly port: number;
+  readonly nc: NatsConnection;
+  readonly tokens: Tokens;
+  /** Present when DELIVERY_ENABLED (tests wait on `settled()`). */
+  readonly delivery: Delivery | undefined;
+  readonly routers: RouterStore;
+  /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
+  close(): Promise<void>;
+}
+
+/** How long Emit waits for JetStream to confirm a publish before answering Unavailable. */
+const PUBLISH_TIMEOUT_MS = 5000;
+
+export function deliveryDefaults(config: Config): DeliveryDefaults {
+  return {
+    batchSize: config.deliveryBatchSize,
+    batchIntervalMs: config.deliveryBatchIntervalMs,
+    maxRetries: config.deliveryMaxRetries,
+    countdownMs: config.deliveryCountdownMs,
+    httpTimeoutMs: config.deliveryHttpTimeoutMs,
+    criticalEvents: config.criticalEvents,
+  };
+}
+
+export async function startService(config: Config & { natsUrl: string }, logger: Logger): Promise<RunningService> {
+  const names = natsNames(config.natsPrefix);
+  const nc = await connectNats({ servers: config.natsUrl, ...(config.natsCreds ? { credsFile: config.natsCreds } : {}) });
+  const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
+  try {
+    await ensureStreams(nc, names, { replicas: config.natsReplicas, deliveryMaxAgeHours: config.deliveryMaxAgeHours });
+    const routers = await RouterStore.open(nc, names, {
+      replicas: config.natsReplicas,
+      onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
+    });
+    cleanup.unshift(() => routers.close());
+    const directories = await openDirectories(nc, names, {
+      replicas: config.natsReplicas,
+      ...(config.identityHmacSecret ? { hmacSecret: config.identityHmacSecret } : {}),
+      ...(config.coursesFile ? { coursesFile: config.coursesFile } : {}),
+    });
+    cleanup.unshift(() => directories.close());
+    const defaults = deliveryDefaults(config);
+    const delivery = config.deliveryEnabled
+      ? await startDelivery({ nc, names, routers, defaults, caliperSensorId: config.caliperSensorId ?? config.lmsRootUrl, logger })
+      : undefined;
+    if (delivery) cleanup.unshift(() => delivery.stop());
+
+    const tokens = resolveTokens(config, logger);
+    const eventRouting = createEventRoutingService({
+      pipeline: {
+        settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
+        backends: backendSettings(config),
+        directories,
+        routers,
+        names,
+      },
+      publisher: new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream }),
+      emitBatchMax: config.emitBatchMax,
+      ...(delivery ? { failed: createFailedRpc(delivery.failed) } : {}),
+    });
+    const server = await startServer({
+      host: config.host,
+      port: config.port,
+      readMaxBytes: config.readMaxBytes,
+      maxTimeoutMs: config.maxTimeoutMs,
+      interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      register(router) {
+        router.service(EventRoutingService, eventRouting);
+        router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));
+        router.service(DirectoryAdminService, createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }));
+      },
+    });
+    void bindHealthToNats(nc.status(), server.health);
+
+    let closing: Promise<void> | undefined;
+    return {
+      port: server.port,
+      nc,
+      tokens,
+      delivery,
+      routers,
+      close() {
+        closing ??= (async () => {
+          await server.shutdown(config.shutdownGraceMs);
+          for (const step of cleanup) await step();
+        })();
+        return closing;
+      },
+    };
+  } catch (e) {
+    for (const step of cleanup) await Promise.resolve(step()).catch(() => {});
+    throw e;
+  }
+}
