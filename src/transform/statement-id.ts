@@ -5,6 +5,7 @@
  *   id        = uuid5(namespace, actorJSON + "-" + raw timestamp)
  * where the JSON is tincan's `to_json()`: Python json.dumps with ", " / ": " separators and ASCII escaping.
  */
+import { createHash } from "node:crypto";
 import { v5 as uuidv5 } from "uuid";
 
 /** RFC 4122 DNS namespace; ERB hard-codes it on purpose. */
@@ -57,24 +58,66 @@ export type XapiAgent =
   | { objectType: "Agent"; mbox_sha1sum: string };
 
 /**
- * Memoises the verb namespaces: there are a few dozen verbs, and hashing them per event would be wasted work
- * on the hot path.
+ * The hot path computes thousands of ids a second, so the work per id is cut to one SHA-1: the verb namespace is
+ * memoised per verb object (verbs are module constants) and per child key, the actor JSON per identity, and the
+ * namespace bytes are kept parsed. The golden tests compare every id with ERB's; test/xapi-validation.test.ts
+ * checks this against a plain uuid-library computation of the same rule.
  */
-const namespaceCache = new Map<string, string>();
+const DNS_NAMESPACE_BYTES = Buffer.from(ERB_BASE_NAMESPACE.replace(/-/g, ""), "hex");
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => (i + 0x100).toString(16).slice(1));
+const verbNamespaces = new WeakMap<IdVerb, Buffer>();
+const childNamespaces = new Map<string, Buffer>();
+const actorJsonCache = new Map<string, string>();
+const CACHE_LIMIT = 10_000;
 
-function verbNamespace(verb: IdVerb, childKey?: string): string {
-  const name = childKey === undefined ? verbJson(verb) : `${verbJson(verb)}-${childKey}`;
-  let ns = namespaceCache.get(name);
+function uuid5Bytes(name: string, namespace: Buffer): Buffer {
+  const h = createHash("sha1").update(namespace).update(name, "utf8").digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  return h;
+}
+
+function formatUuid(h: Buffer): string {
+  return (
+    HEX[h[0]!]! + HEX[h[1]!]! + HEX[h[2]!]! + HEX[h[3]!]! + "-" + HEX[h[4]!]! + HEX[h[5]!]! + "-" + HEX[h[6]!]! + HEX[h[7]!]! +
+    "-" + HEX[h[8]!]! + HEX[h[9]!]! + "-" + HEX[h[10]!]! + HEX[h[11]!]! + HEX[h[12]!]! + HEX[h[13]!]! + HEX[h[14]!]! + HEX[h[15]!]!
+  );
+}
+
+function verbNamespace(verb: IdVerb, childKey: string | undefined): Buffer {
+  if (childKey === undefined) {
+    let ns = verbNamespaces.get(verb);
+    if (ns === undefined) {
+      ns = uuid5Bytes(verbJson(verb), DNS_NAMESPACE_BYTES).subarray(0, 16);
+      verbNamespaces.set(verb, ns);
+    }
+    return ns;
+  }
+  const name = `${verbJson(verb)}-${childKey}`;
+  let ns = childNamespaces.get(name);
   if (ns === undefined) {
-    ns = uuidv5(name, ERB_BASE_NAMESPACE);
-    if (namespaceCache.size < 10_000) namespaceCache.set(name, ns);
+    ns = uuid5Bytes(name, DNS_NAMESPACE_BYTES).subarray(0, 16);
+    if (childNamespaces.size >= CACHE_LIMIT) childNamespaces.clear();
+    childNamespaces.set(name, ns);
   }
   return ns;
 }
 
+function cachedActorJson(actor: XapiAgent): string {
+  const key =
+    "account" in actor ? `a\n${actor.account.homePage}\n${actor.account.name}` : "mbox" in actor ? `m\n${actor.mbox}` : `s\n${actor.mbox_sha1sum}`;
+  let json = actorJsonCache.get(key);
+  if (json === undefined) {
+    json = actorJson(actor);
+    if (actorJsonCache.size >= CACHE_LIMIT) actorJsonCache.clear();
+    actorJsonCache.set(key, json);
+  }
+  return json;
+}
+
 /** ERB's xAPI statement id. `childKey` is set for the child statements of multi-question problems. */
 export function xapiStatementId(verb: IdVerb, actor: XapiAgent, rawTimestamp: string, childKey?: string): string {
-  return uuidv5(`${actorJson(actor)}-${rawTimestamp}`, verbNamespace(verb, childKey));
+  return formatUuid(uuid5Bytes(`${cachedActorJson(actor)}-${rawTimestamp}`, verbNamespace(verb, childKey)));
 }
 
 /**

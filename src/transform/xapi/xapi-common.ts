@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import type { EdxEvent, JsonObject, JsonValue } from "../edx-event.js";
 import { getData, getString } from "../field-access.js";
-import { actorJson, verbJson, type IdVerb, type XapiAgent } from "../statement-id.js";
+import { xapiStatementId, type IdVerb, type XapiAgent } from "../statement-id.js";
 import { xapiTimestamp } from "../time-format.js";
 import { courseIri, type TransformEnv } from "../transform-env.js";
 import { TransformSkip } from "../transform-skip.js";
@@ -81,73 +81,11 @@ export interface StatementParts {
   readonly childKey?: string;
 }
 
-/**
- * ERB's statement id (statement-id.ts `xapiStatementId`, same rule and same JSON functions) with the per-event
- * work cut down for the hot path: the verb namespace is memoised per verb object (and child key), the actor JSON
- * per identity, and uuid5 is one SHA-1 over pre-parsed namespace bytes. The golden test compares every id with
- * ERB's, and test/xapi-validation.test.ts compares this with `xapiStatementId` in every IFI mode.
- */
-const DNS_NAMESPACE = Buffer.from("6ba7b8109dad11d180b400c04fd430c8", "hex");
-const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) => (i + 0x100).toString(16).slice(1));
-const verbNamespaces = new WeakMap<XapiVerb, Buffer>();
-const childNamespaces = new Map<string, Buffer>();
-const actorJsonCache = new Map<string, string>();
-const CACHE_LIMIT = 10_000;
-
-function uuid5Bytes(name: string, namespace: Buffer): Buffer {
-  const h = createHash("sha1").update(namespace).update(name, "utf8").digest();
-  h[6] = (h[6]! & 0x0f) | 0x50;
-  h[8] = (h[8]! & 0x3f) | 0x80;
-  return h;
-}
-
-function formatUuid(h: Buffer): string {
-  return (
-    HEX[h[0]!]! + HEX[h[1]!]! + HEX[h[2]!]! + HEX[h[3]!]! + "-" + HEX[h[4]!]! + HEX[h[5]!]! + "-" + HEX[h[6]!]! + HEX[h[7]!]! +
-    "-" + HEX[h[8]!]! + HEX[h[9]!]! + "-" + HEX[h[10]!]! + HEX[h[11]!]! + HEX[h[12]!]! + HEX[h[13]!]! + HEX[h[14]!]! + HEX[h[15]!]!
-  );
-}
-
-function namespaceFor(v: XapiVerb, childKey: string | undefined): Buffer {
-  if (childKey === undefined) {
-    let ns = verbNamespaces.get(v);
-    if (ns === undefined) {
-      ns = uuid5Bytes(verbJson(v), DNS_NAMESPACE).subarray(0, 16);
-      verbNamespaces.set(v, ns);
-    }
-    return ns;
-  }
-  const name = `${verbJson(v)}-${childKey}`;
-  let ns = childNamespaces.get(name);
-  if (ns === undefined) {
-    ns = uuid5Bytes(name, DNS_NAMESPACE).subarray(0, 16);
-    if (childNamespaces.size >= CACHE_LIMIT) childNamespaces.clear();
-    childNamespaces.set(name, ns);
-  }
-  return ns;
-}
-
-function cachedActorJson(actor: XapiAgent): string {
-  const key =
-    "account" in actor ? `a\n${actor.account.homePage}\n${actor.account.name}` : "mbox" in actor ? `m\n${actor.mbox}` : `s\n${actor.mbox_sha1sum}`;
-  let json = actorJsonCache.get(key);
-  if (json === undefined) {
-    json = actorJson(actor);
-    if (actorJsonCache.size >= CACHE_LIMIT) actorJsonCache.clear();
-    actorJsonCache.set(key, json);
-  }
-  return json;
-}
-
-export function statementIdFor(v: XapiVerb, actor: XapiAgent, rawTimestamp: string, childKey?: string): string {
-  return formatUuid(uuid5Bytes(`${cachedActorJson(actor)}-${rawTimestamp}`, namespaceFor(v, childKey)));
-}
-
 /** Assembles a statement in the conventional key order, with ERB's id and tincan's timestamp. */
 export function xapiStatement(event: EdxEvent, env: TransformEnv, parts: StatementParts): JsonObject {
   const actor = xapiActor(env);
   const statement: JsonObject = {
-    id: statementIdFor(parts.verb, actor, event.rawTimestamp, parts.childKey),
+    id: xapiStatementId(parts.verb, actor, event.rawTimestamp, parts.childKey),
     actor: actor as unknown as JsonObject,
     verb: { id: parts.verb.id, display: parts.verb.display },
     object: parts.object,
