@@ -98,8 +98,8 @@ describe("logging interceptor", () => {
       l.map((x) => [x["procedure"], x["code"]]),
       [
         ["eventrouting.v1.EventRoutingService/Emit", "ok"],
-        ["eventrouting.v1.EventRoutingService/Emit", "Internal"],
-        ["eventrouting.v1.EventRoutingService/ListFailed", "Unauthenticated"],
+        ["eventrouting.v1.EventRoutingService/Emit", "internal"],
+        ["eventrouting.v1.EventRoutingService/ListFailed", "unauthenticated"],
         ["eventrouting.v1.EventRoutingService/ListFailed", "ok"],
       ],
     );
@@ -132,7 +132,7 @@ describe("logging interceptor", () => {
     const l = lines();
     assert.equal(l.length, 1);
     assert.equal(l[0]!["procedure"], "grpc.health.v1.Health/Watch");
-    assert.equal(l[0]!["code"], "Unavailable");
+    assert.equal(l[0]!["code"], "unavailable");
     assert.equal(l[0]!["messages"], 2);
   });
 

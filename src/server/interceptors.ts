@@ -4,6 +4,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { Code, ConnectError, type Interceptor, type StreamResponse } from "@connectrpc/connect";
+import { codeToString } from "@connectrpc/connect/protocol-connect";
 import type { Logger } from "pino";
 import { toConnectError } from "../errors.js";
 
@@ -55,7 +56,8 @@ export function loggingInterceptor(log: Logger): Interceptor {
         return;
       }
       const err = ConnectError.from(e);
-      const code = Code[err.code];
+      // The wire names (invalid_argument, ...), the same on every protocol and in buf curl output.
+      const code = codeToString(err.code);
       const bug = err.code === Code.Internal || err.code === Code.Unknown;
       const line = { ...fields, code, ms, ...(messages === undefined ? {} : { messages }), error: err.rawMessage };
       if (bug) log.error({ ...line, err: err.cause instanceof Error ? err.cause : err }, "rpc");
