@@ -9,6 +9,7 @@ import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
 import { ConsumerManager } from "./consumer-manager.js";
+import { createFailedRpc, type FailedRpc } from "./failed-rpc.js";
 import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
 import { StatsRegistry } from "./router-stats.js";
@@ -31,6 +32,8 @@ export interface Delivery {
   stop(): Promise<void>;
   readonly status: RouterStatusProvider;
   readonly failed: FailedStore;
+  /** ListFailed / RetryFailed / PurgeFailed handlers over `failed` (the caller checks the admin token). */
+  readonly failedRpc: FailedRpc;
   /** Resolves when every router change seen so far has been applied (consumers exist, workers run). */
   settled(): Promise<void>;
 }
@@ -58,6 +61,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   return {
     status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed }),
     failed,
+    failedRpc: createFailedRpc(failed),
     settled: () => manager.settled(),
     async stop() {
       await sweeper?.stop();
