@@ -13,6 +13,8 @@ import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { ensureStreams } from "../src/nats/streams.js";
 import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { ValidationError } from "../src/errors.js";
 import { FailedFilterSchema, ListFailedRequestSchema, RetryFailedRequestSchema, PurgeFailedRequestSchema } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
 import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
@@ -187,7 +189,7 @@ test("critical statement exhausting retries: failed stream with metadata, ListFa
   const last = Number(f.lastAttemptTime!.seconds) * 1000;
   assert.ok(first >= Math.floor(t0 / 1000) * 1000 && last >= first, "attempt times in order");
   assert.deepEqual(f.statement, critical);
-  // Filters: by event name, and a time range that excludes it.
+  // The non-critical statement is not kept.
   const byName = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }));
   assert.equal(byName.failed.length, 0, "the non-critical one was dropped, not kept");
   assert.deepEqual(e.storedIds(), new Set());
@@ -234,4 +236,33 @@ test("duplicate statement ids inside one batch are sent once", async () => {
   await waitUntil(() => acked("rdup"), 4000, "both acked");
   assert.equal(e.requests.length, 1);
   assert.deepEqual(e.requests[0]!.ids, [st["id"]]);
+});
+
+test("ListFailed pages with a token and filters by time; bad tokens and filters are InvalidArgument", async () => {
+  const e = await endpoint(() => ({ status: 422 }));
+  await addRouter("rpage", e.url, {}, { maxRetries: 0, batchSize: 3, batchIntervalMs: 100 });
+  const st = [fakeStatement(), fakeStatement(), fakeStatement()];
+  await publishStatements(js, names, "rpage", st, "edx.course.enrollment.activated");
+  await waitUntil(async () => (await delivery.failed.count("rpage")) === 3, 4000, "3 failed");
+  const rpc = delivery.failedRpc;
+  const filter = create(FailedFilterSchema, { routerId: "rpage" });
+  const p1 = await rpc.listFailed(create(ListFailedRequestSchema, { filter, pageSize: 2 }));
+  assert.equal(p1.failed.length, 2);
+  assert.notEqual(p1.nextPageToken, "");
+  const p2 = await rpc.listFailed(create(ListFailedRequestSchema, { filter, pageSize: 2, pageToken: p1.nextPageToken }));
+  assert.equal(p2.failed.length, 1);
+  assert.equal(p2.nextPageToken, "");
+  assert.deepEqual(new Set([...p1.failed, ...p2.failed].map((f) => f.statementId)), new Set(st.map((s) => s["id"])));
+  const hourAgo = timestampFromDate(new Date(Date.now() - 3_600_000));
+  const past = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", endTime: hourAgo }) }));
+  assert.equal(past.failed.length, 0);
+  const since = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", startTime: hourAgo }) }));
+  assert.equal(since.failed.length, 3);
+  await assert.rejects(rpc.listFailed(create(ListFailedRequestSchema, { pageToken: "nope" })), ValidationError);
+  await assert.rejects(rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "x.>" }) })), ValidationError);
+  await assert.rejects(rpc.purgeFailed(create(PurgeFailedRequestSchema, {})), ValidationError);
+  const purged = await rpc.purgeFailed(create(PurgeFailedRequestSchema, { ids: [p2.failed[0]!.id, 999_999n] }));
+  assert.equal(purged.purged, 1);
+  assert.deepEqual(purged.notFound, [999_999n]);
+  assert.equal((await rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter })))?.purged, 2);
 });

@@ -9,7 +9,7 @@
 import type { ConsumerConfig, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { NatsNames } from "../nats/names.js";
-import { resolveDelivery, type DeliveryDefaults, type RouterConfig } from "../routing/router-model.js";
+import { resolveDelivery, type DeliveryDefaults, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
 import type { RouterChange, RouterSource } from "../routing/router-source.js";
 import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
 import type { FailedStore } from "./failed-store.js";
@@ -32,6 +32,14 @@ export interface ConsumerManagerDeps {
 interface Running {
   readonly worker: RouterWorker;
   readonly client: HttpClient;
+  /** What the worker was built from; a put that changes none of it (e.g. display name) keeps the worker. */
+  readonly fingerprint: string;
+}
+
+/** The router fields a worker depends on. Restarting costs the held messages one attempt, so avoid it. */
+export function workerFingerprint(router: RouterConfig, d: ResolvedDelivery): string {
+  const { displayName: _n, createTime: _c, updateTime: _u, revision: _r, matchParams: _m, ...rest } = router;
+  return JSON.stringify([rest, { ...d, criticalEvents: [...d.criticalEvents].sort() }]);
 }
 
 export class ConsumerManager {
@@ -75,9 +83,11 @@ export class ConsumerManager {
     if (d.countdownMs <= d.httpTimeoutMs) {
       this.deps.logger.warn({ routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) }, "countdown not above the HTTP timeout; ack wait raised");
     }
-    await this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d));
+    await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d)));
+    const fingerprint = workerFingerprint(router, d);
+    if (router.enabled && this.running.get(router.id)?.fingerprint === fingerprint) return;
     await this.stopWorker(router.id);
-    if (!router.enabled) return;
+    if (!router.enabled || this.stopped) return;
     const client = new HttpClient();
     const worker = new RouterWorker(router, d, {
       js: this.deps.js,
@@ -90,8 +100,26 @@ export class ConsumerManager {
       caliperSensorId: this.deps.caliperSensorId,
       ackWaitMs: ackWaitMs(d),
     });
-    this.running.set(router.id, { worker, client });
+    this.running.set(router.id, { worker, client, fingerprint });
     worker.start();
+  }
+
+  /**
+   * JetStream may be unreachable for a while (restart, network): keep trying, or this instance would never
+   * deliver for the router. Later changes for the same router queue behind and apply once this succeeds.
+   */
+  private async retrying(routerId: string, op: () => Promise<void>): Promise<void> {
+    let wait = 250;
+    while (true) {
+      try {
+        return await op();
+      } catch (e) {
+        if (this.stopped) throw e;
+        this.deps.logger.warn({ routerId, err: (e as Error).message, retryInMs: wait }, "could not set up the delivery consumer; retrying");
+        await new Promise((r) => setTimeout(r, wait));
+        wait = Math.min(wait * 2, 10_000);
+      }
+    }
   }
 
   private async ensureConsumer(routerId: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
