@@ -1,0 +1,198 @@
+/**
+ * The whole service as users run it: startService on a real nats-server, called by real clients over gRPC,
+ * gRPC-Web and Connect, by buf curl (schema from reflection) and by Debian's python3-grpcio.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
+import { create, toJsonString } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { pino } from "pino";
+import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { RouterAdminService, RouterSchema } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
+import { Health, HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { loadConfig } from "../src/config.js";
+import { startService, type RunningService } from "../src/service.js";
+import { ERB_FIXTURES_DIR, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+
+const run = promisify(execFile);
+const EMIT_TOKEN = "emit-token-for-tests";
+const ADMIN_TOKEN = "admin-token-for-tests";
+const rawPath = (file: string) => join(ERB_FIXTURES_DIR, "raw", file);
+const jsonInput = (file: string) => create(EventInputSchema, { event: { case: "json", value: readFileSync(rawPath(file), "utf8") } });
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+let nats: TestNatsServer;
+let a: RunningService;
+let b: RunningService;
+
+async function instance(): Promise<RunningService> {
+  const config = loadConfig({
+    NATS_URL: nats.url,
+    PORT: "0",
+    EMIT_TOKENS: EMIT_TOKEN,
+    ADMIN_TOKENS: ADMIN_TOKEN,
+    TRANSFORMER_VERSION: "event-routing-backends@1.1.1",
+    CALIPER_ENABLED: "true",
+    // Delivery has its own tests; here routers point nowhere and must not be retried at us.
+    DELIVERY_ENABLED: "false",
+    SHUTDOWN_GRACE_MS: "2000",
+  });
+  return startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
+}
+
+before(async () => {
+  nats = await startNatsServer();
+  [a, b] = await Promise.all([instance(), instance()]);
+});
+after(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+  await nats.stop();
+});
+
+const baseUrl = (s: RunningService) => `http://127.0.0.1:${s.port}`;
+const transports: Array<[string, (s: RunningService) => Transport]> = [
+  ["grpc", (s) => createGrpcTransport({ baseUrl: baseUrl(s) })],
+  ["grpc-web", (s) => createGrpcWebTransport({ baseUrl: baseUrl(s), httpVersion: "2" })],
+  ["connect (HTTP/1.1)", (s) => createConnectTransport({ baseUrl: baseUrl(s), httpVersion: "1.1" })],
+];
+
+describe("one service instance", () => {
+  test("directory import makes the learner and course resolvable", async () => {
+    const directory = createClient(DirectoryAdminService, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    await directory.importIdentities(
+      { csv: `user_id,username,external_id,email\n3,edx,${ERB_TEST_EXTERNAL_ID},edx@example.com\n` },
+      auth(ADMIN_TOKEN),
+    );
+    await directory.importCourses({ courses: [{ courseId: "course-v1:edX+DemoX+Demo_Course", name: "Demonstration Course" }] }, auth(ADMIN_TOKEN));
+  });
+
+  for (const [protocol, transport] of transports) {
+    test(`Emit over ${protocol} stores ERB's statement`, async () => {
+      const client = createClient(EventRoutingService, transport(a));
+      const res = await client.emit({ event: jsonInput("edx.course.enrollment.activated.json") }, auth(EMIT_TOKEN));
+      const expected = readExpectedFixture("xapi", "edx.course.enrollment.activated.json")![0]!;
+      const xapi = res.result!.backends.find((r) => r.backend === Backend.XAPI)!;
+      assert.equal(xapi.outcome, Outcome.PUBLISHED);
+      assert.deepEqual(xapi.statementIds, [expected["id"]], "imported external id gives ERB's statement id");
+      const caliper = res.result!.backends.find((r) => r.backend === Backend.CALIPER)!;
+      assert.equal(caliper.outcome, Outcome.PUBLISHED);
+    });
+  }
+
+  test("tokens: none is Unauthenticated, an emit token cannot administer", async () => {
+    const routersClient = createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    await assert.rejects(routersClient.listRouters({}), (e: ConnectError) => e.code === Code.Unauthenticated);
+    await assert.rejects(routersClient.listRouters({}, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    const emitClient = createClient(EventRoutingService, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    await assert.rejects(emitClient.listFailed({}, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+  });
+
+  test("health is SERVING and needs no token", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    const res = await health.check({ service: "" });
+    assert.equal(res.status, HealthCheckResponse_ServingStatus.SERVING);
+  });
+});
+
+describe("two instances sharing one NATS", () => {
+  test("a router created on one instance routes events on the other within a second", async () => {
+    const changed = new Promise<void>((resolve) => {
+      const off = b.routers.subscribe((c) => {
+        if (c.kind === "put" && c.router.id === "shared-lrs") {
+          off();
+          resolve();
+        }
+      });
+    });
+    const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    const started = Date.now();
+    await admin.createRouter(
+      { router: { id: "shared-lrs", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true, auth: { kind: { case: "bearer", value: { token: "s3cret-token" } } } } },
+      auth(ADMIN_TOKEN),
+    );
+    await changed;
+    assert.ok(Date.now() - started < 1000, "applied within 1 s");
+
+    const onB = createClient(EventRoutingService, createGrpcTransport({ baseUrl: baseUrl(b) }));
+    const res = await onB.emit({ event: jsonInput("edx.course.grade.passed.first_time.json") }, auth(EMIT_TOKEN));
+    assert.deepEqual(res.result!.backends.find((r) => r.backend === Backend.XAPI)!.routerIds, ["shared-lrs"]);
+    const jsm = await jetstreamManager(a.nc);
+    const msg = await jsm.streams.getMessage("EVENTROUTING_DELIVERY", { last_by_subj: "eventrouting.deliver.shared-lrs" });
+    assert.equal(msg?.header.get("Er-Event-Name"), "edx.course.grade.passed.first_time");
+
+    const got = await createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(b) })).getRouter({ id: "shared-lrs" }, auth(ADMIN_TOKEN));
+    assert.equal(got.router!.auth!.hasSecret, true);
+    assert.ok(!toJsonString(RouterSchema, got.router!).includes("s3cret-token"), "secrets are write-only");
+
+    const deleted = new Promise<void>((resolve) => {
+      const off = b.routers.subscribe((c) => {
+        if (c.kind === "delete" && c.id === "shared-lrs") {
+          off();
+          resolve();
+        }
+      });
+    });
+    await admin.deleteRouter({ id: "shared-lrs" }, auth(ADMIN_TOKEN));
+    await deleted;
+    const after = await onB.transform({ event: jsonInput("edx.course.grade.passed.first_time.json") }, auth(EMIT_TOKEN));
+    assert.deepEqual(after.outputs.find((o) => o.backend === Backend.XAPI)!.routerIds, []);
+  });
+});
+
+describe("real clients", () => {
+  test("buf curl calls Emit with the schema from server reflection", async () => {
+    const body = JSON.stringify({ event: { json: readFileSync(rawPath("edx.course.enrollment.deactivated.json"), "utf8") } });
+    const { stdout } = await run("node_modules/.bin/buf", [
+      "curl",
+      "--protocol",
+      "grpc",
+      "-H",
+      `Authorization: Bearer ${EMIT_TOKEN}`,
+      "-d",
+      body,
+      `${baseUrl(a)}/eventrouting.v1.EventRoutingService/Emit`,
+    ]);
+    const res = JSON.parse(stdout) as { result: { outcome: string; name: string } };
+    assert.equal(res.result.outcome, "OUTCOME_PUBLISHED");
+    assert.equal(res.result.name, "edx.course.enrollment.deactivated");
+  });
+
+  test("Debian python3-grpcio calls Emit and Transform", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "er-py-"));
+    try {
+      const descriptors = join(dir, "eventrouting.binpb");
+      await run("node_modules/.bin/buf", ["build", "proto", "-o", descriptors]);
+      const { stdout } = await run("/usr/bin/python3", [
+        "test/clients/python_client.py",
+        `127.0.0.1:${a.port}`,
+        descriptors,
+        EMIT_TOKEN,
+        rawPath("showanswer.json"),
+      ]);
+      const out = JSON.parse(stdout) as {
+        emit: { result: { outcome: string } };
+        transform: { outputs: Array<{ backend: string; statements: Array<{ verb: { id: string } }> }> };
+        invalid: { code: string; details: string };
+        unauthenticated: { code: string };
+      };
+      assert.equal(out.emit.result.outcome, "OUTCOME_PUBLISHED");
+      const xapi = out.transform.outputs.find((o) => o.backend === "BACKEND_XAPI")!;
+      assert.equal(xapi.statements[0]!.verb.id, "http://adlnet.gov/expapi/verbs/asked");
+      assert.equal(out.invalid.code, "INVALID_ARGUMENT");
+      assert.match(out.invalid.details, /^event:/);
+      assert.equal(out.unauthenticated.code, "UNAUTHENTICATED");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
