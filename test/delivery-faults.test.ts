@@ -66,13 +66,21 @@ async function acked(routerId: string): Promise<boolean> {
 
 test("500s then recovery: every statement delivered once, nothing failed", async () => {
   const e = await endpoint(({ n }) => (n <= 2 ? { status: 500 } : undefined));
-  await addRouter("r500", e.url);
+  await addRouter("r500", e.url, { auth: { kind: "basic", username: "key", password: "secret" }, headers: { "X-Tenant": "t1" } });
   const st = Array.from({ length: 5 }, () => fakeStatement());
   await publishStatements(js, names, "r500", st);
   await waitUntil(() => e.stored.size === 5, 5000, "5 stored");
   assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
   assert.deepEqual(e.duplicates(), []);
   assert.equal(e.requests.filter((r) => r.status === 500).length, 2);
+  for (const r of e.requests) {
+    assert.equal(`${r.method} ${r.path}`, "POST /statements");
+    assert.equal(r.headers["x-experience-api-version"], "1.0.3");
+    assert.equal(r.headers["content-type"], "application/json");
+    assert.equal(r.headers["authorization"], `Basic ${Buffer.from("key:secret").toString("base64")}`);
+    assert.equal(r.headers["x-tenant"], "t1");
+    assert.equal(r.headers["connection"], "keep-alive");
+  }
   await waitUntil(() => acked("r500"), 3000, "all acked");
   const [s] = await delivery.status.status("r500");
   assert.equal(s!.delivered, 5);

@@ -13,6 +13,8 @@ import { CALIPER_V1P2_CONTEXT, validateCaliperEnvelope } from "./caliper-validat
 export interface ReceivedRequest {
   readonly n: number;
   readonly at: number;
+  readonly method: string;
+  readonly path: string;
   readonly headers: http.IncomingHttpHeaders;
   readonly ids: string[];
   status: number;
@@ -104,7 +106,7 @@ export class FaultEndpoint extends LoopbackServer {
     const parsed = JSON.parse(body) as unknown;
     const statements = (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, unknown>[];
     const ids = statements.map((s) => String(s["id"]));
-    const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), headers: req.headers, ids, status: 0 };
+    const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), method: req.method ?? "", path: req.url ?? "", headers: req.headers, ids, status: 0 };
     this.requests.push(rec);
     const a = this.script({ n: rec.n, ids, statements, headers: req.headers }) ?? {};
     if (a.delayMs) await new Promise((r) => setTimeout(r, a.delayMs));
