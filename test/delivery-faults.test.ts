@@ -274,3 +274,16 @@ test("ListFailed pages with a token and filters by time; bad tokens and filters 
   assert.deepEqual(purged.notFound, [999_999n]);
   assert.equal((await rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter })))?.purged, 2);
 });
+
+test("RetryFailed leaves the entries of a deleted router in place instead of parking them undeliverable", async () => {
+  const e = await endpoint(() => ({ status: 400 }));
+  await addRouter("rgone", e.url, {}, { maxRetries: 0 });
+  await publishStatements(js, names, "rgone", [fakeStatement()], "edx.course.enrollment.activated");
+  await waitUntil(async () => (await delivery.failed.count("rgone")) === 1, 4000, "failed");
+  routers.delete("rgone");
+  await delivery.settled();
+  const r = await delivery.failedRpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rgone" }) }));
+  assert.equal(r.retried, 0);
+  assert.equal(await delivery.failed.count("rgone"), 1, "still kept (deleting a router does not purge its failed statements)");
+  assert.ok(log.lines.some((l) => String(l["msg"]).includes("deleted routers")));
+});

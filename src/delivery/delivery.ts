@@ -42,7 +42,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const js = jetstream(opts.nc);
   const jsm = await jetstreamManager(opts.nc);
   const logger = opts.logger.child({ component: "delivery" });
-  const failed = new FailedStore(js, jsm, opts.names);
+  const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
   const manager = new ConsumerManager({
     js,
@@ -61,7 +61,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   return {
     status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed }),
     failed,
-    failedRpc: createFailedRpc(failed),
+    failedRpc: createFailedRpc(failed, { logger }),
     settled: () => manager.settled(),
     async stop() {
       await sweeper?.stop();

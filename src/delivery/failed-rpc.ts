@@ -18,6 +18,7 @@ import {
   type RetryFailedRequest,
   type RetryFailedResponse,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import type { Logger } from "pino";
 import { ValidationError } from "../errors.js";
 import { ROUTER_ID_PATTERN } from "../nats/names.js";
 import type { JsonObject } from "../transform/edx-event.js";
@@ -105,7 +106,7 @@ export interface FailedRpc {
   purgeFailed(req: PurgeFailedRequest): Promise<PurgeFailedResponse>;
 }
 
-export function createFailedRpc(store: FailedStore): FailedRpc {
+export function createFailedRpc(store: FailedStore, opts: { logger?: Logger } = {}): FailedRpc {
   return {
     async listFailed(req) {
       const query = toQuery(req.filter);
@@ -119,6 +120,9 @@ export function createFailedRpc(store: FailedStore): FailedRpc {
     },
     async retryFailed(req) {
       const r = await store.retry(toSelection(req));
+      // Entries of deleted routers stay in the failed stream (nothing would deliver them); the response has no
+      // field for them, so they are neither retried nor not_found, and a warning names them.
+      if (r.noRouter.length > 0) opts.logger?.warn({ ids: r.noRouter }, "RetryFailed skipped statements of deleted routers; purge them or recreate the router");
       return create(RetryFailedResponseSchema, { retried: r.retried, notFound: r.notFound.map((n) => BigInt(n)) });
     },
     async purgeFailed(req) {

@@ -70,6 +70,8 @@ export class FailedStore {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
+    /** Retrying for a deleted router would park the statement where no consumer reads it: such entries stay. */
+    private readonly routerExists: (routerId: string) => boolean = () => true,
   ) {}
 
   msgId(routerId: string, statementId: string, deliverySeq: number): string {
@@ -136,12 +138,17 @@ export class FailedStore {
    * Re-publishes to the delivery subject, then deletes from the failed stream: a crash in between leaves the
    * entry in place, and a second RetryFailed is de-duplicated by the deterministic msg id.
    */
-  async retry(sel: FailedSelection): Promise<{ retried: number; notFound: number[] }> {
+  async retry(sel: FailedSelection): Promise<{ retried: number; notFound: number[]; noRouter: number[] }> {
     let retried = 0;
     const notFound: number[] = [];
+    const noRouter: number[] = [];
     for await (const { id, entry } of this.select(sel)) {
       if (!entry) {
         notFound.push(id);
+        continue;
+      }
+      if (!this.routerExists(entry.routerId)) {
+        noRouter.push(id);
         continue;
       }
       const h = natsHeaders();
@@ -158,7 +165,7 @@ export class FailedStore {
       await this.jsm.streams.deleteMessage(this.names.failedStream, id).catch(() => false);
       retried++;
     }
-    return { retried, notFound };
+    return { retried, notFound, noRouter };
   }
 
   async purge(sel: FailedSelection): Promise<{ purged: number; notFound: number[] }> {
