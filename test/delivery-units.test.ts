@@ -21,13 +21,15 @@ test("classifyStatus follows the sender rules", () => {
   assert.deepEqual(classifyStatus(503, undefined), { kind: "retry" });
   assert.deepEqual(classifyStatus(500, undefined), { kind: "retry" });
   assert.deepEqual(classifyStatus(502, "5"), { kind: "retry" });
-  assert.deepEqual(classifyStatus(401, undefined), { kind: "retry", authProblem: true });
-  assert.deepEqual(classifyStatus(403, undefined), { kind: "retry", authProblem: true });
+  assert.deepEqual(classifyStatus(401, undefined), { kind: "retry", configProblem: true });
+  assert.deepEqual(classifyStatus(403, undefined), { kind: "retry", configProblem: true });
+  assert.deepEqual(classifyStatus(404, undefined), { kind: "retry", configProblem: true });
   assert.deepEqual(classifyStatus(413, undefined), { kind: "halve" });
   assert.deepEqual(classifyStatus(400, undefined), { kind: "isolate" });
   assert.deepEqual(classifyStatus(409, undefined), { kind: "isolate" });
-  assert.deepEqual(classifyStatus(415, undefined), { kind: "reject" });
-  assert.deepEqual(classifyStatus(302, undefined), { kind: "reject" });
+  assert.deepEqual(classifyStatus(415, undefined), { kind: "retry", configProblem: true });
+  assert.deepEqual(classifyStatus(302, undefined), { kind: "retry", configProblem: true });
+  assert.deepEqual(classifyStatus(408, undefined), { kind: "retry" });
 });
 
 test("parseRetryAfter: seconds, HTTP date, past date, garbage, cap", () => {
@@ -80,7 +82,7 @@ test("deliverBatch: network errors and 429 are retries with the endpoint's delay
   assert.equal(r2.outcomes.get("a")?.kind, "retry");
   assert.equal((r2.outcomes.get("a") as { delayMs?: number }).delayMs, 2000);
   const r3 = await deliverBatch(items("a"), scripted(() => ans(401)));
-  assert.equal(r3.authProblem?.status, 401);
+  assert.equal(r3.configProblem?.status, 401);
 });
 
 test("Batcher releases on size and on timer", async () => {

@@ -16,15 +16,15 @@ export interface BatchItem {
 
 export interface BatchReport {
   readonly outcomes: Map<string, ItemOutcome>;
-  /** Requests made; an auth problem seen (401/403/407) so the caller can log loudly. */
   readonly requests: number;
-  readonly authProblem?: { status: number; error: string };
+  /** An answer about the router itself (credentials, URL...), so the caller can log an error. */
+  readonly configProblem?: { status: number; error: string };
 }
 
 export async function deliverBatch(items: readonly BatchItem[], sender: BatchSender, signal?: AbortSignal): Promise<BatchReport> {
   const outcomes = new Map<string, ItemOutcome>();
   let requests = 0;
-  let authProblem: { status: number; error: string } | undefined;
+  let configProblem: { status: number; error: string } | undefined;
   const setAll = (part: readonly BatchItem[], o: ItemOutcome) => part.forEach((i) => outcomes.set(i.key, o));
 
   const run = async (part: readonly BatchItem[]): Promise<void> => {
@@ -52,11 +52,8 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
         setAll(part, { kind: "delivered" });
         return;
       case "retry":
-        if (verdict.authProblem) authProblem = { status: answer.status, error };
+        if (verdict.configProblem) configProblem = { status: answer.status, error };
         setAll(part, verdict.delayMs === undefined ? { kind: "retry", status: answer.status, error } : { kind: "retry", status: answer.status, error, delayMs: verdict.delayMs });
-        return;
-      case "reject":
-        setAll(part, { kind: "failed", status: answer.status, error });
         return;
       case "halve":
       case "isolate":
@@ -75,5 +72,5 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
   };
 
   await run(items);
-  return authProblem ? { outcomes, requests, authProblem } : { outcomes, requests };
+  return configProblem ? { outcomes, requests, configProblem } : { outcomes, requests };
 }

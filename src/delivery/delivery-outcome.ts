@@ -6,14 +6,16 @@
 export type Verdict =
   /** Stored (any 2xx, whatever the body: Ralph answers 204 or a partial id list). */
   | { readonly kind: "delivered" }
-  /** Transient: try the same statements later. `delayMs` is set when the endpoint said when (Retry-After). */
-  | { readonly kind: "retry"; readonly delayMs?: number; readonly authProblem?: boolean }
+  /**
+   * Try the same statements later. `delayMs` is set when the endpoint said when (Retry-After). `configProblem`
+   * marks answers about the router itself (credentials, URL, redirects, content type) that an operator must fix:
+   * they are retried too (attempts are bounded by max_deliver) and logged as errors.
+   */
+  | { readonly kind: "retry"; readonly delayMs?: number; readonly configProblem?: boolean }
   /** 400/409/422: some statement in the request is bad (batches are atomic): bisect; a single one is final. */
   | { readonly kind: "isolate" }
   /** 413: the request is too large; halve it. */
-  | { readonly kind: "halve" }
-  /** Permanent for every statement in the request (e.g. 410, 415): fail without retry. */
-  | { readonly kind: "reject" };
+  | { readonly kind: "halve" };
 
 /** Longest Retry-After honoured; a broken endpoint must not park a statement for days. */
 export const MAX_RETRY_AFTER_MS = 3_600_000;
@@ -25,13 +27,14 @@ export function classifyStatus(status: number, retryAfter: string | null | undef
     return delayMs === undefined ? { kind: "retry" } : { kind: "retry", delayMs };
   }
   if (status >= 500) return { kind: "retry" };
-  // Credentials or the URL may be fixed by an operator: retry on the normal schedule, and the worker logs an error.
-  if (status === 401 || status === 403 || status === 404 || status === 407) return { kind: "retry", authProblem: status !== 404 };
   if (status === 408 || status === 425) return { kind: "retry" };
   if (status === 413) return { kind: "halve" };
+  // About the statements: batches are atomic, so find the bad one(s); a single one fails without retry.
   if (status === 400 || status === 409 || status === 422) return { kind: "isolate" };
-  // 3xx (we do not follow redirects: a POST body must not be replayed elsewhere silently) and other 4xx.
-  return { kind: "reject" };
+  // About the router (401/403 credentials, 404/410 URL, 3xx redirect not followed, 415 content type...): the
+  // same answer would come for every statement, so failing them at once would drop every non-critical event
+  // while an operator fixes the router. Retry on the normal schedule and log an error.
+  return { kind: "retry", configProblem: true };
 }
 
 /** Retry-After as delta-seconds or an HTTP date (RFC 9110 §10.2.3); undefined when absent or unparsable. */

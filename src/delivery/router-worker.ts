@@ -140,10 +140,10 @@ export class RouterWorker {
     const attemptTime = new Date();
     const report = await deliverBatch(items, this.sender, this.abort.signal);
     const { stats, logger } = this.deps;
-    if (report.authProblem) {
+    if (report.configProblem) {
       logger.error(
-        { routerId: this.router.id, status: report.authProblem.status, statements: items.length },
-        "endpoint refused the credentials; will retry on the normal schedule until the router is fixed",
+        { routerId: this.router.id, status: report.configProblem.status, statements: items.length },
+        "endpoint refused the request (check the router's URL and credentials); retrying on the normal schedule",
       );
     }
     const dropped: string[] = [];
