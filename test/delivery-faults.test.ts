@@ -13,7 +13,7 @@ import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { ensureStreams } from "../src/nats/streams.js";
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ValidationError } from "../src/errors.js";
 import { FailedFilterSchema, ListFailedRequestSchema, RetryFailedRequestSchema, PurgeFailedRequestSchema } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
@@ -193,9 +193,11 @@ test("critical statement exhausting retries: failed stream with metadata, ListFa
   assert.equal(f.attempts, 3);
   assert.equal(f.lastHttpStatus, 503);
   assert.match(f.lastError, /HTTP 503/);
-  const first = Number(f.firstAttemptTime!.seconds) * 1000;
-  const last = Number(f.lastAttemptTime!.seconds) * 1000;
-  assert.ok(first >= Math.floor(t0 / 1000) * 1000 && last >= first, "attempt times in order");
+  const first = timestampDate(f.firstAttemptTime!).getTime();
+  const last = timestampDate(f.lastAttemptTime!).getTime();
+  // Three attempts 100 ms apart at least (backoff [100]): the first attempt time survives the retries.
+  assert.ok(first >= t0 && last - first >= 190, `attempts at ${first - t0} and ${last - t0} ms`);
+  assert.ok(timestampDate(f.failedTime!).getTime() >= last);
   assert.deepEqual(f.statement, critical);
   // The non-critical statement is not kept.
   const byName = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }));

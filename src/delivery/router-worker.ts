@@ -21,6 +21,8 @@ import type { HttpClient } from "./http-send.js";
 import type { RouterStats } from "./router-stats.js";
 import { createSender, type BatchSender } from "./senders.js";
 
+const FIRST_ATTEMPT_MAX = 10_000;
+
 export interface WorkerDeps {
   readonly js: JetStreamClient;
   readonly streamName: string;
@@ -50,6 +52,7 @@ export class RouterWorker {
   private messages: ConsumerMessages | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private pumping: Promise<void> | undefined;
+  private busy = false;
   private loop: Promise<void> | undefined;
   private stopping = false;
 
@@ -102,29 +105,39 @@ export class RouterWorker {
 
   private enqueue(batch: JsMsg[]): void {
     this.queue.push(batch);
-    if (!this.pumping) {
-      this.pumping = this.pump().finally(() => {
-        this.pumping = undefined;
-      });
-    }
+    if (!this.busy) this.pumping = this.pump();
   }
 
+  /**
+   * One batch at a time. `busy` is set and cleared synchronously with the queue check, so a batch enqueued
+   * while the last one finishes is never stranded.
+   */
   private async pump(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.shift()!;
-      try {
-        await this.process(batch);
-      } catch (e) {
-        // Never leave messages unanswered because of a bug: they come back after the ack wait anyway.
-        this.deps.logger.error({ routerId: this.router.id, err: (e as Error).message }, "delivery batch failed unexpectedly");
-        for (const m of batch) this.release(m);
+    this.busy = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.shift()!;
+        try {
+          await this.process(batch);
+        } catch (e) {
+          // Never leave messages unanswered because of a bug: they come back after the ack wait anyway.
+          this.deps.logger.error({ routerId: this.router.id, err: (e as Error).message }, "delivery batch failed unexpectedly");
+          for (const m of batch) this.release(m, false);
+        }
       }
+    } finally {
+      this.busy = false;
     }
   }
 
-  private release(m: JsMsg): void {
+  /**
+   * No longer held here. The first-attempt time is kept across retries (for the failed-stream metadata) until
+   * the message is settled; the map is bounded because retries may go to other instances and never come back.
+   */
+  private release(m: JsMsg, settled: boolean): void {
     this.held.delete(m);
-    this.firstAttempt.delete(m.seq);
+    if (settled) this.firstAttempt.delete(m.seq);
+    else if (this.firstAttempt.size > FIRST_ATTEMPT_MAX) this.firstAttempt.delete(this.firstAttempt.keys().next().value!);
   }
 
   private async process(batch: JsMsg[]): Promise<void> {
@@ -165,7 +178,7 @@ export class RouterWorker {
   private async apply(m: JsMsg, statementId: string, o: ItemOutcome, attemptTime: Date): Promise<"delivered" | "retry" | "failed" | "dropped" | "held"> {
     if (o.kind === "delivered") {
       m.ack();
-      this.release(m);
+      this.release(m, true);
       return "delivered";
     }
     this.deps.stats.recordError(o.error, attemptTime);
@@ -174,7 +187,7 @@ export class RouterWorker {
       // On shutdown the message goes straight back for another instance; if this was the last attempt the
       // server raises the max-deliveries advisory and the sweeper takes over.
       m.nak(this.stopping ? undefined : (o.delayMs ?? retryDelayMs(this.delivery, attempt)));
-      this.release(m);
+      this.release(m, false);
       return "retry";
     }
     return this.exhaust(m, statementId, o, attemptTime);
@@ -186,7 +199,7 @@ export class RouterWorker {
     const { stats, logger } = this.deps;
     if (!this.delivery.criticalEvents.has(eventName)) {
       m.term();
-      this.release(m);
+      this.release(m, true);
       stats.dropped++;
       return "dropped" as const;
     }
@@ -210,12 +223,12 @@ export class RouterWorker {
       // Not stored: do not term. nak brings it back (or, on the last attempt, the sweeper moves it).
       logger.error({ routerId: this.router.id, statementId, err: (e as Error).message }, "could not store failed statement; leaving it to redelivery / sweeper");
       m.nak(this.delivery.countdownMs);
-      this.release(m);
+      this.release(m, false);
       return "held" as const;
     }
     // Plain term(): nats-server 2.9 ignores term(reason) and would redeliver.
     m.term();
-    this.release(m);
+    this.release(m, true);
     stats.failed++;
     logger.error(
       { routerId: this.router.id, statementId, eventName, attempts: m.info.deliveryCount, lastHttpStatus: o.status },
@@ -229,13 +242,9 @@ export class RouterWorker {
     if (this.stopping) return;
     this.stopping = true;
     await this.messages?.close().catch(() => undefined);
-    for (const m of this.batcher.take()) {
+    for (const m of [...this.batcher.take(), ...this.queue.splice(0).flat()]) {
       m.nak();
-      this.release(m);
-    }
-    for (const b of this.queue.splice(0)) for (const m of b) {
-      m.nak();
-      this.release(m);
+      this.release(m, false);
     }
     if (this.pumping) {
       let t: NodeJS.Timeout | undefined;
