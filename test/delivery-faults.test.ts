@@ -289,3 +289,17 @@ test("RetryFailed leaves the entries of a deleted router in place instead of par
   assert.equal(await delivery.failed.count("rgone"), 1, "still kept (deleting a router does not purge its failed statements)");
   assert.ok(log.lines.some((l) => String(l["msg"]).includes("deleted routers")));
 });
+
+test("batching: a full batch goes at once, the tail goes when the interval expires (no stranding in a quiet period)", async () => {
+  const e = await endpoint();
+  await addRouter("rbatch", e.url, {}, { batchSize: 10, batchIntervalMs: 400 });
+  const st = Array.from({ length: 13 }, () => fakeStatement());
+  const t0 = Date.now();
+  await publishStatements(js, names, "rbatch", st.slice(0, 10));
+  await publishStatements(js, names, "rbatch", st.slice(10));
+  await waitUntil(() => e.stored.size === 13, 4000, "13 stored");
+  const sizes = e.requests.map((r) => r.ids.length);
+  assert.deepEqual(sizes, [10, 3]);
+  assert.ok(e.requests[0]!.at - t0 < 350, `full batch after ${e.requests[0]!.at - t0} ms`);
+  assert.ok(e.requests[1]!.at - t0 >= 380, `tail after ${e.requests[1]!.at - t0} ms`);
+});

@@ -78,6 +78,9 @@ test("consumers follow the router source: update, disable keeps the backlog, re-
   await publishStatements(js, names, "life", backlog);
   await waitUntil(async () => (await consumer("life"))?.num_pending === 4, 2000, "backlog pending");
   assert.equal(e.requests.length, 0, "a disabled router delivers nothing");
+  const [st] = await d.status.status("life");
+  assert.equal(st!.pending, 4);
+  assert.equal(st!.inFlight, 0);
 
   routers.put(makeRouter("life", e.url, { enabled: true }));
   await waitUntil(() => e.stored.size === 4, 4000, "backlog delivered after re-enable");
@@ -189,5 +192,26 @@ test("a nats-server crash mid-delivery loses nothing (at least once: every state
   await nats.restart({ crash: true });
   await reconnected;
   await waitUntil(() => e.stored.size === 30, 15_000, "all 30 stored after the crash");
+  assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+});
+
+test("stopping one of two instances mid-batch hands its messages to the other; nothing is lost", async () => {
+  const e = await FaultEndpoint.start(() => ({ delayMs: 60 }));
+  closers.push(() => e.close());
+  const nc2 = await connectNats({ servers: nats.url });
+  closers.push(() => nc2.close());
+  const r1 = new MemoryRouterSource();
+  const r2 = new MemoryRouterSource();
+  const d1 = await instance(r1);
+  const d2 = await startDelivery({ nc: nc2, names, routers: r2, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: captureLogger().logger });
+  const router = makeRouter("handover", e.url, {}, { batchSize: 5, batchIntervalMs: 30 });
+  r1.put(router);
+  r2.put(router);
+  await Promise.all([d1.settled(), d2.settled()]);
+  const st = Array.from({ length: 60 }, () => fakeStatement());
+  await publishStatements(js, names, "handover", st);
+  await waitUntil(() => e.requests.length >= 2, 3000, "both started");
+  await d2.stop();
+  await waitUntil(() => e.stored.size === 60, 10_000, "all 60 stored by the remaining instance");
   assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
 });
