@@ -14,7 +14,9 @@ import { natsNames } from "../src/nats/names.js";
 import { ensureStreams } from "../src/nats/streams.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
 import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS } from "./support/delivery-harness.js";
-import { ERB_TEST_ENV, readRawFixture } from "./support/erb-fixtures.js";
+import { ERB_TEST_ENV, isAnonymousFixture, rawFixtureFiles, readRawFixture } from "./support/erb-fixtures.js";
+import type { JsonObject } from "../src/transform/edx-event.js";
+import { transformForBackend, type BackendSettings } from "../src/transform/transform-event.js";
 import { CaliperReceiver, FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
@@ -146,7 +148,7 @@ test("sweeper backstop: a critical statement whose final attempt never completed
   assert.equal(await d.failed.count("crash"), 1);
 });
 
-test("Caliper: one valid envelope per request at a §6.1 receiver, bearer auth, override_args on the envelope", async () => {
+test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6.1 receiver, bearer auth, override_args on the envelope", async () => {
   const rcv = await CaliperReceiver.start({ token: "s3cret" });
   closers.push(() => rcv.close());
   const routers = new MemoryRouterSource();
@@ -154,20 +156,29 @@ test("Caliper: one valid envelope per request at a §6.1 receiver, bearer auth, 
   routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" }, overrideArgs: { sensor: "https://sensor.example.org" } }, { batchSize: 3, batchIntervalMs: 200 }));
   await d.settled();
   const registry = createCaliperRegistry();
-  const events = ["edx.course.enrollment.activated.json", "edx.course.enrollment.deactivated.json", "edx.course.grade.passed.first_time.json"]
-    .map((f) => readRawFixture(f))
-    .flatMap((ev) => registry.get(ev.name)!.transform(ev, ERB_TEST_ENV));
-  assert.equal(events.length, 3);
-  await publishStatements(js, names, "cal", events, "edx.course.enrollment.activated", "caliper");
-  await waitUntil(() => rcv.events.size === 3, 4000, "3 Caliper events received");
+  const settings: BackendSettings = { backend: "caliper", enabled: true, filter: { kind: "all" }, registry };
+  // Every ERB fixture with a Caliper transformer; the first content per id (the stream de-duplicates by id).
+  const expected = new Map<string, JsonObject>();
+  for (const file of rawFixtureFiles()) {
+    if (isAnonymousFixture(file)) continue;
+    const ev = readRawFixture(file);
+    const r = transformForBackend(settings, ev, ERB_TEST_ENV);
+    if (r.outcome !== "transformed") continue;
+    for (const s of r.statements) if (!expected.has(String(s["id"]))) expected.set(String(s["id"]), s);
+    await publishStatements(js, names, "cal", r.statements, ev.name, "caliper");
+  }
+  assert.ok(expected.size >= 25, `only ${expected.size} Caliper events`);
+  await waitUntil(() => rcv.events.size === expected.size, 6000, `${expected.size} Caliper events received`);
   assert.deepEqual(rcv.rejections, []);
-  assert.equal(rcv.envelopes.length, 1, "one envelope holds the batch");
+  for (const [id, ev] of expected) assert.deepEqual(rcv.events.get(id), ev);
+  assert.ok(rcv.envelopes.every((env) => (env["data"] as unknown[]).length <= 3), "one envelope per batch of at most batch_size");
   assert.equal(rcv.envelopes[0]!["sensor"], "https://sensor.example.org");
+  const registryGet = (name: string) => registry.get(name)!;
 
   // Wrong token -> 401 -> retried, logged, never delivered; fixing the router delivers it.
   routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "wrong" } }, { batchSize: 1, maxRetries: 10 }));
   await d.settled();
-  const more = registry.get("edx.course.enrollment.activated")!.transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
+  const more = registryGet("edx.course.enrollment.activated").transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
   const again = more.map((ev) => ({ ...ev, id: "urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01" }));
   await publishStatements(js, names, "cal", again, "edx.course.enrollment.activated", "caliper");
   await waitUntil(() => rcv.rejections.some((r) => r.status === 401), 3000, "401 seen");
