@@ -173,12 +173,11 @@ test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6
   for (const [id, ev] of expected) assert.deepEqual(rcv.events.get(id), ev);
   assert.ok(rcv.envelopes.every((env) => (env["data"] as unknown[]).length <= 3), "one envelope per batch of at most batch_size");
   assert.equal(rcv.envelopes[0]!["sensor"], "https://sensor.example.org");
-  const registryGet = (name: string) => registry.get(name)!;
 
   // Wrong token -> 401 -> retried, logged, never delivered; fixing the router delivers it.
   routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "wrong" } }, { batchSize: 1, maxRetries: 10 }));
   await d.settled();
-  const more = registryGet("edx.course.enrollment.activated").transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
+  const more = registry.get("edx.course.enrollment.activated")!.transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
   const again = more.map((ev) => ({ ...ev, id: "urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01" }));
   await publishStatements(js, names, "cal", again, "edx.course.enrollment.activated", "caliper");
   await waitUntil(() => rcv.rejections.some((r) => r.status === 401), 3000, "401 seen");
