@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { Code, ConnectError, createClient, createRouterTransport, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { createDirectoryAdminService } from "../src/admin/directory-admin-service.js";
@@ -13,21 +13,14 @@ import { parseCoursesCsv } from "../src/directory/csv.js";
 import { KvCourseDirectory } from "../src/directory/kv-course-directory.js";
 import { openDirectories, type KvDirectories } from "../src/directory/open-directories.js";
 import { staticCourseDirectory } from "../src/directory/static-directories.js";
-import { toConnectError, ValidationError } from "../src/errors.js";
+import { ValidationError } from "../src/errors.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
 const names = natsNames("coursetest");
 const COURSE = "course-v1:edX+DemoX+Demo_Course";
-
-const mapErrors: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (e) {
-    throw toConnectError(e);
-  }
-};
 
 let nats: TestNatsServer;
 let ncA: NatsConnection;
@@ -59,7 +52,7 @@ before(async () => {
   other = await KvCourseDirectory.open(ncB, names, { cache: { onInvalidate: (k) => waiters.get(k)?.() } });
   const transport = createRouterTransport(
     ({ service }) => service(DirectoryAdminService, createDirectoryAdminService({ identities: dirs.identities, courses: dirs.courses })),
-    { router: { interceptors: [mapErrors] } },
+    { router: { interceptors: [errorMappingInterceptor] } },
   );
   client = createClient(DirectoryAdminService, transport);
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { Code, ConnectError, createClient, createRouterTransport, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
@@ -12,21 +12,14 @@ import { usernameKey } from "../src/directory/identity-record.js";
 import { KvIdentityDirectory } from "../src/directory/kv-identity-directory.js";
 import { KvCourseDirectory } from "../src/directory/kv-course-directory.js";
 import { staticIdentityDirectory } from "../src/directory/static-directories.js";
-import { toConnectError, ValidationError } from "../src/errors.js";
+import { ValidationError } from "../src/errors.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
 const names = natsNames("dirtest");
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-const mapErrors: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (e) {
-    throw toConnectError(e);
-  }
-};
 
 async function invalid(p: Promise<unknown>, messagePart: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -71,7 +64,7 @@ before(async () => {
   coursesA = await KvCourseDirectory.open(ncA, names);
   const transport = createRouterTransport(
     ({ service }) => service(DirectoryAdminService, createDirectoryAdminService({ identities: dirA, courses: coursesA })),
-    { router: { interceptors: [mapErrors] } },
+    { router: { interceptors: [errorMappingInterceptor] } },
   );
   client = createClient(DirectoryAdminService, transport);
 });

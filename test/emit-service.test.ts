@@ -3,12 +3,11 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createRouterTransport, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
-import { toConnectError } from "../src/errors.js";
 import { backendSettings } from "../src/ingest/backend-settings.js";
 import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
 import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
@@ -20,6 +19,7 @@ import type { RouterSource } from "../src/routing/router-source.js";
 import { StatementPublisher } from "../src/routing/statement-publisher.js";
 import { ERB_FIXTURES_DIR, ERB_TEST_ENV, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
 const names = natsNames("emittest");
 const raw = (file: string) => readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8");
@@ -48,15 +48,6 @@ function router(id: string, extra: Partial<RouterConfig> = {}): RouterConfig {
 function staticRouters(list: RouterConfig[]): RouterSource {
   return { list: () => list, get: (id) => list.find((r) => r.id === id), subscribe: () => () => {} };
 }
-
-/** Same as the server's error interceptor: domain errors to Connect codes. */
-const mapErrors: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (e) {
-    throw toConnectError(e);
-  }
-};
 
 let nats: TestNatsServer;
 let nc: NatsConnection;
@@ -98,7 +89,7 @@ function clientFor(opts: { routers?: RouterConfig[]; xapiEnabled?: boolean; cali
   const publisher = new StatementPublisher(js, { timeoutMs: 1000, streamName: names.deliveryStream });
   const transport = createRouterTransport(
     ({ service }) => service(EventRoutingService, createEventRoutingService({ pipeline, publisher, emitBatchMax: opts.emitBatchMax ?? 1000 })),
-    { router: { interceptors: [mapErrors] } },
+    { router: { interceptors: [errorMappingInterceptor] } },
   );
   return createClient(EventRoutingService, transport);
 }

@@ -2,28 +2,20 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError, createClient, createRouterTransport, type Client, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { RouterAdminService, RouterSchema, type Router } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createRouterAdminService } from "../src/admin/router-admin-service.js";
-import { toConnectError } from "../src/errors.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import type { RouterStatusProvider } from "../src/routing/router-status.js";
 import { RouterStore } from "../src/routing/router-store.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
 const SECRET = "pw-Zq8s3cr3t-never-echo";
 const TOKEN = "tok-Xy7-never-echo";
-
-const mapErrors: Interceptor = (next) => async (req) => {
-  try {
-    return await next(req);
-  } catch (e) {
-    throw toConnectError(e);
-  }
-};
 
 type RouterInit = MessageInitShape<typeof RouterSchema>;
 
@@ -71,7 +63,7 @@ before(async () => {
   nc = await connectNats({ servers: nats.url });
   store = await RouterStore.open(nc, natsNames("admintest"), { replicas: 1 });
   const transport = createRouterTransport(({ service }) => service(RouterAdminService, createRouterAdminService({ store })), {
-    router: { interceptors: [mapErrors] },
+    router: { interceptors: [errorMappingInterceptor] },
   });
   client = createClient(RouterAdminService, transport);
 });
@@ -282,7 +274,7 @@ describe("GetRouterStatus", () => {
       },
     };
     const transport = createRouterTransport(({ service }) => service(RouterAdminService, createRouterAdminService({ store, status: provider })), {
-      router: { interceptors: [mapErrors] },
+      router: { interceptors: [errorMappingInterceptor] },
     });
     const c = createClient(RouterAdminService, transport);
     const one = await c.getRouterStatus({ id: "crud-a" });

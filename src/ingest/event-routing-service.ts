@@ -10,14 +10,9 @@ import {
   EventRoutingService,
   TransformedOutputSchema,
   TransformResponseSchema,
-  type ListFailedRequest,
-  type ListFailedResponse,
-  type PurgeFailedRequest,
-  type PurgeFailedResponse,
-  type RetryFailedRequest,
-  type RetryFailedResponse,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
+import type { FailedRpc } from "../delivery/failed-rpc.js";
 import { UnavailableError, ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
 import type { EdxEvent } from "../transform/edx-event.js";
@@ -26,18 +21,12 @@ import { emitEvents, transformEvent, type PipelineDeps } from "./emit-pipeline.j
 import { eventFromInput } from "./event-input.js";
 import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
 
-export interface FailedEventHandlers {
-  listFailed(req: ListFailedRequest): Promise<ListFailedResponse>;
-  retryFailed(req: RetryFailedRequest): Promise<RetryFailedResponse>;
-  purgeFailed(req: PurgeFailedRequest): Promise<PurgeFailedResponse>;
-}
-
 export interface EventRoutingServiceDeps {
   readonly pipeline: PipelineDeps;
   readonly publisher: StatementPublisher;
   readonly emitBatchMax: number;
   /** Absent when delivery does not run in this instance. */
-  readonly failed?: FailedEventHandlers;
+  readonly failed?: FailedRpc;
 }
 
 const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
@@ -45,7 +34,7 @@ const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
   [Backend.CALIPER, "caliper"],
 ]);
 
-function failedHandlers(deps: EventRoutingServiceDeps): FailedEventHandlers {
+function failedHandlers(deps: EventRoutingServiceDeps): FailedRpc {
   if (deps.failed) return deps.failed;
   const off = async (): Promise<never> => {
     throw new UnavailableError("delivery is not running in this instance (DELIVERY_ENABLED=false)");
