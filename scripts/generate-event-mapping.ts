@@ -46,7 +46,7 @@ export function renderEventMapping(
     "",
     `Every edX event name with a transformer: ${names.length} names; xAPI ${xapi.eventNames().length}, Caliper ${caliper.eventNames().length}. ` +
       "`{LMS}` is the LMS root URL; `{data.x}` reads `data.x` in live events and `event.x` in tracking-log events. " +
-      `"${NONE}" means the backend has no transformer for the name. Deviations from ERB are listed in docs/xapi-deviations.md.`,
+      `"${NONE}" means the backend has no transformer for the name. Deviations from ERB are listed in docs/xapi-deviations.md and docs/caliper-deviations.md.`,
     "",
     "| Event | Family | xAPI verb | xAPI object type | xAPI object id | xAPI result / extra fields | Caliper type / action | Caliper object type | Caliper object id |",
     "|---|---|---|---|---|---|---|---|---|",
