@@ -41,8 +41,8 @@ after(async () => {
   await nats.stop();
 });
 
-async function instance(routers: MemoryRouterSource, conn = nc): Promise<Delivery> {
-  const d = await startDelivery({ nc: conn, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger });
+async function instance(routers: MemoryRouterSource, conn = nc, sweeper = true): Promise<Delivery> {
+  const d = await startDelivery({ nc: conn, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger, sweeper });
   closers.push(() => d.stop());
   return d;
 }
@@ -56,6 +56,43 @@ async function endpoint(): Promise<FaultEndpoint> {
 async function consumer(id: string) {
   return jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(id)).catch(() => null);
 }
+
+// First in the file: no other instance (with its sweeper) may be running yet.
+test("sweeper backstop: a critical statement whose final attempt never completed lands in the failed stream once, even when no sweeper ran at the time", async () => {
+  const e = await endpoint();
+  const routers = new MemoryRouterSource();
+  // No sweeper in this instance: the advisory must wait in the advisory stream.
+  const d = await instance(routers, nc, false);
+  routers.put(makeRouter("crash", e.url, { enabled: false }, { maxRetries: 0 }));
+  await d.settled();
+  const st = fakeStatement();
+  await publishStatements(js, names, "crash", [st], "edx.course.enrollment.activated");
+  // A "worker" that takes the message on its last attempt and dies without answering.
+  const c = await js.consumers.get(names.deliveryStream, names.deliveryConsumer("crash"));
+  const m = await c.next({ expires: 2000 });
+  assert.ok(m, "took the message");
+  // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
+  routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
+  const advSubject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.deliveryStream}.deliver-crash`;
+  await waitUntil(async () => {
+    const info = await jsm.streams.info(names.advisoryStream, { subjects_filter: advSubject });
+    return (info.state.subjects?.[advSubject] ?? 0) === 1;
+  }, 6000, "advisory captured");
+  assert.equal(await d.failed.count("crash"), 0, "nothing moved it yet");
+  // An instance with the sweeper starts later and finds the advisory.
+  const d2 = await instance(new MemoryRouterSource());
+  await waitUntil(async () => (await d2.failed.count("crash")) === 1, 6000, "sweeper stored it");
+  const page = await d2.failed.list({ routerId: "crash" }, 10);
+  const f = page.entries[0]!;
+  assert.equal(f.statementId, st["id"]);
+  assert.equal(f.attempts, 1);
+  assert.equal(f.lastHttpStatus, 0);
+  assert.match(f.lastError, /no outcome recorded/);
+  assert.equal(e.requests.length, 0);
+  // The worker path uses the same msg id: a late record of the same failure is de-duplicated.
+  await d2.failed.record({ ...f, lastError: "late worker" }, f.body);
+  assert.equal(await d2.failed.count("crash"), 1);
+});
 
 test("consumers follow the router source: update, disable keeps the backlog, re-enable delivers it, delete purges", async () => {
   const routers = new MemoryRouterSource();
@@ -119,33 +156,6 @@ test("two instances on the same router: every statement delivered, none twice", 
   const [s2] = await d2.status.status("shared");
   assert.equal(s1!.delivered + s2!.delivered, 200);
   assert.ok(s1!.delivered > 0 && s2!.delivered > 0, `both instances worked (${s1!.delivered}/${s2!.delivered})`);
-});
-
-test("sweeper backstop: a critical statement whose final attempt never completed lands in the failed stream once", async () => {
-  const e = await endpoint();
-  const routers = new MemoryRouterSource();
-  const d = await instance(routers);
-  routers.put(makeRouter("crash", e.url, { enabled: false }, { maxRetries: 0 }));
-  await d.settled();
-  const st = fakeStatement();
-  await publishStatements(js, names, "crash", [st], "edx.course.enrollment.activated");
-  // A "worker" that takes the message on its last attempt and dies without answering.
-  const c = await js.consumers.get(names.deliveryStream, names.deliveryConsumer("crash"));
-  const m = await c.next({ expires: 2000 });
-  assert.ok(m, "took the message");
-  // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
-  routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
-  await waitUntil(async () => (await d.failed.count("crash")) === 1, 6000, "sweeper stored it");
-  const page = await d.failed.list({ routerId: "crash" }, 10);
-  const f = page.entries[0]!;
-  assert.equal(f.statementId, st["id"]);
-  assert.equal(f.attempts, 1);
-  assert.equal(f.lastHttpStatus, 0);
-  assert.match(f.lastError, /no outcome recorded/);
-  assert.equal(e.requests.length, 0);
-  // The worker path uses the same msg id: a late record of the same failure is de-duplicated.
-  await d.failed.record({ ...f, lastError: "late worker" }, f.body);
-  assert.equal(await d.failed.count("crash"), 1);
 });
 
 test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6.1 receiver, bearer auth, override_args on the envelope", async () => {
