@@ -12,7 +12,6 @@ import { createDirectoryAdminService } from "./admin/directory-admin-service.js"
 import { createRouterAdminService } from "./admin/router-admin-service.js";
 import type { Config } from "./config.js";
 import { startDelivery, type Delivery } from "./delivery/delivery.js";
-import { createFailedRpc } from "./delivery/failed-rpc.js";
 import { openDirectories } from "./directory/open-directories.js";
 import { backendSettings } from "./ingest/backend-settings.js";
 import { createEventRoutingService } from "./ingest/event-routing-service.js";
@@ -85,7 +84,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
       publisher: new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream }),
       emitBatchMax: config.emitBatchMax,
-      ...(delivery ? { failed: createFailedRpc(delivery.failed) } : {}),
+      ...(delivery ? { failed: delivery.failedRpc } : {}),
     });
     const server = await startServer({
       host: config.host,

@@ -33,3 +33,16 @@ test("streams are provisioned idempotently and survive a server crash", async ()
   assert.equal(info.state.messages, 1);
   await nc.close();
 });
+
+test("instances starting at the same moment both provision the streams", async () => {
+  const [a, b] = await Promise.all([connectNats({ servers: nats.url }), connectNats({ servers: nats.url })]);
+  const names = natsNames("racetest");
+  await Promise.all([
+    ensureStreams(a, names, { replicas: 1, deliveryMaxAgeHours: 1 }),
+    ensureStreams(b, names, { replicas: 1, deliveryMaxAgeHours: 1 }),
+  ]);
+  const jsm = await ensureStreams(a, names, { replicas: 1, deliveryMaxAgeHours: 2 });
+  const info = await jsm.streams.info(names.deliveryStream);
+  assert.equal(info.config.max_age, 2 * 3_600_000 * 1_000_000, "a later start updates the configuration");
+  await Promise.all([a.close(), b.close()]);
+});

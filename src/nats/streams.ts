@@ -56,14 +56,25 @@ export async function ensureStreams(nc: NatsConnection, names: NatsNames, s: Str
   const jsm = await jetstreamManager(nc);
   for (const cfg of streamConfigs(names, s)) {
     try {
-      await jsm.streams.info(cfg.name);
-      await jsm.streams.update(cfg.name, cfg);
-    } catch (e) {
-      if (!isStreamNotFound(e)) throw e;
       await jsm.streams.add(cfg);
+    } catch (e) {
+      // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
+      // bring its configuration up to date instead.
+      if (!(await streamExists(jsm, cfg.name))) throw e;
+      await jsm.streams.update(cfg.name, cfg);
     }
   }
   return jsm;
+}
+
+async function streamExists(jsm: JetStreamManager, name: string): Promise<boolean> {
+  try {
+    await jsm.streams.info(name);
+    return true;
+  } catch (e) {
+    if (isStreamNotFound(e)) return false;
+    throw e;
+  }
 }
 
 export function isStreamNotFound(e: unknown): boolean {

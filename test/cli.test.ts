@@ -1,0 +1,81 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { ERB_FIXTURES_DIR, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
+
+const exec = promisify(execFile);
+const raw = (file: string) => join(ERB_FIXTURES_DIR, "raw", file);
+let dir: string;
+let identities: string;
+let courses: string;
+
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), "er-cli-"));
+  identities = join(dir, "identities.csv");
+  courses = join(dir, "courses.csv");
+  writeFileSync(identities, `user_id,username,external_id,email\n3,edx,${ERB_TEST_EXTERNAL_ID},edx@example.com\n`);
+  writeFileSync(courses, "course_id,name\ncourse-v1:edX+DemoX+Demo_Course,Demonstration Course\n");
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs the CLI as users do; resolves with exit code and output instead of throwing on a non-zero exit. */
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+      env: { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+const common = ["--transformer-version", "event-routing-backends@1.1.1", "--identities", "IDS", "--courses", "COURSES"];
+const withFiles = (args: string[]) => args.map((a) => (a === "IDS" ? identities : a === "COURSES" ? courses : a));
+
+test("transform prints one line per input: ERB's xAPI statements, [] with the reason for a skip", async () => {
+  const r = await cli(withFiles(["transform", "--backend", "xapi", ...common, raw("edx.course.enrollment.activated.json"), raw("edx.ui.lms.link_clicked(anonymous_user).json"), raw("problem_check(server,multiple_questions,correct).json")]));
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split("\n");
+  assert.equal(lines.length, 3);
+  assert.deepEqual(JSON.parse(lines[0]!), readExpectedFixture("xapi", "edx.course.enrollment.activated.json"));
+  assert.equal(lines[1], "[]");
+  assert.match(r.stderr, /link_clicked\(anonymous_user\)\.json: skipped: no resolvable user/);
+  assert.equal(JSON.parse(lines[2]!).length, 4, "multi-question parent and three children");
+});
+
+test("transform --backend caliper prints events (not the envelope) and reads stdin", async () => {
+  const child = execFile(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...withFiles(["transform", "--backend", "caliper", ...common, "-"])]);
+  let stdout = "";
+  child.stdout!.on("data", (b: Buffer) => (stdout += b));
+  child.stdin!.end(await import("node:fs").then((fs) => fs.readFileSync(raw("load_video.json"))));
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(code, 0);
+  const [event] = JSON.parse(stdout) as Array<Record<string, unknown>>;
+  assert.equal(event!["type"], "MediaEvent");
+  assert.equal(event!["action"], "Started");
+  assert.equal("dataVersion" in event!, false);
+});
+
+test("exit code 1 when an input does not parse; 2 on bad usage", async () => {
+  const bad = join(dir, "bad.json");
+  writeFileSync(bad, "not an event");
+  const r = await cli(withFiles(["transform", "--backend", "xapi", ...common, raw("showanswer.json"), bad]));
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout.trimEnd().split("\n").length, 2);
+  assert.match(r.stderr, /bad\.json: not parsed/);
+  assert.equal((await cli(["transform", "--backend", "json", raw("showanswer.json")])).code, 2);
+});
+
+test("users missing from --identities get a derived, stable external id", async () => {
+  const args = ["transform", "--backend", "xapi", "--transformer-version", "v", raw("showanswer.json")];
+  const [a, b] = await Promise.all([cli(args), cli(args)]);
+  const actor = (r: { stdout: string }) => (JSON.parse(r.stdout) as Array<{ actor: { account: { name: string } } }>)[0]!.actor.account.name;
+  assert.match(actor(a), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.equal(actor(a), actor(b));
+});
