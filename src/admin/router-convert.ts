@@ -15,9 +15,9 @@ import {
   type RouterAuth as ProtoRouterAuth,
   type RouterStatus as ProtoRouterStatus,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import type { RouterConfig } from "../routing/router-model.js";
+import type { RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
 import type { RouterStatus } from "../routing/router-status.js";
-import type { DeliveryInput, RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
 
 export function backendName(b: Backend): string {
   return b === Backend.XAPI ? "xapi" : b === Backend.CALIPER ? "caliper" : "unspecified";
@@ -39,14 +39,14 @@ const ms = (d: Duration | undefined): number | undefined => (d === undefined ? u
 /** Request Router → unvalidated input. Proto defaults (0, empty) mean "service default". */
 export function routerInputFromProto(r: Router): RouterInput {
   const d = r.delivery;
-  const delivery: DeliveryInput = d
+  const delivery: RouterDeliverySettings = d
     ? {
         ...(d.batchSize !== 0 ? { batchSize: d.batchSize } : {}),
-        ...(d.batchInterval ? { batchInterval: ms(d.batchInterval) } : {}),
+        ...(d.batchInterval ? { batchIntervalMs: ms(d.batchInterval) } : {}),
         ...(d.maxRetries !== undefined ? { maxRetries: d.maxRetries } : {}),
-        ...(d.countdown ? { countdown: ms(d.countdown) } : {}),
-        ...(d.backoff.length > 0 ? { backoff: d.backoff.map((b) => durationMs(b)) } : {}),
-        ...(d.httpTimeout ? { httpTimeout: ms(d.httpTimeout) } : {}),
+        ...(d.countdown ? { countdownMs: ms(d.countdown) } : {}),
+        ...(d.backoff.length > 0 ? { backoffMs: d.backoff.map((b) => durationMs(b)) } : {}),
+        ...(d.httpTimeout ? { httpTimeoutMs: ms(d.httpTimeout) } : {}),
         ...(d.criticalEvents.length > 0 ? { criticalEvents: [...d.criticalEvents] } : {}),
       }
     : {};
@@ -66,7 +66,6 @@ export function routerInputFromProto(r: Router): RouterInput {
 
 /** Stored router → input form (with secrets), the base an update mask is applied to. */
 export function routerInputFromConfig(c: RouterConfig): RouterInput {
-  const d = c.delivery;
   return {
     id: c.id,
     displayName: c.displayName,
@@ -77,15 +76,7 @@ export function routerInputFromConfig(c: RouterConfig): RouterInput {
     matchParams: c.matchParams,
     overrideArgs: c.overrideArgs,
     headers: c.headers,
-    delivery: {
-      ...(d.batchSize !== undefined ? { batchSize: d.batchSize } : {}),
-      ...(d.batchIntervalMs !== undefined ? { batchInterval: d.batchIntervalMs } : {}),
-      ...(d.maxRetries !== undefined ? { maxRetries: d.maxRetries } : {}),
-      ...(d.countdownMs !== undefined ? { countdown: d.countdownMs } : {}),
-      ...(d.backoffMs !== undefined ? { backoff: d.backoffMs } : {}),
-      ...(d.httpTimeoutMs !== undefined ? { httpTimeout: d.httpTimeoutMs } : {}),
-      ...(d.criticalEvents !== undefined ? { criticalEvents: d.criticalEvents } : {}),
-    },
+    delivery: c.delivery,
   };
 }
 

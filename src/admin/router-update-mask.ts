@@ -4,7 +4,8 @@
  * stored secret, because Get never returns it and a client editing other fields cannot send it back.
  */
 import { ValidationError } from "../errors.js";
-import type { DeliveryInput, RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+import type { RouterDeliverySettings } from "../routing/router-model.js";
+import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
 
 const TOP: Readonly<Record<string, keyof RouterInput>> = {
   display_name: "displayName",
@@ -18,13 +19,13 @@ const TOP: Readonly<Record<string, keyof RouterInput>> = {
   delivery: "delivery",
 };
 
-const DELIVERY: Readonly<Record<string, keyof DeliveryInput>> = {
+const DELIVERY: Readonly<Record<string, keyof RouterDeliverySettings>> = {
   batch_size: "batchSize",
-  batch_interval: "batchInterval",
+  batch_interval: "batchIntervalMs",
   max_retries: "maxRetries",
-  countdown: "countdown",
-  backoff: "backoff",
-  http_timeout: "httpTimeout",
+  countdown: "countdownMs",
+  backoff: "backoffMs",
+  http_timeout: "httpTimeoutMs",
   critical_events: "criticalEvents",
 };
 

@@ -8,23 +8,12 @@ import { ValidationError } from "../errors.js";
 import { ROUTER_ID_PATTERN } from "../nats/names.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import { compileMatchParams, MatchParamError } from "./match-params.js";
-import type { DeliveryDefaults, RouterConfig } from "./router-model.js";
+import type { DeliveryDefaults, RouterDeliverySettings, RouterConfig } from "./router-model.js";
 
 export type RouterAuthInput =
   | { readonly kind: "none" }
   | { readonly kind: "basic"; readonly username: string; readonly password: string }
   | { readonly kind: "bearer"; readonly token: string };
-
-/** Delivery settings as the admin sent them; undefined = service default. Durations in ms. */
-export interface DeliveryInput {
-  readonly batchSize?: number;
-  readonly batchInterval?: number;
-  readonly maxRetries?: number;
-  readonly countdown?: number;
-  readonly backoff?: readonly number[];
-  readonly httpTimeout?: number;
-  readonly criticalEvents?: readonly string[];
-}
 
 /** A router as written by an admin, before validation. Field names mirror the proto Router. */
 export interface RouterInput {
@@ -38,7 +27,8 @@ export interface RouterInput {
   readonly matchParams: readonly { readonly path: string; readonly patterns: readonly string[] }[];
   readonly overrideArgs: unknown;
   readonly headers: Readonly<Record<string, string>>;
-  readonly delivery: DeliveryInput;
+  /** undefined fields = service default; durations in ms. */
+  readonly delivery: RouterDeliverySettings;
 }
 
 /** The writable part of a RouterConfig; the store adds times and the revision. */
@@ -109,11 +99,11 @@ const routerSchema = z.object({
   ),
   delivery: z.object({
     batchSize: z.number().int().min(1, { error: "expected 1 to 10000" }).max(10_000, { error: "expected 1 to 10000" }).optional(),
-    batchInterval: durationMs.optional(),
+    batchIntervalMs: durationMs.optional(),
     maxRetries: z.number().int().min(0, { error: "expected 0 to 100" }).max(100, { error: "expected 0 to 100" }).optional(),
-    countdown: durationMs.optional(),
-    backoff: z.array(durationMs).max(100).optional(),
-    httpTimeout: durationMs.optional(),
+    countdownMs: durationMs.optional(),
+    backoffMs: z.array(durationMs).max(100).optional(),
+    httpTimeoutMs: durationMs.optional(),
     criticalEvents: z.array(z.string().min(1).max(200)).max(1000).optional(),
   }),
 });
@@ -143,7 +133,8 @@ export function protoFieldPath(path: readonly PropertyKey[], root = "router"): s
   for (const seg of path) {
     if (typeof seg === "number") out += `[${seg}]`;
     else if (inHeaders) out += `[${JSON.stringify(String(seg))}]`;
-    else out += `.${String(seg).replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    // Durations are held in ms ("countdownMs") but named without the unit in the proto ("countdown").
+    else out += `.${String(seg).replace(/Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
     inHeaders = seg === "headers";
   }
   for (const [from, to] of Object.entries(SNAKE_OVERRIDES)) {
@@ -178,11 +169,11 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
   }
 
   const d = r.delivery;
-  const httpTimeout = d.httpTimeout ?? defaults.httpTimeoutMs;
-  const countdown = d.countdown ?? defaults.countdownMs;
+  const httpTimeout = d.httpTimeoutMs ?? defaults.httpTimeoutMs;
+  const countdown = d.countdownMs ?? defaults.countdownMs;
   const maxRetries = d.maxRetries ?? defaults.maxRetries;
-  const backoff = d.backoff ?? [];
-  const httpField = d.httpTimeout !== undefined ? "http_timeout" : "countdown";
+  const backoff = d.backoffMs ?? [];
+  const httpField = d.httpTimeoutMs !== undefined ? "http_timeout" : "countdown";
   if (httpTimeout >= countdown) {
     throw new ValidationError(`${root}.delivery.${httpField}`, `http_timeout (${httpTimeout} ms) must be shorter than countdown (${countdown} ms)`);
   }
@@ -206,12 +197,8 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
     overrideArgs: r.overrideArgs as JsonObject,
     headers: { ...r.headers },
     delivery: stripUndefined({
-      batchSize: d.batchSize,
-      batchIntervalMs: d.batchInterval,
-      maxRetries: d.maxRetries,
-      countdownMs: d.countdown,
-      backoffMs: d.backoff && d.backoff.length > 0 ? [...d.backoff] : undefined,
-      httpTimeoutMs: d.httpTimeout,
+      ...d,
+      backoffMs: backoff.length > 0 ? [...backoff] : undefined,
       criticalEvents: d.criticalEvents && d.criticalEvents.length > 0 ? [...d.criticalEvents] : undefined,
     }),
   };
