@@ -15,6 +15,7 @@ import { startDelivery, type Delivery } from "./delivery/delivery.js";
 import { openDirectories } from "./directory/open-directories.js";
 import { backendSettings } from "./ingest/backend-settings.js";
 import { createEventRoutingService } from "./ingest/event-routing-service.js";
+import { caliperSensorId } from "./transform/caliper/envelope.js";
 import { connectNats } from "./nats/connection.js";
 import { natsNames } from "./nats/names.js";
 import { ensureStreams } from "./nats/streams.js";
@@ -69,7 +70,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     cleanup.unshift(() => directories.close());
     const defaults = deliveryDefaults(config);
     const delivery = config.deliveryEnabled
-      ? await startDelivery({ nc, names, routers, defaults, caliperSensorId: config.caliperSensorId ?? config.lmsRootUrl, logger })
+      ? await startDelivery({ nc, names, routers, defaults, caliperSensorId: caliperSensorId(config, config.caliperSensorId), logger })
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());
 

@@ -196,3 +196,25 @@ describe("real clients", () => {
     }
   });
 });
+
+describe("NATS outage", () => {
+  test("health goes NOT_SERVING while NATS is unreachable and back to SERVING after", async () => {
+    const health = createClient(Health, createGrpcTransport({ baseUrl: baseUrl(a) }));
+    const stream = health.watch({ service: "" }, { timeoutMs: 30_000 })[Symbol.asyncIterator]();
+    const statuses = [(await stream.next()).value!.status];
+    const reconnected = (async () => {
+      for await (const s of a.nc.status()) if (s.type === "reconnect") return;
+    })();
+    await nats.server.stop();
+    statuses.push((await stream.next()).value!.status);
+    await nats.restart();
+    await reconnected;
+    statuses.push((await stream.next()).value!.status);
+    await stream.return?.();
+    assert.deepEqual(statuses, [
+      HealthCheckResponse_ServingStatus.SERVING,
+      HealthCheckResponse_ServingStatus.NOT_SERVING,
+      HealthCheckResponse_ServingStatus.SERVING,
+    ]);
+  });
+});
