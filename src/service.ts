@@ -2,7 +2,7 @@
  * Wires one service instance: NATS, streams, routers, directories, the emit path, delivery and the Connect
  * server. Used by main.ts and by end-to-end tests; `close()` shuts down in the order that loses nothing.
  */
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
@@ -12,6 +12,8 @@ import { createDirectoryAdminService } from "./admin/directory-admin-service.js"
 import { createRouterAdminService } from "./admin/router-admin-service.js";
 import type { Config } from "./config.js";
 import { startDelivery, type Delivery } from "./delivery/delivery.js";
+import { createFailedRpc } from "./delivery/failed-rpc.js";
+import { FailedStore } from "./delivery/failed-store.js";
 import { openDirectories } from "./directory/open-directories.js";
 import { backendSettings } from "./ingest/backend-settings.js";
 import { createEventRoutingService } from "./ingest/event-routing-service.js";
@@ -85,7 +87,10 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
       publisher: new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream }),
       emitBatchMax: config.emitBatchMax,
-      ...(delivery ? { failed: delivery.failedRpc } : {}),
+      // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
+      failed:
+        delivery?.failedRpc ??
+        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), { logger }),
     });
     const server = await startServer({
       host: config.host,

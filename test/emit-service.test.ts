@@ -8,6 +8,8 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { createFailedRpc } from "../src/delivery/failed-rpc.js";
+import { FailedStore } from "../src/delivery/failed-store.js";
 import { backendSettings } from "../src/ingest/backend-settings.js";
 import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
 import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
@@ -88,7 +90,7 @@ function clientFor(opts: { routers?: RouterConfig[]; xapiEnabled?: boolean; cali
   };
   const publisher = new StatementPublisher(js, { timeoutMs: 1000, streamName: names.deliveryStream });
   const transport = createRouterTransport(
-    ({ service }) => service(EventRoutingService, createEventRoutingService({ pipeline, publisher, emitBatchMax: opts.emitBatchMax ?? 1000 })),
+    ({ service }) => service(EventRoutingService, createEventRoutingService({ pipeline, publisher, emitBatchMax: opts.emitBatchMax ?? 1000, failed: createFailedRpc(new FailedStore(js, jsm, names)) })),
     { router: { interceptors: [errorMappingInterceptor] } },
   );
   return createClient(EventRoutingService, transport);

@@ -95,6 +95,8 @@ describe("one service instance", () => {
     await assert.rejects(routersClient.listRouters({}, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
     const emitClient = createClient(EventRoutingService, createGrpcTransport({ baseUrl: baseUrl(a) }));
     await assert.rejects(emitClient.listFailed({}, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    // This instance runs no delivery workers (DELIVERY_ENABLED=false) and still answers for the failed stream.
+    assert.deepEqual((await emitClient.listFailed({ filter: { routerId: "nobody" } }, auth(ADMIN_TOKEN))).failed, []);
   });
 
   test("health is SERVING and needs no token", async () => {

@@ -13,7 +13,7 @@ import {
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import type { FailedRpc } from "../delivery/failed-rpc.js";
-import { UnavailableError, ValidationError } from "../errors.js";
+import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
 import type { EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
@@ -25,8 +25,8 @@ export interface EventRoutingServiceDeps {
   readonly pipeline: PipelineDeps;
   readonly publisher: StatementPublisher;
   readonly emitBatchMax: number;
-  /** Absent when delivery does not run in this instance. */
-  readonly failed?: FailedRpc;
+  /** ListFailed / RetryFailed / PurgeFailed, from delivery. */
+  readonly failed: FailedRpc;
 }
 
 const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
@@ -34,16 +34,8 @@ const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
   [Backend.CALIPER, "caliper"],
 ]);
 
-function failedHandlers(deps: EventRoutingServiceDeps): FailedRpc {
-  if (deps.failed) return deps.failed;
-  const off = async (): Promise<never> => {
-    throw new UnavailableError("delivery is not running in this instance (DELIVERY_ENABLED=false)");
-  };
-  return { listFailed: off, retryFailed: off, purgeFailed: off };
-}
-
 export function createEventRoutingService(deps: EventRoutingServiceDeps): ServiceImpl<typeof EventRoutingService> {
-  const failed = failedHandlers(deps);
+  const failed = deps.failed;
   return {
     async emit(req) {
       const event = eventFromInput(req.event, "event");
