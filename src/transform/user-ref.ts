@@ -1,7 +1,8 @@
 /**
  * Which user an event is about, by ERB's rule (fixed in 9.3.6 for instructor-driven enrollments): data.user_id,
- * else data.username, else the first user_id anywhere, else the first username. Pure; the ingest layer turns
- * the reference into a ResolvedUser through the identity provider.
+ * else data.username, else the first user_id anywhere, else the first username. In the tracking-log shape the
+ * payload is called `event`, so event.* gets the same precedence over the context user. Pure; the ingest layer
+ * turns the reference into a ResolvedUser through the identity provider.
  */
 import type { EdxEvent } from "./edx-event.js";
 import { getData, pyStr } from "./field-access.js";
