@@ -17,9 +17,9 @@ import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { ensureStreams } from "../src/nats/streams.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
-import type { RouterSource } from "../src/routing/router-source.js";
 import { StatementPublisher } from "../src/routing/statement-publisher.js";
 import { ERB_FIXTURES_DIR, ERB_TEST_ENV, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
+import { makeRouter, MemoryRouterSource } from "./support/delivery-harness.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
@@ -27,28 +27,14 @@ const names = natsNames("emittest");
 const raw = (file: string) => readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8");
 const jsonInput = (text: string) => create(EventInputSchema, { event: { case: "json", value: text } });
 
-function router(id: string, extra: Partial<RouterConfig> = {}): RouterConfig {
-  return {
-    id,
-    displayName: id,
-    backend: "xapi",
-    endpointUrl: "http://127.0.0.1:9/lrs",
-    auth: { kind: "none" },
-    enabled: true,
-    matchParams: [],
-    overrideArgs: {},
-    headers: {},
-    delivery: {},
-    createTime: "2026-01-01T00:00:00Z",
-    updateTime: "2026-01-01T00:00:00Z",
-    revision: 1,
-    ...extra,
-  };
-}
+/** A router whose endpoint is never called: these tests stop at the stream. */
+const router = (id: string, extra: Partial<RouterConfig> = {}) => makeRouter(id, "http://127.0.0.1:9/lrs", extra);
 
 /** A fixed set of routers; the KV-backed store is tested in the routers tests. */
-function staticRouters(list: RouterConfig[]): RouterSource {
-  return { list: () => list, get: (id) => list.find((r) => r.id === id), subscribe: () => () => {} };
+function staticRouters(list: RouterConfig[]): MemoryRouterSource {
+  const source = new MemoryRouterSource();
+  for (const r of list) source.put(r);
+  return source;
 }
 
 let nats: TestNatsServer;
