@@ -6,27 +6,16 @@
  * Every instance does this; the JetStream calls are idempotent, so racing instances agree.
  * Changes for one router are applied in order (a promise chain per id).
  */
-import type { ConsumerConfig, JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { Logger } from "pino";
-import type { NatsNames } from "../nats/names.js";
-import { resolveDelivery, type DeliveryDefaults, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
-import type { RouterChange, RouterSource } from "../routing/router-source.js";
+import type { ConsumerConfig } from "@nats-io/jetstream";
+import { resolveDelivery, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
+import type { RouterChange } from "../routing/router-source.js";
 import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
-import type { FailedStore } from "./failed-store.js";
 import { HttpClient } from "./http-send.js";
-import type { StatsRegistry } from "./router-stats.js";
 import { RouterWorker } from "./router-worker.js";
+import type { DeliveryRuntime } from "./delivery-runtime.js";
 
-export interface ConsumerManagerDeps {
-  readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
-  readonly names: NatsNames;
-  readonly routers: RouterSource;
-  readonly defaults: DeliveryDefaults;
-  readonly failed: FailedStore;
-  readonly stats: StatsRegistry;
+export interface ConsumerManagerDeps extends DeliveryRuntime {
   readonly caliperSensorId: string;
-  readonly logger: Logger;
 }
 
 interface Running {

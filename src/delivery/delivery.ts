@@ -9,6 +9,7 @@ import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
 import { ConsumerManager } from "./consumer-manager.js";
+import type { DeliveryRuntime } from "./delivery-runtime.js";
 import { createFailedRpc, type FailedRpc } from "./failed-rpc.js";
 import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
@@ -44,19 +45,10 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const logger = opts.logger.child({ component: "delivery" });
   const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
-  const manager = new ConsumerManager({
-    js,
-    jsm,
-    names: opts.names,
-    routers: opts.routers,
-    defaults: opts.defaults,
-    failed,
-    stats,
-    caliperSensorId: opts.caliperSensorId,
-    logger,
-  });
+  const runtime: DeliveryRuntime = { js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger };
+  const manager = new ConsumerManager({ ...runtime, caliperSensorId: opts.caliperSensorId });
   await manager.start();
-  const sweeper = opts.sweeper === false ? undefined : new FailedSweeper({ js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger });
+  const sweeper = opts.sweeper === false ? undefined : new FailedSweeper(runtime);
   await sweeper?.start();
   return {
     status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed }),

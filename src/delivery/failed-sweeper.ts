@@ -6,15 +6,11 @@
  * as the worker would have used, so both paths together store it once.
  * Only MAX_DELIVERIES is consumed: MSG_TERMINATED fires for every term() of the worker itself.
  */
-import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import type { Logger } from "pino";
-import type { NatsNames } from "../nats/names.js";
 import { HDR_BACKEND, HDR_EVENT_NAME, HDR_ROUTER_ID, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
-import { resolveDelivery, type DeliveryDefaults } from "../routing/router-model.js";
-import type { RouterSource } from "../routing/router-source.js";
-import type { FailedStore } from "./failed-store.js";
-import type { StatsRegistry } from "./router-stats.js";
+import { resolveDelivery } from "../routing/router-model.js";
+import type { DeliveryRuntime } from "./delivery-runtime.js";
 
 interface MaxDeliveriesAdvisory {
   readonly type: string;
@@ -25,16 +21,7 @@ interface MaxDeliveriesAdvisory {
   readonly timestamp?: string;
 }
 
-export interface SweeperDeps {
-  readonly js: JetStreamClient;
-  readonly jsm: JetStreamManager;
-  readonly names: NatsNames;
-  readonly routers: RouterSource;
-  readonly defaults: DeliveryDefaults;
-  readonly failed: FailedStore;
-  readonly stats: StatsRegistry;
-  readonly logger: Logger;
-}
+export type SweeperDeps = DeliveryRuntime;
 
 export class FailedSweeper {
   private messages: ConsumerMessages | undefined;

@@ -1,0 +1,19 @@
+/** What every delivery component of one instance shares: the JetStream handles, routers, defaults and stores. */
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import type { NatsNames } from "../nats/names.js";
+import type { DeliveryDefaults } from "../routing/router-model.js";
+import type { RouterSource } from "../routing/router-source.js";
+import type { FailedStore } from "./failed-store.js";
+import type { StatsRegistry } from "./router-stats.js";
+
+export interface DeliveryRuntime {
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly names: NatsNames;
+  readonly routers: RouterSource;
+  readonly defaults: DeliveryDefaults;
+  readonly failed: FailedStore;
+  readonly stats: StatsRegistry;
+  readonly logger: Logger;
+}
