@@ -5,20 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
 import { createFailedRpc } from "../src/delivery/failed-rpc.js";
-import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
-import { ensureStreams } from "../src/nats/streams.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ValidationError } from "../src/errors.js";
 import { FailedFilterSchema, ListFailedRequestSchema, RetryFailedRequestSchema, PurgeFailedRequestSchema } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
 import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
-import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 
 const names = natsNames("ftest");
 let nats: TestNatsServer;
@@ -31,11 +29,7 @@ let log: CapturedLogger;
 const endpoints: FaultEndpoint[] = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ servers: nats.url });
-  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nats, nc, js, jsm } = await startJetStream(names));
   routers = new MemoryRouterSource();
   log = captureLogger();
   delivery = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger });

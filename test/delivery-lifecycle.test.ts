@@ -6,19 +6,18 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
-import { ensureStreams } from "../src/nats/streams.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
 import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS } from "./support/delivery-harness.js";
 import { ERB_TEST_ENV, isAnonymousFixture, rawFixtureFiles, readRawFixture } from "./support/erb-fixtures.js";
 import type { JsonObject } from "../src/transform/edx-event.js";
 import { transformForBackend, type BackendSettings } from "../src/transform/transform-event.js";
 import { CaliperReceiver, FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
-import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 
 const names = natsNames("ltest");
 let nats: TestNatsServer;
@@ -28,11 +27,7 @@ let jsm: JetStreamManager;
 const closers: Array<() => Promise<unknown>> = [];
 
 before(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ servers: nats.url });
-  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nats, nc, js, jsm } = await startJetStream(names));
 });
 
 after(async () => {

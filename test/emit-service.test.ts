@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
@@ -13,14 +13,12 @@ import { FailedStore } from "../src/delivery/failed-store.js";
 import { backendSettings } from "../src/ingest/backend-settings.js";
 import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
 import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
-import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
-import { ensureStreams } from "../src/nats/streams.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
 import { StatementPublisher } from "../src/routing/statement-publisher.js";
 import { ERB_FIXTURES_DIR, ERB_TEST_ENV, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
 import { makeRouter, MemoryRouterSource } from "./support/delivery-harness.js";
-import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 import { errorMappingInterceptor } from "../src/server/interceptors.js";
 
 const names = natsNames("emittest");
@@ -43,11 +41,7 @@ let js: JetStreamClient;
 let jsm: JetStreamManager;
 
 before(async () => {
-  nats = await startNatsServer();
-  nc = await connectNats({ servers: nats.url });
-  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
-  js = jetstream(nc);
-  jsm = await jetstreamManager(nc);
+  ({ nats, nc, js, jsm } = await startJetStream(names));
 });
 after(async () => {
   await nc.close();

@@ -5,7 +5,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connectNats } from "../../src/nats/connection.js";
+import type { NatsNames } from "../../src/nats/names.js";
 import { NatsServerProcess } from "../../src/nats/nats-server-process.js";
+import { ensureStreams } from "../../src/nats/streams.js";
 
 const live = new Set<{ server: NatsServerProcess; dir: string }>();
 let hooked = false;
@@ -51,4 +55,12 @@ export async function startNatsServer(): Promise<TestNatsServer> {
       if (!process.env["KEEP_NATS_DIRS"]) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A test nats-server with a connection and the service's streams provisioned: the usual start of a test file. */
+export async function startJetStream(names: NatsNames) {
+  const nats = await startNatsServer();
+  const nc = await connectNats({ servers: nats.url });
+  await ensureStreams(nc, names, { replicas: 1, deliveryMaxAgeHours: 1 });
+  return { nats, nc, js: jetstream(nc), jsm: await jetstreamManager(nc) };
 }
