@@ -11,7 +11,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/event.proto.
  */
 export const file_eventrouting_v1_event: GenFile = /*@__PURE__*/
-  fileDesc("ChtldmVudHJvdXRpbmcvdjEvZXZlbnQucHJvdG8SD2V2ZW50cm91dGluZy52MSLXAgoNVHJhY2tpbmdFdmVudBIMCgRuYW1lGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoCRIUCgxldmVudF9zb3VyY2UYAyABKAkSKAoHY29udGV4dBgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIdXNlcm5hbWUYBiABKAkSDwoHc2Vzc2lvbhgHIAEoCRIKCgJpcBgIIAEoCRINCgVhZ2VudBgJIAEoCRIMCgRob3N0GAogASgJEg8KB3JlZmVyZXIYCyABKAkSFwoPYWNjZXB0X2xhbmd1YWdlGAwgASgJEgwKBHBhZ2UYDSABKAkSEgoKZXZlbnRfdHlwZRgOIAEoCRImCgVleHRyYRgPIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiXwoKRXZlbnRJbnB1dBI4Cg50cmFja2luZ19ldmVudBgBIAEoCzIeLmV2ZW50cm91dGluZy52MS5UcmFja2luZ0V2ZW50SAASDgoEanNvbhgCIAEoCUgAQgcKBWV2ZW50IqABCg1CYWNrZW5kUmVzdWx0EikKB2JhY2tlbmQYASABKA4yGC5ldmVudHJvdXRpbmcudjEuQmFja2VuZBIpCgdvdXRjb21lGAIgASgOMhguZXZlbnRyb3V0aW5nLnYxLk91dGNvbWUSDgoGcmVhc29uGAMgASgJEhUKDXN0YXRlbWVudF9pZHMYBCADKAkSEgoKcm91dGVyX2lkcxgFIAMoCSKXAQoLRXZlbnRSZXN1bHQSDQoFaW5kZXgYASABKA0SKQoHb3V0Y29tZRgCIAEoDjIYLmV2ZW50cm91dGluZy52MS5PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIMCgRuYW1lGAQgASgJEjAKCGJhY2tlbmRzGAUgAygLMh4uZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmRSZXN1bHQqSQoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASEAoMQkFDS0VORF9YQVBJEAESEwoPQkFDS0VORF9DQUxJUEVSEAIqlQEKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEU9VVENPTUVfUFVCTElTSEVEEAESFAoQT1VUQ09NRV9GSUxURVJFRBACEhoKFk9VVENPTUVfTk9fVFJBTlNGT1JNRVIQAxITCg9PVVRDT01FX1NLSVBQRUQQBBITCg9PVVRDT01FX0lOVkFMSUQQBWIGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChtldmVudHJvdXRpbmcvdjEvZXZlbnQucHJvdG8SD2V2ZW50cm91dGluZy52MSLXAgoNVHJhY2tpbmdFdmVudBIMCgRuYW1lGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoCRIUCgxldmVudF9zb3VyY2UYAyABKAkSKAoHY29udGV4dBgEIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSJQoEZGF0YRgFIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEAoIdXNlcm5hbWUYBiABKAkSDwoHc2Vzc2lvbhgHIAEoCRIKCgJpcBgIIAEoCRINCgVhZ2VudBgJIAEoCRIMCgRob3N0GAogASgJEg8KB3JlZmVyZXIYCyABKAkSFwoPYWNjZXB0X2xhbmd1YWdlGAwgASgJEgwKBHBhZ2UYDSABKAkSEgoKZXZlbnRfdHlwZRgOIAEoCRImCgVleHRyYRgPIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QiXwoKRXZlbnRJbnB1dBI4Cg50cmFja2luZ19ldmVudBgBIAEoCzIeLmV2ZW50cm91dGluZy52MS5UcmFja2luZ0V2ZW50SAASDgoEanNvbhgCIAEoCUgAQgcKBWV2ZW50IsEBCg1CYWNrZW5kUmVzdWx0EikKB2JhY2tlbmQYASABKA4yGC5ldmVudHJvdXRpbmcudjEuQmFja2VuZBIpCgdvdXRjb21lGAIgASgOMhguZXZlbnRyb3V0aW5nLnYxLk91dGNvbWUSDgoGcmVhc29uGAMgASgJEhUKDXN0YXRlbWVudF9pZHMYBCADKAkSEgoKcm91dGVyX2lkcxgFIAMoCRIfChdkdXBsaWNhdGVfc3RhdGVtZW50X2lkcxgGIAMoCSKXAQoLRXZlbnRSZXN1bHQSDQoFaW5kZXgYASABKA0SKQoHb3V0Y29tZRgCIAEoDjIYLmV2ZW50cm91dGluZy52MS5PdXRjb21lEg4KBnJlYXNvbhgDIAEoCRIMCgRuYW1lGAQgASgJEjAKCGJhY2tlbmRzGAUgAygLMh4uZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmRSZXN1bHQqSQoHQmFja2VuZBIXChNCQUNLRU5EX1VOU1BFQ0lGSUVEEAASEAoMQkFDS0VORF9YQVBJEAESEwoPQkFDS0VORF9DQUxJUEVSEAIqrAEKB091dGNvbWUSFwoTT1VUQ09NRV9VTlNQRUNJRklFRBAAEhUKEU9VVENPTUVfUFVCTElTSEVEEAESFAoQT1VUQ09NRV9GSUxURVJFRBACEhoKFk9VVENPTUVfTk9fVFJBTlNGT1JNRVIQAxITCg9PVVRDT01FX1NLSVBQRUQQBBITCg9PVVRDT01FX0lOVkFMSUQQBRIVChFPVVRDT01FX0RVUExJQ0FURRAGYgZwcm90bzM", [file_google_protobuf_struct]);
 
 /**
  * An Open edX tracking event in typed form. The schemaless parts are Structs.
@@ -191,6 +191,14 @@ export type BackendResult = Message<"eventrouting.v1.BackendResult"> & {
    * @generated from field: repeated string router_ids = 5;
    */
   routerIds: string[];
+
+  /**
+   * Of `statement_ids`: those JetStream already held for at least one router (de-duplicated, not stored
+   * again). When every statement is a duplicate the outcome is DUPLICATE instead of PUBLISHED.
+   *
+   * @generated from field: repeated string duplicate_statement_ids = 6;
+   */
+  duplicateStatementIds: string[];
 };
 
 /**
@@ -315,11 +323,21 @@ export enum Outcome {
   SKIPPED = 4,
 
   /**
-   * The input itself is malformed (EmitBatch only; Emit answers InvalidArgument instead).
+   * The input itself is malformed (EmitBatch only; Emit answers InvalidArgument instead), or a statement it
+   * produces cannot be stored (e.g. larger than the NATS message limit); `reason` says which limit.
    *
    * @generated from enum value: OUTCOME_INVALID = 5;
    */
   INVALID = 5,
+
+  /**
+   * Transformed, but JetStream already held every statement under the same id (de-duplicated, not stored
+   * again): a retried call, or a distinct event that ERB's id rule maps to the same id (same actor, verb,
+   * object and timestamp). `duplicate_statement_ids` lists them.
+   *
+   * @generated from enum value: OUTCOME_DUPLICATE = 6;
+   */
+  DUPLICATE = 6,
 }
 
 /**

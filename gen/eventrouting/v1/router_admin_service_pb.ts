@@ -2,8 +2,8 @@
 // @generated from file eventrouting/v1/router_admin_service.proto (package eventrouting.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Backend } from "./event_pb.js";
 import { file_eventrouting_v1_event } from "./event_pb.js";
 import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/router_admin_service.proto.
  */
 export const file_eventrouting_v1_router_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKaBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIoQBCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIqcCChBEZWxpdmVyeVNldHRpbmdzEhIKCmJhdGNoX3NpemUYASABKA0SMQoOYmF0Y2hfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoLbWF4X3JldHJpZXMYAyABKA1IAIgBARIsCgljb3VudGRvd24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHYmFja29mZhgFIAMoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxodHRwX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPY3JpdGljYWxfZXZlbnRzGAcgAygJQg4KDF9tYXhfcmV0cmllcyI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiPwoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlciIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI/ChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSKUAgoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJKChdHZXRSb3V0ZXJTdGF0dXNSZXNwb25zZRIvCghzdGF0dXNlcxgBIAMoCzIdLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0dXMyvwQKElJvdXRlckFkbWluU2VydmljZRJbCgxDcmVhdGVSb3V0ZXISJC5ldmVudHJvdXRpbmcudjEuQ3JlYXRlUm91dGVyUmVxdWVzdBolLmV2ZW50cm91dGluZy52MS5DcmVhdGVSb3V0ZXJSZXNwb25zZRJSCglHZXRSb3V0ZXISIS5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyUmVxdWVzdBoiLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJSZXNwb25zZRJYCgtMaXN0Um91dGVycxIjLmV2ZW50cm91dGluZy52MS5MaXN0Um91dGVyc1JlcXVlc3QaJC5ldmVudHJvdXRpbmcudjEuTGlzdFJvdXRlcnNSZXNwb25zZRJbCgxVcGRhdGVSb3V0ZXISJC5ldmVudHJvdXRpbmcudjEuVXBkYXRlUm91dGVyUmVxdWVzdBolLmV2ZW50cm91dGluZy52MS5VcGRhdGVSb3V0ZXJSZXNwb25zZRJbCgxEZWxldGVSb3V0ZXISJC5ldmVudHJvdXRpbmcudjEuRGVsZXRlUm91dGVyUmVxdWVzdBolLmV2ZW50cm91dGluZy52MS5EZWxldGVSb3V0ZXJSZXNwb25zZRJkCg9HZXRSb3V0ZXJTdGF0dXMSJy5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyU3RhdHVzUmVxdWVzdBooLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKaBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIoQBCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIqcCChBEZWxpdmVyeVNldHRpbmdzEhIKCmJhdGNoX3NpemUYASABKA0SMQoOYmF0Y2hfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoLbWF4X3JldHJpZXMYAyABKA1IAIgBARIsCgljb3VudGRvd24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHYmFja29mZhgFIAMoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxodHRwX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPY3JpdGljYWxfZXZlbnRzGAcgAygJQg4KDF9tYXhfcmV0cmllcyI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiPwoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlciIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayI/ChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSLQAwoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgVzdGF0ZRgLIAEoDjIcLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YDCABKAkSNwoTb2xkZXN0X3BlbmRpbmdfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoab2xkZXN0X3BlbmRpbmdfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkoKF0dldFJvdXRlclN0YXR1c1Jlc3BvbnNlEi8KCHN0YXR1c2VzGAEgAygLMh0uZXZlbnRyb3V0aW5nLnYxLlJvdXRlclN0YXR1cyrRAQoLUm91dGVyU3RhdGUSHAoYUk9VVEVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTUk9VVEVSX1NUQVRFX0FDVElWRRABEhkKFVJPVVRFUl9TVEFURV9ESVNBQkxFRBACEhcKE1JPVVRFUl9TVEFURV9QQVVTRUQQAxIYChRST1VURVJfU1RBVEVfRkFJTElORxAEEhoKFlJPVVRFUl9TVEFURV9VTkhFQUxUSFkQBRIhCh1ST1VURVJfU1RBVEVfTk9UX1JVTk5JTkdfSEVSRRAGMr8EChJSb3V0ZXJBZG1pblNlcnZpY2USWwoMQ3JlYXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLkNyZWF0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuQ3JlYXRlUm91dGVyUmVzcG9uc2USUgoJR2V0Um91dGVyEiEuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyUmVzcG9uc2USWAoLTGlzdFJvdXRlcnMSIy5ldmVudHJvdXRpbmcudjEuTGlzdFJvdXRlcnNSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLkxpc3RSb3V0ZXJzUmVzcG9uc2USWwoMVXBkYXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLlVwZGF0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuVXBkYXRlUm91dGVyUmVzcG9uc2USWwoMRGVsZXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLkRlbGV0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuRGVsZXRlUm91dGVyUmVzcG9uc2USZAoPR2V0Um91dGVyU3RhdHVzEicuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclN0YXR1c1JlcXVlc3QaKC5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyU3RhdHVzUmVzcG9uc2ViBnByb3RvMw", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A delivery target: an LRS (xAPI) or a Caliper endpoint, with the events it wants.
@@ -41,6 +41,8 @@ export type Router = Message<"eventrouting.v1.Router"> & {
 
   /**
    * http or https. For xAPI the LRS base URL ("/statements" is appended); for Caliper the endpoint itself.
+   * Changing it in an update requires the credentials and header values again in the same update: stored
+   * secrets are never sent to a new host.
    *
    * @generated from field: string endpoint_url = 4;
    */
@@ -71,7 +73,10 @@ export type Router = Message<"eventrouting.v1.Router"> & {
   overrideArgs?: JsonObject | undefined;
 
   /**
-   * Extra HTTP headers sent with every request.
+   * Extra HTTP headers sent with every request. Values are write-only, like secrets (they often carry API
+   * keys): Get and List return the names with empty values; on update an empty value keeps the stored one.
+   * Headers that break HTTP framing or connection handling (Host, Content-Length, Transfer-Encoding,
+   * Connection, Expect, Cookie, hop-by-hop headers) are refused.
    *
    * @generated from field: map<string, string> headers = 9;
    */
@@ -532,6 +537,35 @@ export type RouterStatus = Message<"eventrouting.v1.RouterStatus"> & {
    * @generated from field: google.protobuf.Timestamp last_success_time = 10;
    */
   lastSuccessTime?: Timestamp | undefined;
+
+  /**
+   * Delivery state as seen by the instance that answered (workers run in every delivering instance).
+   *
+   * @generated from field: eventrouting.v1.RouterState state = 11;
+   */
+  state: RouterState;
+
+  /**
+   * Why the router is PAUSED, FAILING or UNHEALTHY (the last error, redacted); empty otherwise.
+   *
+   * @generated from field: string state_reason = 12;
+   */
+  stateReason: string;
+
+  /**
+   * Storage time of the oldest statement not yet acknowledged; unset when nothing is waiting. Statements
+   * older than DELIVERY_MAX_AGE_HOURS are removed by the delivery stream, delivered or not.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_pending_time = 13;
+   */
+  oldestPendingTime?: Timestamp | undefined;
+
+  /**
+   * When the oldest pending statement will be removed by the stream's age limit; unset when nothing waits.
+   *
+   * @generated from field: google.protobuf.Timestamp oldest_pending_expire_time = 14;
+   */
+  oldestPendingExpireTime?: Timestamp | undefined;
 };
 
 /**
@@ -557,6 +591,68 @@ export type GetRouterStatusResponse = Message<"eventrouting.v1.GetRouterStatusRe
  */
 export const GetRouterStatusResponseSchema: GenMessage<GetRouterStatusResponse> = /*@__PURE__*/
   messageDesc(file_eventrouting_v1_router_admin_service, 18);
+
+/**
+ * What a router's delivery is doing.
+ *
+ * @generated from enum eventrouting.v1.RouterState
+ */
+export enum RouterState {
+  /**
+   * @generated from enum value: ROUTER_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Delivering normally (or idle).
+   *
+   * @generated from enum value: ROUTER_STATE_ACTIVE = 1;
+   */
+  ACTIVE = 1,
+
+  /**
+   * enabled = false: nothing is sent, the backlog is kept.
+   *
+   * @generated from enum value: ROUTER_STATE_DISABLED = 2;
+   */
+  DISABLED = 2,
+
+  /**
+   * The endpoint refused the router itself (401, 403, 404, 410): statements stay in the stream and are
+   * retried slowly, with no attempt used up, until the router's configuration changes or the endpoint accepts.
+   *
+   * @generated from enum value: ROUTER_STATE_PAUSED = 3;
+   */
+  PAUSED = 3,
+
+  /**
+   * Recent attempts failed (5xx, timeouts, refused connections); retrying on the normal schedule.
+   *
+   * @generated from enum value: ROUTER_STATE_FAILING = 4;
+   */
+  FAILING = 4,
+
+  /**
+   * This instance cannot deliver for the router (its consumer is missing and cannot be recreated, or
+   * JetStream refused it); see state_reason.
+   *
+   * @generated from enum value: ROUTER_STATE_UNHEALTHY = 5;
+   */
+  UNHEALTHY = 5,
+
+  /**
+   * No instance-local worker runs for this router here (DELIVERY_ENABLED=false on this instance).
+   *
+   * @generated from enum value: ROUTER_STATE_NOT_RUNNING_HERE = 6;
+   */
+  NOT_RUNNING_HERE = 6,
+}
+
+/**
+ * Describes the enum eventrouting.v1.RouterState.
+ */
+export const RouterStateSchema: GenEnum<RouterState> = /*@__PURE__*/
+  enumDesc(file_eventrouting_v1_router_admin_service, 0);
 
 /**
  * Manages routers: where statements go. Every call needs an admin token. Changes reach every running
