@@ -10,6 +10,7 @@ import type { ConsumerConfig } from "@nats-io/jetstream";
 import { resolveDelivery, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
 import type { RouterChange } from "../routing/router-source.js";
 import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
+import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import { HttpClient } from "./http-send.js";
 import { RouterWorker } from "./router-worker.js";
 import type { DeliveryRuntime } from "./delivery-runtime.js";
@@ -113,8 +114,8 @@ export class ConsumerManager {
 
   private async ensureConsumer(routerId: string, cfg: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
     const { jsm, names } = this.deps;
-    const info = await jsm.consumers.info(names.deliveryStream, cfg.durable_name).catch((e: Error) => {
-      if (/consumer not found/i.test(e.message)) return null;
+    const info = await jsm.consumers.info(names.deliveryStream, cfg.durable_name).catch((e: unknown) => {
+      if (isConsumerNotFound(e)) return null;
       throw e;
     });
     if (!info) {
@@ -135,8 +136,8 @@ export class ConsumerManager {
   private async applyDelete(routerId: string): Promise<void> {
     const { jsm, names, logger } = this.deps;
     await this.stopWorker(routerId);
-    await jsm.consumers.delete(names.deliveryStream, names.deliveryConsumer(routerId)).catch((e: Error) => {
-      if (!/consumer not found/i.test(e.message)) throw e;
+    await jsm.consumers.delete(names.deliveryStream, names.deliveryConsumer(routerId)).catch((e: unknown) => {
+      if (!isConsumerNotFound(e)) throw e;
     });
     const purged = await jsm.streams.purge(names.deliveryStream, { filter: names.deliverSubject(routerId) });
     this.deps.stats.delete(routerId);

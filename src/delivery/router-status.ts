@@ -5,6 +5,7 @@
 import { NotFoundError, UnavailableError } from "../errors.js";
 import type { RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import type { NatsNames } from "../nats/names.js";
 import type { RouterSource } from "../routing/router-source.js";
 import type { FailedStore } from "./failed-store.js";
@@ -29,9 +30,9 @@ export function createStatusProvider(deps: {
       const ids = routerId ? [routerId] : deps.routers.list().map((r) => r.id);
       return Promise.all(
         ids.map(async (id): Promise<DeliveryRouterStatus> => {
-          const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch((e: Error) => {
-            if (/consumer not found/i.test(e.message)) return null;
-            throw new UnavailableError(`JetStream did not answer: ${e.message}`);
+          const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch((e: unknown) => {
+            if (isConsumerNotFound(e)) return null;
+            throw new UnavailableError(`JetStream did not answer: ${(e as Error).message}`);
           });
           const s = deps.stats.peek(id);
           return {

@@ -6,6 +6,7 @@
  */
 import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
+import { isStreamNotFound } from "./jetstream-errors.js";
 import type { NatsNames } from "./names.js";
 
 export interface StreamSettings {
@@ -75,9 +76,4 @@ async function streamExists(jsm: JetStreamManager, name: string): Promise<boolea
     if (isStreamNotFound(e)) return false;
     throw e;
   }
-}
-
-export function isStreamNotFound(e: unknown): boolean {
-  const msg = (e as Error)?.message ?? "";
-  return /stream not found/i.test(msg) || (e as { code?: number })?.code === 10059;
 }
