@@ -60,11 +60,11 @@ export interface FailedEntry extends FailureRecord {
   readonly body: string;
 }
 
-/** Control characters (line breaks, tabs, escapes) and the Unicode line/paragraph separators. */
-const BREAKS = /[\p{Cc}\u2028\u2029]+/gu;
+/** A run of control characters (line breaks, tabs, escapes) or line/paragraph separators, with the spaces around it. */
+const BREAKS = /[\s\p{Cc}]*[\p{Cc}\u2028\u2029][\s\p{Cc}]*/gu;
 
 /**
- * The error text as stored: control characters and line breaks become one space (a NATS header value cannot
+ * The error text as stored: control characters and line breaks (with the spaces around them) become one space (a NATS header value cannot
  * hold CR/LF, and escapes must not reach an operator's terminal), outer spaces go (NATS trims header values,
  * so storing them would make the read-back differ), and at most LAST_ERROR_MAX_CHARS code points stay, the
  * last being TRUNCATION_MARK when text was cut. Cutting by code point never splits a surrogate pair.
