@@ -9,6 +9,7 @@
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { Backoff, sleep } from "../backoff.js";
 import { readDeliveryHeaders } from "../routing/delivery-message.js";
 import { resolveDelivery } from "../routing/router-model.js";
 import type { DeliveryRuntime } from "./delivery-runtime.js";
@@ -28,6 +29,8 @@ export class FailedSweeper {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  /** Ends a wait between reconnection attempts at once when the sweeper stops. */
+  private readonly stopped = new AbortController();
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -55,16 +58,18 @@ export class FailedSweeper {
   }
 
   private async run(): Promise<void> {
+    const backoff = new Backoff(500, 10_000);
     while (!this.stopping) {
       try {
         const consumer = await this.deps.js.consumers.get(this.deps.names.advisoryStream, this.deps.names.sweeperConsumer);
         if (this.stopping) return;
         this.messages = await consumer.consume({ max_messages: 50 });
+        backoff.reset();
         for await (const m of this.messages) await this.handle(m);
       } catch (e) {
         if (this.stopping) return;
         this.deps.logger.warn({ err: (e as Error).message }, "failed sweeper consumer unavailable; retrying");
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(backoff.next(), this.stopped.signal);
       }
     }
   }
@@ -127,6 +132,7 @@ export class FailedSweeper {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }
