@@ -117,13 +117,14 @@ const NO_CALL: CallContext = { signal: new AbortController().signal, timeoutMs: 
 const DEADLINE_SLACK_MS = 10;
 
 /**
- * The error a call that stopped early answers. `done` says what it had done (e.g. "3 re-published"); aborts
- * become DeadlineExceeded when the deadline has passed, Canceled otherwise.
+ * The error a call that stopped early answers, saying what it had done (e.g. "3 re-published for delivery").
+ * Aborts become DeadlineExceeded when the deadline has passed, Canceled otherwise; anything that is not a
+ * stop (a bug) is passed on unchanged.
  */
 export function stoppedError(rpc: string, e: unknown, ctx: CallContext): unknown {
   const progress = e instanceof IncompleteError ? describe(e.progress as Progress) : undefined;
   const cause = e instanceof IncompleteError ? e.cause : e;
-  const after = progress === undefined ? "" : ` after ${progress}; the other entries are untouched and calling again is safe`;
+  const after = progress === undefined ? "" : ` after ${progress}; the rest are still stored and calling again is safe`;
   if (cause instanceof WalkAbortedError) {
     const left = ctx.timeoutMs();
     if (left !== undefined && left <= DEADLINE_SLACK_MS) return new DeadlineExceededError(`${rpc} reached the deadline${after}`);
