@@ -33,6 +33,16 @@ export class UnavailableError extends Error {
   override name = "UnavailableError";
 }
 
+/** The caller's deadline passed before the work was done; what was done is named in the message. */
+export class DeadlineExceededError extends Error {
+  override name = "DeadlineExceededError";
+}
+
+/** The call was cancelled (the client went away, or the server is shutting down) before the work was done. */
+export class CanceledError extends Error {
+  override name = "CanceledError";
+}
+
 export class UnauthenticatedError extends Error {
   override name = "UnauthenticatedError";
 }
@@ -52,6 +62,8 @@ export function toConnectError(e: unknown): ConnectError {
   if (e instanceof AlreadyExistsError) return new ConnectError(e.message, Code.AlreadyExists);
   if (e instanceof ConflictError) return new ConnectError(e.message, Code.Aborted);
   if (e instanceof UnavailableError) return new ConnectError(e.message, Code.Unavailable);
+  if (e instanceof DeadlineExceededError) return new ConnectError(e.message, Code.DeadlineExceeded);
+  if (e instanceof CanceledError) return new ConnectError(e.message, Code.Canceled);
   if (e instanceof UnauthenticatedError) return new ConnectError(e.message, Code.Unauthenticated);
   if (e instanceof PermissionDeniedError) return new ConnectError(e.message, Code.PermissionDenied);
   if (e instanceof ResourceExhaustedError) return new ConnectError(e.message, Code.ResourceExhausted);

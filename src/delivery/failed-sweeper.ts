@@ -5,10 +5,12 @@
  * and this sweeper, on a shared durable consumer, moves the original into the failed stream with the SAME msg id
  * as the worker would have used, so both paths together store it once.
  * Only MAX_DELIVERIES is consumed: MSG_TERMINATED fires for every term() of the worker itself.
+ * The failed message is encoded by FailedStore.record (failed-codec.ts), exactly as the worker's.
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_ROUTER_ID, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import { Backoff, sleep } from "../backoff.js";
+import { readDeliveryHeaders } from "../routing/delivery-message.js";
 import { resolveDelivery } from "../routing/router-model.js";
 import type { DeliveryRuntime } from "./delivery-runtime.js";
 
@@ -27,6 +29,8 @@ export class FailedSweeper {
   private messages: ConsumerMessages | undefined;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  /** Ends a wait between reconnection attempts at once when the sweeper stops. */
+  private readonly stopped = new AbortController();
 
   constructor(private readonly deps: SweeperDeps) {}
 
@@ -54,16 +58,18 @@ export class FailedSweeper {
   }
 
   private async run(): Promise<void> {
+    const backoff = new Backoff(500, 10_000);
     while (!this.stopping) {
       try {
         const consumer = await this.deps.js.consumers.get(this.deps.names.advisoryStream, this.deps.names.sweeperConsumer);
         if (this.stopping) return;
         this.messages = await consumer.consume({ max_messages: 50 });
+        backoff.reset();
         for await (const m of this.messages) await this.handle(m);
       } catch (e) {
         if (this.stopping) return;
         this.deps.logger.warn({ err: (e as Error).message }, "failed sweeper consumer unavailable; retrying");
-        await new Promise((r) => setTimeout(r, 1000));
+        await sleep(backoff.next(), this.stopped.signal);
       }
     }
   }
@@ -88,9 +94,10 @@ export class FailedSweeper {
         m.ack();
         return;
       }
-      const routerId = orig.header?.get(HDR_ROUTER_ID) || adv.consumer.slice("deliver-".length);
-      const eventName = orig.header?.get(HDR_EVENT_NAME) ?? "";
-      const statementId = orig.header?.get(HDR_STATEMENT_ID) || `seq:${orig.seq}`;
+      const meta = readDeliveryHeaders(orig.header);
+      const routerId = meta.routerId || adv.consumer.slice("deliver-".length);
+      const { eventName } = meta;
+      const statementId = meta.statementId || `seq:${orig.seq}`;
       const router = this.deps.routers.get(routerId);
       const critical = router ? resolveDelivery(router, this.deps.defaults).criticalEvents : new Set(this.deps.defaults.criticalEvents);
       if (!critical.has(eventName)) {
@@ -105,7 +112,7 @@ export class FailedSweeper {
           routerId,
           eventName,
           statementId,
-          backend: orig.header?.get(HDR_BACKEND) || (router?.backend ?? ""),
+          backend: meta.backend || (router?.backend ?? ""),
           attempts: adv.deliveries,
           lastHttpStatus: 0,
           lastError: "no outcome recorded: the delivering instance stopped or crashed during the final attempt",
@@ -125,6 +132,7 @@ export class FailedSweeper {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    this.stopped.abort();
     await this.messages?.close().catch(() => undefined);
     await this.loop;
   }

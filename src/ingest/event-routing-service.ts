@@ -89,8 +89,9 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       });
     },
 
-    listFailed: (req) => failed.listFailed(req),
-    retryFailed: (req) => failed.retryFailed(req),
-    purgeFailed: (req) => failed.purgeFailed(req),
+    // The context carries the caller's deadline and cancellation down to the walk over the failed stream.
+    listFailed: (req, ctx) => failed.listFailed(req, ctx),
+    retryFailed: (req, ctx) => failed.retryFailed(req, ctx),
+    purgeFailed: (req, ctx) => failed.purgeFailed(req, ctx),
   };
 }

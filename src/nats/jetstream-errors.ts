@@ -18,6 +18,11 @@ export function isStreamNotFound(e: unknown): boolean {
   return /stream not found/i.test((e as Error)?.message ?? "") || (e as { code?: number })?.code === JetStreamApiCodes.StreamNotFound;
 }
 
+/** A stream message looked up or deleted by sequence does not exist (never stored, or deleted already). */
+export function isMessageNotFound(e: unknown): boolean {
+  return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound;
+}
+
 /** JetStream refused the request for a reason that repeating it will not change (e.g. a consumer limit). */
 export function isPermanentJetStreamError(e: unknown): boolean {
   if (!(e instanceof JetStreamApiError)) return false;

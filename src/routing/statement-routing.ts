@@ -2,11 +2,11 @@
  * Decides where each statement goes: every enabled router of the statement's backend whose match_params accept
  * the ORIGINAL event gets one message on its delivery subject. Pure; publishing is statement-publisher.ts.
  */
-import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
+import type { MsgHdrs } from "@nats-io/transport-node";
 import type { NatsNames } from "../nats/names.js";
 import type { EdxEvent, JsonObject } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_ROUTER_ID, HDR_STATEMENT_ID } from "./delivery-message.js";
+import { deliveryHeaders } from "./delivery-message.js";
 import { compiledMatchFor, matchesEvent } from "./match-params.js";
 import type { RouterConfig } from "./router-model.js";
 
@@ -39,16 +39,11 @@ export function deliveryMessages(
     const override = backend === "xapi" && Object.keys(router.overrideArgs).length > 0 ? router.overrideArgs : undefined;
     for (const statement of statements) {
       const statementId = String(statement["id"]);
-      const h = natsHeaders();
-      h.set(HDR_ROUTER_ID, router.id);
-      h.set(HDR_EVENT_NAME, event.name);
-      h.set(HDR_STATEMENT_ID, statementId);
-      h.set(HDR_BACKEND, backend);
       out.push({
         routerId: router.id,
         subject: names.deliverSubject(router.id),
         msgId: names.deliveryMsgId(router.id, statementId),
-        headers: h,
+        headers: deliveryHeaders({ routerId: router.id, eventName: event.name, statementId, backend }),
         body: JSON.stringify(override ? { ...statement, ...override } : statement),
       });
     }

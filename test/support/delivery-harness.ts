@@ -8,10 +8,9 @@ import { Writable } from "node:stream";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { pino, type Logger } from "pino";
 import type { NatsNames } from "../../src/nats/names.js";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_ROUTER_ID, HDR_STATEMENT_ID } from "../../src/routing/delivery-message.js";
+import { deliveryHeaders } from "../../src/routing/delivery-message.js";
 import type { DeliveryDefaults, RouterConfig, RouterDeliverySettings } from "../../src/routing/router-model.js";
 import type { RouterChange, RouterSource } from "../../src/routing/router-source.js";
-import { headers as natsHeaders } from "@nats-io/transport-node";
 
 export class MemoryRouterSource implements RouterSource {
   private readonly routers = new Map<string, RouterConfig>();
@@ -99,12 +98,8 @@ export async function publishStatements(
   await Promise.all(
     statements.map((s) => {
       const id = String(s["id"]);
-      const h = natsHeaders();
-      h.set(HDR_ROUTER_ID, routerId);
-      h.set(HDR_EVENT_NAME, eventName);
-      h.set(HDR_STATEMENT_ID, id);
-      h.set(HDR_BACKEND, backend);
-      return js.publish(names.deliverSubject(routerId), JSON.stringify(s), { msgID: names.deliveryMsgId(routerId, id), headers: h });
+      const headers = deliveryHeaders({ routerId, eventName, statementId: id, backend });
+      return js.publish(names.deliverSubject(routerId), JSON.stringify(s), { msgID: names.deliveryMsgId(routerId, id), headers });
     }),
   );
 }
