@@ -60,8 +60,8 @@ const trackingLogType = avro.Type.forSchema(TRACKING_LOG_SCHEMA as unknown as av
  * is one record), so a payload written with another schema is refused rather than half-read.
  */
 export function decodeTrackingLog(bytes: Buffer): TrackingLogData {
-  const record = trackingLogType.fromBuffer(bytes) as { tracking_log: TrackingLogData };
-  return record.tracking_log;
+  const { name, timestamp, data, context } = (trackingLogType.fromBuffer(bytes) as { tracking_log: TrackingLogData }).tracking_log;
+  return { name, timestamp, data, context };
 }
 
 /** The encoder, for tests and the benchmark; production only decodes. */
