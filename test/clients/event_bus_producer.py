@@ -161,7 +161,8 @@ def malformed(client, stream, fixture):
     del e["id"]
     cases.append(("missing id", e))
     cases.append(("empty timestamp", entry(dict(good, timestamp=""))))
-    cases.append(("good", entry(good)))
+    # A new event (its own statement id), to show the stream keeps flowing after the bad ones.
+    cases.append(("good", entry(dict(good, timestamp="2031-01-01T00:00:00.000001+00:00"))))
     for case, fields in cases:
         emit({"case": case, "entry_id": add(client, stream, fields)})
 
