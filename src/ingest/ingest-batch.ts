@@ -67,7 +67,8 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
       }
     }
   }
-  await deps.rejected.store(rejects.map((r): RejectedCopy => ({ source: deps.source, origin: r.ref.origin, sourceId: r.ref.sourceId, reason: r.reason, body: r.ref.raw })));
+  const copies = rejects.map((r): RejectedCopy => ({ source: deps.source, origin: r.ref.origin, sourceId: r.ref.sourceId, reason: r.reason, body: r.ref.raw }));
+  await deps.rejected.store(copies);
 
   const outcomes = new Map<Outcome, number>();
   let statements = 0;

@@ -54,13 +54,18 @@ export async function storeBatch(items: readonly IngestItem[], ctx: StoreContext
     try {
       const tally = await ingestBatch(items, ctx.deps);
       ctx.stats.add(tally);
-      for (const r of tally.rejectReasons) ctx.logger.warn({ source: ctx.deps.source, id: r.sourceId, reason: r.reason }, "malformed input copied to the rejected stream");
+      for (const r of tally.rejectReasons) {
+        ctx.logger.warn({ source: ctx.deps.source, id: r.sourceId, reason: r.reason }, "malformed input copied to the rejected stream");
+      }
       return tally;
     } catch (e) {
       const message = (e as Error)?.message ?? String(e);
       ctx.stats.error(message);
       const waitMs = backoff.next();
-      ctx.logger.warn({ source: ctx.deps.source, err: message, attempt, retryInMs: waitMs, entries: items.length }, "could not store an input batch; retrying (nothing acknowledged)");
+      ctx.logger.warn(
+        { source: ctx.deps.source, err: message, attempt, retryInMs: waitMs, entries: items.length },
+        "could not store an input batch; retrying (nothing acknowledged)",
+      );
       ctx.onRetry?.();
       await sleep(waitMs, ctx.signal);
     }

@@ -12,7 +12,15 @@
  *   redelivered to another instance meanwhile; max_deliver is unlimited: nothing is dropped for being slow.
  */
 import { create } from "@bufbuild/protobuf";
-import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  DeliverPolicy,
+  type ConsumerConfig,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+} from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { EventInputSchema } from "../../gen/eventrouting/v1/event_pb.js";
@@ -115,7 +123,8 @@ export class NatsIngest {
     const cfg = ingestConsumerConfig(names, this.deps.batchSize);
     try {
       await jsm.consumers.info(names.ingestStream, names.ingestConsumer);
-      await jsm.consumers.update(names.ingestStream, names.ingestConsumer, { ack_wait: cfg.ack_wait, max_ack_pending: cfg.max_ack_pending, max_deliver: cfg.max_deliver });
+      const { ack_wait, max_ack_pending, max_deliver } = cfg;
+      await jsm.consumers.update(names.ingestStream, names.ingestConsumer, { ack_wait, max_ack_pending, max_deliver });
     } catch (e) {
       if (!isConsumerNotFound(e)) throw e;
       await jsm.consumers.add(names.ingestStream, cfg);

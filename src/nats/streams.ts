@@ -95,7 +95,13 @@ export const REJECTED_MAX_BYTES = 256 * 1024 ** 2;
  * messages (discard new) and producers get an error, instead of unread events being dropped silently. The
  * rejected stream drops its oldest copies instead: they were already logged and counted.
  */
-export function ingestStreamConfigs(names: IngestNames, s: { readonly replicas: number; readonly ingest: boolean }): Array<Partial<StreamConfig> & { name: string }> {
+export interface IngestStreamSettings {
+  readonly replicas: number;
+  /** The NATS ingest input is on: create the ingest stream too (the rejected stream serves every input). */
+  readonly ingest: boolean;
+}
+
+export function ingestStreamConfigs(names: IngestNames, s: IngestStreamSettings): Array<Partial<StreamConfig> & { name: string }> {
   const rejected = {
     name: names.rejectedStream,
     subjects: [names.rejectedSubject("event-bus-redis"), names.rejectedSubject("nats")],
@@ -126,6 +132,6 @@ export function ingestStreamConfigs(names: IngestNames, s: { readonly replicas: 
   ];
 }
 
-export async function ensureIngestStreams(jsm: JetStreamManager, names: IngestNames, s: { readonly replicas: number; readonly ingest: boolean }): Promise<void> {
+export async function ensureIngestStreams(jsm: JetStreamManager, names: IngestNames, s: IngestStreamSettings): Promise<void> {
   for (const cfg of ingestStreamConfigs(names, s)) await addOrUpdateStream(jsm, cfg);
 }

@@ -129,7 +129,8 @@ export class EventBusConsumer {
         this.current = stream;
         await stream.ensureGroup(this.settings.startId);
         this.setServing(true);
-        logger.info({ stream: this.settings.streamKey, group: this.settings.group, consumer: this.settings.consumer }, "event bus: consuming from Redis");
+        const { streamKey, group, consumer } = this.settings;
+        logger.info({ stream: streamKey, group, consumer }, "event bus: consuming from Redis");
         attempt = 0;
         backoff.reset();
         await this.session(stream);

@@ -28,9 +28,8 @@ export interface Backlog {
 type Client = ReturnType<typeof createBinaryClient>;
 
 function createBinaryClient(url: string, connectTimeoutMs: number) {
-  return createClient({ url, RESP: 2, disableOfflineQueue: true, socket: { reconnectStrategy: false, connectTimeout: connectTimeoutMs } }).withTypeMapping({
-    [RESP_TYPES.BLOB_STRING]: Buffer,
-  });
+  const socket = { reconnectStrategy: false as const, connectTimeout: connectTimeoutMs };
+  return createClient({ url, RESP: 2, disableOfflineQueue: true, socket }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer });
 }
 
 const str = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : String(v));
@@ -95,13 +94,19 @@ export class RedisStream {
 
   /** New entries for this consumer (`>`), waiting up to blockMs for the first one. */
   async readNew(count: number, blockMs: number): Promise<StreamEntry[]> {
-    const reply = await this.reader.sendCommand(["XREADGROUP", "GROUP", this.group, this.consumer, "COUNT", String(count), "BLOCK", String(blockMs), "STREAMS", this.key, ">"]);
+    const reply = await this.reader.sendCommand([
+      ...["XREADGROUP", "GROUP", this.group, this.consumer, "COUNT", String(count), "BLOCK", String(blockMs)],
+      ...["STREAMS", this.key, ">"],
+    ]);
     return this.streamEntries(reply);
   }
 
   /** Entries delivered to this consumer earlier and never acknowledged, after `afterId` (start with "0"). */
   async readOwnPending(afterId: string, count: number): Promise<StreamEntry[]> {
-    const reply = await this.commands.sendCommand(["XREADGROUP", "GROUP", this.group, this.consumer, "COUNT", String(count), "STREAMS", this.key, afterId]);
+    const reply = await this.commands.sendCommand([
+      ...["XREADGROUP", "GROUP", this.group, this.consumer, "COUNT", String(count)],
+      ...["STREAMS", this.key, afterId],
+    ]);
     return this.streamEntries(reply);
   }
 
@@ -110,7 +115,8 @@ export class RedisStream {
    * `deleted` are pending ids whose entries no longer exist (Redis 7 removes them from the PEL itself).
    */
   async autoClaim(minIdleMs: number, cursor: string, count: number): Promise<{ next: string; entries: StreamEntry[]; deleted: string[] }> {
-    const reply = (await this.commands.sendCommand(["XAUTOCLAIM", this.key, this.group, this.consumer, String(minIdleMs), cursor, "COUNT", String(count)])) as unknown[];
+    const args = ["XAUTOCLAIM", this.key, this.group, this.consumer, String(minIdleMs), cursor, "COUNT", String(count)];
+    const reply = (await this.commands.sendCommand(args)) as unknown[];
     const entries = Array.isArray(reply[1]) ? (reply[1] as unknown[]) : [];
     const claimed = parseEntryList(entries.filter((e) => e !== null));
     const deleted = Array.isArray(reply[2]) ? (reply[2] as unknown[]).map(str) : [];
