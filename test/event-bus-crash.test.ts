@@ -67,7 +67,15 @@ function startProcess(consumer: string, claimIdleMs: number): ChildProcess {
     stdio: ["ignore", "ignore", "pipe"],
   });
   children.add(child);
-  child.once("exit", () => children.delete(child));
+  // Drained so a chatty child never blocks on a full pipe; kept for a failing test's message.
+  let stderr = "";
+  child.stderr?.on("data", (b: Buffer) => {
+    stderr = (stderr + b.toString()).slice(-4000);
+  });
+  child.once("exit", (code, signal) => {
+    children.delete(child);
+    if (code !== 0 && signal === null) process.stderr.write(`${consumer} exited with ${code}: ${stderr}\n`);
+  });
   return child;
 }
 
