@@ -135,7 +135,8 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     viaBus = await startService(
       {
         ...config("evbus", {
-          EVENT_BUS_REDIS_CONNECTION_URL: redis.url,
+          // The form Tutor writes (empty user before "@", trailing "/").
+          EVENT_BUS_REDIS_CONNECTION_URL: `redis://@127.0.0.1:${redis.port}/`,
           EVENT_BUS_TOPIC_PREFIX: "openedx",
           EVENT_BUS_CONSUMER_NAME: "bus-a",
           EVENT_BUS_CLAIM_IDLE_MS: "5000",
