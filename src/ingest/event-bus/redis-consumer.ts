@@ -140,7 +140,10 @@ export class EventBusConsumer {
         const message = (e as Error)?.message ?? String(e);
         this.stats.error(`redis: ${message}`);
         const waitMs = backoff.next();
-        logger.warn({ stream: this.settings.streamKey, err: message, attempt, retryInMs: waitMs }, "event bus: Redis unreachable; retrying");
+        logger.warn(
+          { stream: this.settings.streamKey, err: message, attempt, retryInMs: waitMs },
+          "event bus: Redis unreachable; retrying",
+        );
         await sleep(waitMs, signal);
       } finally {
         this.current = undefined;
