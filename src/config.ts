@@ -76,6 +76,16 @@ export const CONFIG_VARS = {
   deliveryCountdownMs: v("DELIVERY_COUNTDOWN_MS", "30000", "Default wait before a retry (consumer ack wait).", positiveInt),
   deliveryHttpTimeoutMs: v("DELIVERY_HTTP_TIMEOUT_MS", "10000", "Default HTTP timeout; must be below the countdown.", positiveInt),
   criticalEvents: v("CRITICAL_EVENTS", DEFAULT_CRITICAL_EVENTS.join(","), "Events kept in the failed stream when delivery is exhausted.", list),
+  // ---- Inputs beside Emit (src/ingest/): the Open edX event bus on Redis, named as Open edX names them ----
+  eventBusRedisUrl: v("EVENT_BUS_REDIS_CONNECTION_URL", "(unset)", "Redis of the Open edX event bus (event-bus-redis), e.g. redis://:password@redis:6379/0. Unset: the Redis input is off.", z.string().regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL").optional()),
+  eventBusTopicPrefix: v("EVENT_BUS_TOPIC_PREFIX", "(unset)", "The LMS's EVENT_BUS_TOPIC_PREFIX: the stream read is <prefix>-<topic>, or <topic> without a prefix.", z.string().optional()),
+  eventBusTrackingTopic: v("EVENT_BUS_TRACKING_TOPIC", "analytics", "Topic the LMS sends tracking events to (EVENT_BUS_PRODUCER_CONFIG).", z.string().min(1)),
+  eventBusConsumerGroup: v("EVENT_BUS_CONSUMER_GROUP", "event_routing", "Redis consumer group, shared by every instance of this service.", z.string().min(1)),
+  eventBusConsumerName: v("EVENT_BUS_CONSUMER_NAME", "(host name)", "This instance's consumer name in the group; unique per instance, stable across its restarts.", z.string().min(1).optional()),
+  eventBusStartId: v("EVENT_BUS_GROUP_START", "0", "Where a new consumer group starts: 0 = every entry still in the stream, $ = only new entries.", z.enum(["0", "$"], { error: "expected 0 or $" })),
+  eventBusBatchSize: v("EVENT_BUS_BATCH_SIZE", "100", "Entries per XREADGROUP, stored with one pipelined publish.", positiveInt.max(1000)),
+  eventBusClaimIdleMs: v("EVENT_BUS_CLAIM_IDLE_MS", "60000", "Entries pending this long in another consumer (crashed) are claimed, in ms.", positiveInt),
+  natsIngestEnabled: v("NATS_INGEST_ENABLED", "true", "Consume raw events published to <NATS_PREFIX>.ingest.> (stream <PREFIX>_INGEST).", bool),
 } as const;
 
 type Vars = typeof CONFIG_VARS;

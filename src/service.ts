@@ -7,8 +7,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { DirectoryAdminService } from "../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createDirectoryAdminService } from "./admin/directory-admin-service.js";
+import { createIngestAdminService } from "./admin/ingest-admin-service.js";
 import { createRouterAdminService } from "./admin/router-admin-service.js";
 import type { Config } from "./config.js";
 import { startDelivery, type Delivery } from "./delivery/delivery.js";
@@ -16,16 +18,18 @@ import { createFailedRpc } from "./delivery/failed-rpc.js";
 import { FailedStore } from "./delivery/failed-store.js";
 import { openDirectories } from "./directory/open-directories.js";
 import { backendSettings } from "./ingest/backend-settings.js";
+import { defaultConsumerName, eventBusStreamKey, type EventBusSettings } from "./ingest/event-bus/redis-consumer.js";
 import { createEventRoutingService } from "./ingest/event-routing-service.js";
+import { startIngestInputs, type IngestInputs } from "./ingest/ingest-inputs.js";
 import { caliperSensorId } from "./transform/caliper/envelope.js";
 import { connectNats } from "./nats/connection.js";
-import { natsNames } from "./nats/names.js";
+import { ingestNames, natsNames } from "./nats/names.js";
 import { ensureStreams } from "./nats/streams.js";
 import type { DeliveryDefaults } from "./routing/router-model.js";
 import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
-import { bindHealthToNats } from "./server/health.js";
+import { bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer } from "./server/server.js";
 
 export interface RunningService {
@@ -34,6 +38,8 @@ export interface RunningService {
   readonly tokens: Tokens;
   /** Present when DELIVERY_ENABLED (tests wait on `settled()`). */
   readonly delivery: Delivery | undefined;
+  /** The Redis event-bus and NATS ingest inputs (each undefined when off). */
+  readonly ingest: IngestInputs;
   readonly routers: RouterStore;
   /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
   close(): Promise<void>;
@@ -50,6 +56,20 @@ export function deliveryDefaults(config: Config): DeliveryDefaults {
     countdownMs: config.deliveryCountdownMs,
     httpTimeoutMs: config.deliveryHttpTimeoutMs,
     criticalEvents: config.criticalEvents,
+  };
+}
+
+/** The Redis input's settings, or undefined when EVENT_BUS_REDIS_CONNECTION_URL is unset. */
+export function eventBusSettings(config: Config): EventBusSettings | undefined {
+  if (!config.eventBusRedisUrl) return undefined;
+  return {
+    url: config.eventBusRedisUrl,
+    streamKey: eventBusStreamKey(config.eventBusTopicPrefix, config.eventBusTrackingTopic),
+    group: config.eventBusConsumerGroup,
+    consumer: config.eventBusConsumerName ?? defaultConsumerName(),
+    startId: config.eventBusStartId,
+    batchSize: config.eventBusBatchSize,
+    claimIdleMs: config.eventBusClaimIdleMs,
   };
 }
 
@@ -77,15 +97,34 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     if (delivery) cleanup.unshift(() => delivery.stop());
 
     const tokens = resolveTokens(config, logger);
+    const pipeline = {
+      settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
+      backends: backendSettings(config),
+      directories,
+      routers,
+      names,
+    };
+    const publisher = new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream });
+    // Created before the server so the inputs can report their health from their first moment.
+    const health = new HealthRegistry();
+    const ingest = await startIngestInputs({
+      js: jetstream(nc),
+      jsm: await jetstreamManager(nc),
+      names: ingestNames(config.natsPrefix),
+      replicas: config.natsReplicas,
+      pipeline,
+      publisher,
+      publishTimeoutMs: PUBLISH_TIMEOUT_MS,
+      health,
+      logger,
+      eventBus: eventBusSettings(config),
+      natsIngest: config.natsIngestEnabled ? { batchSize: config.eventBusBatchSize } : undefined,
+    });
+    // Before delivery and NATS close: a batch being stored finishes and is acknowledged at its source.
+    cleanup.unshift(() => ingest.stop());
     const eventRouting = createEventRoutingService({
-      pipeline: {
-        settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
-        backends: backendSettings(config),
-        directories,
-        routers,
-        names,
-      },
-      publisher: new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream }),
+      pipeline,
+      publisher,
       emitBatchMax: config.emitBatchMax,
       // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
       failed:
@@ -98,10 +137,12 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       readMaxBytes: config.readMaxBytes,
       maxTimeoutMs: config.maxTimeoutMs,
       interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      health,
       register(router) {
         router.service(EventRoutingService, eventRouting);
         router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));
         router.service(DirectoryAdminService, createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }));
+        router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
       },
     });
     void bindHealthToNats(nc.status(), server.health);
@@ -112,6 +153,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       nc,
       tokens,
       delivery,
+      ingest,
       routers,
       close() {
         closing ??= (async () => {

@@ -11,6 +11,11 @@
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *
+ * Ingest (ingestNames below, kept apart from the delivery names):
+ *   stream   EVENTROUTING_INGEST       subjects eventrouting.ingest.>              raw events from any NATS producer
+ *   stream   EVENTROUTING_REJECTED     subjects eventrouting.rejected.<source>     malformed input, with the reason
+ *   consumer ingest                    durable pull consumer on EVENTROUTING_INGEST, shared by all instances
  */
 export interface NatsNames {
   readonly prefix: string;
@@ -59,3 +64,32 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
 
 /** Router ids name subjects and consumers, so they are restricted to one safe token. */
 export const ROUTER_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+
+// ---- Ingest: the NATS ingest subject and the rejected stream (src/ingest/) ----
+
+/** Where malformed input came from; names the rejected subject's last token. */
+export type IngestSource = "event-bus-redis" | "nats";
+
+export interface IngestNames {
+  readonly ingestStream: string;
+  readonly rejectedStream: string;
+  /** Durable pull consumer on the ingest stream. */
+  readonly ingestConsumer: string;
+  /** Subjects the ingest stream takes: `<prefix>.ingest.>` (any token after "ingest" is the producer's choice). */
+  ingestSubjects(): string[];
+  rejectedSubject(source: IngestSource): string;
+  /** Nats-Msg-Id of a rejected copy: a re-read of the same entry (after a crash before the ack) is stored once. */
+  rejectedMsgId(source: IngestSource, origin: string, sourceId: string): string;
+}
+
+export function ingestNames(prefix = "eventrouting"): IngestNames {
+  const upper = prefix.toUpperCase();
+  return {
+    ingestStream: `${upper}_INGEST`,
+    rejectedStream: `${upper}_REJECTED`,
+    ingestConsumer: "ingest",
+    ingestSubjects: () => [`${prefix}.ingest.>`],
+    rejectedSubject: (source) => `${prefix}.rejected.${source}`,
+    rejectedMsgId: (source, origin, sourceId) => `rejected:${source}:${origin}:${sourceId}`,
+  };
+}

@@ -4,10 +4,10 @@
  * The delivery stream uses Limits retention, not WorkQueue: several routers consume the same stream, and on
  * nats-server 2.9 a crash resurrects acked WorkQueue messages. Delivered statements age out after max_age.
  */
-import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { isStreamNotFound } from "./jetstream-errors.js";
-import type { NatsNames } from "./names.js";
+import type { IngestNames, NatsNames } from "./names.js";
 
 export interface StreamSettings {
   readonly replicas: number;
@@ -55,17 +55,19 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
 
 export async function ensureStreams(nc: NatsConnection, names: NatsNames, s: StreamSettings): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  for (const cfg of streamConfigs(names, s)) {
-    try {
-      await jsm.streams.add(cfg);
-    } catch (e) {
-      // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
-      // bring its configuration up to date instead.
-      if (!(await streamExists(jsm, cfg.name))) throw e;
-      await jsm.streams.update(cfg.name, cfg);
-    }
-  }
+  for (const cfg of streamConfigs(names, s)) await addOrUpdateStream(jsm, cfg);
   return jsm;
+}
+
+export async function addOrUpdateStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.add(cfg);
+  } catch (e) {
+    // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
+    // bring its configuration up to date instead.
+    if (!(await streamExists(jsm, cfg.name))) throw e;
+    await jsm.streams.update(cfg.name, cfg);
+  }
 }
 
 async function streamExists(jsm: JetStreamManager, name: string): Promise<boolean> {
@@ -76,4 +78,60 @@ async function streamExists(jsm: JetStreamManager, name: string): Promise<boolea
     if (isStreamNotFound(e)) return false;
     throw e;
   }
+}
+
+// ---- Ingest streams (src/ingest/): created by the instances that run an input ----
+
+/** Raw events waiting for the ingest consumer: a week to catch up after an outage, at most 1 GiB. */
+export const INGEST_MAX_AGE_MS = 7 * 24 * HOUR_MS;
+export const INGEST_MAX_BYTES = 1024 ** 3;
+/** Rejected copies are for diagnosis: kept 30 days, at most 256 MiB (the oldest go first). */
+export const REJECTED_MAX_AGE_MS = 30 * 24 * HOUR_MS;
+export const REJECTED_MAX_BYTES = 256 * 1024 ** 2;
+
+/**
+ * The ingest stream is a work queue: a message is removed once the consumer acknowledged it (its statements
+ * are stored), so the byte limit bounds the unread backlog only. When that is full the stream refuses new
+ * messages (discard new) and producers get an error, instead of unread events being dropped silently. The
+ * rejected stream drops its oldest copies instead: they were already logged and counted.
+ */
+export interface IngestStreamSettings {
+  readonly replicas: number;
+  /** The NATS ingest input is on: create the ingest stream too (the rejected stream serves every input). */
+  readonly ingest: boolean;
+}
+
+export function ingestStreamConfigs(names: IngestNames, s: IngestStreamSettings): Array<Partial<StreamConfig> & { name: string }> {
+  const rejected = {
+    name: names.rejectedStream,
+    subjects: [names.rejectedSubject("event-bus-redis"), names.rejectedSubject("nats")],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    num_replicas: s.replicas,
+    max_age: nanos(REJECTED_MAX_AGE_MS),
+    max_bytes: REJECTED_MAX_BYTES,
+    discard: DiscardPolicy.Old,
+    duplicate_window: nanos(24 * HOUR_MS),
+    allow_direct: true,
+  };
+  if (!s.ingest) return [rejected];
+  return [
+    rejected,
+    {
+      name: names.ingestStream,
+      subjects: names.ingestSubjects(),
+      retention: RetentionPolicy.Workqueue,
+      storage: StorageType.File,
+      num_replicas: s.replicas,
+      max_age: nanos(INGEST_MAX_AGE_MS),
+      max_bytes: INGEST_MAX_BYTES,
+      discard: DiscardPolicy.New,
+      // Producers may set Nats-Msg-Id to make their retries safe.
+      duplicate_window: nanos(2 * 60_000),
+    },
+  ];
+}
+
+export async function ensureIngestStreams(jsm: JetStreamManager, names: IngestNames, s: IngestStreamSettings): Promise<void> {
+  for (const cfg of ingestStreamConfigs(names, s)) await addOrUpdateStream(jsm, cfg);
 }

@@ -1,0 +1,74 @@
+/**
+ * Per-input counters (since this instance started) and the store-then-acknowledge step both inputs share:
+ * a batch is retried in place, with backoff, until JetStream confirmed it or the input stops. Retrying in place
+ * (not reading on) keeps the backlog in the source, where it is durable and visible as pending/lag.
+ */
+import type { Logger } from "pino";
+import type { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
+import { Backoff, sleep } from "../backoff.js";
+import { ingestBatch, type BatchTally, type IngestDeps, type IngestItem } from "./ingest-batch.js";
+
+export class InputStats {
+  entriesRead = 0;
+  statementsStored = 0;
+  skippedOtherType = 0;
+  rejected = 0;
+  trimmed = 0;
+  readonly outcomes = new Map<Outcome, number>();
+  lastError = "";
+  lastErrorTime: Date | undefined;
+  lastSuccessTime: Date | undefined;
+
+  add(t: BatchTally): void {
+    for (const [outcome, n] of t.outcomes) this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + n);
+    this.statementsStored += t.statements;
+    this.rejected += t.rejected;
+  }
+
+  error(message: string): void {
+    this.lastError = message;
+    this.lastErrorTime = new Date();
+  }
+
+  success(): void {
+    this.lastSuccessTime = new Date();
+  }
+}
+
+export interface StoreContext {
+  readonly deps: IngestDeps;
+  readonly stats: InputStats;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  /** Called before each wait between attempts (e.g. to tell JetStream the messages are still being worked on). */
+  readonly onRetry?: () => void;
+}
+
+/**
+ * Stores a batch (statements and rejected copies); resolves with the tally once JetStream confirmed everything,
+ * or undefined when the input stopped first (then nothing may be acknowledged).
+ */
+export async function storeBatch(items: readonly IngestItem[], ctx: StoreContext): Promise<BatchTally | undefined> {
+  const backoff = new Backoff(250, 15_000);
+  for (let attempt = 1; !ctx.signal.aborted; attempt++) {
+    try {
+      const tally = await ingestBatch(items, ctx.deps);
+      ctx.stats.add(tally);
+      for (const r of tally.rejectReasons) {
+        ctx.logger.warn({ source: ctx.deps.source, id: r.sourceId, reason: r.reason }, "malformed input copied to the rejected stream");
+      }
+      return tally;
+    } catch (e) {
+      const message = (e as Error)?.message ?? String(e);
+      ctx.stats.error(message);
+      const waitMs = backoff.next();
+      ctx.logger.warn(
+        { source: ctx.deps.source, err: message, attempt, retryInMs: waitMs, entries: items.length },
+        "could not store an input batch; retrying (nothing acknowledged)",
+      );
+      ctx.onRetry?.();
+      await sleep(waitMs, ctx.signal);
+    }
+  }
+  return undefined;
+}
