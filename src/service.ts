@@ -85,7 +85,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         routers,
         names,
       },
-      publisher: new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream }),
+      publisher: new StatementPublisher(jetstream(nc), {
+        timeoutMs: PUBLISH_TIMEOUT_MS,
+        streamName: names.deliveryStream,
+        maxPayload: () => nc.info?.max_payload,
+      }),
       emitBatchMax: config.emitBatchMax,
       // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
       failed:

@@ -12,6 +12,7 @@ import type { RouterConfig } from "./router-model.js";
 
 export interface DeliveryMessage {
   readonly routerId: string;
+  readonly statementId: string;
   readonly subject: string;
   readonly msgId: string;
   readonly headers: MsgHdrs;
@@ -46,6 +47,7 @@ export function deliveryMessages(
       h.set(HDR_BACKEND, backend);
       out.push({
         routerId: router.id,
+        statementId,
         subject: names.deliverSubject(router.id),
         msgId: names.deliveryMsgId(router.id, statementId),
         headers: h,
