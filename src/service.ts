@@ -102,6 +102,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       readMaxBytes: config.readMaxBytes,
       maxTimeoutMs: config.maxTimeoutMs,
       interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      ...(config.logRpcs ? { rpcLog: logger } : {}),
       register(router) {
         router.service(EventRoutingService, eventRouting);
         router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));
