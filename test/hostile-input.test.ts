@@ -32,12 +32,14 @@ const rejection = async (p: Promise<unknown>): Promise<ConnectError> => {
   assert.fail("expected the call to fail");
 };
 
-/** A live-shape event nested `levels` deep under data.nested (about 8 bytes per level). */
+/**
+ * An event with `levels` levels of objects under its first key, and no data.user_id: ERB's user rule then searches
+ * depth-first for "user_id" and walks into the nesting first (6 bytes per level).
+ */
 function deeplyNested(levels: number): string {
   const body = fixture("edx.grades.problem.submitted.json");
-  const marker = '"__deep__"';
-  body["data"]["nested"] = "__deep__";
-  return JSON.stringify(body).replace(marker, `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`);
+  delete body["data"]["user_id"];
+  return JSON.stringify({ nested: "__deep__", ...body }).replace('"__deep__"', `${'{"a":'.repeat(levels)}1${"}".repeat(levels)}`);
 }
 
 let sut: ServiceUnderTest;
@@ -99,14 +101,14 @@ describe("regexes cannot stall the service", () => {
 });
 
 describe("deeply nested JSON", () => {
-  test("5000 levels (~40 KB): Emit is InvalidArgument naming the limit; in EmitBatch that event is INVALID and the good one is stored", async () => {
-    const deep = deeplyNested(5000);
-    assert.ok(deep.length > 30_000 && deep.length < 60_000);
+  test("20000 levels: Emit is InvalidArgument naming the limit; in EmitBatch that event is INVALID and the good one is stored", async () => {
+    // The recursive look-ups overflowed the stack from about 10000 levels here (RangeError: Internal).
+    const deep = deeplyNested(20_000);
     await sut.createRouter({ id: "deep-good", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams: [{ path: "context.username", patterns: ["^deep-good$"] }] });
 
     const single = await rejection(sut.events.emit({ event: json(deep) }, emitAuth));
     assert.equal(single.code, Code.InvalidArgument);
-    assert.match(single.rawMessage, new RegExp(`^event\\.json: data: nested deeper than ${MAX_EVENT_DEPTH} levels`));
+    assert.match(single.rawMessage, new RegExp(`^event\\.json: nested: nested deeper than ${MAX_EVENT_DEPTH} levels`));
     const preview = await rejection(sut.events.transform({ event: json(deep) }, emitAuth));
     assert.equal(preview.code, Code.InvalidArgument);
 
@@ -119,9 +121,12 @@ describe("deeply nested JSON", () => {
     assert.equal(await storedCount("deep-good"), 1);
   });
 
-  test("an event at the depth limit is accepted", async () => {
-    const res = await sut.events.transform({ event: json(deeplyNested(MAX_EVENT_DEPTH - 2)) }, emitAuth);
-    assert.equal(backend(res.result, Backend.XAPI).outcome, Outcome.PUBLISHED);
+  test("the limit itself: MAX_EVENT_DEPTH levels are accepted, one more is not", async () => {
+    // The event object is level 1, so MAX_EVENT_DEPTH - 1 levels below its first key reach the limit exactly.
+    const atLimit = await sut.events.transform({ event: json(deeplyNested(MAX_EVENT_DEPTH - 1)) }, emitAuth);
+    assert.equal(backend(atLimit.result, Backend.XAPI).outcome, Outcome.PUBLISHED);
+    const over = await rejection(sut.events.transform({ event: json(deeplyNested(MAX_EVENT_DEPTH)) }, emitAuth));
+    assert.equal(over.code, Code.InvalidArgument);
   });
 });
 
