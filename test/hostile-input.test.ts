@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import http2 from "node:http2";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { after, before, describe, test } from "node:test";
@@ -18,7 +17,7 @@ import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_
 import { ConfigError, loadConfig } from "../src/config.js";
 import { MAX_EVENT_DEPTH } from "../src/transform/edx-event.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
-import { adminAuth, EMIT_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { adminAuth, EMIT_TOKEN, emitAuth, rawCall, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
 const fixture = (file: string) => JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8")) as Record<string, any>;
 const json = (body: unknown) => create(EventInputSchema, { event: { case: "json", value: typeof body === "string" ? body : JSON.stringify(body) } });
@@ -189,40 +188,6 @@ describe("non-finite numbers", () => {
   });
 });
 
-/** One unary call with hand-made request bytes, as a buggy or hostile client would send them. */
-async function rawCall(protocol: "grpc" | "grpc-web" | "connect", path: string, message: Uint8Array): Promise<{ code: string; message: string }> {
-  const frame = Buffer.alloc(5 + message.length);
-  frame.writeUInt32BE(message.length, 1);
-  Buffer.from(message).copy(frame, 5);
-  const contentType = { grpc: "application/grpc", "grpc-web": "application/grpc-web+proto", connect: "application/proto" }[protocol];
-  const session = http2.connect(sut.baseUrl);
-  try {
-    const req = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", authorization: `Bearer ${EMIT_TOKEN}` });
-    req.end(protocol === "connect" ? Buffer.from(message) : frame);
-    const headers: Record<string, unknown> = {};
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => Object.assign(headers, h));
-    req.on("trailers", (t) => Object.assign(headers, t));
-    req.on("data", (c: Buffer) => chunks.push(c));
-    await new Promise<void>((resolve, reject) => req.on("end", resolve).on("error", reject));
-    const body = Buffer.concat(chunks);
-    if (protocol === "connect") {
-      const err = JSON.parse(body.toString("utf8")) as { code: string; message: string };
-      return { code: err.code, message: err.message };
-    }
-    if (protocol === "grpc-web") {
-      const trailer = body.subarray(5).toString("utf8");
-      for (const line of trailer.split("\r\n")) {
-        const [k, v] = line.split(": ");
-        if (k !== undefined && v !== undefined) headers[k] = v;
-      }
-    }
-    return { code: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
-  } finally {
-    session.close();
-  }
-}
-
 describe("malformed requests", () => {
   const EMIT = "/eventrouting.v1.EventRoutingService/Emit";
   /** EmitRequest{event{json}} with the json string's bytes replaced by invalid UTF-8. */
@@ -235,7 +200,7 @@ describe("malformed requests", () => {
 
   for (const protocol of ["grpc", "grpc-web", "connect"] as const) {
     test(`invalid UTF-8 in a protobuf string over ${protocol} is InvalidArgument and logged`, async () => {
-      const res = await rawCall(protocol, EMIT, invalidUtf8Request());
+      const res = await rawCall(sut.baseUrl, protocol, EMIT, invalidUtf8Request());
       assert.equal(res.code, protocol === "connect" ? "invalid_argument" : String(Code.InvalidArgument));
       assert.match(res.message, /^request message: /);
       const line = sut.logLines().findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && l["protocol"] === protocol);

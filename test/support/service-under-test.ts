@@ -2,6 +2,7 @@
  * One real service instance (startService) on its own nats-server, with clients for every protocol and the log
  * lines it wrote: for tests that must go through the real server (request parsing, interceptors, publishing).
  */
+import http2 from "node:http2";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
@@ -82,4 +83,43 @@ export async function startServiceUnderTest(env: Record<string, string> = {}): P
       await nats.stop();
     },
   };
+}
+
+/** One unary call with hand-made request bytes, as a buggy or hostile client would send them. */
+export async function rawCall(
+  baseUrl: string,
+  protocol: "grpc" | "grpc-web" | "connect",
+  path: string,
+  message: Uint8Array,
+): Promise<{ code: string; message: string }> {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  Buffer.from(message).copy(frame, 5);
+  const contentType = { grpc: "application/grpc", "grpc-web": "application/grpc-web+proto", connect: "application/proto" }[protocol];
+  const session = http2.connect(baseUrl);
+  try {
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", authorization: `Bearer ${EMIT_TOKEN}` });
+    req.end(protocol === "connect" ? Buffer.from(message) : frame);
+    const headers: Record<string, unknown> = {};
+    const chunks: Buffer[] = [];
+    req.on("response", (h) => Object.assign(headers, h));
+    req.on("trailers", (t) => Object.assign(headers, t));
+    req.on("data", (c: Buffer) => chunks.push(c));
+    await new Promise<void>((resolve, reject) => req.on("end", resolve).on("error", reject));
+    const body = Buffer.concat(chunks);
+    if (protocol === "connect") {
+      const err = JSON.parse(body.toString("utf8")) as { code: string; message: string };
+      return { code: err.code, message: err.message };
+    }
+    if (protocol === "grpc-web") {
+      const trailer = body.subarray(5).toString("utf8");
+      for (const line of trailer.split("\r\n")) {
+        const [k, v] = line.split(": ");
+        if (k !== undefined && v !== undefined) headers[k] = v;
+      }
+    }
+    return { code: String(headers["grpc-status"]), message: decodeURIComponent(String(headers["grpc-message"] ?? "")) };
+  } finally {
+    session.close();
+  }
 }
