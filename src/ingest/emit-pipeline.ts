@@ -53,7 +53,8 @@ export async function transformEvent(event: EdxEvent, deps: PipelineDeps, only?:
 }
 
 export function messagesFor(event: EdxEvent, output: BackendOutput, names: NatsNames): DeliveryMessage[] {
-  return output.result.outcome === "transformed" ? deliveryMessages(names, output.backend, event, output.result.statements, output.routers) : [];
+  const r = output.result;
+  return r.outcome === "transformed" ? deliveryMessages(names, output.backend, event, r.statements, output.routers) : [];
 }
 
 /** One backend output of one event and the messages that store it. */

@@ -59,7 +59,10 @@ export class StatementPublisher {
     if ((m.body.length + m.msgId.length) * 3 + 1024 <= limit) return undefined;
     const bytes = natsMessageBytes(m, this.opts.streamName);
     if (bytes <= limit) return undefined;
-    return `statement ${m.statementId} for router ${m.routerId} is ${bytes} bytes as a NATS message, over the server's max_payload of ${limit} bytes`;
+    return (
+      `statement ${m.statementId} for router ${m.routerId} is ${bytes} bytes as a NATS message, ` +
+      `over the server's max_payload of ${limit} bytes`
+    );
   }
 
   /** Publishes every message; resolves with each message's PubAck `duplicate` flag, in order. */

@@ -40,7 +40,8 @@ export function transformForBackend(settings: BackendSettings, event: EdxEvent, 
     for (let i = 0; i < statements.length; i++) {
       const at = nonFiniteNumberPath(statements[i]!);
       if (at !== undefined) {
-        const skip = new TransformSkip("invalid_value", `statement ${i} would hold a non-finite number at ${at} (an input number is out of range)`);
+        const why = `statement ${i} would hold a non-finite number at ${at} (an input number is out of range)`;
+        const skip = new TransformSkip("invalid_value", why);
         return { outcome: "skipped", reason: skip.message, skip };
       }
     }
