@@ -219,6 +219,16 @@ describe("malformed requests", () => {
     assert.equal(line?.["code"], "invalid_argument");
   });
 
+  test("a call the handler itself refuses is logged once, by the logging interceptor, on every protocol", async () => {
+    for (const protocol of ["grpc", "grpc-web", "connect"] as const) {
+      const marker = `{"name":"log-once-${protocol}"}`;
+      const e = await rejection(createClient(EventRoutingService, sut.transports[protocol]).transform({ event: json(marker) }, emitAuth));
+      assert.equal(e.code, Code.InvalidArgument);
+      const lines = sut.logLines().filter((l) => l["protocol"] === protocol && l["procedure"] === "eventrouting.v1.EventRoutingService/Transform");
+      assert.equal(lines.filter((l) => String(l["error"]).includes("timestamp")).length, 1, `${protocol}: ${JSON.stringify(lines)}`);
+    }
+  });
+
   test("Connect JSON with invalid UTF-8 is refused, not turned into U+FFFD", async () => {
     const text = Buffer.concat([Buffer.from('{"event":{"json":"{\\"name\\":\\"'), Buffer.from([0xff, 0xfe]), Buffer.from('\\"}"}}')]);
     const res = await fetch(`${sut.baseUrl}${EMIT}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${EMIT_TOKEN}` }, body: text });

@@ -10,7 +10,7 @@ import { setMaxListeners } from "node:events";
 import type * as http from "node:http";
 import type * as http2 from "node:http2";
 import type { DescService } from "@bufbuild/protobuf";
-import { Code, ConnectError, createConnectRouter, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createConnectRouter, createContextValues, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import {
   compressionBrotli,
   compressionGzip,
@@ -98,7 +98,9 @@ export function createConnectHandler(opts: ConnectHandlerOptions): NodeHandler {
       res.end();
       return;
     }
-    handler(universalRequestFromNodeRequest(req, res, undefined, undefined))
+    // Context values of our own: the handler context uses them, so early-errors.ts can tell whether the
+    // interceptors saw the call (without them each call would get a fresh set the wrapper cannot see).
+    handler(universalRequestFromNodeRequest(req, res, undefined, createContextValues()))
       .then((uRes) => universalResponseToNodeResponse(uRes, res))
       .catch((reason: unknown) => {
         // The client went away mid-response: nothing to report.

@@ -52,7 +52,7 @@ export function withEarlyErrors(handler: UniversalHandler, onFailure: (f: EarlyF
     if (req.contextValues?.get(REACHED_INTERCEPTORS)) return res;
     const protocol = protocolOf(req.header.get("content-type"));
     const read = protocol === "grpc" ? grpcError(res) : protocol === "grpc-web" ? await grpcWebError(res) : await connectError(res);
-    if (read === undefined) return res;
+    if (read.error === undefined) return read.response;
     const { code, message } = recode(read.error.code, read.error.message);
     onFailure({ procedure, protocol, code, message, ms: Math.round((performance.now() - start) * 100) / 100 });
     return code === read.error.code ? read.response : read.rewrite(new ConnectError(message, code));
@@ -67,12 +67,14 @@ export function withEarlyErrors(handler: UniversalHandler, onFailure: (f: EarlyF
   }) as UniversalHandler;
 }
 
-interface ReadError {
-  readonly error: { code: Code; message: string };
-  /** The response with its body re-read into memory (when it had to be), to return unchanged. */
-  readonly response: UniversalServerResponse;
-  rewrite(e: ConnectError): UniversalServerResponse;
-}
+/** What a response says about its call: the response to send on (its body re-buffered when it had to be read). */
+type ReadError =
+  | { readonly error?: undefined; readonly response: UniversalServerResponse }
+  | {
+      readonly error: { code: Code; message: string };
+      readonly response: UniversalServerResponse;
+      rewrite(e: ConnectError): UniversalServerResponse;
+    };
 
 function statusOf(h: Headers | undefined): { code: Code; message: string } | undefined {
   const status = h?.get("grpc-status");
@@ -88,10 +90,10 @@ function setStatus(h: Headers, e: ConnectError): Headers {
 }
 
 /** gRPC: a failure before the handler has its status in the trailers (or headers, trailers-only) already. */
-function grpcError(res: UniversalServerResponse): ReadError | undefined {
+function grpcError(res: UniversalServerResponse): ReadError {
   const inTrailer = statusOf(res.trailer);
   const error = inTrailer ?? statusOf(res.header);
-  if (!error) return undefined;
+  if (!error) return { response: res };
   return {
     error,
     response: res,
@@ -112,21 +114,21 @@ const once = (bytes: Uint8Array): AsyncIterable<Uint8Array> => ({
 });
 
 /** gRPC-web: the body of a call that never reached the handler is a single, uncompressed trailer frame. */
-async function grpcWebError(res: UniversalServerResponse): Promise<ReadError | undefined> {
-  if (res.header?.has("grpc-encoding")) return undefined;
+async function grpcWebError(res: UniversalServerResponse): Promise<ReadError> {
+  if (res.header?.has("grpc-encoding")) return { response: res };
   const bytes = await readAll(res.body);
   const response = { ...res, body: once(bytes) };
-  if (bytes.length < 5 || bytes[0] !== trailerFlag) return undefined;
+  if (bytes.length < 5 || bytes[0] !== trailerFlag) return { response };
   const trailer = trailerParse(bytes.subarray(5, 5 + Buffer.from(bytes.buffer, bytes.byteOffset + 1, 4).readUInt32BE(0)));
   const error = statusOf(trailer);
-  if (!error) return undefined;
+  if (!error) return { response };
   return { error, response, rewrite: (e) => ({ ...res, body: once(encodeEnvelope(trailerFlag, trailerSerialize(setStatus(trailer, e)))) }) };
 }
 
 /** Connect unary: an HTTP error status with a JSON error body. */
-async function connectError(res: UniversalServerResponse): Promise<ReadError | undefined> {
+async function connectError(res: UniversalServerResponse): Promise<ReadError> {
   if (res.status === 200 || !res.header?.get("content-type")?.startsWith("application/json") || res.header.has("content-encoding")) {
-    return undefined;
+    return { response: res };
   }
   const bytes = await readAll(res.body);
   const response = { ...res, body: once(bytes) };
@@ -137,7 +139,7 @@ async function connectError(res: UniversalServerResponse): Promise<ReadError | u
     return { error: { code: Code.Unknown, message: `HTTP ${res.status}` }, response, rewrite: () => response };
   }
   const code = typeof parsed.code === "string" ? codeFromString(parsed.code) : undefined;
-  if (code === undefined) return undefined;
+  if (code === undefined) return { response };
   return {
     error: { code, message: typeof parsed.message === "string" ? parsed.message : "" },
     response,
