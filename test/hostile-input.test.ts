@@ -11,11 +11,16 @@ import { after, before, describe, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { headers as natsHeaders } from "@nats-io/transport-node";
 import { Backend, EventInputSchema, Outcome, type EventResult } from "../gen/eventrouting/v1/event_pb.js";
 import { EmitRequestSchema, EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { ConfigError, loadConfig } from "../src/config.js";
+import { natsNames } from "../src/nats/names.js";
+import { natsMessageBytes } from "../src/routing/statement-publisher.js";
+import { deliveryMessages } from "../src/routing/statement-routing.js";
 import { MAX_EVENT_DEPTH } from "../src/transform/edx-event.js";
+import { makeRouter } from "./support/delivery-harness.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { adminAuth, EMIT_TOKEN, emitAuth, rawCall, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
@@ -152,6 +157,19 @@ describe("statements larger than NATS max_payload", () => {
     const single = await sut.events.emit({ event: json(huge) }, emitAuth);
     assert.equal(backend(single.result, Backend.XAPI).outcome, Outcome.SKIPPED);
   });
+});
+
+test("the size counted against max_payload is nats.js's own header encoding plus the body", () => {
+  const names = natsNames("eventrouting");
+  const statement = { id: "7d3c1c3e-0000-5000-8000-000000000001", object: { id: "https://x/é" }, verb: { id: "v" } };
+  const router = { ...makeRouter("size-check", "http://127.0.0.1:9/x"), overrideArgs: { version: "1.0.3" } };
+  const [m] = deliveryMessages(names, "xapi", { body: {}, name: "edx.course.enrollment.activated", rawTimestamp: "t" }, [statement], [router]);
+  const h = natsHeaders();
+  for (const [k, values] of m!.headers) for (const v of values) h.append(k, v);
+  h.set("Nats-Msg-Id", m!.msgId);
+  h.set("Nats-Expected-Stream", names.deliveryStream);
+  const encoded = (h as unknown as { encode(): Uint8Array }).encode().length + Buffer.byteLength(m!.body);
+  assert.equal(natsMessageBytes(m!, names.deliveryStream), encoded);
 });
 
 describe("non-finite numbers", () => {
