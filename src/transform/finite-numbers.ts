@@ -8,21 +8,38 @@
 import type { JsonValue } from "./edx-event.js";
 
 /** The path of the first non-finite number in `v` (e.g. "result.score.scaled"), or undefined when there is none. */
-export function nonFiniteNumberPath(v: JsonValue, path = ""): string | undefined {
+export function nonFiniteNumberPath(v: JsonValue): string | undefined {
+  // The common case (none) is checked without building paths: no string is allocated on the hot path.
+  return hasNonFinite(v) ? pathOf(v, "") : undefined;
+}
+
+function hasNonFinite(v: JsonValue): boolean {
+  if (typeof v === "number") return !Number.isFinite(v);
+  if (typeof v !== "object" || v === null) return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasNonFinite(v[i]!)) return true;
+    return false;
+  }
+  for (const key in v) {
+    const item = v[key]!;
+    // Strings are most of a statement; skipping them before the call keeps the walk cheap.
+    if (typeof item !== "string" && hasNonFinite(item)) return true;
+  }
+  return false;
+}
+
+function pathOf(v: JsonValue, path: string): string | undefined {
   if (typeof v === "number") return Number.isFinite(v) ? undefined : path;
   if (typeof v !== "object" || v === null) return undefined;
   if (Array.isArray(v)) {
     for (let i = 0; i < v.length; i++) {
-      const hit = nonFiniteNumberPath(v[i]!, `${path}[${i}]`);
+      const hit = pathOf(v[i]!, `${path}[${i}]`);
       if (hit !== undefined) return hit;
     }
     return undefined;
   }
   for (const key in v) {
-    const item = v[key]!;
-    // Strings are most of a statement; skipping them here keeps the check cheap on the hot path.
-    if (typeof item === "string") continue;
-    const hit = nonFiniteNumberPath(item, path === "" ? key : `${path}.${key}`);
+    const hit = pathOf(v[key]!, path === "" ? key : `${path}.${key}`);
     if (hit !== undefined) return hit;
   }
   return undefined;
