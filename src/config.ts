@@ -3,6 +3,7 @@
  * start-up with a message naming the variable and the accepted form; `--help` prints this table.
  */
 import { z } from "zod";
+import { compileLinearPrefix, RegexSyntaxError } from "./linear-regex.js";
 import type { AgentIfiType } from "./transform/transform-env.js";
 import { PACKAGE_NAME, PACKAGE_VERSION } from "./version.js";
 
@@ -20,6 +21,18 @@ const bool = z
 const positiveInt = z.coerce.number({ error: "expected a whole number" }).int("expected a whole number").positive("expected a number above 0");
 const nonNegativeInt = z.coerce.number({ error: "expected a whole number" }).int("expected a whole number").min(0, "expected 0 or more");
 const list = z.string().transform((v) => v.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+/** Event-name regexes, checked here with the engine the filter uses, so a bad one names its variable. */
+const regexList = list.superRefine((patterns, ctx) => {
+  for (const p of patterns) {
+    try {
+      compileLinearPrefix(p);
+    } catch (e) {
+      if (!(e instanceof RegexSyntaxError)) throw e;
+      ctx.addIssue({ code: "custom", message: e.message });
+      return;
+    }
+  }
+});
 const httpUrl = z
   .string()
   .url("expected an http(s) URL")
@@ -53,10 +66,10 @@ export const CONFIG_VARS = {
   xapiEnabled: v("XAPI_ENABLED", "true", "Produce xAPI statements.", bool),
   caliperEnabled: v("CALIPER_ENABLED", "false", "Produce Caliper events.", bool),
   xapiEvents: v("XAPI_EVENTS", "(every name with a transformer)", "Comma-separated allowlist of event names for xAPI.", list.optional()),
-  xapiEventsRegex: v("XAPI_EVENTS_REGEX", "(unset)", "Comma-separated regexes (anchored at the start) filtering xAPI names; replaces XAPI_EVENTS.", list.optional()),
+  xapiEventsRegex: v("XAPI_EVENTS_REGEX", "(unset)", "Comma-separated regexes (anchored at the start) filtering xAPI names; replaces XAPI_EVENTS.", regexList.optional()),
   xapiEventsRegexMode: v("XAPI_EVENTS_REGEX_MODE", "allowlist", "allowlist or blocklist, for XAPI_EVENTS_REGEX.", z.enum(["allowlist", "blocklist"])),
   caliperEvents: v("CALIPER_EVENTS", "(every name with a transformer)", "Comma-separated allowlist of event names for Caliper.", list.optional()),
-  caliperEventsRegex: v("CALIPER_EVENTS_REGEX", "(unset)", "Comma-separated regexes filtering Caliper names; replaces CALIPER_EVENTS.", list.optional()),
+  caliperEventsRegex: v("CALIPER_EVENTS_REGEX", "(unset)", "Comma-separated regexes filtering Caliper names; replaces CALIPER_EVENTS.", regexList.optional()),
   caliperEventsRegexMode: v("CALIPER_EVENTS_REGEX_MODE", "allowlist", "allowlist or blocklist, for CALIPER_EVENTS_REGEX.", z.enum(["allowlist", "blocklist"])),
   caliperSensorId: v("CALIPER_SENSOR_ID", "(LMS_ROOT_URL)", "Caliper envelope sensor id.", z.string().min(1).optional()),
   identityHmacSecret: v("IDENTITY_HMAC_SECRET", "(generated once, kept in NATS)", "Key deriving external ids for users not in the identity table (at least 16 characters).", z.string().min(16, "expected at least 16 characters").optional()),

@@ -104,7 +104,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       routers,
       names,
     };
-    const publisher = new StatementPublisher(jetstream(nc), { timeoutMs: PUBLISH_TIMEOUT_MS, streamName: names.deliveryStream });
+    const publisher = new StatementPublisher(jetstream(nc), {
+      timeoutMs: PUBLISH_TIMEOUT_MS,
+      streamName: names.deliveryStream,
+      maxPayload: () => nc.info?.max_payload,
+    });
     // Created before the server so the inputs can report their health from their first moment.
     const health = new HealthRegistry();
     const ingest = await startIngestInputs({
@@ -138,6 +142,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       maxTimeoutMs: config.maxTimeoutMs,
       interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
       health,
+      ...(config.logRpcs ? { rpcLog: logger } : {}),
       register(router) {
         router.service(EventRoutingService, eventRouting);
         router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));

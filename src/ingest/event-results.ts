@@ -20,17 +20,27 @@ const OUTCOME_TO_PROTO = {
   skipped: Outcome.SKIPPED,
 } as const;
 
-/** When no backend published, the overall outcome is the most telling one: a skip says more than a filter. */
-const TELLING_ORDER = [Outcome.SKIPPED, Outcome.NO_TRANSFORMER, Outcome.FILTERED];
+/**
+ * When no backend published, the overall outcome is the most telling one. DUPLICATE comes first: the event's
+ * statements are stored (by an earlier call), which is what a caller retrying after Unavailable needs to know,
+ * and like PUBLISHED it hides what other backends skipped (their own results still say it). Then a skip says
+ * more than a missing transformer, and that more than a filter.
+ */
+const TELLING_ORDER = [Outcome.DUPLICATE, Outcome.SKIPPED, Outcome.NO_TRANSFORMER, Outcome.FILTERED];
+
+const DUPLICATE_REASON =
+  "JetStream already held every statement under its id (a retried call, or an event ERB's id rule maps to the same id); not stored again";
 
 export function backendResult(o: BackendOutput): BackendResult {
   const r = o.result;
+  const duplicate = r.outcome === "transformed" && o.duplicates?.all === true;
   return create(BackendResultSchema, {
     backend: BACKEND_TO_PROTO[o.backend],
-    outcome: OUTCOME_TO_PROTO[r.outcome],
-    reason: r.outcome === "transformed" ? "" : r.reason,
+    outcome: duplicate ? Outcome.DUPLICATE : OUTCOME_TO_PROTO[r.outcome],
+    reason: duplicate ? DUPLICATE_REASON : r.outcome === "transformed" ? "" : r.reason,
     statementIds: r.outcome === "transformed" ? r.statements.map((s) => String(s["id"])) : [],
     routerIds: o.routers.map((rt) => rt.id),
+    duplicateStatementIds: [...(o.duplicates?.statementIds ?? [])],
   });
 }
 

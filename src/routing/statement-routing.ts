@@ -12,6 +12,7 @@ import type { RouterConfig } from "./router-model.js";
 
 export interface DeliveryMessage {
   readonly routerId: string;
+  readonly statementId: string;
   readonly subject: string;
   readonly msgId: string;
   readonly headers: MsgHdrs;
@@ -41,6 +42,7 @@ export function deliveryMessages(
       const statementId = String(statement["id"]);
       out.push({
         routerId: router.id,
+        statementId,
         subject: names.deliverSubject(router.id),
         msgId: names.deliveryMsgId(router.id, statementId),
         headers: deliveryHeaders({ routerId: router.id, eventName: event.name, statementId, backend }),

@@ -55,13 +55,7 @@ export function loggingInterceptor(log: Logger): Interceptor {
         log.info({ ...fields, code: "ok", ms, ...(messages === undefined ? {} : { messages }) }, "rpc");
         return;
       }
-      const err = ConnectError.from(e);
-      // The wire names (invalid_argument, ...), the same on every protocol and in buf curl output.
-      const code = codeToString(err.code);
-      const bug = err.code === Code.Internal || err.code === Code.Unknown;
-      const line = { ...fields, code, ms, ...(messages === undefined ? {} : { messages }), error: err.rawMessage };
-      if (bug) log.error({ ...line, err: err.cause instanceof Error ? err.cause : err }, "rpc");
-      else log.info(line, "rpc");
+      logRpcError(log, { ...fields, ms, ...(messages === undefined ? {} : { messages }) }, ConnectError.from(e));
     };
     let res;
     try {
@@ -76,6 +70,15 @@ export function loggingInterceptor(log: Logger): Interceptor {
     }
     return { ...res, message: logStreamEnd(res, done) };
   };
+}
+
+/** The failed-call line, shared with calls that fail before the interceptors run (early-errors.ts). */
+export function logRpcError(log: Logger, fields: Record<string, unknown>, err: ConnectError): void {
+  // The wire names (invalid_argument, ...), the same on every protocol and in buf curl output.
+  const line = { ...fields, code: codeToString(err.code), error: err.rawMessage };
+  const bug = err.code === Code.Internal || err.code === Code.Unknown;
+  if (bug) log.error({ ...line, err: err.cause instanceof Error ? err.cause : err }, "rpc");
+  else log.info(line, "rpc");
 }
 
 async function* logStreamEnd<T>(res: StreamResponse, done: (e: unknown, messages: number) => void): AsyncIterable<T> {

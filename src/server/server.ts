@@ -6,9 +6,10 @@ import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@conne
 import type { Logger } from "pino";
 import { authInterceptor, type Tokens } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
+import type { EarlyFailure } from "./early-errors.js";
 import { HealthRegistry } from "./health.js";
 import { startHttpServer } from "./http-server.js";
-import { errorMappingInterceptor, loggingInterceptor } from "./interceptors.js";
+import { errorMappingInterceptor, loggingInterceptor, logRpcError } from "./interceptors.js";
 
 export interface ServerOptions {
   register(router: ConnectRouter): void;
@@ -18,6 +19,11 @@ export interface ServerOptions {
   maxTimeoutMs: number;
   interceptors: Interceptor[];
   health?: HealthRegistry;
+  /**
+   * Logs the calls that fail while their request is parsed, before the interceptors (and so the logging
+   * interceptor) run, and handler crashes. Pass the logger when LOG_RPCS is on.
+   */
+  rpcLog?: Logger;
 }
 
 export interface RunningServer {
@@ -32,6 +38,14 @@ export function standardInterceptors(opts: { logger: Logger; logRpcs: boolean; t
   return [...(opts.logRpcs ? [loggingInterceptor(opts.logger)] : []), errorMappingInterceptor, authInterceptor(opts.tokens)];
 }
 
+function earlyFailureLogging(log: Logger) {
+  return {
+    onEarlyFailure: (f: EarlyFailure) =>
+      logRpcError(log, { procedure: f.procedure, protocol: f.protocol, ms: f.ms }, new ConnectError(f.message, f.code)),
+    onHandlerCrash: (procedure: string, err: unknown) => log.error({ procedure, err }, "rpc handler failed"),
+  };
+}
+
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const health = opts.health ?? new HealthRegistry();
   const shutdownController = new AbortController();
@@ -42,6 +56,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     maxTimeoutMs: opts.maxTimeoutMs,
     shutdownSignal: shutdownController.signal,
     health,
+    ...(opts.rpcLog ? earlyFailureLogging(opts.rpcLog) : {}),
   });
   const http = await startHttpServer({ handler, host: opts.host, port: opts.port });
   let done: Promise<void> | undefined;

@@ -33,6 +33,14 @@ export class EventParseError extends Error {
   }
 }
 
+/**
+ * Deepest nesting accepted, counting the event object as level 1. Open edX events nest about 5 levels (ERB's
+ * fixtures: at most 5, a browser event's JSON-string payload included); ERB's depth-first look-ups, JSON.stringify
+ * and protobuf's Struct all recurse, and a few thousand levels (~40 KB of brackets) overflow the stack: a
+ * RangeError that would fail the whole call. Checked once at parse time, so every later walk is bounded.
+ */
+export const MAX_EVENT_DEPTH = 32;
+
 export function isJsonObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
@@ -69,9 +77,26 @@ export function eventFromObject(body: JsonObject): EdxEvent {
       // Leave an undecodable string payload as it is: some browser events really carry plain strings.
     }
   }
+  for (const key in normalised) {
+    if (nestedDeeperThan(normalised[key], MAX_EVENT_DEPTH - 1)) {
+      throw new EventParseError(key, `nested deeper than ${MAX_EVENT_DEPTH} levels (the limit for an event)`);
+    }
+  }
   const rawTimestamp = findRawTimestamp(normalised);
   if (rawTimestamp === undefined) throw new EventParseError("timestamp", "timestamp (or time) is required");
   return { body: normalised, name, rawTimestamp };
+}
+
+/** True when `v` has more than `levels` levels of objects/arrays; recursion stops at the limit, so it is bounded. */
+function nestedDeeperThan(v: JsonValue | undefined, levels: number): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  if (levels === 0) return true;
+  if (Array.isArray(v)) {
+    for (const item of v) if (nestedDeeperThan(item, levels - 1)) return true;
+    return false;
+  }
+  for (const key in v) if (nestedDeeperThan(v[key], levels - 1)) return true;
+  return false;
 }
 
 function findRawTimestamp(body: JsonObject): string | undefined {

@@ -67,11 +67,25 @@ export function caliperSendTime(at: Date): string {
   return at.toISOString();
 }
 
+/** Python's timedelta.max, in seconds: 999999999 days. */
+const TIMEDELTA_MAX_SECONDS = 999_999_999 * 86_400;
+
+/**
+ * ERB builds durations with `timedelta(seconds=...)`, which raises OverflowError beyond 999999999 days, and the
+ * arithmetic below would turn such a number into "PInfinityD..." text: the event is skipped instead, as ERB fails it.
+ */
+function assertTimedeltaRange(totalSeconds: number): void {
+  if (!(Math.abs(totalSeconds) <= TIMEDELTA_MAX_SECONDS)) {
+    throw new TransformSkip("invalid_value", `a duration of ${totalSeconds} seconds is out of range (at most 999999999 days)`);
+  }
+}
+
 /**
  * tincan's ISO 8601 duration (`jsonify_timedelta`): 195 -> PT03M15S, 60 -> PT01M00S, 3723.5 -> PT01H02M03.5S,
  * 86405 -> P1DT00H00M05S, 0.5 -> PT00.5S.
  */
 export function tincanDuration(totalSeconds: number): string {
+  assertTimedeltaRange(totalSeconds);
   const micros = Math.round(totalSeconds * 1e6);
   let rest = Math.floor(micros / 1e6);
   const fracMicros = micros - rest * 1e6;
@@ -99,6 +113,7 @@ export function tincanDuration(totalSeconds: number): string {
  * PT3M15S, PT3M14.381S, PT10S, PT3.093662S; zero is P0D.
  */
 export function isodateDuration(totalSeconds: number): string {
+  assertTimedeltaRange(totalSeconds);
   const micros = Math.round(totalSeconds * 1e6);
   if (micros === 0) return "P0D";
   let rest = Math.floor(micros / 1e6);
@@ -125,5 +140,7 @@ export function isodateDuration(totalSeconds: number): string {
 
 /** Python's round(x, 3) for the video numbers (length, time, time-from, time-to). */
 export function round3(x: number): number {
+  // From 2^52 up every double is an integer, so rounding changes nothing; x * 1000 could overflow to Infinity.
+  if (Math.abs(x) >= 2 ** 52) return x;
   return Math.round((x + Number.EPSILON) * 1000) / 1000;
 }

@@ -1,9 +1,11 @@
 /**
  * The pure transform step for one backend: filter, find the transformer, run it, apply ERB's production drop
- * rule (no statement without an object id). No I/O; lookups arrive already resolved in the env.
+ * rule (no statement without an object id) and the JSON rule (no non-finite number, finite-numbers.ts). No I/O;
+ * lookups arrive already resolved in the env.
  */
 import type { EdxEvent, JsonObject } from "./edx-event.js";
 import { filterAccepts, type EventFilter } from "./backend-filter.js";
+import { nonFiniteNumberPath } from "./finite-numbers.js";
 import type { BackendName, TransformerRegistry } from "./registry.js";
 import type { TransformEnv } from "./transform-env.js";
 import { TransformSkip } from "./transform-skip.js";
@@ -34,6 +36,14 @@ export function transformForBackend(settings: BackendSettings, event: EdxEvent, 
     if (missing >= 0) {
       const skip = new TransformSkip("no_object_id", `statement ${missing} has no object id`);
       return { outcome: "skipped", reason: skip.message, skip };
+    }
+    for (let i = 0; i < statements.length; i++) {
+      const at = nonFiniteNumberPath(statements[i]!);
+      if (at !== undefined) {
+        const why = `statement ${i} would hold a non-finite number at ${at} (an input number is out of range)`;
+        const skip = new TransformSkip("invalid_value", why);
+        return { outcome: "skipped", reason: skip.message, skip };
+      }
     }
     return { outcome: "transformed", statements };
   } catch (e) {

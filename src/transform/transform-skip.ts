@@ -2,7 +2,7 @@
  * Why an event produced no statements. Skips are normal outcomes reported per event (ERB raises ValueError and
  * drops the event), never RPC errors.
  */
-export type SkipKind = "missing_field" | "no_user" | "invalid_value" | "no_object_id";
+export type SkipKind = "missing_field" | "no_user" | "invalid_value" | "no_object_id" | "too_large";
 
 export class TransformSkip extends Error {
   constructor(
