@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import { authInterceptor, type Tokens } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import { HealthRegistry } from "./health.js";
-import { startHttpServer } from "./http-server.js";
+import { startHttpServer, type HttpServerOptions } from "./http-server.js";
 import { errorMappingInterceptor, loggingInterceptor } from "./interceptors.js";
 
 export interface ServerOptions {
@@ -18,6 +18,8 @@ export interface ServerOptions {
   maxTimeoutMs: number;
   interceptors: Interceptor[];
   health?: HealthRegistry;
+  /** TLS and connection limits of the HTTP server (see http-server.ts); defaults when absent. */
+  http?: Pick<HttpServerOptions, "tls" | "maxConcurrentStreams" | "idleTimeoutMs" | "maxConnections" | "onConnectionRefused" | "sniffTimeoutMs">;
 }
 
 export interface RunningServer {
@@ -43,7 +45,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     shutdownSignal: shutdownController.signal,
     health,
   });
-  const http = await startHttpServer({ handler, host: opts.host, port: opts.port });
+  const http = await startHttpServer({ ...opts.http, handler, host: opts.host, port: opts.port });
   let done: Promise<void> | undefined;
   return {
     port: http.port,
