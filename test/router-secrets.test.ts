@@ -12,10 +12,12 @@ import { after, before, describe, test } from "node:test";
 import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { Kvm } from "@nats-io/kv";
 import { pino } from "pino";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { RouterAdminService, RouterSchema, type Router } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { loadConfig } from "../src/config.js";
+import { natsNames } from "../src/nats/names.js";
 import { startService, type RunningService } from "../src/service.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
@@ -172,6 +174,23 @@ describe("an endpoint change needs the secrets again", () => {
     const patch = create(RouterSchema, { id: "mv-same", endpointUrl: "https://lrs.school.example/xapi", auth: { kind: { case: "basic", value: { username: "renamed", password: "" } } } });
     await admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url", "auth"] } }, call);
     assert.deepEqual(service.routers.get("mv-same")?.auth, { kind: "basic", username: "renamed", password: PASSWORD });
+  });
+});
+
+describe("deleting a router removes its secrets from the bucket", () => {
+  test("no earlier value (with its password or header values) stays in the routers bucket's history", async () => {
+    await admin.createRouter({ router: router("del-history") }, call);
+    await admin.updateRouter({ router: create(RouterSchema, { id: "del-history", enabled: false }), updateMask: { paths: ["enabled"] } }, call);
+    await admin.deleteRouter({ id: "del-history" }, call);
+    const kv = await new Kvm(service.nc).open(natsNames("eventrouting").routersBucket);
+    const entries: Array<{ operation: string; value: string }> = [];
+    for await (const e of await kv.history({ key: "del-history" })) entries.push({ operation: e.operation, value: e.string() });
+    assert.ok(entries.length > 0, "the key's marker is there");
+    assert.deepEqual(entries.map((e) => e.operation), ["PURGE"]);
+    for (const e of entries) assertNoSecrets(e.value);
+    await rejects(admin.getRouter({ id: "del-history" }, call), Code.NotFound, "del-history");
+    const again = (await admin.createRouter({ router: router("del-history") }, call)).router!;
+    assert.equal(again.id, "del-history");
   });
 });
 

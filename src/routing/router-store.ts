@@ -138,7 +138,8 @@ export class RouterStore implements RouterSource {
   async delete(id: string): Promise<void> {
     const current = await this.fetch(id);
     try {
-      await this.#kv.delete(id, { previousSeq: current.revision });
+      // Purge, not delete: a soft delete would keep the router's earlier values, and their secrets, in the history.
+      await this.#kv.purge(id, { previousSeq: current.revision });
     } catch (e) {
       if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
       throw unavailable(e);
