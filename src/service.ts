@@ -60,7 +60,9 @@ function httpOptions(config: Config, logger: Logger): NonNullable<ServerOptions[
   let refused = 0;
   let lastLog = 0;
   return {
-    ...(config.tlsCertFile && config.tlsKeyFile ? { tls: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } } : {}),
+    ...(config.tlsCertFile && config.tlsKeyFile
+      ? { tls: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } }
+      : {}),
     maxConcurrentStreams: config.http2MaxConcurrentStreams,
     idleTimeoutMs: config.httpIdleTimeoutMs,
     maxConnections: config.maxConnections,

@@ -24,7 +24,15 @@ const call = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
 const silent = pino({ level: "silent" });
 
 function service(natsUrl: string, env: Record<string, string>, logger: Logger = silent): Promise<RunningService> {
-  const config = loadConfig({ NATS_URL: natsUrl, PORT: "0", ADMIN_TOKENS: ADMIN_TOKEN, EMIT_TOKENS: "emit-unused", DELIVERY_ENABLED: "false", SHUTDOWN_GRACE_MS: "1000", ...env });
+  const config = loadConfig({
+    NATS_URL: natsUrl,
+    PORT: "0",
+    ADMIN_TOKENS: ADMIN_TOKEN,
+    EMIT_TOKENS: "emit-unused",
+    DELIVERY_ENABLED: "false",
+    SHUTDOWN_GRACE_MS: "1000",
+    ...env,
+  });
   return startService({ ...config, natsUrl }, logger);
 }
 
@@ -69,15 +77,17 @@ describe("TLS on the service port and to a TLS-only nats-server (mutual TLS)", (
   test("the service connected to NATS over mutual TLS and stores routers there", async () => {
     const info = svc.nc.info!;
     assert.equal(info.tls_required || info.tls_verify, true);
-    const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: `https://localhost:${svc.port}`, nodeOptions: { ca: readFileSync(pki.caFile) } }));
+    const transport = createGrpcTransport({ baseUrl: `https://localhost:${svc.port}`, nodeOptions: { ca: readFileSync(pki.caFile) } });
+    const admin = createClient(RouterAdminService, transport);
     await admin.createRouter({ router: { id: "over-tls", backend: 1, endpointUrl: "https://lrs.example/xapi", enabled: true } }, call);
     assert.equal(svc.routers.get("over-tls")?.id, "over-tls");
   });
 
+  const trusting = () => ({ ca: readFileSync(pki.caFile) });
   for (const [name, transport] of [
-    ["gRPC over h2", () => createGrpcTransport({ baseUrl: `https://localhost:${svc.port}`, nodeOptions: { ca: readFileSync(pki.caFile) } })],
-    ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1", nodeOptions: { ca: readFileSync(pki.caFile) } })],
-    ["Connect over h2", () => createConnectTransport({ baseUrl: `https://127.0.0.1:${svc.port}`, httpVersion: "2", nodeOptions: { ca: readFileSync(pki.caFile) } })],
+    ["gRPC over h2", () => createGrpcTransport({ baseUrl: `https://localhost:${svc.port}`, nodeOptions: trusting() })],
+    ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1", nodeOptions: trusting() })],
+    ["Connect over h2", () => createConnectTransport({ baseUrl: `https://127.0.0.1:${svc.port}`, httpVersion: "2", nodeOptions: trusting() })],
   ] as const) {
     test(`${name} with a client that trusts the CA`, async () => {
       const admin = createClient(RouterAdminService, transport());
@@ -135,7 +145,9 @@ describe("NKey authentication", () => {
 });
 
 /** A pino logger whose lines are also events, so a test can await a line instead of polling. */
-function eventLogger(): { logger: Logger; lines: Array<Record<string, unknown>>; next(match: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> } {
+type LogLine = Record<string, unknown>;
+
+function eventLogger(): { logger: Logger; lines: LogLine[]; next(match: (l: LogLine) => boolean): Promise<LogLine> } {
   const lines: Array<Record<string, unknown>> = [];
   const events = new EventEmitter();
   const sink = new Writable({

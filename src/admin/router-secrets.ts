@@ -66,7 +66,8 @@ function keepHeaders(stored: Readonly<Record<string, string>>, moved: boolean, r
   if (moved && Object.keys(stored).length > 0) {
     throw new ValidationError(
       `${root}.headers`,
-      `endpoint_url changes, so the header values must be supplied again in this update (add "headers" to update_mask) or removed; ${RESEND}`,
+      `endpoint_url changes, so the header values must be supplied again in this update (add "headers" to update_mask) ` +
+        `or removed; ${RESEND}`,
     );
   }
   return stored;
@@ -84,7 +85,8 @@ function mergeHeaders(
   for (const [name, value] of Object.entries(next)) {
     const kept = value === "" ? byName.get(name.toLowerCase()) : undefined;
     if (kept !== undefined && moved) {
-      throw new ValidationError(`${root}.headers[${JSON.stringify(name)}]`, `needs its value again because endpoint_url changes; ${RESEND}`);
+      const field = `${root}.headers[${JSON.stringify(name)}]`;
+      throw new ValidationError(field, `needs its value again because endpoint_url changes; ${RESEND}`);
     }
     // A still-empty value (nothing stored under that name) is refused by validation: "expected a value".
     out[name] = kept ?? value;

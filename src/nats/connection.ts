@@ -50,9 +50,14 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     ...(opts.credsFile ? { authenticator: credsAuthenticator(readFileSync(opts.credsFile)) } : {}),
-    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(readFileSync(opts.nkeySeedFile, "utf8").trim())) } : {}),
+    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(readSeed(opts.nkeySeedFile)) } : {}),
     ...(opts.tls ? { tls: tlsOptions(opts.tls) } : {}),
   });
+}
+
+/** The seed as nkeys wants it: the text without the newline an editor adds. */
+function readSeed(file: string): Uint8Array {
+  return new TextEncoder().encode(readFileSync(file, "utf8").trim());
 }
 
 /** Files are read here, once, so a missing or unreadable file stops start-up with its path in the error. */

@@ -19,7 +19,7 @@ export interface ServerOptions {
   interceptors: Interceptor[];
   health?: HealthRegistry;
   /** TLS and connection limits of the HTTP server (see http-server.ts); defaults when absent. */
-  http?: Pick<HttpServerOptions, "tls" | "maxConcurrentStreams" | "idleTimeoutMs" | "maxConnections" | "onConnectionRefused" | "sniffTimeoutMs">;
+  http?: Omit<HttpServerOptions, "handler" | "host" | "port">;
 }
 
 export interface RunningServer {
