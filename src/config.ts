@@ -52,10 +52,19 @@ function v<T>(name: string, defaultText: string, description: string, schema: z.
 /** Every variable the service reads, in --help order. */
 export const CONFIG_VARS = {
   host: v("HOST", "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces).", z.string().min(1)),
-  port: v("PORT", "8080", "Port serving gRPC, gRPC-Web and Connect (HTTP/2 cleartext and HTTP/1.1).", nonNegativeInt.max(65535)),
+  port: v("PORT", "8080", "Port serving gRPC, gRPC-Web and Connect (HTTP/2 and HTTP/1.1; cleartext unless TLS_CERT_FILE is set).", nonNegativeInt.max(65535)),
+  tlsCertFile: v("TLS_CERT_FILE", "(unset)", "PEM certificate chain: serve TLS only (h2 and HTTP/1.1 by ALPN). Needs TLS_KEY_FILE.", z.string().optional()),
+  tlsKeyFile: v("TLS_KEY_FILE", "(unset)", "PEM private key for TLS_CERT_FILE.", z.string().optional()),
+  http2MaxConcurrentStreams: v("HTTP2_MAX_CONCURRENT_STREAMS", "100", "HTTP/2 streams (calls) one connection may have open at once; more are refused.", positiveInt.max(10_000)),
+  httpIdleTimeoutMs: v("HTTP_IDLE_TIMEOUT_MS", "120000", "Close a client connection with no call in flight after this long, in ms.", positiveInt),
+  maxConnections: v("MAX_CONNECTIONS", "1000", "Open client connections at most; more are closed on accept (keep LimitNOFILE above it).", positiveInt),
   natsUrl: v("NATS_URL", "(unset)", "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.", z.string().optional()),
   natsServerBin: v("NATS_SERVER_BIN", "nats-server", "nats-server binary for the embedded default (searched on PATH and /usr/sbin).", z.string().min(1)),
-  natsCreds: v("NATS_CREDS", "(unset)", "NATS credentials file.", z.string().optional()),
+  natsCreds: v("NATS_CREDS", "(unset)", "NATS credentials file (JWT and NKey seed).", z.string().optional()),
+  natsNkeySeedFile: v("NATS_NKEY_SEED_FILE", "(unset)", "File holding a NATS NKey user seed (SU...), for servers with nkey users. Not with NATS_CREDS.", z.string().optional()),
+  natsTlsCaFile: v("NATS_TLS_CA_FILE", "(unset)", "PEM CA verifying the NATS server. Any NATS_TLS_* variable makes TLS to NATS required.", z.string().optional()),
+  natsTlsCertFile: v("NATS_TLS_CERT_FILE", "(unset)", "PEM client certificate for NATS mutual TLS. Needs NATS_TLS_KEY_FILE.", z.string().optional()),
+  natsTlsKeyFile: v("NATS_TLS_KEY_FILE", "(unset)", "PEM private key for NATS_TLS_CERT_FILE.", z.string().optional()),
   dataDir: v("DATA_DIR", ".data", "Directory for the embedded nats-server's store.", z.string().min(1)),
   natsPrefix: v("NATS_PREFIX", "eventrouting", "Prefix of every subject, stream, bucket and consumer name (letters, digits, _).", z.string().regex(/^[A-Za-z0-9_]+$/, "expected letters, digits and _ only")),
   natsReplicas: v("NATS_REPLICAS", "1", "Stream and bucket replicas (3 in a NATS cluster).", positiveInt.max(5)),
@@ -125,6 +134,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length === 0 && (out["deliveryHttpTimeoutMs"] as number) >= (out["deliveryCountdownMs"] as number)) {
     problems.push("DELIVERY_HTTP_TIMEOUT_MS must be below DELIVERY_COUNTDOWN_MS, or a slow request is redelivered while in flight");
+  }
+  const pair = (a: string, b: string, why: string): void => {
+    if ((env[a] ?? "") !== "" && (env[b] ?? "") === "") problems.push(`${a} is set but ${b} is not: ${why}`);
+  };
+  pair("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS needs both");
+  pair("TLS_KEY_FILE", "TLS_CERT_FILE", "TLS needs both");
+  pair("NATS_TLS_CERT_FILE", "NATS_TLS_KEY_FILE", "a client certificate needs its key");
+  pair("NATS_TLS_KEY_FILE", "NATS_TLS_CERT_FILE", "a client key needs its certificate");
+  if ((env["NATS_CREDS"] ?? "") !== "" && (env["NATS_NKEY_SEED_FILE"] ?? "") !== "") {
+    problems.push("NATS_CREDS and NATS_NKEY_SEED_FILE are both set: choose one way to authenticate to NATS");
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return out as Config;

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   }
 
   const service = await startService({ ...config, natsUrl }, logger);
-  logger.info({ address: `${config.host}:${service.port}`, nats: natsUrl }, "event-routing listening (gRPC, gRPC-Web, Connect)");
+  logger.info({ address: `${config.host}:${service.port}`, tls: config.tlsCertFile !== undefined, nats: natsUrl }, "event-routing listening (gRPC, gRPC-Web, Connect)");
 
   let stopping = false;
   const stop = async (signal: string) => {

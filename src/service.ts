@@ -22,7 +22,9 @@ import { defaultConsumerName, eventBusStreamKey, type EventBusSettings } from ".
 import { createEventRoutingService } from "./ingest/event-routing-service.js";
 import { startIngestInputs, type IngestInputs } from "./ingest/ingest-inputs.js";
 import { caliperSensorId } from "./transform/caliper/envelope.js";
-import { connectNats } from "./nats/connection.js";
+import { readFileSync } from "node:fs";
+import { connectNats, natsConnectOptions } from "./nats/connection.js";
+import { logNatsStatus } from "./nats/connection-log.js";
 import { ingestNames, natsNames } from "./nats/names.js";
 import { ensureStreams } from "./nats/streams.js";
 import type { DeliveryDefaults } from "./routing/router-model.js";
@@ -30,7 +32,7 @@ import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToNats, HealthRegistry } from "./server/health.js";
-import { standardInterceptors, startServer } from "./server/server.js";
+import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
 
 export interface RunningService {
   readonly port: number;
@@ -73,9 +75,33 @@ export function eventBusSettings(config: Config): EventBusSettings | undefined {
   };
 }
 
+/** TLS files are read once at start; connections over MAX_CONNECTIONS are logged at most every 10 s. */
+function httpOptions(config: Config, logger: Logger): NonNullable<ServerOptions["http"]> {
+  let refused = 0;
+  let lastLog = 0;
+  return {
+    ...(config.tlsCertFile && config.tlsKeyFile
+      ? { tls: { cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile) } }
+      : {}),
+    maxConcurrentStreams: config.http2MaxConcurrentStreams,
+    idleTimeoutMs: config.httpIdleTimeoutMs,
+    maxConnections: config.maxConnections,
+    onConnectionRefused() {
+      refused++;
+      if (Date.now() - lastLog < 10_000) return;
+      logger.warn({ refused, maxConnections: config.maxConnections }, "connections refused: MAX_CONNECTIONS reached");
+      lastLog = Date.now();
+      refused = 0;
+    },
+  };
+}
+
 export async function startService(config: Config & { natsUrl: string }, logger: Logger): Promise<RunningService> {
   const names = natsNames(config.natsPrefix);
-  const nc = await connectNats({ servers: config.natsUrl, ...(config.natsCreds ? { credsFile: config.natsCreds } : {}) });
+  // Read before connecting, so a missing certificate fails start-up before anything else is opened.
+  const http = httpOptions(config, logger);
+  const nc = await connectNats(natsConnectOptions(config, config.natsUrl));
+  void logNatsStatus(nc.status(), logger);
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
   try {
     await ensureStreams(nc, names, { replicas: config.natsReplicas, deliveryMaxAgeHours: config.deliveryMaxAgeHours });
@@ -143,6 +169,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
       health,
       ...(config.logRpcs ? { rpcLog: logger } : {}),
+      http,
       register(router) {
         router.service(EventRoutingService, eventRouting);
         router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));

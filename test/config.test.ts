@@ -43,3 +43,14 @@ test("--help and the README list every variable", () => {
     assert.ok(readme.includes(`| \`${spec.name}\` |`), `README's configuration table lists ${spec.name}`);
   }
 });
+
+test("TLS and NATS authentication variables come in consistent sets", () => {
+  assert.throws(() => loadConfig({ TLS_CERT_FILE: "/etc/er/cert.pem" }), /TLS_CERT_FILE is set but TLS_KEY_FILE is not/);
+  assert.throws(() => loadConfig({ NATS_TLS_KEY_FILE: "/etc/er/nats.key" }), /NATS_TLS_KEY_FILE is set but NATS_TLS_CERT_FILE is not/);
+  assert.throws(() => loadConfig({ NATS_CREDS: "/a.creds", NATS_NKEY_SEED_FILE: "/a.nk" }), /choose one way to authenticate/);
+  const c = loadConfig({ TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem", HTTP2_MAX_CONCURRENT_STREAMS: "50", MAX_CONNECTIONS: "10" });
+  assert.equal(c.tlsCertFile, "/c.pem");
+  assert.equal(c.http2MaxConcurrentStreams, 50);
+  assert.equal(c.maxConnections, 10);
+  assert.equal(loadConfig({}).httpIdleTimeoutMs, 120_000);
+});

@@ -1,6 +1,7 @@
 /**
  * Proto Router ⇄ stored RouterConfig. Requests become a RouterInput (plain, proto-shaped, durations in ms) that
- * router-validation checks; responses never carry a password or token (has_secret says one is stored).
+ * router-validation checks; responses never carry a password, a token or a header value (has_secret says a
+ * password or token is stored; headers come back as names with empty values).
  */
 import { create } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs, timestampFromDate, type Duration } from "@bufbuild/protobuf/wkt";
@@ -80,7 +81,7 @@ export function routerInputFromConfig(c: RouterConfig): RouterInput {
   };
 }
 
-/** Stored router → response. Secrets are dropped here, the only way out of the service. */
+/** Stored router → response. Secrets and header values are dropped here, the only way out of the service. */
 export function routerToProto(c: RouterConfig): Router {
   const d = c.delivery;
   const auth =
@@ -98,7 +99,7 @@ export function routerToProto(c: RouterConfig): Router {
     enabled: c.enabled,
     matchParams: c.matchParams.map((m) => create(MatchParamSchema, { path: m.path, patterns: [...m.patterns] })),
     overrideArgs: c.overrideArgs,
-    headers: { ...c.headers },
+    headers: Object.fromEntries(Object.keys(c.headers).map((name) => [name, ""])),
     delivery: create(DeliverySettingsSchema, {
       batchSize: d.batchSize ?? 0,
       ...(d.batchIntervalMs !== undefined ? { batchInterval: durationFromMs(d.batchIntervalMs) } : {}),

@@ -1,11 +1,12 @@
 /**
  * UpdateRouter semantics: the update_mask names the fields to take from the request (snake_case proto paths);
- * an empty mask replaces every writable field. A password or token left empty with the same auth kind keeps the
- * stored secret, because Get never returns it and a client editing other fields cannot send it back.
+ * an empty mask replaces every writable field. Secrets (password, token, header values) follow router-secrets.ts:
+ * empty keeps the stored value, except that an endpoint_url change needs them all again.
  */
 import { ValidationError } from "../errors.js";
 import type { RouterDeliverySettings } from "../routing/router-model.js";
-import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+import type { RouterInput } from "../routing/router-validation.js";
+import { carrySecrets } from "./router-secrets.js";
 
 const TOP: Readonly<Record<string, keyof RouterInput>> = {
   display_name: "displayName",
@@ -57,11 +58,6 @@ export function applyUpdateMask(current: RouterInput, patch: RouterInput, paths:
     });
     next = out as unknown as RouterInput;
   }
-  return { ...next, auth: keepStoredSecret(current.auth, next.auth) };
-}
-
-function keepStoredSecret(stored: RouterAuthInput, next: RouterAuthInput): RouterAuthInput {
-  if (stored.kind === "basic" && next.kind === "basic" && next.password === "") return { ...next, password: stored.password };
-  if (stored.kind === "bearer" && next.kind === "bearer" && next.token === "") return { ...next, token: stored.token };
-  return next;
+  const fromRequest = (path: string): boolean => paths.length === 0 || paths.includes(path);
+  return carrySecrets(current, next, { authFromRequest: fromRequest("auth"), headersFromRequest: fromRequest("headers") });
 }

@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import type { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { loadConfig } from "../config.js";
-import { connectNats } from "../nats/connection.js";
+import { connectNats, natsConnectOptions } from "../nats/connection.js";
 import { natsNames } from "../nats/names.js";
 
 function embeddedNatsUrl(dataDir: string): string | undefined {
@@ -35,7 +35,7 @@ export async function runInspect(args: string[], out: Writable, err: Writable): 
     err.write("no NATS to inspect: set NATS_URL (or --nats-url), or start the service with `npm start` first\n");
     return 2;
   }
-  const nc = await connectNats({ servers: url, name: "event-routing-inspect" });
+  const nc = await connectNats(natsConnectOptions(config, url, "event-routing-inspect"));
   try {
     const jsm = await jetstreamManager(nc);
     const names = natsNames(config.natsPrefix);

@@ -1,11 +1,46 @@
-/** Connecting to NATS with the options a long-running service needs (reconnect forever, named connection). */
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+/**
+ * Connecting to NATS with the options a long-running service needs: reconnect forever, a named connection, and
+ * the operator's choice of authentication (a creds file, or an NKey seed whose private key never leaves this
+ * process) and TLS (a CA to verify the server, a client certificate for mutual TLS). Any TLS option makes TLS
+ * required: the connection fails rather than falling back to cleartext.
+ */
+import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
+import type { Config } from "../config.js";
+
+export interface NatsTlsOptions {
+  /** PEM CA bundle that signs the server's certificate (absent: the system's trusted CAs). */
+  readonly caFile?: string;
+  /** PEM client certificate and key, for servers that verify clients (nats-server --tlsverify). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
 
 export interface NatsConnectOptions {
   readonly servers: string;
   readonly name?: string;
   readonly credsFile?: string;
+  /** File holding an NKey user seed ("SU..."). */
+  readonly nkeySeedFile?: string;
+  readonly tls?: NatsTlsOptions;
+}
+
+type NatsConfig = Pick<Config, "natsCreds" | "natsNkeySeedFile" | "natsTlsCaFile" | "natsTlsCertFile" | "natsTlsKeyFile">;
+
+/** The NATS_* authentication and TLS variables as connect options (the service and the inspect CLI alike). */
+export function natsConnectOptions(config: NatsConfig, servers: string, name?: string): NatsConnectOptions {
+  const tls: NatsTlsOptions = {
+    ...(config.natsTlsCaFile ? { caFile: config.natsTlsCaFile } : {}),
+    ...(config.natsTlsCertFile ? { certFile: config.natsTlsCertFile } : {}),
+    ...(config.natsTlsKeyFile ? { keyFile: config.natsTlsKeyFile } : {}),
+  };
+  return {
+    servers,
+    ...(name ? { name } : {}),
+    ...(config.natsCreds ? { credsFile: config.natsCreds } : {}),
+    ...(config.natsNkeySeedFile ? { nkeySeedFile: config.natsNkeySeedFile } : {}),
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+  };
 }
 
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
@@ -15,5 +50,21 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     ...(opts.credsFile ? { authenticator: credsAuthenticator(readFileSync(opts.credsFile)) } : {}),
+    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(readSeed(opts.nkeySeedFile)) } : {}),
+    ...(opts.tls ? { tls: tlsOptions(opts.tls) } : {}),
   });
+}
+
+/** The seed as nkeys wants it: the text without the newline an editor adds. */
+function readSeed(file: string): Uint8Array {
+  return new TextEncoder().encode(readFileSync(file, "utf8").trim());
+}
+
+/** Files are read here, once, so a missing or unreadable file stops start-up with its path in the error. */
+function tlsOptions(t: NatsTlsOptions): TlsOptions {
+  return {
+    ...(t.caFile ? { ca: readFileSync(t.caFile, "utf8") } : {}),
+    ...(t.certFile ? { cert: readFileSync(t.certFile, "utf8") } : {}),
+    ...(t.keyFile ? { key: readFileSync(t.keyFile, "utf8") } : {}),
+  };
 }

@@ -19,6 +19,8 @@ export interface NatsServerOptions {
   readonly port?: number;
   readonly monitorPort?: number;
   readonly startTimeoutMs?: number;
+  /** More nats-server arguments, e.g. TLS flags or `-c file` (tests of TLS and authentication). */
+  readonly extraArgs?: readonly string[];
 }
 
 export class NatsServerNotFoundError extends Error {
@@ -74,7 +76,7 @@ export class NatsServerProcess {
     const portsDir = this.opts.portsDir ?? this.opts.storeDir;
     mkdirSync(this.opts.storeDir, { recursive: true });
     mkdirSync(portsDir, { recursive: true });
-    const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", this.opts.storeDir, "--ports_file_dir", portsDir];
+    const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", this.opts.storeDir, "--ports_file_dir", portsDir, ...(this.opts.extraArgs ?? [])];
     const child = spawn(this.exe, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     this.stderr = "";

@@ -9,7 +9,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
-import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError } from "../errors.js";
+import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError, ValidationError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
 import { compiledMatchFor, type CompiledMatch } from "./match-params.js";
 import type { RouterConfig } from "./router-model.js";
@@ -39,9 +39,12 @@ export class RouterStore implements RouterSource {
   #snapshot: readonly RouterConfig[] | undefined;
   #seen = 0;
   #closed = false;
+  /** The connected server's max_payload: larger values are refused by NATS, so they are refused here first. */
+  readonly #maxPayload: () => number | undefined;
 
-  private constructor(kv: KV, watch: QueuedIterator<KvWatchEntry>, opts: RouterStoreOptions) {
+  private constructor(kv: KV, watch: QueuedIterator<KvWatchEntry>, opts: RouterStoreOptions, maxPayload: () => number | undefined) {
     this.#kv = kv;
+    this.#maxPayload = maxPayload;
     this.#watch = watch;
     this.#applyTimeoutMs = opts.applyTimeoutMs ?? 5_000;
     this.#onInvalid = opts.onInvalid ?? (() => {});
@@ -53,7 +56,7 @@ export class RouterStore implements RouterSource {
     // Everything up to this sequence is the initial state; the watch replays the last value of every key first.
     const lastSeq = (await kv.status()).streamInfo.state.last_seq;
     const watch = await kv.watch();
-    const store = new RouterStore(kv, watch, opts);
+    const store = new RouterStore(kv, watch, opts, () => nc.info?.max_payload);
     const loaded = store.#waitFor(() => store.#seen >= lastSeq, 30_000);
     void store.#run();
     try {
@@ -97,9 +100,10 @@ export class RouterStore implements RouterSource {
   async create(router: ValidRouter): Promise<RouterConfig> {
     const now = new Date().toISOString();
     const stored: Stored = { ...router, createTime: now, updateTime: now };
+    const value = this.#encode(stored);
     let revision: number;
     try {
-      revision = await this.#kv.create(router.id, JSON.stringify(stored));
+      revision = await this.#kv.create(router.id, value);
     } catch (e) {
       if (isWrongLastSequence(e)) throw new AlreadyExistsError(`router ${router.id} already exists`);
       throw unavailable(e);
@@ -119,9 +123,10 @@ export class RouterStore implements RouterSource {
       throw new ConflictError(`router ${id} was changed (revision ${current.revision}, expected ${expectedRevision}); read it again`);
     }
     const next: Stored = { ...change(current), id, createTime: current.createTime, updateTime: new Date().toISOString() };
+    const value = this.#encode(next);
     let revision: number;
     try {
-      revision = await this.#kv.update(id, JSON.stringify(next), current.revision);
+      revision = await this.#kv.update(id, value, current.revision);
     } catch (e) {
       if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
       throw unavailable(e);
@@ -133,12 +138,25 @@ export class RouterStore implements RouterSource {
   async delete(id: string): Promise<void> {
     const current = await this.fetch(id);
     try {
-      await this.#kv.delete(id, { previousSeq: current.revision });
+      // Purge, not delete: a soft delete would keep the router's earlier values, and their secrets, in the history.
+      await this.#kv.purge(id, { previousSeq: current.revision });
     } catch (e) {
       if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
       throw unavailable(e);
     }
     await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.revision > current.revision, this.#applyTimeoutMs).catch(() => {});
+  }
+
+  /**
+   * The stored form. A value above the server's limit is the admin's input being too large (InvalidArgument), not
+   * NATS being down (Unavailable, which invites a retry that can never succeed). Headroom for the KV headers.
+   */
+  #encode(stored: Stored): string {
+    const json = JSON.stringify(stored);
+    const limit = (this.#maxPayload() ?? Number.POSITIVE_INFINITY) - 1024;
+    const bytes = Buffer.byteLength(json);
+    if (bytes > limit) throw new ValidationError("router", `is ${bytes} bytes as stored; the NATS server accepts at most ${limit}`);
+    return json;
   }
 
   async close(): Promise<void> {

@@ -45,13 +45,42 @@ export const FALLBACK_DELIVERY_DEFAULTS: DeliveryDefaults = {
 };
 
 /** Set by the sender; letting a router override them would break delivery or authentication. */
-export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
-  "authorization",
-  "content-type",
-  "content-length",
+export const RESERVED_HEADERS: ReadonlySet<string> = new Set(["authorization", "content-type", "x-experience-api-version"]);
+
+/**
+ * Headers that decide framing, the connection or the target rather than describing the request. A router setting
+ * them could smuggle a second request (Transfer-Encoding against Content-Length, RFC 9112 6.3), hang or take over
+ * the connection (Connection, Keep-Alive, Upgrade, Expect, TE, Trailer: the hop-by-hop set of RFC 9110 7.6.1),
+ * send the request to another virtual host (Host), make the body unreadable (Content-Encoding) or carry session
+ * state the service must not hold (Cookie, Proxy-Authorization).
+ */
+export const CONNECTION_HEADERS: ReadonlySet<string> = new Set([
   "host",
-  "x-experience-api-version",
+  "content-length",
+  "transfer-encoding",
+  "content-encoding",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authorization",
+  "proxy-authenticate",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect",
+  "cookie",
+  "http2-settings",
 ]);
+
+/** Most custom headers per router, and their total size (names + values): far below any server's header limit. */
+export const MAX_HEADERS = 32;
+export const MAX_HEADER_BYTES = 8192;
+
+/**
+ * Largest router as stored (JSON). NATS refuses messages above the server's max_payload (1 MiB by default) and
+ * every instance holds every router in memory; real routers are a few kilobytes.
+ */
+export const MAX_ROUTER_BYTES = 256 * 1024;
 
 // RFC 9110 token.
 const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -83,7 +112,10 @@ const routerSchema = z.object({
   }),
   displayName: z.string().max(200, { error: "expected at most 200 characters" }),
   backend: z.enum(["xapi", "caliper"], { error: "expected BACKEND_XAPI or BACKEND_CALIPER" }),
-  endpointUrl: z.string().refine(isHttpUrl, { error: "expected an http or https URL without credentials" }),
+  endpointUrl: z.string().superRefine((url, ctx) => {
+    const problem = endpointUrlProblem(url);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }),
   auth: authSchema,
   enabled: z.boolean(),
   matchParams: z.array(
@@ -95,7 +127,11 @@ const routerSchema = z.object({
   overrideArgs: z.record(z.string(), z.unknown(), { error: "expected an object" }),
   headers: z.record(
     z.string().regex(HEADER_NAME_RE, { error: "expected a valid HTTP header name" }),
-    z.string().max(8192).regex(HEADER_VALUE_RE, { error: "expected a header value without control characters" }),
+    z
+      .string()
+      .min(1, { error: "expected a value" })
+      .max(MAX_HEADER_BYTES)
+      .regex(HEADER_VALUE_RE, { error: "expected a header value without control characters" }),
   ),
   delivery: z.object({
     batchSize: z.number().int().min(1, { error: "expected 1 to 10000" }).max(10_000, { error: "expected 1 to 10000" }).optional(),
@@ -108,15 +144,26 @@ const routerSchema = z.object({
   }),
 });
 
-function isHttpUrl(s: string): boolean {
-  if (s.length > 2048) return false;
+/**
+ * Why an endpoint URL is refused, or undefined. The raw text is checked as well as the parsed URL, because the
+ * WHATWG parser repairs what must be refused here: "http:///x" gets host "x", tabs and newlines are dropped,
+ * "http://:@host" parses with empty credentials, and "\\" counts as "/".
+ */
+export function endpointUrlProblem(s: string): string | undefined {
+  if (s.length > 2048) return "expected at most 2048 characters";
+  if (/[\x00-\x20\x7f-\x9f]/.test(s)) return "must not contain spaces or control characters";
+  const m = /^https?:\/\/([^/?#\\]*)(?:[/?#]|$)/i.exec(s);
+  if (!m) return "expected an http or https URL";
+  // Credentials in the URL would be echoed by Get/List and survive an endpoint change; they belong in auth.
+  if (m[1]!.includes("@")) return "must not contain credentials (set them in auth)";
+  let u: URL;
   try {
-    const u = new URL(s);
-    // Credentials in the URL would be echoed by Get/List; they belong in auth.
-    return (u.protocol === "http:" || u.protocol === "https:") && u.username === "" && u.password === "";
+    u = new URL(s);
   } catch {
-    return false;
+    return "expected an http or https URL";
   }
+  if (m[1] === "" || u.hostname === "") return "expected a host";
+  return undefined;
 }
 
 const SNAKE_OVERRIDES: Readonly<Record<string, string>> = {
@@ -162,11 +209,7 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
     throw e;
   }
 
-  for (const name of Object.keys(r.headers)) {
-    if (RESERVED_HEADERS.has(name.toLowerCase())) {
-      throw new ValidationError(`${root}.headers[${JSON.stringify(name)}]`, "is set by the sender and cannot be overridden");
-    }
-  }
+  checkHeaders(r.headers, root);
 
   const d = r.delivery;
   const httpTimeout = d.httpTimeoutMs ?? defaults.httpTimeoutMs;
@@ -186,7 +229,7 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
     throw new ValidationError(`${root}.delivery.backoff`, `has ${backoff.length} entries but max_retries is ${maxRetries}; at most one entry per retry`);
   }
 
-  return {
+  const valid: ValidRouter = {
     id: r.id,
     displayName: r.displayName,
     backend: r.backend,
@@ -202,6 +245,26 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
       criticalEvents: d.criticalEvents && d.criticalEvents.length > 0 ? [...d.criticalEvents] : undefined,
     }),
   };
+  const bytes = Buffer.byteLength(JSON.stringify(valid));
+  if (bytes > MAX_ROUTER_BYTES) throw new ValidationError(root, `is ${bytes} bytes as JSON; at most ${MAX_ROUTER_BYTES} are accepted`);
+  return valid;
+}
+
+/** Header rules the schema cannot state: names set by the sender or by HTTP itself, duplicates, count and size. */
+function checkHeaders(headers: Readonly<Record<string, string>>, root: string): void {
+  const seen = new Set<string>();
+  let bytes = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    const field = `${root}.headers[${JSON.stringify(name)}]`;
+    const lower = name.toLowerCase();
+    if (RESERVED_HEADERS.has(lower)) throw new ValidationError(field, "is set by the sender and cannot be overridden");
+    if (CONNECTION_HEADERS.has(lower)) throw new ValidationError(field, "controls HTTP framing or the connection and cannot be set");
+    if (seen.has(lower)) throw new ValidationError(field, "is given twice (header names are case-insensitive)");
+    seen.add(lower);
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  }
+  if (seen.size > MAX_HEADERS) throw new ValidationError(`${root}.headers`, `has ${seen.size} headers; at most ${MAX_HEADERS}`);
+  if (bytes > MAX_HEADER_BYTES) throw new ValidationError(`${root}.headers`, `are ${bytes} bytes (names and values); at most ${MAX_HEADER_BYTES}`);
 }
 
 /** A router id from a Get/Delete request. */

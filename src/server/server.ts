@@ -8,7 +8,7 @@ import { authInterceptor, type Tokens } from "./auth.js";
 import { createConnectHandler } from "./connect-handler.js";
 import type { EarlyFailure } from "./early-errors.js";
 import { HealthRegistry } from "./health.js";
-import { startHttpServer } from "./http-server.js";
+import { startHttpServer, type HttpServerOptions } from "./http-server.js";
 import { errorMappingInterceptor, loggingInterceptor, logRpcError } from "./interceptors.js";
 
 export interface ServerOptions {
@@ -24,6 +24,8 @@ export interface ServerOptions {
    * interceptor) run, and handler crashes. Pass the logger when LOG_RPCS is on.
    */
   rpcLog?: Logger;
+  /** TLS and connection limits of the HTTP server (see http-server.ts); defaults when absent. */
+  http?: Omit<HttpServerOptions, "handler" | "host" | "port">;
 }
 
 export interface RunningServer {
@@ -58,7 +60,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     health,
     ...(opts.rpcLog ? earlyFailureLogging(opts.rpcLog) : {}),
   });
-  const http = await startHttpServer({ handler, host: opts.host, port: opts.port });
+  const http = await startHttpServer({ ...opts.http, handler, host: opts.host, port: opts.port });
   let done: Promise<void> | undefined;
   return {
     port: http.port,

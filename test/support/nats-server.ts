@@ -34,10 +34,16 @@ export interface TestNatsServer {
   stop(): Promise<void>;
 }
 
-export async function startNatsServer(): Promise<TestNatsServer> {
+/** `extraArgs` go to nats-server as they are (TLS flags, `-c config`). */
+export async function startNatsServer(opts: { extraArgs?: readonly string[] } = {}): Promise<TestNatsServer> {
   hookExit();
   const dir = mkdtempSync(join(tmpdir(), "er-nats-"));
-  const server = await NatsServerProcess.start({ bin: process.env["NATS_SERVER_BIN"] ?? "nats-server", storeDir: join(dir, "js"), portsDir: dir });
+  const server = await NatsServerProcess.start({
+    bin: process.env["NATS_SERVER_BIN"] ?? "nats-server",
+    storeDir: join(dir, "js"),
+    portsDir: dir,
+    ...(opts.extraArgs ? { extraArgs: opts.extraArgs } : {}),
+  });
   const entry = { server, dir };
   live.add(entry);
   return {
