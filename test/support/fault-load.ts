@@ -3,7 +3,7 @@
  *
  * - `faultEvents` makes distinct Open edX events (unique raw timestamps, so unique statement ids) for one scenario,
  *   with the scenario in the course id so a router's match_params can select them.
- * - `LoadGenerator` sends them with EmitBatch and behaves like a careful client: a call that fails (Unavailable, a
+ * - `LoadGenerator` sends them with EmitBatch (or Emit) and behaves like a careful client: a call that fails (Unavailable, a
  *   dead connection) is retried with the same events, which is safe because statement ids de-duplicate. Only an OK
  *   answer with every event PUBLISHED counts as acknowledged; every call is logged with its times and code, so a
  *   test can check what the service answered during an outage.
@@ -26,14 +26,15 @@ export interface FaultEvent {
   readonly json: string;
 }
 
-/** `n` distinct enrollment events; every `criticalEvery`-th is critical (0: none). */
-export function faultEvents(scenario: string, n: number, opts: { criticalEvery?: number } = {}): FaultEvent[] {
+/** `n` distinct enrollment events, numbered from `offset`; every `criticalEvery`-th is critical (0: none). */
+export function faultEvents(scenario: string, n: number, opts: { criticalEvery?: number; offset?: number } = {}): FaultEvent[] {
   const courseId = `course-v1:Fault+${scenario}+2026`;
   // A base time per scenario so two scenarios never share a raw timestamp (and so a statement id).
   let h = 0;
   for (const c of scenario) h = (h * 31 + c.charCodeAt(0)) % 10_000;
   const base = Date.UTC(2026, 0, 1) + h * 86_400_000;
-  return Array.from({ length: n }, (_, i) => {
+  return Array.from({ length: n }, (_, k) => {
+    const i = k + (opts.offset ?? 0);
     const critical = opts.criticalEvery ? i % opts.criticalEvery === 0 : false;
     const name = critical ? CRITICAL_EVENT : ORDINARY_EVENT;
     const user = 1000 + (i % 97);
@@ -74,6 +75,8 @@ export interface LoadOptions {
   readonly deadlineMs: number;
   /** Deadline of one call. */
   readonly callTimeoutMs?: number;
+  /** Send each event with Emit instead of EmitBatch. */
+  readonly single?: boolean;
 }
 
 export class LoadGenerator {
@@ -117,7 +120,8 @@ export class LoadGenerator {
   }
 
   private async run(): Promise<void> {
-    const { events, batchSize } = this.opts;
+    const { events } = this.opts;
+    const batchSize = this.opts.single ? 1 : this.opts.batchSize;
     const batches: FaultEvent[][] = [];
     for (let i = 0; i < events.length; i += batchSize) batches.push(events.slice(i, i + batchSize));
     let next = 0;
@@ -136,10 +140,10 @@ export class LoadGenerator {
       if (Date.now() > deadline) throw new Error(`load: a batch was not acknowledged within ${this.opts.deadlineMs} ms (${this.summary()})`);
       const start = Date.now();
       try {
-        const res = await this.opts.client().emitBatch(
-          { events: batch.map((e) => create(EventInputSchema, { event: { case: "json", value: e.json } })) },
-          { ...authed, timeoutMs: this.opts.callTimeoutMs ?? 10_000 },
-        );
+        const inputs = batch.map((e) => create(EventInputSchema, { event: { case: "json", value: e.json } }));
+        const callOpts = { ...authed, timeoutMs: this.opts.callTimeoutMs ?? 10_000 };
+        const client = this.opts.client();
+        const res = this.opts.single ? { results: [(await client.emit({ event: inputs[0]! }, callOpts)).result!] } : await client.emitBatch({ events: inputs }, callOpts);
         this.calls.push({ start, end: Date.now(), code: "OK", events: batch.length });
         for (const r of res.results) {
           const b = r.backends.find((x) => x.outcome === Outcome.PUBLISHED && x.routerIds.includes(this.opts.routerId));
