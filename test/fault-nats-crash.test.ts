@@ -39,9 +39,9 @@ test("fault sigkill-nats: SIGKILL nats-server mid-load, restart on the same stor
   await createScenarioRouter(svc.clients(), router, endpoint.url, "natscrash", { batchSize: 20, batchIntervalMs: 50, maxRetries: 20, countdownMs: 1500, httpTimeoutMs: 500 });
 
   const events = faultEvents("natscrash", 2400, { criticalEvery: 10 });
-  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 40, concurrency: 4, routerId: router, deadlineMs: 80_000 });
+  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 40, concurrency: 4, pauseMs: 100, routerId: router, deadlineMs: 80_000 });
   await load.whenAcknowledged(600);
-  await waitUntil(() => endpoint!.stored.size > 100, 20_000, "delivery under way");
+  await waitUntil(() => endpoint!.stored.size >= 40, 20_000, "delivery under way");
 
   await nats.server.stop({ crash: true });
   const downAt = Date.now();

@@ -2,6 +2,9 @@
  * Fault suite: the service process is SIGKILLed mid-load (while it holds un-acknowledged messages) and restarted.
  * Exact accounting: every statement an EmitBatch acknowledged arrives at the endpoint; duplicates are bounded by
  * what the dead instance held (its consumer's max_ack_pending); nothing arrives that was never acknowledged.
+ * Then the same crash while statements are running out of attempts against an endpoint that is down: every
+ * acknowledged statement ends in the failed stream (critical) or is dropped by policy (the others), the ones whose
+ * final attempt died with the process through the advisory sweeper, and none is kept twice.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -9,17 +12,18 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
-import { countFaults, faultEvents, LoadGenerator, summaryLine } from "./support/fault-load.js";
+import { countFaults, CRITICAL_EVENT, faultEvents, LoadGenerator, summaryLine } from "./support/fault-load.js";
 import { createScenarioRouter, failedIds, routerIdle } from "./support/fault-rpc.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
-import { ServiceProcess } from "./support/service-process.js";
+import { authed, ServiceProcess } from "./support/service-process.js";
 
 const names = natsNames("eventrouting");
 let nats: TestNatsServer;
 let nc: NatsConnection;
 let svc: ServiceProcess | undefined;
 let endpoint: FaultEndpoint | undefined;
+let down: FaultEndpoint | undefined;
 
 before(async () => {
   nats = await startNatsServer();
@@ -29,6 +33,7 @@ before(async () => {
 after(async () => {
   await svc?.stop();
   await endpoint?.close();
+  await down?.close();
   await nc?.close();
   await nats?.stop();
 });
@@ -42,9 +47,9 @@ test("fault sigkill-service: SIGKILL the service mid-load, restart: every acknow
   await createScenarioRouter(svc.clients(), router, endpoint.url, "svccrash", { batchSize, batchIntervalMs: 50, maxRetries: 20, countdownMs: 1500, httpTimeoutMs: 500 });
 
   const events = faultEvents("svccrash", 2400, { criticalEvery: 10 });
-  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 60, concurrency: 2, routerId: router, deadlineMs: 60_000 });
-  await load.whenAcknowledged(800);
-  await waitUntil(() => endpoint!.stored.size > 100, 20_000, "delivery under way");
+  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 60, concurrency: 2, pauseMs: 100, routerId: router, deadlineMs: 60_000 });
+  await load.whenAcknowledged(600);
+  await waitUntil(() => endpoint!.stored.size >= 40, 20_000, "delivery under way");
 
   const s = svc;
   await s.kill();
@@ -70,4 +75,40 @@ test("fault sigkill-service: SIGKILL the service mid-load, restart: every acknow
   assert.equal(counts.delivered, counts.acknowledged);
   // Only what the dead instance held can arrive twice: max_ack_pending = 2 batches.
   assert.ok(counts.duplicates <= 2 * batchSize, `duplicates ${counts.duplicates} within what was held (${held})`);
+});
+
+test("fault sigkill-service-exhausting: SIGKILL while statements run out of attempts: each critical one kept once, the others dropped", { timeout: 120_000 }, async (t) => {
+  assert.ok(svc, "runs after the first test, on its service");
+  const router = "crash-exhaust";
+  // Never answers: every attempt lasts the HTTP timeout, so the process dies with attempts (some final) in flight.
+  down = await FaultEndpoint.start(() => ({ hang: true }));
+  await createScenarioRouter(svc.clients(), router, down.url, "exhaustcrash", { batchSize: 20, batchIntervalMs: 50, maxRetries: 1, countdownMs: 1500, httpTimeoutMs: 300 });
+  const events = faultEvents("exhaustcrash", 300, { criticalEvery: 2 });
+  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 50, routerId: router, deadlineMs: 60_000 });
+  const c0 = svc.clients();
+  // Kill once some statements are already exhausted and others are still being attempted.
+  await waitUntil(async () => (await failedIds(c0, router)).size + svc!.droppedIds(router).size >= 40, 30_000, "statements exhausting");
+  const jsm = await jetstreamManager(nc);
+  const held = (await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(router))).num_ack_pending;
+  const exhaustedAtKill = (await failedIds(c0, router)).size + svc.droppedIds(router).size;
+  await svc.restart();
+  await load.finished;
+  assert.deepEqual(load.notPublished, []);
+
+  const c = svc.clients();
+  const account = async () => countFaults(load.acknowledged.keys(), down!.stored, await failedIds(c, router), svc!.droppedIds(router));
+  await waitUntil(async () => (await account()).lost === 0 && (await routerIdle(c, router)), 60_000, "every acknowledged statement failed or dropped");
+  const counts = await account();
+  const entries = await c.events.listFailed({ filter: { routerId: router }, pageSize: 1000 }, authed);
+  const swept = svc.lines.filter((l) => l["routerId"] === router && /sweeper|without an outcome/.test(String(l.msg))).length;
+  const line = summaryLine("sigkill-service-exhausting", counts, `killed with ${exhaustedAtKill} exhausted and ${held} held; ${swept} handled by the advisory sweeper; failed-stream entries ${entries.failed.length}`);
+  t.diagnostic(line);
+  const critical = new Set([...load.acknowledged].filter(([, name]) => name === CRITICAL_EVENT).map(([id]) => id));
+  assert.equal(counts.acknowledged, events.length);
+  assert.deepEqual(counts.lostIds, []);
+  assert.equal(counts.delivered, 0);
+  assert.deepEqual(await failedIds(c, router), critical, "exactly the critical statements are kept");
+  assert.equal(entries.failed.length, critical.size, "each kept once");
+  assert.equal(counts.dropped, events.length - critical.size);
+  assert.ok(held > 0, "the killed instance held statements");
 });

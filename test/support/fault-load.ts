@@ -77,6 +77,8 @@ export interface LoadOptions {
   readonly callTimeoutMs?: number;
   /** Send each event with Emit instead of EmitBatch. */
   readonly single?: boolean;
+  /** Each worker waits this long after an acknowledged call, so the load lasts long enough to be interrupted. */
+  readonly pauseMs?: number;
 }
 
 export class LoadGenerator {
@@ -130,6 +132,7 @@ export class LoadGenerator {
       while (next < batches.length) {
         const batch = batches[next++]!;
         await this.sendUntilAcknowledged(batch, deadline);
+        if (this.opts.pauseMs) await sleep(this.opts.pauseMs);
       }
     };
     await Promise.all(Array.from({ length: this.opts.concurrency ?? 1 }, worker));

@@ -64,7 +64,7 @@ export async function failedIds(c: ServiceClients, routerId: string): Promise<Se
 export async function routerIdle(c: ServiceClients, routerId: string): Promise<boolean> {
   try {
     const [s] = (await c.admin.getRouterStatus({ id: routerId }, authed)).statuses;
-    return s !== undefined && s.pending === 0n && s.inFlight === 0n && s.redelivered === 0n;
+    return s !== undefined && s.pending === 0n && s.inFlight === 0n;
   } catch {
     return false;
   }
