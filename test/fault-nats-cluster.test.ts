@@ -62,6 +62,7 @@ test("fault cluster-leader-loss: SIGKILL the delivery stream's leader under load
   const consumerLeader = (await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(router))).cluster?.leader;
   const victim = cluster.node(leader);
   await victim.kill();
+  const killedAt = Date.now();
   const ackedAtKill = load.acknowledged.size;
   const storedAtKill = endpoint.stored.size;
   await waitUntil(async () => {
@@ -69,6 +70,7 @@ test("fault cluster-leader-loss: SIGKILL the delivery stream's leader under load
     return l !== undefined && l !== leader;
   }, 30_000, "a new delivery stream leader");
   const newLeader = await streamLeader();
+  const electionMs = Date.now() - killedAt;
 
   // Delivery goes on with one node down: well past what was delivered at the kill, before the node returns.
   await waitUntil(() => endpoint!.stored.size >= Math.min(storedAtKill + 200, events.length), 60_000, "delivery continues without the old leader");
@@ -90,7 +92,7 @@ test("fault cluster-leader-loss: SIGKILL the delivery stream's leader under load
   const line = summaryLine(
     "cluster-leader-loss",
     counts,
-    `stream leader ${leader} killed (consumer leader ${consumerLeader}) at ${ackedAtKill} acknowledged / ${storedAtKill} delivered, new leader ${newLeader}; ${load.summary()}`,
+    `stream leader ${leader} killed (consumer leader ${consumerLeader}) at ${ackedAtKill} acknowledged / ${storedAtKill} delivered, new leader ${newLeader} seen within ${electionMs} ms; ${load.summary()}`,
   );
   t.diagnostic(line);
   assert.equal(counts.acknowledged, events.length);
