@@ -77,20 +77,25 @@ test("fault sigkill-service: SIGKILL the service mid-load, restart: every acknow
   assert.ok(counts.duplicates <= 2 * batchSize, `duplicates ${counts.duplicates} within what was held (${held})`);
 });
 
-test("fault sigkill-service-exhausting: SIGKILL while statements run out of attempts: each critical one kept once, the others dropped", { timeout: 120_000 }, async (t) => {
+test("fault sigkill-service-exhausting: SIGKILL during a final attempt: each critical statement kept once (the sweeper takes the held ones), the others dropped", { timeout: 120_000 }, async (t) => {
   assert.ok(svc, "runs after the first test, on its service");
   const router = "crash-exhaust";
-  // Never answers: every attempt lasts the HTTP timeout, so the process dies with attempts (some final) in flight.
-  down = await FaultEndpoint.start(() => ({ hang: true }));
-  await createScenarioRouter(svc.clients(), router, down.url, "exhaustcrash", { batchSize: 20, batchIntervalMs: 50, maxRetries: 1, countdownMs: 1500, httpTimeoutMs: 300 });
-  const events = faultEvents("exhaustcrash", 300, { criticalEvery: 2 });
-  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 50, routerId: router, deadlineMs: 60_000 });
-  const c0 = svc.clients();
-  // Kill once some statements are already exhausted and others are still being attempted.
-  await waitUntil(async () => (await failedIds(c0, router)).size + svc!.droppedIds(router).size >= 40, 30_000, "statements exhausting");
-  const jsm = await jetstreamManager(nc);
-  const held = (await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(router))).num_ack_pending;
-  const exhaustedAtKill = (await failedIds(c0, router)).size + svc.droppedIds(router).size;
+  // Never answers, so every attempt lasts the HTTP timeout. A request whose statements were all sent before is
+  // their final attempt (1 retry): the process is killed while it is in flight.
+  const seen = new Set<string>();
+  let finalAttempt: string[] | undefined;
+  down = await FaultEndpoint.start(({ ids }) => {
+    if (ids.every((id) => seen.has(id))) finalAttempt ??= ids;
+    for (const id of ids) seen.add(id);
+    return { hang: true };
+  });
+  await createScenarioRouter(svc.clients(), router, down.url, "exhaustcrash", { batchSize: 20, batchIntervalMs: 50, maxRetries: 1, countdownMs: 1500, httpTimeoutMs: 800 });
+  const events = faultEvents("exhaustcrash", 160, { criticalEvery: 2 });
+  const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 40, routerId: router, deadlineMs: 60_000 });
+  await waitUntil(() => finalAttempt !== undefined, 30_000, "a final attempt in flight");
+  await svc.kill();
+  const heldFinal = finalAttempt!;
+  const c0Exhausted = svc.droppedIds(router).size;
   await svc.restart();
   await load.finished;
   assert.deepEqual(load.notPublished, []);
@@ -99,16 +104,24 @@ test("fault sigkill-service-exhausting: SIGKILL while statements run out of atte
   const account = async () => countFaults(load.acknowledged.keys(), down!.stored, await failedIds(c, router), svc!.droppedIds(router));
   await waitUntil(async () => (await account()).lost === 0 && (await routerIdle(c, router)), 60_000, "every acknowledged statement failed or dropped");
   const counts = await account();
-  const entries = await c.events.listFailed({ filter: { routerId: router }, pageSize: 1000 }, authed);
-  const swept = svc.lines.filter((l) => l["routerId"] === router && /sweeper|without an outcome/.test(String(l.msg))).length;
-  const line = summaryLine("sigkill-service-exhausting", counts, `killed with ${exhaustedAtKill} exhausted and ${held} held; ${swept} handled by the advisory sweeper; failed-stream entries ${entries.failed.length}`);
-  t.diagnostic(line);
+  const entries = (await c.events.listFailed({ filter: { routerId: router }, pageSize: 1000 }, authed)).failed;
   const critical = new Set([...load.acknowledged].filter(([, name]) => name === CRITICAL_EVENT).map(([id]) => id));
+  // The final attempt in flight at the kill has no outcome: the advisory sweeper moves or drops those statements.
+  const swept = entries.filter((f) => heldFinal.includes(f.statementId));
+  const line = summaryLine(
+    "sigkill-service-exhausting",
+    counts,
+    `killed during the final attempt of ${heldFinal.length} statements (${c0Exhausted} dropped before); the sweeper kept ${swept.length} of them; failed-stream entries ${entries.length}`,
+  );
+  t.diagnostic(line);
   assert.equal(counts.acknowledged, events.length);
   assert.deepEqual(counts.lostIds, []);
   assert.equal(counts.delivered, 0);
   assert.deepEqual(await failedIds(c, router), critical, "exactly the critical statements are kept");
-  assert.equal(entries.failed.length, critical.size, "each kept once");
+  assert.equal(entries.length, critical.size, "each kept once");
   assert.equal(counts.dropped, events.length - critical.size);
-  assert.ok(held > 0, "the killed instance held statements");
+  assert.equal(swept.length, heldFinal.filter((id) => critical.has(id)).length);
+  for (const f of swept) assert.match(f.lastError, /no outcome recorded/, `${f.statementId} kept by the sweeper`);
+  const dropped = svc.droppedIds(router);
+  assert.ok(heldFinal.filter((id) => !critical.has(id)).every((id) => dropped.has(id)), "the held non-critical ones dropped by the sweeper");
 });
