@@ -42,7 +42,14 @@ export function faultEvents(scenario: string, n: number, opts: { criticalEvery?:
     const event = {
       name,
       timestamp,
-      context: { course_id: courseId, org_id: "Fault", user_id: user, username: `learner${user}`, path: "/change_enrollment", host: "localhost:18000" },
+      context: {
+        course_id: courseId,
+        org_id: "Fault",
+        user_id: user,
+        username: `learner${user}`,
+        path: "/change_enrollment",
+        host: "localhost:18000",
+      },
       data: { course_id: courseId, mode: "audit", user_id: user },
     };
     return { name, json: JSON.stringify(event) };
@@ -93,10 +100,12 @@ export class LoadGenerator {
 
   constructor(private readonly opts: LoadOptions) {
     this.finished = this.run();
-    this.finished.catch(() => {}).finally(() => {
-      this.done = true;
-      for (const w of this.waiters.splice(0)) w.resolve();
-    });
+    this.finished
+      .catch(() => {})
+      .finally(() => {
+        this.done = true;
+        for (const w of this.waiters.splice(0)) w.resolve();
+      });
   }
 
   static start(opts: LoadOptions): LoadGenerator {
@@ -140,13 +149,16 @@ export class LoadGenerator {
 
   private async sendUntilAcknowledged(batch: FaultEvent[], deadline: number): Promise<void> {
     for (;;) {
-      if (Date.now() > deadline) throw new Error(`load: a batch was not acknowledged within ${this.opts.deadlineMs} ms (${this.summary()})`);
+      if (Date.now() > deadline)
+        throw new Error(`load: a batch was not acknowledged within ${this.opts.deadlineMs} ms (${this.summary()})`);
       const start = Date.now();
       try {
         const inputs = batch.map((e) => create(EventInputSchema, { event: { case: "json", value: e.json } }));
         const callOpts = { ...authed, timeoutMs: this.opts.callTimeoutMs ?? 10_000 };
         const client = this.opts.client();
-        const res = this.opts.single ? { results: [(await client.emit({ event: inputs[0]! }, callOpts)).result!] } : await client.emitBatch({ events: inputs }, callOpts);
+        const res = this.opts.single
+          ? { results: [(await client.emit({ event: inputs[0]! }, callOpts)).result!] }
+          : await client.emitBatch({ events: inputs }, callOpts);
         this.calls.push({ start, end: Date.now(), code: "OK", events: batch.length });
         for (const r of res.results) {
           const b = r.backends.find((x) => x.outcome === Outcome.PUBLISHED && x.routerIds.includes(this.opts.routerId));
@@ -215,7 +227,17 @@ export function countFaults(
   }
   const unexpectedIds = [...received.keys()].filter((id) => !ack.has(id));
   const duplicates = [...received.values()].filter((n) => n > 1).length;
-  return { acknowledged: ack.size, delivered, failed: inFailed, dropped: inDropped, lost: lostIds.length, duplicates, unexpected: unexpectedIds.length, lostIds, unexpectedIds };
+  return {
+    acknowledged: ack.size,
+    delivered,
+    failed: inFailed,
+    dropped: inDropped,
+    lost: lostIds.length,
+    duplicates,
+    unexpected: unexpectedIds.length,
+    lostIds,
+    unexpectedIds,
+  };
 }
 
 /**

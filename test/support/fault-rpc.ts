@@ -20,7 +20,13 @@ export interface RouterTimings {
 }
 
 /** An xAPI router taking only `scenario`'s events; resolves once Emit would route to it. */
-export async function createScenarioRouter(c: ServiceClients, id: string, endpointUrl: string, scenario: string, t: RouterTimings): Promise<void> {
+export async function createScenarioRouter(
+  c: ServiceClients,
+  id: string,
+  endpointUrl: string,
+  scenario: string,
+  t: RouterTimings,
+): Promise<void> {
   await c.admin.createRouter(
     {
       router: {
@@ -41,11 +47,23 @@ export async function createScenarioRouter(c: ServiceClients, id: string, endpoi
     authed,
   );
   const probe = create(EventInputSchema, { event: { case: "json", value: faultEvents(scenario, 1)[0]!.json } });
-  await waitUntil(async () => {
-    const r = await c.events.transform({ event: probe }, authed);
-    return r.outputs.some((o) => o.routerIds.includes(id));
-  }, 10_000, `router ${id} visible to the emit path`);
-  await waitUntil(async () => (await c.admin.getRouterStatus({ id }, authed).then(() => true, () => false)), 10_000, `router ${id} has a delivery consumer`);
+  await waitUntil(
+    async () => {
+      const r = await c.events.transform({ event: probe }, authed);
+      return r.outputs.some((o) => o.routerIds.includes(id));
+    },
+    10_000,
+    `router ${id} visible to the emit path`,
+  );
+  await waitUntil(
+    async () =>
+      await c.admin.getRouterStatus({ id }, authed).then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+    `router ${id} has a delivery consumer`,
+  );
 }
 
 /** Statement ids in the failed stream for one router (every page). */

@@ -2,7 +2,8 @@
  * Real HTTP receivers for delivery tests, on random loopback ports:
  * - FaultEndpoint: an xAPI-like statements endpoint whose answer to each request is scripted (status,
  *   Retry-After, delay, dropped connection, no answer at all, a reset half-way through the answer), with atomic
- *   batches like a real LRS, and exact records of which statement ids were stored how many times. It can be closed (connection refused) and reopened on the same port.
+ *   batches like a real LRS, and exact records of which statement ids were stored how many times. It can be
+ *   closed (connection refused) and reopened on the same port.
  * - CaliperReceiver: enforces Caliper 1.2 §6.1 (one envelope per POST, application/json -> else 415, malformed ->
  *   400, bad dataVersion -> 422, bearer token -> else 401) and validates envelopes with the Caliper schemas.
  */
@@ -33,7 +34,13 @@ export interface ScriptedAnswer {
   readonly resetMidResponse?: boolean;
 }
 
-export type Script = (req: { n: number; path: string; ids: string[]; statements: Record<string, unknown>[]; headers: http.IncomingHttpHeaders }) => ScriptedAnswer | undefined;
+export type Script = (req: {
+  n: number;
+  path: string;
+  ids: string[];
+  statements: Record<string, unknown>[];
+  headers: http.IncomingHttpHeaders;
+}) => ScriptedAnswer | undefined;
 
 /** Polls `cond` until true or the deadline; for conditions that no event can signal (remote HTTP state). */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

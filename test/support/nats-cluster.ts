@@ -61,10 +61,17 @@ export class ClusterNode {
       this.stderr = (this.stderr + b.toString()).slice(-4000);
     });
     this.exited = new Promise((r) => child.once("exit", () => r()));
-    await waitUntil(async () => {
-      if (!this.running) throw new Error(`nats-server ${this.name} exited: ${this.stderr.trim()}`);
-      return fetch(`${this.monitorUrl}/varz`).then((r) => r.ok, () => false);
-    }, 20_000, `nats-server ${this.name} monitoring port`);
+    await waitUntil(
+      async () => {
+        if (!this.running) throw new Error(`nats-server ${this.name} exited: ${this.stderr.trim()}`);
+        return fetch(`${this.monitorUrl}/varz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+      },
+      20_000,
+      `nats-server ${this.name} monitoring port`,
+    );
   }
 
   /** SIGKILL: no leadership hand-off, no flush. */
@@ -89,7 +96,10 @@ export class ClusterNode {
   }
 
   async healthy(): Promise<boolean> {
-    return fetch(`${this.monitorUrl}/healthz`).then((r) => r.ok, () => false);
+    return fetch(`${this.monitorUrl}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
   }
 }
 
@@ -108,7 +118,12 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   if (!exe) throw new Error("nats-server not found (apt-get install -y nats-server, or set NATS_SERVER_BIN)");
   const dir = mkdtempSync(join(tmpdir(), "er-natscluster-"));
   const ports = await Promise.all(Array.from({ length: size * 3 }, freePort));
-  const specs = Array.from({ length: size }, (_, i) => ({ name: `n${i + 1}`, port: ports[i * 3]!, monitor: ports[i * 3 + 1]!, cluster: ports[i * 3 + 2]! }));
+  const specs = Array.from({ length: size }, (_, i) => ({
+    name: `n${i + 1}`,
+    port: ports[i * 3]!,
+    monitor: ports[i * 3 + 1]!,
+    cluster: ports[i * 3 + 2]!,
+  }));
   const nodes = specs.map((s) => {
     const store = join(dir, s.name);
     mkdirSync(store, { recursive: true });
@@ -137,12 +152,16 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
       return n;
     },
     async waitReady(timeoutMs = 60_000) {
-      await waitUntil(async () => {
-        const up = nodes.filter((n) => n.running);
-        const leaders = await Promise.all(up.map((n) => n.metaLeader()));
-        if (leaders.some((l) => l === undefined) || new Set(leaders).size !== 1) return false;
-        return (await Promise.all(up.map((n) => n.healthy()))).every(Boolean);
-      }, timeoutMs, "JetStream meta leader agreed by every running node");
+      await waitUntil(
+        async () => {
+          const up = nodes.filter((n) => n.running);
+          const leaders = await Promise.all(up.map((n) => n.metaLeader()));
+          if (leaders.some((l) => l === undefined) || new Set(leaders).size !== 1) return false;
+          return (await Promise.all(up.map((n) => n.healthy()))).every(Boolean);
+        },
+        timeoutMs,
+        "JetStream meta leader agreed by every running node",
+      );
     },
     async stop() {
       await Promise.all(nodes.map((n) => n.kill()));

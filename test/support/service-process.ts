@@ -76,7 +76,11 @@ export class ServiceProcess {
   clients(): ServiceClients {
     if (this.cached?.port !== this.port) {
       const transport = createGrpcTransport({ baseUrl: this.url });
-      this.cached = { port: this.port, events: createClient(EventRoutingService, transport), admin: createClient(RouterAdminService, transport) };
+      this.cached = {
+        port: this.port,
+        events: createClient(EventRoutingService, transport),
+        admin: createClient(RouterAdminService, transport),
+      };
     }
     return this.cached;
   }
