@@ -211,7 +211,17 @@ test("a nats-server crash mid-delivery loses nothing (at least once: every state
 });
 
 test("stopping one of two instances mid-batch hands its messages to the other; nothing is lost", async () => {
-  const e = await FaultEndpoint.start(() => ({ delayMs: 60 }));
+  // Each instance posts to its own path (the URL is not part of the shared consumer's config), so the endpoint sees
+  // who sent what. The stopped instance's first batch is answered only after its HTTP timeout, and with a 503: it
+  // is in flight, un-acknowledged, when the instance stops, so the other instance must deliver it.
+  let held: number | undefined;
+  const e = await FaultEndpoint.start(({ n, path }) => {
+    if (path.startsWith("/i2/") && held === undefined) {
+      held = n;
+      return { delayMs: 400, status: 503 };
+    }
+    return { delayMs: 60 };
+  });
   closers.push(() => e.close());
   const nc2 = await connectNats({ servers: nats.url });
   closers.push(() => nc2.close());
@@ -219,14 +229,21 @@ test("stopping one of two instances mid-batch hands its messages to the other; n
   const r2 = new MemoryRouterSource();
   const d1 = await instance(r1);
   const d2 = await startDelivery({ nc: nc2, names, routers: r2, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: captureLogger().logger });
-  const router = makeRouter("handover", e.url, {}, { batchSize: 5, batchIntervalMs: 30 });
-  r1.put(router);
-  r2.put(router);
+  r1.put(makeRouter("handover", `${e.url}/i1`, {}, { batchSize: 5, batchIntervalMs: 30 }));
+  r2.put(makeRouter("handover", `${e.url}/i2`, {}, { batchSize: 5, batchIntervalMs: 30 }));
   await Promise.all([d1.settled(), d2.settled()]);
   const st = Array.from({ length: 60 }, () => fakeStatement());
   await publishStatements(js, names, "handover", st);
-  await waitUntil(() => e.requests.length >= 2, 3000, "both started");
+  await waitUntil(() => held !== undefined, 3000, "the second instance sent a batch");
+  const heldIds = e.requests.find((r) => r.n === held)!.ids;
+  assert.ok(heldIds.length > 0);
+  assert.ok((await consumer("handover"))!.num_ack_pending >= heldIds.length, "its batch is un-acknowledged as it stops");
   await d2.stop();
   await waitUntil(() => e.stored.size === 60, 10_000, "all 60 stored by the remaining instance");
   assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
+  assert.deepEqual(e.duplicates(), []);
+  // What the stopped instance held was delivered by the other one.
+  const byFirst = new Set(e.requests.filter((r) => r.path.startsWith("/i1/") && r.status === 200).flatMap((r) => r.ids));
+  const notHandedOver = heldIds.filter((id) => !byFirst.has(id));
+  assert.deepEqual(notHandedOver, [], `the ${heldIds.length} held statements were delivered by the remaining instance`);
 });

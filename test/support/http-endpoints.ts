@@ -1,8 +1,9 @@
 /**
  * Real HTTP receivers for delivery tests, on random loopback ports:
  * - FaultEndpoint: an xAPI-like statements endpoint whose answer to each request is scripted (status,
- *   Retry-After, delay, dropped connection), with atomic batches like a real LRS, and exact records of which
- *   statement ids were stored how many times. It can be closed (connection refused) and reopened on the same port.
+ *   Retry-After, delay, dropped connection, no answer at all, a reset half-way through the answer), with atomic
+ *   batches like a real LRS, and exact records of which statement ids were stored how many times. It can be
+ *   closed (connection refused) and reopened on the same port.
  * - CaliperReceiver: enforces Caliper 1.2 §6.1 (one envelope per POST, application/json -> else 415, malformed ->
  *   400, bad dataVersion -> 422, bearer token -> else 401) and validates envelopes with the Caliper schemas.
  */
@@ -27,9 +28,19 @@ export interface ScriptedAnswer {
   readonly delayMs?: number;
   /** Destroy the socket without answering. */
   readonly destroy?: boolean;
+  /** Never answer: the request stays open until the client gives up (its HTTP timeout) or the endpoint closes. */
+  readonly hang?: boolean;
+  /** Store the statements (a 2xx), send the status line and half the body, then reset the connection. */
+  readonly resetMidResponse?: boolean;
 }
 
-export type Script = (req: { n: number; ids: string[]; statements: Record<string, unknown>[]; headers: http.IncomingHttpHeaders }) => ScriptedAnswer | undefined;
+export type Script = (req: {
+  n: number;
+  path: string;
+  ids: string[];
+  statements: Record<string, unknown>[];
+  headers: http.IncomingHttpHeaders;
+}) => ScriptedAnswer | undefined;
 
 /** Polls `cond` until true or the deadline; for conditions that no event can signal (remote HTTP state). */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -108,13 +119,14 @@ export class FaultEndpoint extends LoopbackServer {
     const ids = statements.map((s) => String(s["id"]));
     const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), method: req.method ?? "", path: req.url ?? "", headers: req.headers, ids, status: 0 };
     this.requests.push(rec);
-    const a = this.script({ n: rec.n, ids, statements, headers: req.headers }) ?? {};
+    const a = this.script({ n: rec.n, path: rec.path, ids, statements, headers: req.headers }) ?? {};
+    if (a.hang) return;
     if (a.delayMs) await new Promise((r) => setTimeout(r, a.delayMs));
     if (a.destroy) {
       req.socket.destroy();
       return;
     }
-    const status = a.status ?? 200;
+    const status = a.resetMidResponse ? 200 : (a.status ?? 200);
     rec.status = status;
     if (status >= 200 && status < 300) {
       // Stored even if the client gave up waiting (timeout): like a real LRS, hence at-least-once.
@@ -125,6 +137,12 @@ export class FaultEndpoint extends LoopbackServer {
     }
     const headers: Record<string, string> = { "Content-Type": "application/json", "X-Experience-API-Version": "1.0.3" };
     if (a.retryAfter) headers["Retry-After"] = a.retryAfter;
+    if (a.resetMidResponse) {
+      const body = Buffer.from(JSON.stringify(ids));
+      res.writeHead(status, { ...headers, "Content-Length": String(body.length) });
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.destroy());
+      return;
+    }
     res.writeHead(status, headers).end(status < 300 ? JSON.stringify(ids) : JSON.stringify({ message: `scripted ${status}` }));
   }
 

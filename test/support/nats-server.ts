@@ -12,6 +12,7 @@ import { NatsServerProcess } from "../../src/nats/nats-server-process.js";
 import { ensureStreams } from "../../src/nats/streams.js";
 
 const live = new Set<{ server: NatsServerProcess; dir: string }>();
+const exitHooks = new Set<() => void>();
 let hooked = false;
 
 function hookExit(): void {
@@ -22,8 +23,19 @@ function hookExit(): void {
       server.killNow();
       if (!process.env["KEEP_NATS_DIRS"]) rmSync(dir, { recursive: true, force: true });
     }
+    for (const h of exitHooks) h();
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
+}
+
+/**
+ * Runs `kill` (synchronous: a SIGKILL, a temp dir removal) when the test process exits, even after a crash, like the
+ * servers above; for other children the fault tests start. Returns the unregister function.
+ */
+export function onTestExit(kill: () => void): () => void {
+  hookExit();
+  exitHooks.add(kill);
+  return () => exitHooks.delete(kill);
 }
 
 export interface TestNatsServer {
