@@ -11,15 +11,29 @@ export class RouterStats {
   lastError: string | undefined;
   lastErrorTime: Date | undefined;
   lastSuccessTime: Date | undefined;
+  /** Set while the worker holds the router PAUSED: the endpoint refused the router itself (redacted answer). */
+  paused: { readonly reason: string; readonly since: Date } | undefined;
+  /** Set while this instance cannot deliver for the router (consumer missing and not recreatable, JetStream refusal). */
+  unhealthy: string | undefined;
+  /** The last attempt failed and none succeeded since (FAILING). */
+  failing = false;
 
   recordSuccess(n: number, at = new Date()): void {
     this.delivered += n;
     this.lastSuccessTime = at;
+    this.failing = false;
   }
 
   recordError(error: string, at = new Date()): void {
     this.lastError = error;
     this.lastErrorTime = at;
+  }
+
+  /** A worker stopped: what it observed no longer describes the router. */
+  clearState(): void {
+    this.paused = undefined;
+    this.unhealthy = undefined;
+    this.failing = false;
   }
 }
 
@@ -41,5 +55,30 @@ export class StatsRegistry {
 
   delete(routerId: string): void {
     this.byRouter.delete(routerId);
+    this.changed();
+  }
+
+  /** Routers this instance cannot deliver for, with the reason (gRPC health, delivery-health.ts). */
+  unhealthy(): Map<string, string> {
+    return new Map([...this.byRouter].filter(([, s]) => s.unhealthy !== undefined).map(([id, s]) => [id, s.unhealthy!]));
+  }
+
+  /** Sets or clears a router's unhealthy reason and tells the listeners when it changed. */
+  setUnhealthy(routerId: string, reason: string | undefined): void {
+    const s = this.for(routerId);
+    if (s.unhealthy === reason) return;
+    s.unhealthy = reason;
+    this.changed();
+  }
+
+  private readonly listeners = new Set<() => void>();
+
+  onUnhealthyChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of this.listeners) l();
   }
 }
