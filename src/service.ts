@@ -25,7 +25,7 @@ import type { DeliveryDefaults } from "./routing/router-model.js";
 import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
-import { bindHealthToNats } from "./server/health.js";
+import { bindHealthToDelivery, bindHealthToNats } from "./server/health.js";
 import { standardInterceptors, startServer } from "./server/server.js";
 
 export interface RunningService {
@@ -58,10 +58,19 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   const nc = await connectNats({ servers: config.natsUrl, ...(config.natsCreds ? { credsFile: config.natsCreds } : {}) });
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
   try {
-    await ensureStreams(nc, names, { replicas: config.natsReplicas, deliveryMaxAgeHours: config.deliveryMaxAgeHours });
+    await ensureStreams(nc, names, {
+      replicas: config.natsReplicas,
+      deliveryMaxAgeHours: config.deliveryMaxAgeHours,
+      deliveryMaxBytes: config.deliveryMaxBytes,
+      advisoryMaxBytes: config.advisoryMaxBytes,
+    });
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
+      onWatchRestart: (e) =>
+        e.error
+          ? logger.error({ err: e.error, retryInMs: e.retryInMs, fromRevision: e.fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
+          : logger.warn({ fromRevision: e.fromRevision }, "router watch reopened"),
     });
     cleanup.unshift(() => routers.close());
     const directories = await openDirectories(nc, names, {
@@ -105,6 +114,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
     });
     void bindHealthToNats(nc.status(), server.health);
+    if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
 
     let closing: Promise<void> | undefined;
     return {
