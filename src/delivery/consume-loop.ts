@@ -10,8 +10,8 @@
  * `onProblem`, logs at error and keeps trying with backoff; the first good consume clears the problem.
  *
  * Stopping: `stop()` aborts a signal checked after every await, so a stop while `consume()` is still pending closes
- * the iterator as soon as it exists instead of leaving it running (the old loop nak'd its messages forever), and a
- * backoff sleep ends at once.
+ * the iterator as soon as it exists instead of leaving it running (the old loop nak'd its messages at once, got
+ * them again, and never ended), and a backoff sleep ends at once.
  */
 import type { ConsumerMessages, ConsumerNotification, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
@@ -61,14 +61,15 @@ export class ConsumeLoop {
         if (this.stopped) return;
         const messages = await consumer.consume({ max_messages: Math.max(this.deps.maxMessages, 1), abort_on_missing_resource: true });
         this.messages = messages;
-        if (this.stopped) {
-          await messages.close();
-          return;
+        // Stopped while consume() was pending: close at once. close() only takes effect as the iterator is read,
+        // so the loop below still runs: it ends at once and hands over what arrived before (the worker returns it).
+        if (this.stopped) void messages.close().catch(() => undefined);
+        else {
+          void this.watchStatus(messages);
+          failures = 0;
+          backoff.reset();
+          this.deps.onProblem(undefined);
         }
-        void this.watchStatus(messages);
-        failures = 0;
-        backoff.reset();
-        this.deps.onProblem(undefined);
         for await (const m of messages) this.deps.onMessage(m);
         if (this.stopped) return;
         const err = await messages.closed();
@@ -123,7 +124,8 @@ export class ConsumeLoop {
   /** Stops pulling. Messages already handed to onMessage stay the caller's. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    await this.messages?.close().catch(() => undefined);
+    // Not awaited: close() resolves only once the loop has read the iterator to its end, which `done` covers.
+    void this.messages?.close().catch(() => undefined);
     await this.done;
   }
 }

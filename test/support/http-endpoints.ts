@@ -27,9 +27,17 @@ export interface ScriptedAnswer {
   readonly delayMs?: number;
   /** Destroy the socket without answering. */
   readonly destroy?: boolean;
+  /** Answer body instead of the default (e.g. an echo of the request, as some 401 pages do). */
+  readonly body?: string;
 }
 
-export type Script = (req: { n: number; ids: string[]; statements: Record<string, unknown>[]; headers: http.IncomingHttpHeaders }) => ScriptedAnswer | undefined;
+export type Script = (req: {
+  n: number;
+  ids: string[];
+  statements: Record<string, unknown>[];
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}) => ScriptedAnswer | undefined;
 
 /** Polls `cond` until true or the deadline; for conditions that no event can signal (remote HTTP state). */
 export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
@@ -108,7 +116,7 @@ export class FaultEndpoint extends LoopbackServer {
     const ids = statements.map((s) => String(s["id"]));
     const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), method: req.method ?? "", path: req.url ?? "", headers: req.headers, ids, status: 0 };
     this.requests.push(rec);
-    const a = this.script({ n: rec.n, ids, statements, headers: req.headers }) ?? {};
+    const a = this.script({ n: rec.n, ids, statements, headers: req.headers, body }) ?? {};
     if (a.delayMs) await new Promise((r) => setTimeout(r, a.delayMs));
     if (a.destroy) {
       req.socket.destroy();
@@ -125,7 +133,7 @@ export class FaultEndpoint extends LoopbackServer {
     }
     const headers: Record<string, string> = { "Content-Type": "application/json", "X-Experience-API-Version": "1.0.3" };
     if (a.retryAfter) headers["Retry-After"] = a.retryAfter;
-    res.writeHead(status, headers).end(status < 300 ? JSON.stringify(ids) : JSON.stringify({ message: `scripted ${status}` }));
+    res.writeHead(status, headers).end(a.body ?? (status < 300 ? JSON.stringify(ids) : JSON.stringify({ message: `scripted ${status}` })));
   }
 
   storedIds(): Set<string> {
