@@ -330,12 +330,15 @@ test("an endpoint echoing the request never gets the router's secrets into stats
   await publishStatements(js, names, "recho", [fakeStatement()], "edx.course.enrollment.activated");
   await waitUntil(async () => (await d.failed.count("recho")) === 1, 5000, "failed stream entry");
   const [entry] = (await d.failed.list({ routerId: "recho" }, 10)).entries;
+  const secrets = [password, apiKey, basic, `Basic ${basic}`];
+  const [failedStatus] = await d.status.status("recho");
+  for (const text of [entry!.lastError, failedStatus!.lastError ?? ""]) for (const secret of secrets) assert.ok(!text.includes(secret), `secret ${secret} in ${text}`);
   status = 401;
   await publishStatements(js, names, "recho", [fakeStatement()]);
   await waitUntil(async () => (await d.status.status("recho"))[0]!.state === "paused", 5000, "paused on the echoed 401");
   const [st] = await d.status.status("recho");
   const kept = [entry!.lastError, st!.lastError ?? "", st!.stateReason ?? "", ...log.lines.map((l) => JSON.stringify(l))];
-  for (const secret of [password, apiKey, basic, `Basic ${basic}`]) {
+  for (const secret of secrets) {
     for (const text of kept) assert.ok(!text.includes(secret), `secret ${secret} in ${text}`);
   }
   assert.match(entry!.lastError, /HTTP 500: .*\[redacted\]/);
