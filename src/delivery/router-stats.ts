@@ -1,6 +1,7 @@
 /**
- * Per-instance delivery counters for one router (GetRouterStatus). Owned by a Delivery instance, never global,
- * so two instances in one process (tests) or a restart do not share or leak numbers.
+ * Per-instance delivery counters and observed state for one router (GetRouterStatus). Owned by a Delivery
+ * instance, never global, so two instances in one process (tests) or a restart do not share or leak numbers.
+ * The state fields are written by the router's worker and consumer manager and read by router-status.ts.
  */
 export class RouterStats {
   delivered = 0;
@@ -29,16 +30,16 @@ export class RouterStats {
     this.lastErrorTime = at;
   }
 
-  /** A worker stopped: what it observed no longer describes the router. */
+  /** A worker stopped: what it observed no longer describes the router (`unhealthy` goes through the registry). */
   clearState(): void {
     this.paused = undefined;
-    this.unhealthy = undefined;
     this.failing = false;
   }
 }
 
 export class StatsRegistry {
   private readonly byRouter = new Map<string, RouterStats>();
+  private readonly listeners = new Set<() => void>();
 
   for(routerId: string): RouterStats {
     let s = this.byRouter.get(routerId);
@@ -58,7 +59,7 @@ export class StatsRegistry {
     this.changed();
   }
 
-  /** Routers this instance cannot deliver for, with the reason (gRPC health, delivery-health.ts). */
+  /** Routers this instance cannot deliver for, with the reason (gRPC health: server/health.ts). */
   unhealthy(): Map<string, string> {
     return new Map([...this.byRouter].filter(([, s]) => s.unhealthy !== undefined).map(([id, s]) => [id, s.unhealthy!]));
   }
@@ -70,8 +71,6 @@ export class StatsRegistry {
     s.unhealthy = reason;
     this.changed();
   }
-
-  private readonly listeners = new Set<() => void>();
 
   onUnhealthyChange(listener: () => void): () => void {
     this.listeners.add(listener);
