@@ -15,6 +15,12 @@ import { routerState } from "../src/delivery/router-status.js";
 import { RouterStats } from "../src/delivery/router-stats.js";
 import { bindHealthToDelivery, DELIVERY_HEALTH_SERVICE, HealthRegistry, ServingStatus } from "../src/server/health.js";
 import { captureLogger } from "./support/delivery-harness.js";
+import { DiscardPolicy } from "@nats-io/jetstream";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { RouterState } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { routerStatusToProto } from "../src/admin/router-convert.js";
+import { natsNames } from "../src/nats/names.js";
+import { streamConfigs } from "../src/nats/streams.js";
 
 test("redactor: password, token, base64 Basic credential, header values, escaped forms, and a cut secret's start", () => {
   const basic = createRedactor({ auth: { kind: "basic", username: "key", password: "s3cr3t/pw" }, headers: { "X-Tenant": "tenant-key-9", "X-One": "1" } });
@@ -146,4 +152,40 @@ test("HttpClient: a timeout and an abort are told apart and remove their listene
     server.closeAllConnections();
     server.close();
   }
+});
+
+test("stream limits: the delivery stream refuses new statements when full, the advisory stream drops its oldest", () => {
+  const n = natsNames("x");
+  const [delivery, failed, advisory] = streamConfigs(n, { replicas: 1, deliveryMaxAgeHours: 168, deliveryMaxBytes: 1 << 30, advisoryMaxBytes: 1 << 20 });
+  assert.equal(delivery!.max_bytes, 1 << 30);
+  assert.equal(delivery!.discard, DiscardPolicy.New);
+  assert.equal(advisory!.max_bytes, 1 << 20);
+  assert.equal(advisory!.discard, DiscardPolicy.Old);
+  assert.equal(failed!.max_bytes, undefined, "the failed stream keeps everything until retried or purged");
+  const [unlimited] = streamConfigs(n, { replicas: 1, deliveryMaxAgeHours: 1, deliveryMaxBytes: 0 });
+  assert.equal(unlimited!.max_bytes, -1);
+});
+
+test("router status on the wire: state, reason and the oldest pending times", () => {
+  const oldest = new Date("2026-01-01T00:00:00Z");
+  const p = routerStatusToProto({
+    routerId: "r",
+    pending: 1,
+    inFlight: 0,
+    redelivered: 0,
+    delivered: 0,
+    failed: 0,
+    failedStored: 0,
+    state: "paused",
+    stateReason: "HTTP 401: [redacted]",
+    oldestPendingTime: oldest,
+    oldestPendingExpireTime: new Date(oldest.getTime() + 3_600_000),
+  });
+  assert.equal(p.state, RouterState.PAUSED);
+  assert.equal(p.stateReason, "HTTP 401: [redacted]");
+  assert.equal(timestampDate(p.oldestPendingTime!).getTime(), oldest.getTime());
+  assert.equal(timestampDate(p.oldestPendingExpireTime!).getTime() - oldest.getTime(), 3_600_000);
+  const none = routerStatusToProto({ routerId: "r", pending: 0, inFlight: 0, redelivered: 0, delivered: 0, failed: 0, failedStored: 0 });
+  assert.equal(none.state, RouterState.UNSPECIFIED);
+  assert.equal(none.oldestPendingTime, undefined);
 });

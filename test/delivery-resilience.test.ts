@@ -351,3 +351,25 @@ test("consumer config of a recreated consumer equals the configured one (no drif
   const cfg = consumerConfig(names, "x", resolveDelivery(r, TEST_DEFAULTS));
   assert.equal(cfg.max_deliver, 3);
 });
+
+test("a delivery stream lost under a running worker makes the router UNHEALTHY; once the stream is back, delivery resumes", async () => {
+  const sn = natsNames("stest");
+  const { ensureStreams } = await import("../src/nats/streams.js");
+  await ensureStreams(nc, sn, { replicas: 1, deliveryMaxAgeHours: 1 });
+  const e = await endpoint();
+  const routers = new MemoryRouterSource();
+  const log = captureLogger();
+  const d = await startDelivery({ nc, names: sn, routers, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: log.logger, sweeper: false });
+  closers.push(() => d.stop());
+  routers.put(makeRouter("slost", e.url));
+  await d.settled();
+  await jsm.streams.delete(sn.deliveryStream);
+  await waitUntil(() => d.health.unhealthy().has("slost"), 30_000, "router reported unhealthy");
+  assert.match(d.health.unhealthy().get("slost")!, /not found/);
+  await ensureStreams(nc, sn, { replicas: 1, deliveryMaxAgeHours: 1 });
+  await waitUntil(() => !d.health.unhealthy().has("slost"), 20_000, "healthy again once the stream exists");
+  const st = [fakeStatement(), fakeStatement()];
+  await publishStatements(js, sn, "slost", st);
+  await waitUntil(() => e.stored.size === 2, 10_000, "delivered after the stream came back");
+  assert.equal((await d.status.status("slost"))[0]!.state, "active");
+});

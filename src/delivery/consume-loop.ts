@@ -33,6 +33,13 @@ export interface ConsumeLoopDeps {
   onProblem(reason: string | undefined): void;
 }
 
+/**
+ * Pull requests expire after 10 s (nats.js default 30 s), so the idle heartbeats (half of it) notice a consumer
+ * or stream that vanished without a "consumer deleted" notice (a deleted stream, a lost node) within about 10 s
+ * instead of 30 s. One pull request per 10 s per router and instance is nothing for the server.
+ */
+const PULL_EXPIRES_MS = 10_000;
+
 /** How many consecutive failures of a reachable JetStream before the router is reported unhealthy. */
 const UNHEALTHY_AFTER = 3;
 
@@ -59,7 +66,11 @@ export class ConsumeLoop {
       try {
         const consumer = await js.consumers.get(streamName, consumerName);
         if (this.stopped) return;
-        const messages = await consumer.consume({ max_messages: Math.max(this.deps.maxMessages, 1), abort_on_missing_resource: true });
+        const messages = await consumer.consume({
+          max_messages: Math.max(this.deps.maxMessages, 1),
+          expires: PULL_EXPIRES_MS,
+          abort_on_missing_resource: true,
+        });
         this.messages = messages;
         // Stopped while consume() was pending: close at once. close() only takes effect as the iterator is read,
         // so the loop below still runs: it ends at once and hands over what arrived before (the worker returns it).
