@@ -195,7 +195,8 @@ export class RouterWorker {
     const requeued = await Promise.all(
       back.map(async (m) => {
         const ok = await requeue(this.deps.js, m, this.deps.msgIdPrefix);
-        this.held.release(m, false);
+        // Re-published: this sequence is settled (terminated). Nak'd: it comes back under the same sequence.
+        this.held.release(m, ok);
         return ok;
       }),
     );
