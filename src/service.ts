@@ -67,10 +67,10 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
-      onWatchRestart: (e) =>
-        e.error
-          ? logger.error({ err: e.error, retryInMs: e.retryInMs, fromRevision: e.fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
-          : logger.warn({ fromRevision: e.fromRevision }, "router watch reopened"),
+      onWatchRestart: ({ error, retryInMs, fromRevision }) =>
+        error
+          ? logger.error({ err: error, retryInMs, fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
+          : logger.warn({ fromRevision }, "router watch reopened"),
     });
     cleanup.unshift(() => routers.close());
     const directories = await openDirectories(nc, names, {

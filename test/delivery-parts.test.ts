@@ -23,7 +23,10 @@ import { natsNames } from "../src/nats/names.js";
 import { streamConfigs } from "../src/nats/streams.js";
 
 test("redactor: password, token, base64 Basic credential, header values, escaped forms, and a cut secret's start", () => {
-  const basic = createRedactor({ auth: { kind: "basic", username: "key", password: "s3cr3t/pw" }, headers: { "X-Tenant": "tenant-key-9", "X-One": "1" } });
+  const basic = createRedactor({
+    auth: { kind: "basic", username: "key", password: "s3cr3t/pw" },
+    headers: { "X-Tenant": "tenant-key-9", "X-One": "1" },
+  });
   const b64 = Buffer.from("key:s3cr3t/pw").toString("base64");
   const out = basic(`Authorization: Basic ${b64} pw=s3cr3t/pw enc=${encodeURIComponent("s3cr3t/pw")} json="s3cr3t\\/pw" tenant=tenant-key-9 one=1`);
   for (const secret of ["s3cr3t/pw", b64, "tenant-key-9", encodeURIComponent("s3cr3t/pw")]) assert.ok(!out.includes(secret), out);
@@ -156,7 +159,8 @@ test("HttpClient: a timeout and an abort are told apart and remove their listene
 
 test("stream limits: the delivery stream refuses new statements when full, the advisory stream drops its oldest", () => {
   const n = natsNames("x");
-  const [delivery, failed, advisory] = streamConfigs(n, { replicas: 1, deliveryMaxAgeHours: 168, deliveryMaxBytes: 1 << 30, advisoryMaxBytes: 1 << 20 });
+  const limits = { replicas: 1, deliveryMaxAgeHours: 168, deliveryMaxBytes: 1 << 30, advisoryMaxBytes: 1 << 20 };
+  const [delivery, failed, advisory] = streamConfigs(n, limits);
   assert.equal(delivery!.max_bytes, 1 << 30);
   assert.equal(delivery!.discard, DiscardPolicy.New);
   assert.equal(advisory!.max_bytes, 1 << 20);

@@ -23,7 +23,15 @@ import { resolveDelivery, type RouterConfig } from "../src/routing/router-model.
 import { RouterStore } from "../src/routing/router-store.js";
 import { bindHealthToDelivery, DELIVERY_HEALTH_SERVICE, HealthRegistry, ServingStatus } from "../src/server/health.js";
 import { consumerConfig } from "../src/delivery/consumer-config.js";
-import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
+import {
+  captureLogger,
+  fakeStatement,
+  makeRouter,
+  MemoryRouterSource,
+  publishStatements,
+  TEST_DEFAULTS,
+  type CapturedLogger,
+} from "./support/delivery-harness.js";
 import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
 import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 
@@ -46,7 +54,8 @@ after(async () => {
 
 async function instance(routers: MemoryRouterSource, opts: Partial<DeliveryOptions> = {}): Promise<{ d: Delivery; log: CapturedLogger }> {
   const log = captureLogger();
-  const d = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger, sweeper: false, ...opts });
+  const base = { nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger, sweeper: false };
+  const d = await startDelivery({ ...base, ...opts });
   closers.push(() => d.stop());
   return { d, log };
 }
@@ -150,7 +159,8 @@ test("stopping with max_retries 0 hands pulled-but-unsent statements back withou
   const st = Array.from({ length: 5 }, () => fakeStatement());
   await publishStatements(js, names, "rstop", st.slice(0, 2), "edx.course.grade.passed.first_time");
   await publishStatements(js, names, "rstop", st.slice(2));
-  await waitUntil(async () => (await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer("rstop"))).num_ack_pending === 5, 5000, "all 5 pulled");
+  const inFlight = async () => (await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer("rstop"))).num_ack_pending;
+  await waitUntil(async () => (await inFlight()) === 5, 5000, "all 5 pulled");
   await within(d.stop(), 10_000, "stop");
   assert.equal(e.requests.length, 0, "nothing was sent before the stop");
   const r2 = new MemoryRouterSource();
@@ -299,7 +309,8 @@ test("status reports the oldest pending statement and when the age limit removes
   }
   const routers = new MemoryRouterSource();
   const log = captureLogger();
-  const d = await startDelivery({ nc, names: an, routers, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: log.logger, sweeper: false, ageCheckEveryMs: 200 });
+  const opts = { nc, names: an, routers, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: log.logger, sweeper: false };
+  const d = await startDelivery({ ...opts, ageCheckEveryMs: 200 });
   closers.push(() => d.stop());
   routers.put(makeRouter("aold", "http://127.0.0.1:9", { enabled: false }));
   await d.settled();
@@ -332,7 +343,9 @@ test("an endpoint echoing the request never gets the router's secrets into stats
   const [entry] = (await d.failed.list({ routerId: "recho" }, 10)).entries;
   const secrets = [password, apiKey, basic, `Basic ${basic}`];
   const [failedStatus] = await d.status.status("recho");
-  for (const text of [entry!.lastError, failedStatus!.lastError ?? ""]) for (const secret of secrets) assert.ok(!text.includes(secret), `secret ${secret} in ${text}`);
+  for (const text of [entry!.lastError, failedStatus!.lastError ?? ""]) {
+    for (const secret of secrets) assert.ok(!text.includes(secret), `secret ${secret} in ${text}`);
+  }
   status = 401;
   await publishStatements(js, names, "recho", [fakeStatement()]);
   await waitUntil(async () => (await d.status.status("recho"))[0]!.state === "paused", 5000, "paused on the echoed 401");

@@ -51,6 +51,7 @@ export interface BatchResult {
 }
 
 type Settled = "delivered" | "retry" | "failed" | "dropped" | "held";
+type TriedOutcome = Exclude<ItemOutcome, { kind: "paused" | "unsent" }>;
 
 export class BatchProcessor {
   constructor(private readonly deps: BatchProcessorDeps) {}
@@ -111,12 +112,15 @@ export class BatchProcessor {
       failures.succeeded();
     }
     if (dropped.length > 0) {
-      logger.warn({ routerId: router.id, statementIds: dropped, count: dropped.length }, "non-critical statements exhausted their attempts; dropped");
+      logger.warn(
+        { routerId: router.id, statementIds: dropped, count: dropped.length },
+        "non-critical statements exhausted their attempts; dropped",
+      );
     }
     return result;
   }
 
-  private async apply(m: JsMsg, statementId: string, o: Exclude<ItemOutcome, { kind: "paused" | "unsent" }>, attemptTime: Date): Promise<Settled> {
+  private async apply(m: JsMsg, statementId: string, o: TriedOutcome, attemptTime: Date): Promise<Settled> {
     if (o.kind === "delivered") {
       m.ack();
       this.deps.held.release(m, true);
@@ -159,7 +163,10 @@ export class BatchProcessor {
       );
     } catch (e) {
       // Not stored: do not term. nak brings it back (or, on the last attempt, the sweeper moves it).
-      logger.error({ routerId: router.id, statementId, err: (e as Error).message }, "could not store failed statement; leaving it to redelivery / sweeper");
+      logger.error(
+        { routerId: router.id, statementId, err: (e as Error).message },
+        "could not store failed statement; leaving it to redelivery / sweeper",
+      );
       m.nak(delivery.countdownMs);
       held.release(m, false);
       return "held";

@@ -87,14 +87,20 @@ export class ConsumerManager {
     const { logger, stats } = this.deps;
     const d = resolveDelivery(router, this.deps.defaults);
     if (d.countdownMs <= d.httpTimeoutMs) {
-      logger.warn({ routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) }, "countdown not above the HTTP timeout; ack wait raised");
+      logger.warn(
+        { routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) },
+        "countdown not above the HTTP timeout; ack wait raised",
+      );
     }
     try {
       await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d)));
     } catch (e) {
       if (this.stopped) return;
       const reason = `JetStream refused the delivery consumer: ${(e as Error).message}`;
-      logger.error({ routerId: router.id, err: (e as Error).message }, "JetStream refused the delivery consumer; router UNHEALTHY until its configuration or the server limits change");
+      logger.error(
+        { routerId: router.id, err: (e as Error).message },
+        "JetStream refused the delivery consumer; router UNHEALTHY until its configuration or the server limits change",
+      );
       await this.stopWorker(router.id);
       stats.setUnhealthy(router.id, reason);
       return;
@@ -148,7 +154,9 @@ export class ConsumerManager {
         if (this.stopped || isPermanentJetStreamError(e)) throw e;
         const wait = backoff.next();
         this.deps.logger.warn({ routerId, err: (e as Error).message, retryInMs: wait }, "could not set up the delivery consumer; retrying");
-        if (failures >= UNHEALTHY_AFTER) this.deps.stats.setUnhealthy(routerId, `could not set up the delivery consumer: ${(e as Error).message}`);
+        if (failures >= UNHEALTHY_AFTER) {
+          this.deps.stats.setUnhealthy(routerId, `could not set up the delivery consumer: ${(e as Error).message}`);
+        }
         await sleep(wait, this.stopping.signal);
       }
     }

@@ -71,7 +71,14 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const ages = new PendingAgeMonitor({ jsm, names: opts.names, routers: opts.routers, logger }, opts.ageCheckEveryMs);
   ages.start();
   return {
-    status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed, isRunning: (id) => manager.isRunning(id) }),
+    status: createStatusProvider({
+      jsm,
+      names: opts.names,
+      routers: opts.routers,
+      stats,
+      failed,
+      isRunning: (id) => manager.isRunning(id),
+    }),
     failed,
     failedRpc: createFailedRpc(failed, { logger }),
     settled: () => manager.settled(),

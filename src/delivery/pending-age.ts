@@ -32,9 +32,16 @@ export async function deliveryMaxAgeMs(jsm: JetStreamManager, names: NatsNames):
 }
 
 /** Oldest unacknowledged statement of a router, from its consumer info; undefined when nothing waits. */
-export async function oldestPending(jsm: JetStreamManager, names: NatsNames, routerId: string, ci: ConsumerInfo, maxAgeMs: number): Promise<PendingAge | undefined> {
+export async function oldestPending(
+  jsm: JetStreamManager,
+  names: NatsNames,
+  routerId: string,
+  ci: ConsumerInfo,
+  maxAgeMs: number,
+): Promise<PendingAge | undefined> {
   if (ci.num_pending + ci.num_ack_pending === 0) return undefined;
-  const m = await jsm.direct.getMessage(names.deliveryStream, { seq: ci.ack_floor.stream_seq + 1, next_by_subj: names.deliverSubject(routerId) });
+  const subject = names.deliverSubject(routerId);
+  const m = await jsm.direct.getMessage(names.deliveryStream, { seq: ci.ack_floor.stream_seq + 1, next_by_subj: subject });
   if (!m) return undefined;
   const oldest = storedTime({ headers: m.header }, m.time);
   return maxAgeMs > 0 ? { oldest, expires: new Date(m.time.getTime() + maxAgeMs) } : { oldest };

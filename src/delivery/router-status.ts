@@ -28,7 +28,11 @@ export interface DeliveryRouterStatus extends RouterStatus {
  * beats failing attempts (FAILING). A disabled router is DISABLED whatever happened before; an enabled one
  * without a worker here (not set up yet) is NOT_RUNNING_HERE.
  */
-export function routerState(router: Pick<RouterConfig, "enabled">, s: RouterStats | undefined, workerRunning: boolean): { state: RouterState; reason?: string } {
+export function routerState(
+  router: Pick<RouterConfig, "enabled">,
+  s: RouterStats | undefined,
+  workerRunning: boolean,
+): { state: RouterState; reason?: string } {
   if (s?.unhealthy !== undefined) return { state: "unhealthy", reason: s.unhealthy };
   if (!router.enabled) return { state: "disabled" };
   if (!workerRunning) return { state: "not_running_here" };

@@ -89,7 +89,8 @@ export class RouterWorker {
     this.held = new HeldMessages(deps.ackWaitMs);
     this.batcher = new Batcher<JsMsg>(delivery.batchSize, delivery.batchIntervalMs, (b) => this.enqueue(b));
     const failures = new FailureLog(deps.logger, router.id, deps.failureSummaryEveryMs);
-    this.processor = new BatchProcessor({ router, delivery, sender, failed: deps.failed, stats: deps.stats, held: this.held, failures, logger: deps.logger });
+    const { failed, stats, logger } = deps;
+    this.processor = new BatchProcessor({ router, delivery, sender, failed, stats, held: this.held, failures, logger });
     this.loop = new ConsumeLoop({
       js: deps.js,
       streamName: deps.streamName,
@@ -154,9 +155,11 @@ export class RouterWorker {
     stats.paused = { reason: reason.error, since: new Date() };
     logger.error(
       { routerId: id, status: reason.status, err: reason.error, statements: paused.length },
-      "endpoint refused the router (check its credentials and URL); router PAUSED: statements stay in the stream and are retried slowly, no attempt used",
+      "endpoint refused the router (check its credentials and URL); router PAUSED: statements stay in the stream " +
+        "and are retried slowly, no attempt used",
     );
-    const probe = new Backoff(this.delivery.countdownMs, Math.min(Math.max(this.delivery.countdownMs * 10, this.delivery.countdownMs), PAUSE_PROBE_MAX_MS));
+    const countdown = this.delivery.countdownMs;
+    const probe = new Backoff(countdown, Math.max(countdown, Math.min(countdown * 10, PAUSE_PROBE_MAX_MS)));
     while (paused.length > 0) {
       await sleep(probe.next(), this.stopping.signal);
       if (this.stopping.signal.aborted) {
@@ -206,7 +209,9 @@ export class RouterWorker {
     if (back.length > 0) {
       const nakd = requeued.filter((ok) => !ok).length;
       const log = { routerId: this.router.id, handedBack: back.length, nakd };
-      if (nakd > 0) this.deps.logger.warn(log, "worker stopped; untried statements handed back, some with nak (one attempt spent) because NATS did not confirm");
+      if (nakd > 0) {
+        this.deps.logger.warn(log, "worker stopped; untried statements handed back, some with nak (one attempt spent): NATS did not confirm");
+      }
       else this.deps.logger.info(log, "worker stopped; untried statements handed back without spending an attempt");
     }
   }

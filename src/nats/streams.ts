@@ -10,7 +10,14 @@
  * matter for a few minutes after a crash, and a full advisory stream must never block the server's advisories.
  * A limit must fit the server's JetStream storage (max_file_store), or the stream cannot be created.
  */
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { isStreamNotFound } from "./jetstream-errors.js";
 import type { NatsNames } from "./names.js";
