@@ -81,12 +81,18 @@ export async function ensureStreams(nc: NatsConnection, names: NatsNames, s: Str
   const jsm = await jetstreamManager(nc);
   for (const cfg of streamConfigs(names, s)) {
     try {
-      await jsm.streams.add(cfg);
+      try {
+        await jsm.streams.add(cfg);
+      } catch (e) {
+        // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
+        // bring its configuration up to date instead.
+        if (!(await streamExists(jsm, cfg.name))) throw e;
+        await jsm.streams.update(cfg.name, cfg);
+      }
     } catch (e) {
-      // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
-      // bring its configuration up to date instead.
-      if (!(await streamExists(jsm, cfg.name))) throw e;
-      await jsm.streams.update(cfg.name, cfg);
+      // The usual cause is a size limit above the server's JetStream storage: name the stream and its limit.
+      const limit = cfg.max_bytes !== undefined && cfg.max_bytes > 0 ? ` with max_bytes ${cfg.max_bytes}` : "";
+      throw new Error(`stream ${cfg.name}${limit} could not be created or updated: ${(e as Error).message}`, { cause: e });
     }
   }
   return jsm;
