@@ -88,7 +88,12 @@ export class ConsumeLoop {
       } catch (e) {
         if (this.stopped) return;
         failures++;
-        if (isConsumerNotFound(e) && (await this.recreateConsumer())) continue;
+        if (isConsumerNotFound(e)) {
+          // Recreated: consume again at once. Not recreated: the reason is reported; try again after a pause.
+          if (await this.recreateConsumer()) continue;
+          await sleep(backoff.next(), this.stopping.signal);
+          continue;
+        }
         const reason = isStreamNotFound(e)
           ? `delivery stream ${streamName} not found`
           : `delivery consumer unavailable: ${(e as Error).message}`;
