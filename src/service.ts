@@ -31,7 +31,7 @@ import type { DeliveryDefaults } from "./routing/router-model.js";
 import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
-import { bindHealthToNats, HealthRegistry } from "./server/health.js";
+import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
 
 export interface RunningService {
@@ -104,10 +104,19 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   void logNatsStatus(nc.status(), logger);
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
   try {
-    await ensureStreams(nc, names, { replicas: config.natsReplicas, deliveryMaxAgeHours: config.deliveryMaxAgeHours });
+    await ensureStreams(nc, names, {
+      replicas: config.natsReplicas,
+      deliveryMaxAgeHours: config.deliveryMaxAgeHours,
+      deliveryMaxBytes: config.deliveryMaxBytes,
+      advisoryMaxBytes: config.advisoryMaxBytes,
+    });
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
+      onWatchRestart: ({ error, retryInMs, fromRevision }) =>
+        error
+          ? logger.error({ err: error, retryInMs, fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
+          : logger.warn({ fromRevision }, "router watch reopened"),
     });
     cleanup.unshift(() => routers.close());
     const directories = await openDirectories(nc, names, {
@@ -178,6 +187,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
     });
     void bindHealthToNats(nc.status(), server.health);
+    if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
 
     let closing: Promise<void> | undefined;
     return {

@@ -21,9 +21,10 @@ test("classifyStatus follows the sender rules", () => {
   assert.deepEqual(classifyStatus(503, undefined), { kind: "retry" });
   assert.deepEqual(classifyStatus(500, undefined), { kind: "retry" });
   assert.deepEqual(classifyStatus(502, "5"), { kind: "retry" });
-  assert.deepEqual(classifyStatus(401, undefined), { kind: "retry", configProblem: true });
-  assert.deepEqual(classifyStatus(403, undefined), { kind: "retry", configProblem: true });
-  assert.deepEqual(classifyStatus(404, undefined), { kind: "retry", configProblem: true });
+  assert.deepEqual(classifyStatus(401, undefined), { kind: "pause" });
+  assert.deepEqual(classifyStatus(403, undefined), { kind: "pause" });
+  assert.deepEqual(classifyStatus(404, undefined), { kind: "pause" });
+  assert.deepEqual(classifyStatus(410, undefined), { kind: "pause" });
   assert.deepEqual(classifyStatus(413, undefined), { kind: "halve" });
   assert.deepEqual(classifyStatus(400, undefined), { kind: "isolate" });
   assert.deepEqual(classifyStatus(409, undefined), { kind: "isolate" });
@@ -46,6 +47,7 @@ function scripted(answer: (bodies: readonly string[]) => HttpAnswer | Error): Ba
   const calls: string[][] = [];
   return {
     calls,
+    redact: (t) => t,
     async send(bodies) {
       calls.push([...bodies]);
       const a = answer(bodies);
@@ -82,7 +84,10 @@ test("deliverBatch: network errors and 429 are retries with the endpoint's delay
   assert.equal(r2.outcomes.get("a")?.kind, "retry");
   assert.equal((r2.outcomes.get("a") as { delayMs?: number }).delayMs, 2000);
   const r3 = await deliverBatch(items("a"), scripted(() => ans(401)));
-  assert.equal(r3.configProblem?.status, 401);
+  assert.equal(r3.paused?.status, 401);
+  assert.equal(r3.outcomes.get("a")?.kind, "paused");
+  const r4 = await deliverBatch(items("a"), scripted(() => ans(415)));
+  assert.equal(r4.configProblem?.status, 415);
 });
 
 test("Batcher releases on size and on timer", async () => {

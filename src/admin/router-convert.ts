@@ -11,13 +11,14 @@ import {
   MatchParamSchema,
   RouterAuthSchema,
   RouterSchema,
+  RouterState,
   RouterStatusSchema,
   type Router,
   type RouterAuth as ProtoRouterAuth,
   type RouterStatus as ProtoRouterStatus,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import type { RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
-import type { RouterStatus } from "../routing/router-status.js";
+import type { RouterState as RouterStateName, RouterStatus } from "../routing/router-status.js";
 import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
 
 export function backendName(b: Backend): string {
@@ -127,5 +128,18 @@ export function routerStatusToProto(s: RouterStatus): ProtoRouterStatus {
     lastError: s.lastError ?? "",
     ...(s.lastErrorTime ? { lastErrorTime: timestampFromDate(s.lastErrorTime) } : {}),
     ...(s.lastSuccessTime ? { lastSuccessTime: timestampFromDate(s.lastSuccessTime) } : {}),
+    state: s.state ? ROUTER_STATES[s.state] : RouterState.UNSPECIFIED,
+    stateReason: s.stateReason ?? "",
+    ...(s.oldestPendingTime ? { oldestPendingTime: timestampFromDate(s.oldestPendingTime) } : {}),
+    ...(s.oldestPendingExpireTime ? { oldestPendingExpireTime: timestampFromDate(s.oldestPendingExpireTime) } : {}),
   });
 }
+
+const ROUTER_STATES: Record<RouterStateName, RouterState> = {
+  active: RouterState.ACTIVE,
+  disabled: RouterState.DISABLED,
+  paused: RouterState.PAUSED,
+  failing: RouterState.FAILING,
+  unhealthy: RouterState.UNHEALTHY,
+  not_running_here: RouterState.NOT_RUNNING_HERE,
+};

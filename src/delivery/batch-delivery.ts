@@ -3,6 +3,9 @@
  * statement: 413 halves the request, 400/409/422 bisect it to isolate the bad statement(s) (LRS batches are
  * atomic, so the good ones were not stored), and transient failures mark only the affected part for retry.
  * A single statement answered 409 is already stored with the same id: delivered.
+ * An answer about the router itself (401/403/404/410) marks the part `paused` (no attempt counted); a part never
+ * sent because delivery stopped is `unsent`. Every error text is redacted by the sender's redactor here, where it
+ * is made, so stats, logs and the failed stream only ever see the clean text.
  */
 import { classifyStatus, type ItemOutcome } from "./delivery-outcome.js";
 import { HttpSendError } from "./http-send.js";
@@ -17,20 +20,25 @@ export interface BatchItem {
 export interface BatchReport {
   readonly outcomes: Map<string, ItemOutcome>;
   readonly requests: number;
-  /** An answer about the router itself (credentials, URL...), so the caller can log an error. */
+  /** An answer about the request's form (3xx, 415...), retried with attempts counted, so the caller logs an error. */
   readonly configProblem?: { status: number; error: string };
+  /** The endpoint refused the router (401/403/404/410): the caller pauses it. */
+  readonly paused?: { status: number; error: string };
+  /** Requests that got an HTTP answer or a network error (attempts made), as opposed to parts never sent. */
+  readonly attempted: boolean;
 }
 
 export async function deliverBatch(items: readonly BatchItem[], sender: BatchSender, signal?: AbortSignal): Promise<BatchReport> {
   const outcomes = new Map<string, ItemOutcome>();
   let requests = 0;
   let configProblem: { status: number; error: string } | undefined;
+  let paused: { status: number; error: string } | undefined;
   const setAll = (part: readonly BatchItem[], o: ItemOutcome) => part.forEach((i) => outcomes.set(i.key, o));
 
   const run = async (part: readonly BatchItem[]): Promise<void> => {
     if (part.length === 0) return;
     if (signal?.aborted) {
-      setAll(part, { kind: "retry", status: 0, error: "delivery stopped" });
+      setAll(part, { kind: "unsent" });
       return;
     }
     requests++;
@@ -41,19 +49,23 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
         signal,
       );
     } catch (e) {
-      const error = e instanceof HttpSendError ? e.message : `send failed: ${(e as Error).message}`;
+      const error = sender.redact(e instanceof HttpSendError ? e.message : `send failed: ${(e as Error).message}`);
       setAll(part, { kind: "retry", status: 0, error });
       return;
     }
     const verdict = classifyStatus(answer.status, answer.retryAfter);
-    const error = `HTTP ${answer.status}${answer.bodySnippet ? `: ${answer.bodySnippet.slice(0, 200)}` : ""}`;
+    const error = sender.redact(`HTTP ${answer.status}${answer.bodySnippet ? `: ${answer.bodySnippet}` : ""}`);
     switch (verdict.kind) {
       case "delivered":
         setAll(part, { kind: "delivered" });
         return;
+      case "pause":
+        paused = { status: answer.status, error };
+        setAll(part, { kind: "paused", status: answer.status, error });
+        return;
       case "retry":
         if (verdict.configProblem) configProblem = { status: answer.status, error };
-        setAll(part, verdict.delayMs === undefined ? { kind: "retry", status: answer.status, error } : { kind: "retry", status: answer.status, error, delayMs: verdict.delayMs });
+        setAll(part, { kind: "retry", status: answer.status, error, ...(verdict.delayMs === undefined ? {} : { delayMs: verdict.delayMs }) });
         return;
       case "halve":
       case "isolate":
@@ -72,5 +84,5 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
   };
 
   await run(items);
-  return configProblem ? { outcomes, requests, configProblem } : { outcomes, requests };
+  return { outcomes, requests, attempted: requests > 0, ...(configProblem ? { configProblem } : {}), ...(paused ? { paused } : {}) };
 }

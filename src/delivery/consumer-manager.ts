@@ -5,19 +5,30 @@
  * - delete: stop the worker, delete the consumer and purge the router's subject (its backlog is dropped).
  * Every instance does this; the JetStream calls are idempotent, so racing instances agree.
  * Changes for one router are applied in order (a promise chain per id).
+ *
+ * JetStream errors: transient ones (no connection, timeouts, leader elections) are retried with backoff and
+ * jitter, and the router is reported unhealthy after a few; a permanent refusal (a consumer limit, an invalid
+ * configuration: JetStream understood and said no) is NOT retried: the router is reported UNHEALTHY with the
+ * reason, logged at error, and the chain moves on, so a later change (a fix, or deleting the router) applies.
  */
 import type { ConsumerConfig } from "@nats-io/jetstream";
 import { resolveDelivery, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
 import type { RouterChange } from "../routing/router-source.js";
 import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
-import { isConsumerNotFound } from "../nats/jetstream-errors.js";
+import { Backoff, sleep } from "../backoff.js";
+import { isConsumerNotFound, isPermanentJetStreamError } from "../nats/jetstream-errors.js";
 import { HttpClient } from "./http-send.js";
 import { RouterWorker } from "./router-worker.js";
 import type { DeliveryRuntime } from "./delivery-runtime.js";
 
 export interface ConsumerManagerDeps extends DeliveryRuntime {
   readonly caliperSensorId: string;
+  /** Failure summaries at most this often (tests shorten it). */
+  readonly failureSummaryEveryMs?: number;
 }
+
+/** Transient failures in a row before the router is reported unhealthy (it keeps being retried). */
+const UNHEALTHY_AFTER = 3;
 
 interface Running {
   readonly worker: RouterWorker;
@@ -36,7 +47,11 @@ export class ConsumerManager {
   private readonly running = new Map<string, Running>();
   private readonly chains = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
-  private stopped = false;
+  private readonly stopping = new AbortController();
+
+  private get stopped(): boolean {
+    return this.stopping.signal.aborted;
+  }
 
   constructor(private readonly deps: ConsumerManagerDeps) {}
 
@@ -69,11 +84,28 @@ export class ConsumerManager {
   }
 
   private async applyPut(router: RouterConfig): Promise<void> {
+    const { logger, stats } = this.deps;
     const d = resolveDelivery(router, this.deps.defaults);
     if (d.countdownMs <= d.httpTimeoutMs) {
-      this.deps.logger.warn({ routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) }, "countdown not above the HTTP timeout; ack wait raised");
+      logger.warn(
+        { routerId: router.id, countdownMs: d.countdownMs, httpTimeoutMs: d.httpTimeoutMs, ackWaitMs: ackWaitMs(d) },
+        "countdown not above the HTTP timeout; ack wait raised",
+      );
     }
-    await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d)));
+    try {
+      await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d)));
+    } catch (e) {
+      if (this.stopped) return;
+      const reason = `JetStream refused the delivery consumer: ${(e as Error).message}`;
+      logger.error(
+        { routerId: router.id, err: (e as Error).message },
+        "JetStream refused the delivery consumer; router UNHEALTHY until its configuration or the server limits change",
+      );
+      await this.stopWorker(router.id);
+      stats.setUnhealthy(router.id, reason);
+      return;
+    }
+    stats.setUnhealthy(router.id, undefined);
     const fingerprint = workerFingerprint(router, d);
     if (router.enabled && this.running.get(router.id)?.fingerprint === fingerprint) return;
     await this.stopWorker(router.id);
@@ -84,30 +116,48 @@ export class ConsumerManager {
       streamName: this.deps.names.deliveryStream,
       consumerName: this.deps.names.deliveryConsumer(router.id),
       failed: this.deps.failed,
-      stats: this.deps.stats.for(router.id),
-      logger: this.deps.logger,
+      stats: stats.for(router.id),
+      logger,
       client,
       caliperSensorId: this.deps.caliperSensorId,
       ackWaitMs: ackWaitMs(d),
+      msgIdPrefix: this.deps.names.deliveryMsgId(router.id, ""),
+      recreateConsumer: () => this.recreateConsumer(router.id),
+      onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
+      ...(this.deps.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: this.deps.failureSummaryEveryMs } : {}),
     });
     this.running.set(router.id, { worker, client, fingerprint });
     worker.start();
   }
 
   /**
-   * JetStream may be unreachable for a while (restart, network): keep trying, or this instance would never
-   * deliver for the router. Later changes for the same router queue behind and apply once this succeeds.
+   * The consumer vanished under a running worker: create it again from the router as currently known. Not queued
+   * on the router's chain (a queued delete waits for the worker to stop, and the worker waits for this).
+   */
+  private async recreateConsumer(routerId: string): Promise<void> {
+    const router = this.deps.routers.get(routerId);
+    if (!router?.enabled || this.stopped) throw new Error(`router ${routerId} is no longer enabled here`);
+    await this.ensureConsumer(routerId, consumerConfig(this.deps.names, routerId, resolveDelivery(router, this.deps.defaults)));
+  }
+
+  /**
+   * JetStream may be unreachable for a while (restart, network): keep trying transient failures, or this instance
+   * would never deliver for the router; later changes for the same router queue behind. A permanent refusal is
+   * thrown at once (see the header).
    */
   private async retrying(routerId: string, op: () => Promise<void>): Promise<void> {
-    let wait = 250;
-    while (true) {
+    const backoff = new Backoff(250, 10_000);
+    for (let failures = 1; ; failures++) {
       try {
         return await op();
       } catch (e) {
-        if (this.stopped) throw e;
+        if (this.stopped || isPermanentJetStreamError(e)) throw e;
+        const wait = backoff.next();
         this.deps.logger.warn({ routerId, err: (e as Error).message, retryInMs: wait }, "could not set up the delivery consumer; retrying");
-        await new Promise((r) => setTimeout(r, wait));
-        wait = Math.min(wait * 2, 10_000);
+        if (failures >= UNHEALTHY_AFTER) {
+          this.deps.stats.setUnhealthy(routerId, `could not set up the delivery consumer: ${(e as Error).message}`);
+        }
+        await sleep(wait, this.stopping.signal);
       }
     }
   }
@@ -123,8 +173,11 @@ export class ConsumerManager {
         await jsm.consumers.add(names.deliveryStream, cfg);
         return;
       } catch (e) {
-        // Another instance created it first: fall through to update.
+        // Another instance created it first: fall through to update. Otherwise the add's own error is the answer.
+        const now = await jsm.consumers.info(names.deliveryStream, cfg.durable_name).catch(() => null);
+        if (!now) throw e;
         this.deps.logger.debug({ routerId, err: (e as Error).message }, "consumer add raced; updating");
+        if (!consumerNeedsUpdate(now.config, cfg)) return;
       }
     } else if (!consumerNeedsUpdate(info.config, cfg)) {
       return;
@@ -157,7 +210,7 @@ export class ConsumerManager {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.stopping.abort();
     this.unsubscribe?.();
     await Promise.all([...this.chains.values()]);
     await Promise.all([...this.running.keys()].map((id) => this.stopWorker(id)));

@@ -12,6 +12,12 @@ export type Verdict =
    * they are retried too (attempts are bounded by max_deliver) and logged as errors.
    */
   | { readonly kind: "retry"; readonly delayMs?: number; readonly configProblem?: boolean }
+  /**
+   * 401/403/404/410: the endpoint refused the router itself (credentials, URL). Every statement would get the same
+   * answer, so the worker pauses the router instead of spending attempts (router-worker.ts): nothing is dropped
+   * while an operator rotates a password or fixes a URL.
+   */
+  | { readonly kind: "pause" }
   /** 400/409/422: some statement in the request is bad (batches are atomic): bisect; a single one is final. */
   | { readonly kind: "isolate" }
   /** 413: the request is too large; halve it. */
@@ -31,9 +37,10 @@ export function classifyStatus(status: number, retryAfter: string | null | undef
   if (status === 413) return { kind: "halve" };
   // About the statements: batches are atomic, so find the bad one(s); a single one fails without retry.
   if (status === 400 || status === 409 || status === 422) return { kind: "isolate" };
-  // About the router (401/403 credentials, 404/410 URL, 3xx redirect not followed, 415 content type...): the
-  // same answer would come for every statement, so failing them at once would drop every non-critical event
-  // while an operator fixes the router. Retry on the normal schedule and log an error.
+  // About the router: credentials (401, 403) or URL (404, 410). An answer about the router, not the statement.
+  if (status === 401 || status === 403 || status === 404 || status === 410) return { kind: "pause" };
+  // Other answers about the request's form (3xx redirect not followed, 405, 415 content type...): retried on the
+  // normal schedule (attempts count) and logged as errors; failing them at once would drop every statement.
   return { kind: "retry", configProblem: true };
 }
 
@@ -48,8 +55,14 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
   return Math.min(Math.max(0, t - now), MAX_RETRY_AFTER_MS);
 }
 
-/** What happens to one statement after all the requests of a batch. */
+/**
+ * What happens to one statement after all the requests of a batch. `error` texts are already redacted
+ * (redact.ts). `paused`: the endpoint refused the router; the attempt does not count. `unsent`: never sent
+ * because delivery stopped; it must not lose an attempt either.
+ */
 export type ItemOutcome =
   | { readonly kind: "delivered" }
   | { readonly kind: "retry"; readonly delayMs?: number; readonly status: number; readonly error: string }
-  | { readonly kind: "failed"; readonly status: number; readonly error: string };
+  | { readonly kind: "failed"; readonly status: number; readonly error: string }
+  | { readonly kind: "paused"; readonly status: number; readonly error: string }
+  | { readonly kind: "unsent" };

@@ -13,6 +13,7 @@ import type { DeliveryRuntime } from "./delivery-runtime.js";
 import { createFailedRpc, type FailedRpc } from "./failed-rpc.js";
 import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
+import { PendingAgeMonitor } from "./pending-age.js";
 import { StatsRegistry } from "./router-stats.js";
 import type { RouterStatusProvider } from "../routing/router-status.js";
 import { createStatusProvider } from "./router-status.js";
@@ -27,6 +28,18 @@ export interface DeliveryOptions {
   readonly logger: Logger;
   /** Run the advisory backstop in this instance (default true). */
   readonly sweeper?: boolean;
+  /** Failed-attempt summaries per router at most this often (default 60 s; tests shorten it). */
+  readonly failureSummaryEveryMs?: number;
+  /** How often the pending-age warning is checked (default 60 s; tests shorten it). */
+  readonly ageCheckEveryMs?: number;
+}
+
+/** Routers this instance cannot deliver for (gRPC health: server/health.ts bindHealthToDelivery). */
+export interface DeliveryHealth {
+  /** Router id -> reason, for every router currently UNHEALTHY here. */
+  unhealthy(): ReadonlyMap<string, string>;
+  /** Called after any change of that set; returns an unsubscribe function. */
+  onChange(listener: () => void): () => void;
 }
 
 export interface Delivery {
@@ -37,6 +50,7 @@ export interface Delivery {
   readonly failedRpc: FailedRpc;
   /** Resolves when every router change seen so far has been applied (consumers exist, workers run). */
   settled(): Promise<void>;
+  readonly health: DeliveryHealth;
 }
 
 export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
@@ -46,16 +60,31 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
   const runtime: DeliveryRuntime = { js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger };
-  const manager = new ConsumerManager({ ...runtime, caliperSensorId: opts.caliperSensorId });
+  const manager = new ConsumerManager({
+    ...runtime,
+    caliperSensorId: opts.caliperSensorId,
+    ...(opts.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: opts.failureSummaryEveryMs } : {}),
+  });
   await manager.start();
   const sweeper = opts.sweeper === false ? undefined : new FailedSweeper(runtime);
   await sweeper?.start();
+  const ages = new PendingAgeMonitor({ jsm, names: opts.names, routers: opts.routers, logger }, opts.ageCheckEveryMs);
+  ages.start();
   return {
-    status: createStatusProvider({ jsm, names: opts.names, routers: opts.routers, stats, failed }),
+    status: createStatusProvider({
+      jsm,
+      names: opts.names,
+      routers: opts.routers,
+      stats,
+      failed,
+      isRunning: (id) => manager.isRunning(id),
+    }),
     failed,
     failedRpc: createFailedRpc(failed, { logger }),
     settled: () => manager.settled(),
+    health: { unhealthy: () => stats.unhealthy(), onChange: (l) => stats.onUnhealthyChange(l) },
     async stop() {
+      await ages.stop();
       await sweeper?.stop();
       await manager.stop();
     },

@@ -1,20 +1,44 @@
 /**
- * GetRouterStatus data: consumer state from JetStream (shared by all instances) plus this instance's counters.
- * Implements src/routing/router-status.ts.
+ * GetRouterStatus data: consumer state from JetStream (shared by all instances), the oldest pending statement and
+ * when the stream's age limit removes it (pending-age.ts), this instance's counters, and the delivery state this
+ * instance sees (routerState below). Implements src/routing/router-status.ts.
+ *
+ * Nothing is guessed: when JetStream does not answer (consumer info, the failed-stream count), the call fails
+ * with Unavailable rather than reporting zeros.
  */
-import { NotFoundError, UnavailableError } from "../errors.js";
-import type { RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { NotFoundError, UnavailableError } from "../errors.js";
 import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import type { NatsNames } from "../nats/names.js";
+import type { RouterConfig } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
+import type { RouterState, RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
 import type { FailedStore } from "./failed-store.js";
-import type { StatsRegistry } from "./router-stats.js";
+import { deliveryMaxAgeMs, oldestPending } from "./pending-age.js";
+import type { RouterStats, StatsRegistry } from "./router-stats.js";
 
 /** The shared interface's status plus what only delivery knows. */
 export interface DeliveryRouterStatus extends RouterStatus {
   /** Of `failed`: non-critical statements dropped (logged with ids), not kept in the failed stream. */
   readonly dropped: number;
+}
+
+/**
+ * The state, most severe first: this instance cannot consume (UNHEALTHY) beats a refused router (PAUSED), which
+ * beats failing attempts (FAILING). A disabled router is DISABLED whatever happened before; an enabled one
+ * without a worker here (not set up yet) is NOT_RUNNING_HERE.
+ */
+export function routerState(
+  router: Pick<RouterConfig, "enabled">,
+  s: RouterStats | undefined,
+  workerRunning: boolean,
+): { state: RouterState; reason?: string } {
+  if (s?.unhealthy !== undefined) return { state: "unhealthy", reason: s.unhealthy };
+  if (!router.enabled) return { state: "disabled" };
+  if (!workerRunning) return { state: "not_running_here" };
+  if (s?.paused) return { state: "paused", reason: s.paused.reason };
+  if (s?.failing) return { state: "failing", ...(s.lastError !== undefined ? { reason: s.lastError } : {}) };
+  return { state: "active" };
 }
 
 export function createStatusProvider(deps: {
@@ -23,18 +47,30 @@ export function createStatusProvider(deps: {
   routers: RouterSource;
   stats: StatsRegistry;
   failed: FailedStore;
+  isRunning: (routerId: string) => boolean;
 }): RouterStatusProvider & { status(routerId?: string): Promise<DeliveryRouterStatus[]> } {
+  const unavailable = (e: unknown) => new UnavailableError(`JetStream did not answer: ${(e as Error).message}`);
   return {
     async status(routerId) {
       if (routerId && !deps.routers.get(routerId)) throw new NotFoundError(`router ${routerId} not found`);
-      const ids = routerId ? [routerId] : deps.routers.list().map((r) => r.id);
+      const routers = routerId ? [deps.routers.get(routerId)!] : deps.routers.list();
+      const maxAgeMs = await deliveryMaxAgeMs(deps.jsm, deps.names).catch((e: unknown) => {
+        throw unavailable(e);
+      });
       return Promise.all(
-        ids.map(async (id): Promise<DeliveryRouterStatus> => {
+        routers.map(async (router): Promise<DeliveryRouterStatus> => {
+          const id = router.id;
           const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch((e: unknown) => {
             if (isConsumerNotFound(e)) return null;
-            throw new UnavailableError(`JetStream did not answer: ${(e as Error).message}`);
+            throw unavailable(e);
           });
+          const age = ci
+            ? await oldestPending(deps.jsm, deps.names, id, ci, maxAgeMs).catch((e: unknown) => {
+                throw unavailable(e);
+              })
+            : undefined;
           const s = deps.stats.peek(id);
+          const { state, reason } = routerState(router, s, deps.isRunning(id));
           return {
             routerId: id,
             pending: ci?.num_pending ?? 0,
@@ -44,10 +80,15 @@ export function createStatusProvider(deps: {
             // "Exhausted": stored in the failed stream or, for non-critical events, dropped.
             failed: (s?.failed ?? 0) + (s?.dropped ?? 0),
             dropped: s?.dropped ?? 0,
-            failedStored: await deps.failed.count(id).catch(() => 0),
+            // FailedStore.count throws UnavailableError when it cannot count: never report 0 for "unknown".
+            failedStored: await deps.failed.count(id),
             ...(s?.lastError !== undefined ? { lastError: s.lastError } : {}),
             ...(s?.lastErrorTime ? { lastErrorTime: s.lastErrorTime } : {}),
             ...(s?.lastSuccessTime ? { lastSuccessTime: s.lastSuccessTime } : {}),
+            state,
+            ...(reason !== undefined ? { stateReason: reason } : {}),
+            ...(age ? { oldestPendingTime: age.oldest } : {}),
+            ...(age?.expires ? { oldestPendingExpireTime: age.expires } : {}),
           };
         }),
       );

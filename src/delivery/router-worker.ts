@@ -1,27 +1,47 @@
 /**
- * Delivers one router's statements from its durable pull consumer, in this instance. Several instances may run
- * a worker for the same router: JetStream hands each message to one of them.
+ * Delivers one router's statements in this instance. Several instances may run a worker for the same router:
+ * JetStream hands each message to one of them. The parts, one job each:
+ *   ConsumeLoop (consume-loop.ts)     pulls messages, recreates a vanished consumer, reports the router unhealthy;
+ *   Batcher (batcher.ts)              size-or-timer batches;
+ *   HeldMessages (held-messages.ts)   working() heartbeats for everything held, first-attempt times;
+ *   BatchProcessor (batch-processor.ts) one batch: HTTP (split as needed), then ack / nak / failed stream;
+ *   requeue (requeue.ts)              hands a message back without spending an attempt;
+ *   FailureLog (failure-log.ts)       rate-limited warn lines for failed attempts and the recovery line.
+ * This file only sequences them: one batch at a time, the PAUSED state, and stopping.
  *
- * Flow: consume() -> Batcher (size or timer) -> one batch at a time -> deliverBatch (HTTP, splitting) -> per
- * message ack / nak(delay) / exhaust. Every message held here gets `working()` every third of the ack wait, so
- * a batch waiting for its timer or a long split sequence is never redelivered to another instance mid-flight.
+ * PAUSED. 401/403/404/410 are answers about the router, not the statement: a rotated password must not drop
+ * data. The batch that got such an answer stays HELD (working() keeps it from redelivery, and JetStream counts no
+ * new delivery for it), later batches queue up behind it (the server stops handing out more at max_ack_pending),
+ * and the held batch is re-sent as a probe with a slow backoff (from the countdown up to ten times it, at most 5
+ * min). The attempt is not counted: a JetStream delivery counts at most one attempt, and an answer about the
+ * router never counts. This was chosen over nak(delay) with separate bookkeeping because a nak always costs a
+ * delivery (max_retries 0 would lose the statement after the first 401) and holding needs no shared state. A
+ * config change for the router restarts the worker (new fingerprint): the held messages are handed back without
+ * spending an attempt and the new worker tries them at once.
  *
- * Retries are driven by nak(delay) with no consumer `backoff` (NATS-JETSTREAM.md §2.1: nak delays are inflated
- * by a backoff schedule). The ack wait only matters when this instance dies holding messages.
+ * Stopping: the pull stops; messages pulled but not tried (batcher, queue, paused, never sent) are handed back by
+ * requeue.ts, so SIGTERM with max_retries 0 loses nothing; the running batch gets `graceMs` to finish, then its
+ * requests are aborted (their attempt counts: they were sent).
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import { Backoff, sleep } from "../backoff.js";
 import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
-import { deliverBatch, type BatchItem } from "./batch-delivery.js";
+import { BatchProcessor, type BatchResult } from "./batch-processor.js";
 import { Batcher } from "./batcher.js";
-import type { ItemOutcome } from "./delivery-outcome.js";
+import { ConsumeLoop } from "./consume-loop.js";
 import type { FailedStore } from "./failed-store.js";
+import { FailureLog } from "./failure-log.js";
+import { HeldMessages } from "./held-messages.js";
 import type { HttpClient } from "./http-send.js";
+import { requeue } from "./requeue.js";
 import type { RouterStats } from "./router-stats.js";
-import { createSender, type BatchSender } from "./senders.js";
+import { createSender } from "./senders.js";
 
-const FIRST_ATTEMPT_MAX = 10_000;
+export { retryDelayMs } from "./batch-processor.js";
+
+/** Longest wait between two probes of a PAUSED router. */
+const PAUSE_PROBE_MAX_MS = 300_000;
 
 export interface WorkerDeps {
   readonly js: JetStreamClient;
@@ -34,73 +54,65 @@ export interface WorkerDeps {
   readonly caliperSensorId: string;
   /** The consumer's ack wait in ms (may exceed the countdown; see consumer-config.ts). */
   readonly ackWaitMs: number;
-}
-
-/** When the delay of retry number `attempt` (1-based: after delivery `attempt`) comes from. */
-export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
-  if (d.backoffMs.length === 0) return d.countdownMs;
-  return d.backoffMs[Math.min(attempt - 1, d.backoffMs.length - 1)]!;
+  /** Nats-Msg-Id prefix of this router's delivery messages (requeue ids extend it). */
+  readonly msgIdPrefix: string;
+  /** Creates the consumer again from the router's configuration (it vanished under the worker). */
+  recreateConsumer(): Promise<void>;
+  /** A reason while this instance cannot consume for the router; undefined when it can. */
+  onUnhealthy(reason: string | undefined): void;
+  /** Failure summaries at most this often (tests shorten it). */
+  readonly failureSummaryEveryMs?: number;
 }
 
 export class RouterWorker {
-  private readonly held = new Set<JsMsg>();
-  private readonly firstAttempt = new Map<number, Date>();
+  private readonly held: HeldMessages;
   private readonly batcher: Batcher<JsMsg>;
+  private readonly processor: BatchProcessor;
+  private readonly loop: ConsumeLoop;
   private readonly queue: JsMsg[][] = [];
-  private readonly sender: BatchSender;
-  private readonly abort = new AbortController();
-  private messages: ConsumerMessages | undefined;
-  private heartbeat: NodeJS.Timeout | undefined;
+  /** Pulled or kept but never tried; handed back on stop. */
+  private readonly untried: JsMsg[] = [];
+  /** Stop requested: no new batch starts, sleeps end, later messages are only collected. */
+  private readonly stopping = new AbortController();
+  /** The grace period is over: requests in flight are aborted. */
+  private readonly abortSends = new AbortController();
   private pumping: Promise<void> | undefined;
   private busy = false;
-  private loop: Promise<void> | undefined;
-  private stopping = false;
+  private stopped: Promise<void> | undefined;
 
   constructor(
     readonly router: RouterConfig,
     readonly delivery: ResolvedDelivery,
     private readonly deps: WorkerDeps,
   ) {
-    this.sender = createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId });
+    const sender = createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId });
+    this.held = new HeldMessages(deps.ackWaitMs);
     this.batcher = new Batcher<JsMsg>(delivery.batchSize, delivery.batchIntervalMs, (b) => this.enqueue(b));
-  }
-
-  private get maxDeliver(): number {
-    return this.delivery.maxRetries + 1;
+    const failures = new FailureLog(deps.logger, router.id, deps.failureSummaryEveryMs);
+    const { failed, stats, logger } = deps;
+    this.processor = new BatchProcessor({ router, delivery, sender, failed, stats, held: this.held, failures, logger });
+    this.loop = new ConsumeLoop({
+      js: deps.js,
+      streamName: deps.streamName,
+      consumerName: deps.consumerName,
+      routerId: router.id,
+      logger: deps.logger,
+      maxMessages: delivery.batchSize,
+      recreate: () => deps.recreateConsumer(),
+      onMessage: (m) => this.receive(m),
+      onProblem: (reason) => deps.onUnhealthy(reason),
+    });
   }
 
   start(): void {
-    const every = Math.max(50, Math.floor(this.deps.ackWaitMs / 3));
-    this.heartbeat = setInterval(() => {
-      for (const m of this.held) m.working();
-    }, every);
-    this.loop = this.run();
+    this.held.start();
+    this.loop.start();
   }
 
-  private async run(): Promise<void> {
-    let wait = 250;
-    while (!this.stopping) {
-      try {
-        const consumer = await this.deps.js.consumers.get(this.deps.streamName, this.deps.consumerName);
-        if (this.stopping) return;
-        this.messages = await consumer.consume({ max_messages: Math.max(this.delivery.batchSize, 1) });
-        for await (const m of this.messages) {
-          if (this.stopping) {
-            m.nak();
-            continue;
-          }
-          if (!this.firstAttempt.has(m.seq)) this.firstAttempt.set(m.seq, new Date());
-          this.held.add(m);
-          this.batcher.add(m);
-        }
-        wait = 250;
-      } catch (e) {
-        if (this.stopping) return;
-        this.deps.logger.warn({ routerId: this.router.id, err: (e as Error).message }, "delivery consumer unavailable; retrying");
-        await new Promise((r) => setTimeout(r, wait));
-        wait = Math.min(wait * 2, 5000);
-      }
-    }
+  private receive(m: JsMsg): void {
+    this.held.add(m);
+    if (this.stopping.signal.aborted) this.untried.push(m);
+    else this.batcher.add(m);
   }
 
   private enqueue(batch: JsMsg[]): void {
@@ -115,149 +127,90 @@ export class RouterWorker {
   private async pump(): Promise<void> {
     this.busy = true;
     try {
-      while (this.queue.length > 0) {
+      while (this.queue.length > 0 && !this.stopping.signal.aborted) {
         const batch = this.queue.shift()!;
+        let r: BatchResult;
         try {
-          await this.process(batch);
+          r = await this.processor.process(batch, this.abortSends.signal);
         } catch (e) {
-          // Never leave messages unanswered because of a bug: they come back after the ack wait anyway.
+          // Never leave messages unanswered because of a bug: unheld, they come back after the ack wait.
           this.deps.logger.error({ routerId: this.router.id, err: (e as Error).message }, "delivery batch failed unexpectedly");
-          for (const m of batch) this.release(m, false);
+          for (const m of batch) this.held.release(m, false);
+          continue;
         }
+        this.untried.push(...r.unsent);
+        if (r.paused.length > 0) await this.pause(r);
       }
     } finally {
       this.busy = false;
     }
   }
 
-  /**
-   * No longer held here. The first-attempt time is kept across retries (for the failed-stream metadata) until
-   * the message is settled; the map is bounded because retries may go to other instances and never come back.
-   */
-  private release(m: JsMsg, settled: boolean): void {
-    this.held.delete(m);
-    if (settled) this.firstAttempt.delete(m.seq);
-    else if (this.firstAttempt.size > FIRST_ATTEMPT_MAX) this.firstAttempt.delete(this.firstAttempt.keys().next().value!);
-  }
-
-  private async process(batch: JsMsg[]): Promise<void> {
-    // Duplicate statement ids in one request are refused by LRSs (400): send one, apply its fate to all copies.
-    const groups = new Map<string, JsMsg[]>();
-    for (const m of batch) {
-      const key = m.headers?.get(HDR_STATEMENT_ID) || `seq:${m.seq}`;
-      const g = groups.get(key);
-      if (g) g.push(m);
-      else groups.set(key, [m]);
-    }
-    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: new TextDecoder().decode(ms[0]!.data) }));
-    const attemptTime = new Date();
-    const report = await deliverBatch(items, this.sender, this.abort.signal);
+  /** Holds the refused batch and re-sends it slowly until the endpoint answers something else (or the worker stops). */
+  private async pause(first: BatchResult): Promise<void> {
     const { stats, logger } = this.deps;
-    if (report.configProblem) {
-      logger.error(
-        { routerId: this.router.id, status: report.configProblem.status, statements: items.length },
-        "endpoint refused the request (check the router's URL and credentials); retrying on the normal schedule",
-      );
-    }
-    const dropped: string[] = [];
-    let delivered = 0;
-    for (const [key, ms] of groups) {
-      const outcome = report.outcomes.get(key) ?? { kind: "retry", status: 0, error: "no outcome" };
-      for (const m of ms) {
-        const r = await this.apply(m, key, outcome, attemptTime);
-        if (r === "delivered") delivered++;
-        if (r === "dropped") dropped.push(key);
-      }
-    }
-    if (delivered > 0) stats.recordSuccess(delivered);
-    if (dropped.length > 0) {
-      logger.warn({ routerId: this.router.id, statementIds: dropped, count: dropped.length }, "non-critical statements exhausted their attempts; dropped");
-    }
-  }
-
-  private async apply(m: JsMsg, statementId: string, o: ItemOutcome, attemptTime: Date): Promise<"delivered" | "retry" | "failed" | "dropped" | "held"> {
-    if (o.kind === "delivered") {
-      m.ack();
-      this.release(m, true);
-      return "delivered";
-    }
-    this.deps.stats.recordError(o.error, attemptTime);
-    const attempt = m.info.deliveryCount;
-    if (o.kind === "retry" && (attempt < this.maxDeliver || this.stopping)) {
-      // On shutdown the message goes straight back for another instance; if this was the last attempt the
-      // server raises the max-deliveries advisory and the sweeper takes over.
-      m.nak(this.stopping ? undefined : (o.delayMs ?? retryDelayMs(this.delivery, attempt)));
-      this.release(m, false);
-      return "retry";
-    }
-    return this.exhaust(m, statementId, o, attemptTime);
-  }
-
-  /** Last attempt failed, or the endpoint refused the statement for good. */
-  private async exhaust(m: JsMsg, statementId: string, o: Exclude<ItemOutcome, { kind: "delivered" }>, attemptTime: Date) {
-    const eventName = m.headers?.get(HDR_EVENT_NAME) ?? "";
-    const { stats, logger } = this.deps;
-    if (!this.delivery.criticalEvents.has(eventName)) {
-      m.term();
-      this.release(m, true);
-      stats.dropped++;
-      return "dropped" as const;
-    }
-    try {
-      await this.deps.failed.record(
-        {
-          routerId: this.router.id,
-          eventName,
-          statementId,
-          backend: m.headers?.get(HDR_BACKEND) || this.router.backend,
-          attempts: m.info.deliveryCount,
-          lastHttpStatus: o.status,
-          lastError: o.error,
-          firstAttemptTime: this.firstAttempt.get(m.seq) ?? publishTime(m),
-          lastAttemptTime: attemptTime,
-          deliverySeq: m.seq,
-        },
-        m.data,
-      );
-    } catch (e) {
-      // Not stored: do not term. nak brings it back (or, on the last attempt, the sweeper moves it).
-      logger.error({ routerId: this.router.id, statementId, err: (e as Error).message }, "could not store failed statement; leaving it to redelivery / sweeper");
-      m.nak(this.delivery.countdownMs);
-      this.release(m, false);
-      return "held" as const;
-    }
-    // Plain term(): nats-server 2.9 ignores term(reason) and would redeliver.
-    m.term();
-    this.release(m, true);
-    stats.failed++;
+    const id = this.router.id;
+    let paused = first.paused;
+    let reason = first.pauseReason!;
+    stats.paused = { reason: reason.error, since: new Date() };
     logger.error(
-      { routerId: this.router.id, statementId, eventName, attempts: m.info.deliveryCount, lastHttpStatus: o.status },
-      "critical statement failed; kept in the failed stream",
+      { routerId: id, status: reason.status, err: reason.error, statements: paused.length },
+      "endpoint refused the router (check its credentials and URL); router PAUSED: statements stay in the stream " +
+        "and are retried slowly, no attempt used",
     );
-    return "failed" as const;
+    const countdown = this.delivery.countdownMs;
+    const probe = new Backoff(countdown, Math.max(countdown, Math.min(countdown * 10, PAUSE_PROBE_MAX_MS)));
+    while (paused.length > 0) {
+      await sleep(probe.next(), this.stopping.signal);
+      if (this.stopping.signal.aborted) {
+        this.untried.push(...paused);
+        return;
+      }
+      const r = await this.processor.process(paused, this.abortSends.signal);
+      this.untried.push(...r.unsent);
+      paused = r.paused;
+      if (r.pauseReason) reason = r.pauseReason;
+      if (paused.length > 0) stats.paused = { reason: reason.error, since: stats.paused?.since ?? new Date() };
+    }
+    const since = stats.paused?.since;
+    stats.paused = undefined;
+    logger.warn({ routerId: id, pausedForMs: since ? Date.now() - since.getTime() : 0 }, "endpoint answers the router again; PAUSED ended");
   }
 
-  /** Stops pulling; lets the running batch finish for up to `graceMs`, then aborts it; hands back the rest. */
-  async stop(graceMs: number): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    await this.messages?.close().catch(() => undefined);
-    for (const m of [...this.batcher.take(), ...this.queue.splice(0).flat()]) {
-      m.nak();
-      this.release(m, false);
-    }
+  /** Stops pulling; lets the running batch finish for up to `graceMs`, then aborts it; hands back what was never tried. */
+  stop(graceMs: number): Promise<void> {
+    this.stopped ??= this.doStop(graceMs);
+    return this.stopped;
+  }
+
+  private async doStop(graceMs: number): Promise<void> {
+    this.stopping.abort();
+    await this.loop.stop();
+    this.untried.push(...this.batcher.take(), ...this.queue.splice(0).flat());
     if (this.pumping) {
       let t: NodeJS.Timeout | undefined;
       const timedOut = new Promise<"timeout">((r) => (t = setTimeout(() => r("timeout"), graceMs)));
-      if ((await Promise.race([this.pumping, timedOut])) === "timeout") this.abort.abort();
+      if ((await Promise.race([this.pumping, timedOut])) === "timeout") this.abortSends.abort();
       clearTimeout(t);
       await this.pumping;
     }
-    clearInterval(this.heartbeat);
-    await this.loop;
+    const back = this.untried.splice(0);
+    const requeued = await Promise.all(
+      back.map(async (m) => {
+        const ok = await requeue(this.deps.js, m, this.deps.msgIdPrefix);
+        // Re-published: this sequence is settled (terminated). Nak'd: it comes back under the same sequence.
+        this.held.release(m, ok);
+        return ok;
+      }),
+    );
+    this.held.stop();
+    this.deps.stats.clearState();
+    this.deps.onUnhealthy(undefined);
+    if (back.length > 0) {
+      const nakd = requeued.filter((ok) => !ok).length;
+      const log = { routerId: this.router.id, handedBack: back.length, nakd };
+      if (nakd > 0) this.deps.logger.warn(log, "worker stopped; untried statements handed back, some nak'd (one attempt spent): NATS did not confirm");
+      else this.deps.logger.info(log, "worker stopped; untried statements handed back without spending an attempt");
+    }
   }
-}
-
-function publishTime(m: JsMsg): Date {
-  return new Date(Number(m.info.timestampNanos / 1_000_000));
 }

@@ -7,10 +7,13 @@ import type { RouterConfig } from "../routing/router-model.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import { applyEnvelopeOverrides, caliperEnvelope } from "../transform/caliper/envelope.js";
 import type { HttpAnswer, HttpClient } from "./http-send.js";
+import { createRedactor, type Redactor } from "./redact.js";
 
 export interface BatchSender {
   /** One request for these bodies (each a statement / event JSON text). Rejects with HttpSendError. */
   send(bodies: readonly string[], signal?: AbortSignal): Promise<HttpAnswer>;
+  /** Removes this router's secrets (auth, header values) from a text about one of its answers, and caps it. */
+  readonly redact: Redactor;
 }
 
 export interface SenderOptions {
@@ -44,6 +47,7 @@ function xapiSender(router: RouterConfig, opts: SenderOptions): BatchSender {
   const url = xapiStatementsUrl(router.endpointUrl);
   const headers = { ...baseHeaders(router), "X-Experience-API-Version": "1.0.3" };
   return {
+    redact: createRedactor(router),
     // Bodies are already JSON: joining them avoids a parse/serialise round trip per statement.
     send: (bodies, signal) => opts.client.post(url, headers, `[${bodies.join(",")}]`, opts.timeoutMs, signal),
   };
@@ -53,6 +57,7 @@ function caliperSender(router: RouterConfig, opts: SenderOptions): BatchSender {
   const url = new URL(router.endpointUrl);
   const headers = baseHeaders(router);
   return {
+    redact: createRedactor(router),
     send: (bodies, signal) => {
       const events = bodies.map((b) => JSON.parse(b) as JsonObject);
       const envelope = applyEnvelopeOverrides(caliperEnvelope(opts.caliperSensorId, events), router.overrideArgs);

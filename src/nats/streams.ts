@@ -3,8 +3,21 @@
  *
  * The delivery stream uses Limits retention, not WorkQueue: several routers consume the same stream, and on
  * nats-server 2.9 a crash resurrects acked WorkQueue messages. Delivered statements age out after max_age.
+ *
+ * Size limits (docs/delivery.md "Sizing"): the delivery stream refuses new statements when full (discard New):
+ * Emit answers Unavailable and the emitter retries, instead of the stream silently dropping the oldest statements,
+ * which may be undelivered. The advisory stream drops its oldest advisories when full (discard Old): they only
+ * matter for a few minutes after a crash, and a full advisory stream must never block the server's advisories.
+ * A limit must fit the server's JetStream storage (max_file_store), or the stream cannot be created.
  */
-import { DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import {
+  DiscardPolicy,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
+  type StreamConfig,
+} from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { isStreamNotFound } from "./jetstream-errors.js";
 import type { IngestNames, NatsNames } from "./names.js";
@@ -13,7 +26,14 @@ export interface StreamSettings {
   readonly replicas: number;
   /** How long delivery messages are kept, in hours. */
   readonly deliveryMaxAgeHours: number;
+  /** Largest size of the delivery stream in bytes (DELIVERY_MAX_BYTES); 0 or absent = no limit. */
+  readonly deliveryMaxBytes?: number;
+  /** Largest size of the advisory stream in bytes (ADVISORY_MAX_BYTES); 0 or absent = no limit. */
+  readonly advisoryMaxBytes?: number;
 }
+
+/** JetStream's "no limit". */
+const UNLIMITED = -1;
 
 const HOUR_MS = 3_600_000;
 
@@ -30,6 +50,8 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
       // Dedupe window for retried Emits; at most max_age.
       duplicate_window: nanos(Math.min(2 * HOUR_MS, deliveryMaxAge)),
       allow_direct: true,
+      max_bytes: s.deliveryMaxBytes || UNLIMITED,
+      discard: DiscardPolicy.New,
     },
     {
       name: names.failedStream,
@@ -49,6 +71,8 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
       storage: StorageType.File,
       num_replicas: s.replicas,
       max_age: nanos(7 * 24 * HOUR_MS),
+      max_bytes: s.advisoryMaxBytes || UNLIMITED,
+      discard: DiscardPolicy.Old,
     },
   ];
 }
@@ -61,12 +85,18 @@ export async function ensureStreams(nc: NatsConnection, names: NatsNames, s: Str
 
 export async function addOrUpdateStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
   try {
-    await jsm.streams.add(cfg);
+    try {
+      await jsm.streams.add(cfg);
+    } catch (e) {
+      // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
+      // bring its configuration up to date instead.
+      if (!(await streamExists(jsm, cfg.name))) throw e;
+      await jsm.streams.update(cfg.name, cfg);
+    }
   } catch (e) {
-    // Already there (another instance may have created it a moment ago, so "not found, then add" would race):
-    // bring its configuration up to date instead.
-    if (!(await streamExists(jsm, cfg.name))) throw e;
-    await jsm.streams.update(cfg.name, cfg);
+    // The usual cause is a size limit above the server's JetStream storage: name the stream and its limit.
+    const limit = cfg.max_bytes !== undefined && cfg.max_bytes > 0 ? ` with max_bytes ${cfg.max_bytes}` : "";
+    throw new Error(`stream ${cfg.name}${limit} could not be created or updated: ${(e as Error).message}`, { cause: e });
   }
 }
 

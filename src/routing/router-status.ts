@@ -3,6 +3,9 @@
  * delivery/) so the admin service depends on an interface only; the delivery engine implements it.
  */
 
+/** What a router's delivery is doing, as seen by the answering instance (proto RouterState). */
+export type RouterState = "active" | "disabled" | "paused" | "failing" | "unhealthy" | "not_running_here";
+
 export interface RouterStatus {
   readonly routerId: string;
   /** Statements waiting for their first delivery. */
@@ -20,6 +23,14 @@ export interface RouterStatus {
   readonly lastError?: string;
   readonly lastErrorTime?: Date;
   readonly lastSuccessTime?: Date;
+  /** Absent from providers that do not know it (UNSPECIFIED on the wire). */
+  readonly state?: RouterState;
+  /** Why the router is paused, failing or unhealthy (redacted); absent otherwise. */
+  readonly stateReason?: string;
+  /** Storage time of the oldest statement not yet acknowledged; absent when nothing waits. */
+  readonly oldestPendingTime?: Date;
+  /** When the delivery stream's age limit removes that statement; absent when nothing waits. */
+  readonly oldestPendingExpireTime?: Date;
 }
 
 export interface RouterStatusProvider {

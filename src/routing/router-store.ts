@@ -5,9 +5,14 @@
  *
  * The watch is the only writer of the in-memory map: admin writes wait until their own change has come back
  * through it, which gives read-your-writes on the writing instance and one ordering for every listener.
+ *
+ * The watch is restarted when it ends or fails (an ordered consumer can stop for good, e.g. its subscription is
+ * closed): with backoff, resuming after the last revision applied, so no change is missed and none is applied
+ * twice. Without that, this instance would silently keep a stale copy of every router until restarted.
  */
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import { Backoff, sleep } from "../backoff.js";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError, ValidationError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
@@ -23,13 +28,24 @@ export interface RouterStoreOptions {
   readonly applyTimeoutMs?: number;
   /** A stored value that cannot be used (bad JSON, invalid regex); the router is treated as absent. */
   readonly onInvalid?: (id: string, error: Error) => void;
+  /** The watch ended or failed and will be reopened in `retryInMs` (log it), or was reopened (`retryInMs` absent). */
+  readonly onWatchRestart?: (event: { readonly error?: string; readonly retryInMs?: number; readonly fromRevision: number }) => void;
+  /** Opens the watch; tests wrap it to end a real watch. Default: kv.watch(), resuming after `fromRevision`. */
+  readonly openWatch?: (kv: KV, fromRevision: number) => Promise<QueuedIterator<KvWatchEntry>>;
+}
+
+function defaultOpenWatch(kv: KV, fromRevision: number): Promise<QueuedIterator<KvWatchEntry>> {
+  return fromRevision > 0 ? kv.watch({ resumeFromRevision: fromRevision + 1 }) : kv.watch();
 }
 
 type Stored = Omit<RouterConfig, "revision">;
 
 export class RouterStore implements RouterSource {
   readonly #kv: KV;
-  readonly #watch: QueuedIterator<KvWatchEntry>;
+  #watch: QueuedIterator<KvWatchEntry>;
+  readonly #openWatch: (kv: KV, fromRevision: number) => Promise<QueuedIterator<KvWatchEntry>>;
+  readonly #onWatchRestart: NonNullable<RouterStoreOptions["onWatchRestart"]>;
+  readonly #closing = new AbortController();
   readonly #entries = new Map<string, RouterConfig>();
   readonly #listeners = new Set<(change: RouterChange) => void>();
   readonly #waiters = new Set<() => void>();
@@ -48,6 +64,8 @@ export class RouterStore implements RouterSource {
     this.#watch = watch;
     this.#applyTimeoutMs = opts.applyTimeoutMs ?? 5_000;
     this.#onInvalid = opts.onInvalid ?? (() => {});
+    this.#openWatch = opts.openWatch ?? defaultOpenWatch;
+    this.#onWatchRestart = opts.onWatchRestart ?? (() => {});
   }
 
   /** Creates the bucket if needed, loads every router and starts watching. Resolves once the initial set is loaded. */
@@ -55,7 +73,7 @@ export class RouterStore implements RouterSource {
     const kv = await new Kvm(nc).create(names.routersBucket, { replicas: opts.replicas ?? 1, history: 5 });
     // Everything up to this sequence is the initial state; the watch replays the last value of every key first.
     const lastSeq = (await kv.status()).streamInfo.state.last_seq;
-    const watch = await kv.watch();
+    const watch = await (opts.openWatch ?? defaultOpenWatch)(kv, 0);
     const store = new RouterStore(kv, watch, opts, () => nc.info?.max_payload);
     const loaded = store.#waitFor(() => store.#seen >= lastSeq, 30_000);
     void store.#run();
@@ -161,15 +179,39 @@ export class RouterStore implements RouterSource {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     this.#watch.stop();
     this.#listeners.clear();
   }
 
+  /** Applies the watch; when it ends or fails while open, reopens it after the last revision seen (see header). */
   async #run(): Promise<void> {
-    try {
-      for await (const e of this.#watch) this.#apply(e);
-    } catch (err) {
-      if (!this.#closed) this.#onInvalid("*", err as Error);
+    const backoff = new Backoff(250, 30_000);
+    while (!this.#closed) {
+      let error: string;
+      try {
+        for await (const e of this.#watch) {
+          this.#apply(e);
+          backoff.reset();
+        }
+        error = "the router watch ended";
+      } catch (err) {
+        error = `the router watch failed: ${(err as Error).message}`;
+      }
+      while (!this.#closed) {
+        const retryInMs = backoff.next();
+        this.#onWatchRestart({ error, retryInMs, fromRevision: this.#seen });
+        await sleep(retryInMs, this.#closing.signal);
+        if (this.#closed) return;
+        try {
+          this.#watch = await this.#openWatch(this.#kv, this.#seen);
+          if (this.#closed) this.#watch.stop();
+          else this.#onWatchRestart({ fromRevision: this.#seen });
+          break;
+        } catch (err) {
+          error = `the router watch could not be reopened: ${(err as Error).message}`;
+        }
+      }
     }
   }
 

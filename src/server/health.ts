@@ -134,3 +134,24 @@ export async function bindHealthToNats(
   }
   health.setDependency(dependency, false);
 }
+
+/**
+ * Health service name that reports delivery: NOT_SERVING while any router is UNHEALTHY in this instance (its
+ * consumer is missing and cannot be recreated, or JetStream refuses it). The overall "" status stays tied to NATS
+ * only: one broken router must not make a load balancer or orchestrator take the whole instance out, since Emit
+ * and every other router still work.
+ */
+export const DELIVERY_HEALTH_SERVICE = "eventrouting.v1.Delivery";
+
+/** The part of delivery this adapter reads (delivery.ts DeliveryHealth). */
+export interface DeliveryHealthSource {
+  unhealthy(): ReadonlyMap<string, string>;
+  onChange(listener: () => void): () => void;
+}
+
+/** Keeps DELIVERY_HEALTH_SERVICE in step with `source`; returns the unsubscribe function. */
+export function bindHealthToDelivery(source: DeliveryHealthSource, health: HealthRegistry): () => void {
+  const update = () => health.set(DELIVERY_HEALTH_SERVICE, source.unhealthy().size > 0 ? ServingStatus.NOT_SERVING : ServingStatus.SERVING);
+  update();
+  return source.onChange(update);
+}

@@ -32,6 +32,8 @@ export interface ScriptedAnswer {
   readonly hang?: boolean;
   /** Store the statements (a 2xx), send the status line and half the body, then reset the connection. */
   readonly resetMidResponse?: boolean;
+  /** Answer body instead of the default (e.g. an echo of the request, as some 401 pages do). */
+  readonly body?: string;
 }
 
 export type Script = (req: {
@@ -40,6 +42,7 @@ export type Script = (req: {
   ids: string[];
   statements: Record<string, unknown>[];
   headers: http.IncomingHttpHeaders;
+  body: string;
 }) => ScriptedAnswer | undefined;
 
 /** Polls `cond` until true or the deadline; for conditions that no event can signal (remote HTTP state). */
@@ -119,7 +122,7 @@ export class FaultEndpoint extends LoopbackServer {
     const ids = statements.map((s) => String(s["id"]));
     const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), method: req.method ?? "", path: req.url ?? "", headers: req.headers, ids, status: 0 };
     this.requests.push(rec);
-    const a = this.script({ n: rec.n, path: rec.path, ids, statements, headers: req.headers }) ?? {};
+    const a = this.script({ n: rec.n, path: rec.path, ids, statements, headers: req.headers, body }) ?? {};
     if (a.hang) return;
     if (a.delayMs) await new Promise((r) => setTimeout(r, a.delayMs));
     if (a.destroy) {
@@ -143,7 +146,7 @@ export class FaultEndpoint extends LoopbackServer {
       res.write(body.subarray(0, Math.floor(body.length / 2)), () => req.socket.destroy());
       return;
     }
-    res.writeHead(status, headers).end(status < 300 ? JSON.stringify(ids) : JSON.stringify({ message: `scripted ${status}` }));
+    res.writeHead(status, headers).end(a.body ?? (status < 300 ? JSON.stringify(ids) : JSON.stringify({ message: `scripted ${status}` })));
   }
 
   storedIds(): Set<string> {

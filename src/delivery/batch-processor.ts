@@ -1,0 +1,184 @@
+/**
+ * Sends one batch of held messages and settles each by its outcome:
+ * - delivered: ack;
+ * - retry (5xx, timeouts, refused connections, 429): nak(delay) while attempts remain, else exhausted;
+ * - failed (a single statement refused: 400/413/422): exhausted at once;
+ * - paused (401/403/404/410, about the router) and unsent (delivery stopped first): NOT settled, handed back to
+ *   the worker, which keeps holding them (PAUSED) or hands them back without spending an attempt.
+ * Exhausted: a critical event goes to the failed stream (publish, then term); any other is terminated, counted
+ * and logged. Attempts are counted with requeue.ts's rule, so hand-backs never use one up.
+ *
+ * Retries are driven by nak(delay) with no consumer `backoff` (NATS-JETSTREAM.md §2.1: nak delays are inflated
+ * by a backoff schedule). The ack wait only matters when this instance dies holding messages.
+ */
+import type { JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import { HDR_BACKEND, HDR_EVENT_NAME, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
+import { deliverBatch, type BatchItem } from "./batch-delivery.js";
+import type { ItemOutcome } from "./delivery-outcome.js";
+import type { FailedStore } from "./failed-store.js";
+import type { FailureLog } from "./failure-log.js";
+import type { HeldMessages } from "./held-messages.js";
+import { attemptNumber, publishTime, storedTime } from "./requeue.js";
+import type { RouterStats } from "./router-stats.js";
+import type { BatchSender } from "./senders.js";
+
+/** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
+export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
+  if (d.backoffMs.length === 0) return d.countdownMs;
+  return d.backoffMs[Math.min(attempt - 1, d.backoffMs.length - 1)]!;
+}
+
+export interface BatchProcessorDeps {
+  readonly router: RouterConfig;
+  readonly delivery: ResolvedDelivery;
+  readonly sender: BatchSender;
+  readonly failed: FailedStore;
+  readonly stats: RouterStats;
+  readonly held: HeldMessages;
+  readonly failures: FailureLog;
+  readonly logger: Logger;
+}
+
+/** What the worker must still decide about: messages that are neither settled nor nak'd. */
+export interface BatchResult {
+  /** The endpoint refused the router; these messages are still held. */
+  readonly paused: JsMsg[];
+  readonly pauseReason?: { readonly status: number; readonly error: string };
+  /** Never sent (delivery stopped); still held. */
+  readonly unsent: JsMsg[];
+}
+
+type Settled = "delivered" | "retry" | "failed" | "dropped" | "held";
+type TriedOutcome = Exclude<ItemOutcome, { kind: "paused" | "unsent" }>;
+
+export class BatchProcessor {
+  constructor(private readonly deps: BatchProcessorDeps) {}
+
+  async process(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
+    // Duplicate statement ids in one request are refused by LRSs (400): send one, apply its fate to all copies.
+    const groups = new Map<string, JsMsg[]>();
+    for (const m of batch) {
+      const key = m.headers?.get(HDR_STATEMENT_ID) || `seq:${m.seq}`;
+      const g = groups.get(key);
+      if (g) g.push(m);
+      else groups.set(key, [m]);
+    }
+    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: new TextDecoder().decode(ms[0]!.data) }));
+    const attemptTime = new Date();
+    const report = await deliverBatch(items, this.deps.sender, signal);
+    const { stats, logger, router, failures } = this.deps;
+    if (report.configProblem) {
+      logger.error(
+        { routerId: router.id, status: report.configProblem.status, statements: items.length, err: report.configProblem.error },
+        "endpoint refused the request (check the router's URL and settings); retrying on the normal schedule",
+      );
+    }
+    const result: BatchResult & { paused: JsMsg[]; unsent: JsMsg[] } = {
+      paused: [],
+      unsent: [],
+      ...(report.paused ? { pauseReason: report.paused } : {}),
+    };
+    const dropped: string[] = [];
+    let delivered = 0;
+    let retried = 0;
+    let lastError: { status: number; error: string } | undefined;
+    let lastRetry: { status: number; error: string } | undefined;
+    for (const [key, ms] of groups) {
+      const outcome: ItemOutcome = report.outcomes.get(key) ?? { kind: "retry", status: 0, error: "no outcome" };
+      if (outcome.kind === "paused" || outcome.kind === "unsent") {
+        (outcome.kind === "paused" ? result.paused : result.unsent).push(...ms);
+        continue;
+      }
+      for (const m of ms) this.deps.held.tried(m, attemptTime);
+      if (outcome.kind === "retry" || outcome.kind === "failed") lastError = outcome;
+      if (outcome.kind === "retry") lastRetry = outcome;
+      for (const m of ms) {
+        const r = await this.apply(m, key, outcome, attemptTime);
+        if (r === "delivered") delivered++;
+        if (r === "retry") retried++;
+        if (r === "dropped") dropped.push(key);
+      }
+    }
+    if (delivered > 0) stats.recordSuccess(delivered);
+    if (lastError) stats.recordError(lastError.error, attemptTime);
+    if (report.paused) stats.recordError(report.paused.error, attemptTime);
+    // The failure log and FAILING are about the endpoint (no answer, 5xx, 429), not one refused statement.
+    if (lastRetry) {
+      stats.failing = true;
+      failures.failed({ statements: retried, status: lastRetry.status, error: lastRetry.error });
+    } else if (delivered > 0) {
+      failures.succeeded();
+    }
+    if (dropped.length > 0) {
+      logger.warn(
+        { routerId: router.id, statementIds: dropped, count: dropped.length },
+        "non-critical statements exhausted their attempts; dropped",
+      );
+    }
+    return result;
+  }
+
+  private async apply(m: JsMsg, statementId: string, o: TriedOutcome, attemptTime: Date): Promise<Settled> {
+    if (o.kind === "delivered") {
+      m.ack();
+      this.deps.held.release(m, true);
+      return "delivered";
+    }
+    const attempt = attemptNumber(m);
+    if (o.kind === "retry" && attempt < this.deps.delivery.maxRetries + 1) {
+      m.nak(o.delayMs ?? retryDelayMs(this.deps.delivery, attempt));
+      this.deps.held.release(m, false);
+      return "retry";
+    }
+    return this.exhaust(m, statementId, o, attemptTime);
+  }
+
+  /** Last attempt failed, or the endpoint refused the statement for good. */
+  private async exhaust(m: JsMsg, statementId: string, o: { status: number; error: string }, attemptTime: Date): Promise<Settled> {
+    const { stats, logger, router, held, delivery } = this.deps;
+    const eventName = m.headers?.get(HDR_EVENT_NAME) ?? "";
+    if (!delivery.criticalEvents.has(eventName)) {
+      m.term();
+      held.release(m, true);
+      stats.dropped++;
+      return "dropped";
+    }
+    try {
+      await this.deps.failed.record(
+        {
+          routerId: router.id,
+          eventName,
+          statementId,
+          backend: m.headers?.get(HDR_BACKEND) || router.backend,
+          attempts: attemptNumber(m),
+          lastHttpStatus: o.status,
+          lastError: o.error,
+          firstAttemptTime: held.firstTry(m) ?? storedTime(m, publishTime(m)),
+          lastAttemptTime: attemptTime,
+          deliverySeq: m.seq,
+        },
+        m.data,
+      );
+    } catch (e) {
+      // Not stored: do not term. nak brings it back (or, on the last attempt, the sweeper moves it).
+      logger.error(
+        { routerId: router.id, statementId, err: (e as Error).message },
+        "could not store failed statement; leaving it to redelivery / sweeper",
+      );
+      m.nak(delivery.countdownMs);
+      held.release(m, false);
+      return "held";
+    }
+    // Plain term(): nats-server 2.9 ignores term(reason) and would redeliver.
+    m.term();
+    held.release(m, true);
+    stats.failed++;
+    logger.error(
+      { routerId: router.id, statementId, eventName, attempts: attemptNumber(m), lastHttpStatus: o.status },
+      "critical statement failed; kept in the failed stream",
+    );
+    return "failed";
+  }
+}
