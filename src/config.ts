@@ -69,7 +69,12 @@ export const CONFIG_VARS = {
   natsPrefix: v("NATS_PREFIX", "eventrouting", "Prefix of every subject, stream, bucket and consumer name (letters, digits, _).", z.string().regex(/^[A-Za-z0-9_]+$/, "expected letters, digits and _ only")),
   natsReplicas: v("NATS_REPLICAS", "1", "Stream and bucket replicas (3 in a NATS cluster).", positiveInt.max(5)),
   deliveryMaxAgeHours: v("DELIVERY_MAX_AGE_HOURS", "168", "How long statements stay in the delivery stream, delivered or not.", positiveInt),
-  deliveryMaxBytes: v("DELIVERY_MAX_BYTES", "8589934592", "Largest delivery stream in bytes (0 = no limit); when full, Emit answers Unavailable (docs/delivery.md Sizing).", nonNegativeInt),
+  deliveryMaxBytes: v(
+    "DELIVERY_MAX_BYTES",
+    "(8589934592, halved until the NATS server can reserve it)",
+    "Largest delivery stream in bytes (0 = no limit); when full, Emit answers Unavailable (docs/delivery.md Sizing).",
+    nonNegativeInt.optional(),
+  ),
   advisoryMaxBytes: v("ADVISORY_MAX_BYTES", "67108864", "Largest advisory stream in bytes (0 = no limit); when full, the oldest advisories are dropped.", nonNegativeInt),
   lmsRootUrl: v("LMS_ROOT_URL", "http://localhost:18000", "LMS root URL: actor homePage and every IRI.", httpUrl),
   transformerVersion: v("TRANSFORMER_VERSION", `${PACKAGE_NAME}@${PACKAGE_VERSION}`, "Value of the transformer-version extension.", z.string().min(1)),

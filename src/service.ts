@@ -104,12 +104,18 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   void logNatsStatus(nc.status(), logger);
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
   try {
-    await ensureStreams(nc, names, {
-      replicas: config.natsReplicas,
-      deliveryMaxAgeHours: config.deliveryMaxAgeHours,
-      deliveryMaxBytes: config.deliveryMaxBytes,
-      advisoryMaxBytes: config.advisoryMaxBytes,
-    });
+    await ensureStreams(
+      nc,
+      names,
+      {
+        replicas: config.natsReplicas,
+        deliveryMaxAgeHours: config.deliveryMaxAgeHours,
+        ...(config.deliveryMaxBytes !== undefined ? { deliveryMaxBytes: config.deliveryMaxBytes } : {}),
+        advisoryMaxBytes: config.advisoryMaxBytes,
+      },
+      (stream, maxBytes) =>
+        logger.warn({ stream, maxBytes }, "the NATS server cannot reserve the default DELIVERY_MAX_BYTES; using a smaller limit (set it to size the stream)"),
+    );
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),

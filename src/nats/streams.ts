@@ -8,10 +8,14 @@
  * Emit answers Unavailable and the emitter retries, instead of the stream silently dropping the oldest statements,
  * which may be undelivered. The advisory stream drops its oldest advisories when full (discard Old): they only
  * matter for a few minutes after a crash, and a full advisory stream must never block the server's advisories.
- * A limit must fit the server's JetStream storage (max_file_store), or the stream cannot be created.
+ * A limit must fit the server's JetStream storage (max_file_store), or the stream cannot be created: a limit the
+ * operator set is used as it is (a clear start-up error if it does not fit), while the default delivery limit is
+ * halved until the server can reserve it (then once more, leaving room for the other streams), so `npm start`
+ * works on a small disk and the log says what was chosen.
  */
 import {
   DiscardPolicy,
+  JetStreamApiError,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
@@ -26,7 +30,10 @@ export interface StreamSettings {
   readonly replicas: number;
   /** How long delivery messages are kept, in hours. */
   readonly deliveryMaxAgeHours: number;
-  /** Largest size of the delivery stream in bytes (DELIVERY_MAX_BYTES); 0 or absent = no limit. */
+  /**
+   * Largest size of the delivery stream in bytes (DELIVERY_MAX_BYTES); 0 = no limit; absent = the default
+   * (DEFAULT_DELIVERY_MAX_BYTES, or less when the server cannot reserve that much).
+   */
   readonly deliveryMaxBytes?: number;
   /** Largest size of the advisory stream in bytes (ADVISORY_MAX_BYTES); 0 or absent = no limit. */
   readonly advisoryMaxBytes?: number;
@@ -34,6 +41,12 @@ export interface StreamSettings {
 
 /** JetStream's "no limit". */
 const UNLIMITED = -1;
+
+export const DEFAULT_DELIVERY_MAX_BYTES = 8 * 1024 ** 3;
+/** The default limit is never lowered below this: a server with less room is a configuration error. */
+const MIN_DEFAULT_DELIVERY_MAX_BYTES = 256 * 1024 ** 2;
+/** nats-server's JSStorageResourcesExceededErr: the requested max_bytes does not fit max_file_store. */
+const INSUFFICIENT_STORAGE = 10047;
 
 const HOUR_MS = 3_600_000;
 
@@ -50,7 +63,7 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
       // Dedupe window for retried Emits; at most max_age.
       duplicate_window: nanos(Math.min(2 * HOUR_MS, deliveryMaxAge)),
       allow_direct: true,
-      max_bytes: s.deliveryMaxBytes || UNLIMITED,
+      max_bytes: (s.deliveryMaxBytes ?? DEFAULT_DELIVERY_MAX_BYTES) || UNLIMITED,
       discard: DiscardPolicy.New,
     },
     {
@@ -77,10 +90,46 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
   ];
 }
 
-export async function ensureStreams(nc: NatsConnection, names: NatsNames, s: StreamSettings): Promise<JetStreamManager> {
+export async function ensureStreams(
+  nc: NatsConnection,
+  names: NatsNames,
+  s: StreamSettings,
+  onDefaultLimitLowered?: (stream: string, maxBytes: number) => void,
+): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  for (const cfg of streamConfigs(names, s)) await addOrUpdateStream(jsm, cfg);
+  for (const cfg of streamConfigs(names, s)) {
+    if (cfg.name === names.deliveryStream && s.deliveryMaxBytes === undefined) {
+      await addWithDefaultLimit(jsm, cfg, (b) => onDefaultLimitLowered?.(cfg.name, b));
+    } else {
+      await addOrUpdateStream(jsm, cfg);
+    }
+  }
   return jsm;
+}
+
+/**
+ * Halves the default max_bytes while the server answers "insufficient storage", down to a floor. A size that
+ * just fits would leave no room for the failed and advisory streams, so once lowered it is halved once more.
+ */
+async function addWithDefaultLimit(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, lowered: (maxBytes: number) => void) {
+  let maxBytes = cfg.max_bytes ?? DEFAULT_DELIVERY_MAX_BYTES;
+  while (true) {
+    try {
+      await addOrUpdateStream(jsm, { ...cfg, max_bytes: maxBytes });
+      if (maxBytes === cfg.max_bytes) return;
+      if (maxBytes / 2 >= MIN_DEFAULT_DELIVERY_MAX_BYTES) {
+        maxBytes /= 2;
+        await addOrUpdateStream(jsm, { ...cfg, max_bytes: maxBytes });
+      }
+      lowered(maxBytes);
+      return;
+    } catch (e) {
+      const cause = (e as Error).cause;
+      const tooBig = cause instanceof JetStreamApiError && cause.code === INSUFFICIENT_STORAGE;
+      if (!tooBig || maxBytes / 2 < MIN_DEFAULT_DELIVERY_MAX_BYTES) throw e;
+      maxBytes /= 2;
+    }
+  }
 }
 
 export async function addOrUpdateStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
