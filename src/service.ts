@@ -157,6 +157,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       jsm: await jetstreamManager(nc),
       names: ingestNames(config.natsPrefix),
       replicas: config.natsReplicas,
+      clustered: nc.info?.cluster !== undefined,
       pipeline,
       publisher,
       publishTimeoutMs: PUBLISH_TIMEOUT_MS,

@@ -9,9 +9,11 @@
  * which may be undelivered. The advisory stream drops its oldest advisories when full (discard Old): they only
  * matter for a few minutes after a crash, and a full advisory stream must never block the server's advisories.
  * A limit must fit the server's JetStream storage (max_file_store), or the stream cannot be created: a limit the
- * operator set is used as it is (a clear start-up error if it does not fit), while the default delivery limit is
- * halved until the server can reserve it (then once more, leaving room for the other streams), so `npm start`
- * works on a small disk and the log says what was chosen.
+ * operator set is used as it is (a clear start-up error if it does not fit), while on a single server the default
+ * delivery limit is halved until the server can reserve it (then once more, leaving room for the other streams), so
+ * `npm start` works on a small disk and the log says what was chosen. Not in a cluster: every size change is a
+ * meta-log entry there, and nats-server 2.9.10 panics replaying one that no longer fits (seen in the cluster fault
+ * test); a cluster's operator sizes DELIVERY_MAX_BYTES, and start-up says so when the default does not fit.
  */
 import {
   DiscardPolicy,
@@ -99,7 +101,10 @@ export async function ensureStreams(
   const jsm = await jetstreamManager(nc);
   for (const cfg of streamConfigs(names, s)) {
     if (cfg.name === names.deliveryStream && s.deliveryMaxBytes === undefined) {
-      await addWithDefaultLimit(jsm, cfg, (b) => onDefaultLimitLowered?.(cfg.name, b));
+      await addStreamWithDefaultLimit(jsm, { ...cfg, max_bytes: DEFAULT_DELIVERY_MAX_BYTES }, MIN_DEFAULT_DELIVERY_MAX_BYTES, {
+        clustered: nc.info?.cluster !== undefined,
+        lowered: onDefaultLimitLowered,
+      });
     } else {
       await addOrUpdateStream(jsm, cfg);
     }
@@ -108,25 +113,40 @@ export async function ensureStreams(
 }
 
 /**
- * Halves the default max_bytes while the server answers "insufficient storage", down to a floor. A size that
- * just fits would leave no room for the failed and advisory streams, so once lowered it is halved once more.
+ * Adds or updates a stream whose max_bytes is a default, not the operator's choice: halves it while the server
+ * answers "insufficient storage", down to `floor`. A size that just fits would leave no room for the streams
+ * created after it, so once lowered it is halved once more. Calls `lowered` with the size chosen.
  */
-async function addWithDefaultLimit(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, lowered: (maxBytes: number) => void) {
-  let maxBytes = cfg.max_bytes ?? DEFAULT_DELIVERY_MAX_BYTES;
+export async function addStreamWithDefaultLimit(
+  jsm: JetStreamManager,
+  cfg: Partial<StreamConfig> & { name: string; max_bytes: number },
+  floor: number,
+  opts: { readonly clustered: boolean; readonly lowered?: ((stream: string, maxBytes: number) => void) | undefined },
+): Promise<void> {
+  const { lowered } = opts;
+  if (opts.clustered) {
+    try {
+      return await addOrUpdateStream(jsm, cfg);
+    } catch (e) {
+      throw new Error(`${(e as Error).message} (in a cluster, size it explicitly: DELIVERY_MAX_BYTES, docs/delivery.md Sizing)`, { cause: e });
+    }
+  }
+  let maxBytes = cfg.max_bytes;
   while (true) {
     try {
       await addOrUpdateStream(jsm, { ...cfg, max_bytes: maxBytes });
       if (maxBytes === cfg.max_bytes) return;
-      if (maxBytes / 2 >= MIN_DEFAULT_DELIVERY_MAX_BYTES) {
+      if (maxBytes / 2 >= floor) {
         maxBytes /= 2;
         await addOrUpdateStream(jsm, { ...cfg, max_bytes: maxBytes });
       }
-      lowered(maxBytes);
+      lowered?.(cfg.name, maxBytes);
       return;
     } catch (e) {
       const cause = (e as Error).cause;
-      const tooBig = cause instanceof JetStreamApiError && cause.code === INSUFFICIENT_STORAGE;
-      if (!tooBig || maxBytes / 2 < MIN_DEFAULT_DELIVERY_MAX_BYTES) throw e;
+      // A cluster answers "no suitable peers for placement, insufficient storage" (another code, same cause).
+      const tooBig = cause instanceof JetStreamApiError && (cause.code === INSUFFICIENT_STORAGE || /insufficient storage/i.test(cause.message));
+      if (!tooBig || maxBytes / 2 < floor) throw e;
       maxBytes /= 2;
     }
   }
@@ -178,6 +198,8 @@ export interface IngestStreamSettings {
   readonly replicas: number;
   /** The NATS ingest input is on: create the ingest stream too (the rejected stream serves every input). */
   readonly ingest: boolean;
+  /** The server is part of a cluster: default limits are used as they are (see addStreamWithDefaultLimit). */
+  readonly clustered?: boolean;
 }
 
 export function ingestStreamConfigs(names: IngestNames, s: IngestStreamSettings): Array<Partial<StreamConfig> & { name: string }> {
@@ -211,6 +233,17 @@ export function ingestStreamConfigs(names: IngestNames, s: IngestStreamSettings)
   ];
 }
 
-export async function ensureIngestStreams(jsm: JetStreamManager, names: IngestNames, s: IngestStreamSettings): Promise<void> {
-  for (const cfg of ingestStreamConfigs(names, s)) await addOrUpdateStream(jsm, cfg);
+/** Both limits are defaults: lowered (to at most 32 MiB) when the server cannot reserve them. */
+export async function ensureIngestStreams(
+  jsm: JetStreamManager,
+  names: IngestNames,
+  s: IngestStreamSettings,
+  onDefaultLimitLowered?: (stream: string, maxBytes: number) => void,
+): Promise<void> {
+  for (const cfg of ingestStreamConfigs(names, s)) {
+    await addStreamWithDefaultLimit(jsm, { ...cfg, max_bytes: cfg.max_bytes ?? INGEST_MAX_BYTES }, 32 * 1024 ** 2, {
+      clustered: s.clustered ?? false,
+      lowered: onDefaultLimitLowered,
+    });
+  }
 }
