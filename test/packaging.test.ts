@@ -67,7 +67,12 @@ describe("deployment files", () => {
     assert.ok(refs.length >= 3);
     const nodes = Object.entries(composeFile().services).filter(([name]) => name.startsWith("nats-"));
     assert.equal(nodes.length, 3);
-    for (const [name, s] of nodes) assert.deepEqual(refs.filter((r) => !envNames(s.environment).includes(r)), [], name);
+    for (const [name, s] of nodes)
+      assert.deepEqual(
+        refs.filter((r) => !envNames(s.environment).includes(r)),
+        [],
+        name,
+      );
   });
 
   test("kubernetes: ConfigMap, Secret and Deployment set only known variables; probes use the gRPC health service", () => {
@@ -81,7 +86,10 @@ describe("deployment files", () => {
     assert.ok(byKind("Service").length === 1);
     const container = deployment.spec.template.spec.containers[0]!;
     const names = [...Object.keys(configMap.data), ...Object.keys(secret.stringData), ...(container.env ?? []).map((e) => e.name)];
-    assert.deepEqual(names.filter((v) => !KNOWN.has(v)), []);
+    assert.deepEqual(
+      names.filter((v) => !KNOWN.has(v)),
+      [],
+    );
     assert.deepEqual(container["readinessProbe"] && Object.keys(container["readinessProbe"] as object).includes("grpc"), true);
     assert.ok(container["livenessProbe"], "a liveness probe");
     const runAsNonRoot = (deployment.spec.template.spec as unknown as { securityContext: { runAsNonRoot: boolean } }).securityContext;
@@ -93,7 +101,10 @@ describe("deployment files", () => {
     const dockerEnv = [...dockerfile.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.split(/\s+/).map((kv) => kv.split("=")[0]!));
     const example = [...read("deploy/env.example").matchAll(/^#?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
     const composeExample = read("deploy/compose/env.example");
-    assert.deepEqual([...dockerEnv, ...example].filter((v) => !KNOWN.has(v)), []);
+    assert.deepEqual(
+      [...dockerEnv, ...example].filter((v) => !KNOWN.has(v)),
+      [],
+    );
     assert.ok(example.length > 5 && composeExample.includes("EMIT_TOKENS="));
 
     for (const cmd of [BUILD_INSTALL, BUILD, RUNTIME_INSTALL]) assert.match(dockerfile, new RegExp(`^RUN ${cmd}`, "m"), cmd);
@@ -104,7 +115,10 @@ describe("deployment files", () => {
 
     const unit = read("deploy/systemd/event-routing.service");
     assert.match(unit, /^ExecStart=\/usr\/bin\/node --enable-source-maps dist\/main\.js$/m);
-    assert.deepEqual([...unit.matchAll(/^Environment=([A-Z_]+)=/gm)].map((m) => m[1]!).filter((v) => !KNOWN.has(v)), []);
+    assert.deepEqual(
+      [...unit.matchAll(/^Environment=([A-Z_]+)=/gm)].map((m) => m[1]!).filter((v) => !KNOWN.has(v)),
+      [],
+    );
   });
 
   test("the NATS configurations are valid for nats-server (accounts, NKey users, TLS files)", async () => {
@@ -120,7 +134,7 @@ describe("deployment files", () => {
         .replace(/\/etc\/nats-server\/tls\/\w+\.key/g, tls.keyFile)
         .replace("/var/lib/nats-server", dir);
       assert.match(conf, /tls \{[^}]*verify: true/);
-      assert.match(conf, /cluster \{[^]*tls \{/);
+      assert.match(conf, /cluster \{[\s\S]*tls \{/);
       writeFileSync(join(dir, "node.conf"), conf);
       const env = { ...process.env, EVENT_ROUTING_NKEY: key(), INGEST_PRODUCER_NKEY: key(), NATS_SYS_PASSWORD: "x" };
       const prod = await exec(bin, ["-c", join(dir, "node.conf"), "-t"], { env });
@@ -128,7 +142,9 @@ describe("deployment files", () => {
       const compose = await exec(bin, ["-c", join(DEPLOY, "compose/nats.conf"), "-t"], { env: { ...env, NATS_SERVER_NAME: "nats-1" } });
       assert.match(compose.stdout + compose.stderr, /is valid/);
       // And -t does check: a wrong key is refused, so the two passes above mean something.
-      await assert.rejects(exec(bin, ["-c", join(DEPLOY, "compose/nats.conf"), "-t"], { env: { ...env, NATS_SERVER_NAME: "n", EVENT_ROUTING_NKEY: "UBAD" } }));
+      await assert.rejects(
+        exec(bin, ["-c", join(DEPLOY, "compose/nats.conf"), "-t"], { env: { ...env, NATS_SERVER_NAME: "n", EVENT_ROUTING_NKEY: "UBAD" } }),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -137,7 +153,10 @@ describe("deployment files", () => {
 
 /** The repository's files as a clean checkout has them (tracked, plus new files not ignored). */
 async function copyCheckout(to: string): Promise<void> {
-  const { stdout } = await exec("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], { cwd: REPO, maxBuffer: 16 << 20 });
+  const { stdout } = await exec("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: REPO,
+    maxBuffer: 16 << 20,
+  });
   for (const file of stdout.split("\0").filter(Boolean)) {
     if (!existsSync(join(REPO, file))) continue; // deleted in the work tree, not yet committed
     mkdirSync(dirname(join(to, file)), { recursive: true });
@@ -194,8 +213,12 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     assert.match(help.stdout, /NATS_URL/);
     const usage = await exec("node", ["dist/cli/main.js", "--help"], { cwd: app });
     assert.match(usage.stderr, /transform --backend/);
-    const event = { name: "edx.course.enrollment.activated", timestamp: "2023-07-10T09:23:10.354202+00:00",
-      context: { user_id: 7, course_id: "course-v1:edX+DemoX+Demo_Course", org_id: "edX" }, data: { course_id: "course-v1:edX+DemoX+Demo_Course", user_id: 7, mode: "audit" } };
+    const event = {
+      name: "edx.course.enrollment.activated",
+      timestamp: "2023-07-10T09:23:10.354202+00:00",
+      context: { user_id: 7, course_id: "course-v1:edX+DemoX+Demo_Course", org_id: "edX" },
+      data: { course_id: "course-v1:edX+DemoX+Demo_Course", user_id: 7, mode: "audit" },
+    };
     writeFileSync(join(root, "event.json"), JSON.stringify(event));
     const out = await exec("node", ["dist/cli/main.js", "transform", "--backend", "xapi", join(root, "event.json")], { cwd: app });
     const statements = JSON.parse(out.stdout) as Array<{ verb: { id: string } }>;
@@ -205,7 +228,14 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
   test("node dist/main.js serves against NATS; the image's health check says SERVING; SIGTERM exits 0", async () => {
     const child = spawn(START[0]!, START.slice(1), {
       cwd: app,
-      env: { PATH: process.env["PATH"] ?? "", NATS_URL: nats.url, PORT: "0", EMIT_TOKENS: "e", ADMIN_TOKENS: "a", IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789" },
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        NATS_URL: nats.url,
+        PORT: "0",
+        EMIT_TOKENS: "e",
+        ADMIN_TOKENS: "a",
+        IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stderr = "";
