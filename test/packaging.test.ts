@@ -225,7 +225,7 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     assert.equal(statements[0]?.verb.id, "http://adlnet.gov/expapi/verbs/registered");
   });
 
-  test("node dist/main.js serves against NATS; the image's health check says SERVING; SIGTERM exits 0", async () => {
+  test("node dist/main.js serves against NATS: the image's health check says SERVING, reflection lists the services; SIGTERM exits 0", async () => {
     const child = spawn(START[0]!, START.slice(1), {
       cwd: app,
       env: {
@@ -253,6 +253,11 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
       });
       const health = await exec(HEALTHCHECK[0]!, HEALTHCHECK.slice(1), { cwd: app, env: { ...process.env, PORT: port } });
       assert.equal(health.stdout.trim(), "SERVING");
+      // Reflection serves the descriptors bundled into dist/ (buf curl needs no schema).
+      const buf = join(REPO, "node_modules/.bin/buf");
+      const list = await exec(buf, ["curl", "--list-services", `http://127.0.0.1:${port}`], { timeout: 60_000 });
+      assert.match(list.stdout, /eventrouting\.v1\.EventRoutingService/);
+      assert.match(list.stdout, /eventrouting\.v1\.RouterAdminService/);
     } finally {
       child.kill("SIGTERM");
     }
