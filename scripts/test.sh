@@ -5,6 +5,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+# Every prerequisite at once, with one clear message when one is missing (scripts/preflight.sh).
+ERB_FIXTURES_DIR=$(bash scripts/preflight.sh)
+export ERB_FIXTURES_DIR
+
+# Biome (lint and format check). Off until the whole tree has been formatted once: ER_LINT=1 turns it on.
+if [ "${ER_LINT:-0}" = 1 ]; then
+  echo "== biome"
+  biome ci .
+fi
+
 echo "== buf lint"
 buf lint
 
@@ -21,7 +31,7 @@ tsc --noEmit
 
 # The test LRS (Learning Locker's xapi-statements, GPL, a test tool only) has its own lockfile.
 if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then
-  echo "== installing the test LRS"
+  echo "== installing the test LRS (xapi-statements from npm, about 380 packages; once)"
   npm ci --prefix test/lrs --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 

@@ -28,8 +28,9 @@ test("filters and match_params run in linear time: a backtracking-prone pattern 
   assert.equal(filterAccepts(compileRegexFilter("allowlist", ["(a+)+$"]), hostile), false);
   assert.equal(compilePattern("^(a+)+$").test(hostile), false);
   assert.equal(compilePattern("(x+x+)+y").test("x".repeat(100_000)), false);
-  // Backtracking would take longer than the age of the universe; RE2 takes a few ms. The bound only absorbs load.
-  assert.ok(performance.now() - start < 2000);
+  // Backtracking would take longer than the age of the universe; RE2 takes a few ms. The bound is a guard only,
+  // far above a loaded machine's noise.
+  assert.ok(performance.now() - start < 10_000);
 });
 
 test("a source cannot escape the start anchor, and RE2-incompatible patterns are refused", () => {

@@ -73,9 +73,10 @@ describe("regexes cannot stall the service", () => {
     const res = await emitting;
     const emitMs = performance.now() - start;
     assert.equal(health.status, HealthCheckResponse_ServingStatus.SERVING);
-    // Backtracking takes minutes for this pair; RE2 well under a millisecond. 2 s only absorbs a loaded machine.
-    assert.ok(emitMs < 2000, `Emit took ${emitMs} ms`);
-    assert.ok(healthMs < 2000, `health check took ${healthMs} ms`);
+    // Backtracking takes minutes for this pair; RE2 well under a millisecond. The 10 s guards only absorb a loaded
+    // machine; the health check answering at all while the Emit is in flight is the point.
+    assert.ok(emitMs < 10_000, `Emit took ${emitMs} ms`);
+    assert.ok(healthMs < 10_000, `health check took ${healthMs} ms`);
     assert.deepEqual(backend(res.result, Backend.XAPI).routerIds, [], "the '!' does not match");
 
     const plain = fixture("edx.grades.problem.submitted.json");

@@ -218,7 +218,10 @@ export class RouterStore implements RouterSource {
   #apply(e: KvWatchEntry): void {
     this.#seen = Math.max(this.#seen, e.revision);
     const previous = this.#entries.get(e.key);
-    if (previous && previous.revision >= e.revision) return this.#wake();
+    if (previous && previous.revision >= e.revision) {
+      this.#wake();
+      return;
+    }
     let change: RouterChange | undefined;
     if (e.operation === "PUT") {
       try {

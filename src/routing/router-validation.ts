@@ -151,6 +151,7 @@ const routerSchema = z.object({
  */
 export function endpointUrlProblem(s: string): string | undefined {
   if (s.length > 2048) return "expected at most 2048 characters";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is this check's job
   if (/[\x00-\x20\x7f-\x9f]/.test(s)) return "must not contain spaces or control characters";
   const m = /^https?:\/\/([^/?#\\]*)(?:[/?#]|$)/i.exec(s);
   if (!m) return "expected an http or https URL";

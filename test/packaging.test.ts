@@ -1,0 +1,275 @@
+/**
+ * Packaging: the production build runs from a clean copy of the repository with production dependencies only,
+ * exactly as deploy/Dockerfile builds and starts it, and the deployment files only set variables the service
+ * knows. No docker here: the Dockerfile's commands are run as they are, in temp directories, against a real
+ * nats-server, and the NATS configurations are checked by nats-server itself (`-t`).
+ */
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { after, before, describe, test } from "node:test";
+import { createUser } from "@nats-io/nkeys";
+import { parse, parseAllDocuments } from "yaml";
+import { CONFIG_VARS } from "../src/config.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { makeTlsFiles } from "./support/tls-files.js";
+
+const exec = promisify(execFile);
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const DEPLOY = join(REPO, "deploy");
+const KNOWN = new Set(Object.values(CONFIG_VARS).map((s) => s.name));
+const read = (path: string) => readFileSync(join(REPO, path), "utf8");
+
+// The commands deploy/Dockerfile runs, in its order; the test runs exactly these (and checks the file has them).
+const BUILD_INSTALL = "npm ci --no-audit --no-fund";
+const BUILD = "npm run build";
+const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
+const START = ["node", "--enable-source-maps", "dist/main.js"];
+const HEALTHCHECK = ["node", "dist/healthcheck.js"];
+
+type Env = Record<string, string>;
+
+/** Compose `environment:` as a map or a list of KEY=VALUE. */
+function envNames(environment: unknown): string[] {
+  if (Array.isArray(environment)) return environment.map((e) => String(e).split("=")[0]!);
+  return environment && typeof environment === "object" ? Object.keys(environment) : [];
+}
+
+function composeFile(): { services: Record<string, { build?: unknown; image?: string; environment?: unknown }> } {
+  return parse(read("deploy/compose/compose.yaml"), { merge: true }) as ReturnType<typeof composeFile>;
+}
+
+function kubernetesDocs(): Array<{ kind: string; metadata: { name: string }; [k: string]: unknown }> {
+  const docs = parseAllDocuments(read("deploy/kubernetes/event-routing.yaml"));
+  for (const d of docs) assert.deepEqual(d.errors, [], "deploy/kubernetes/event-routing.yaml parses");
+  return docs.map((d) => d.toJS() as ReturnType<typeof kubernetesDocs>[number]);
+}
+
+describe("deployment files", () => {
+  test("compose: the YAML parses; the service instances set only variables the config schema knows", () => {
+    const services = Object.entries(composeFile().services).filter(([, s]) => s.image?.startsWith("event-routing"));
+    assert.equal(services.length, 2, "two instances of the service");
+    for (const [name, s] of services) {
+      const unknown = envNames(s.environment).filter((v) => !KNOWN.has(v));
+      assert.deepEqual(unknown, [], `${name} sets variables the service does not read`);
+      assert.ok(envNames(s.environment).includes("NATS_NKEY_SEED_FILE"), `${name} authenticates to NATS`);
+    }
+    const consumerNames = services.map(([, s]) => (s.environment as Env)["EVENT_BUS_CONSUMER_NAME"]);
+    assert.equal(new Set(consumerNames).size, 2, "each instance has its own event-bus consumer name");
+  });
+
+  test("compose: the three NATS nodes get every variable their nats.conf references", () => {
+    const refs = [...read("deploy/compose/nats.conf").matchAll(/:\s*\$([A-Z_]+)/g)].map((m) => m[1]!);
+    assert.ok(refs.length >= 3);
+    const nodes = Object.entries(composeFile().services).filter(([name]) => name.startsWith("nats-"));
+    assert.equal(nodes.length, 3);
+    for (const [name, s] of nodes)
+      assert.deepEqual(
+        refs.filter((r) => !envNames(s.environment).includes(r)),
+        [],
+        name,
+      );
+  });
+
+  test("kubernetes: ConfigMap, Secret and Deployment set only known variables; probes use the gRPC health service", () => {
+    const docs = kubernetesDocs();
+    const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
+    const configMap = byKind("ConfigMap")[0] as unknown as { data: Env };
+    const secret = byKind("Secret").find((d) => d.metadata.name === "event-routing") as unknown as { stringData: Env };
+    const deployment = byKind("Deployment")[0] as unknown as {
+      spec: { template: { spec: { containers: Array<Record<string, unknown> & { env?: Array<{ name: string }> }> } } };
+    };
+    assert.ok(byKind("Service").length === 1);
+    const container = deployment.spec.template.spec.containers[0]!;
+    const names = [...Object.keys(configMap.data), ...Object.keys(secret.stringData), ...(container.env ?? []).map((e) => e.name)];
+    assert.deepEqual(
+      names.filter((v) => !KNOWN.has(v)),
+      [],
+    );
+    assert.deepEqual(container["readinessProbe"] && Object.keys(container["readinessProbe"] as object).includes("grpc"), true);
+    assert.ok(container["livenessProbe"], "a liveness probe");
+    const runAsNonRoot = (deployment.spec.template.spec as unknown as { securityContext: { runAsNonRoot: boolean } }).securityContext;
+    assert.equal(runAsNonRoot.runAsNonRoot, true);
+  });
+
+  test("Dockerfile, env.example and the systemd unit: known variables; non-root; health check; compiled start", () => {
+    const dockerfile = read("deploy/Dockerfile");
+    const dockerEnv = [...dockerfile.matchAll(/^ENV (.+)$/gm)].flatMap((m) => m[1]!.split(/\s+/).map((kv) => kv.split("=")[0]!));
+    const example = [...read("deploy/env.example").matchAll(/^#?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
+    const composeExample = read("deploy/compose/env.example");
+    assert.deepEqual(
+      [...dockerEnv, ...example].filter((v) => !KNOWN.has(v)),
+      [],
+    );
+    assert.ok(example.length > 5 && composeExample.includes("EMIT_TOKENS="));
+
+    for (const cmd of [BUILD_INSTALL, BUILD, RUNTIME_INSTALL]) assert.match(dockerfile, new RegExp(`^RUN ${cmd}`, "m"), cmd);
+    assert.ok(dockerfile.includes(`CMD ${JSON.stringify(START).replaceAll(",", ", ")}`), "CMD starts the bundle");
+    assert.ok(dockerfile.includes(`HEALTHCHECK`) && dockerfile.includes(JSON.stringify(HEALTHCHECK).replaceAll(",", ", ")));
+    assert.match(dockerfile, /^USER node$/m);
+    assert.equal([...dockerfile.matchAll(/^FROM /gm)].length, 2, "multi-stage");
+
+    const unit = read("deploy/systemd/event-routing.service");
+    assert.match(unit, /^ExecStart=\/usr\/bin\/node --enable-source-maps dist\/main\.js$/m);
+    assert.deepEqual(
+      [...unit.matchAll(/^Environment=([A-Z_]+)=/gm)].map((m) => m[1]!).filter((v) => !KNOWN.has(v)),
+      [],
+    );
+  });
+
+  test("the NATS configurations are valid for nats-server (accounts, NKey users, TLS files)", async () => {
+    const bin = process.env["NATS_SERVER_BIN"] ?? "nats-server";
+    const key = () => createUser().getPublicKey();
+    const tls = makeTlsFiles();
+    const dir = mkdtempSync(join(tmpdir(), "er-natsconf-"));
+    try {
+      // The production node: certificate paths and the store pointed at temp files, the rest as written.
+      const conf = read("deploy/nats/cluster-node.conf")
+        .replace(/\/etc\/nats-server\/tls\/ca\.pem/g, tls.caFile)
+        .replace(/\/etc\/nats-server\/tls\/\w+\.pem/g, tls.certFile)
+        .replace(/\/etc\/nats-server\/tls\/\w+\.key/g, tls.keyFile)
+        .replace("/var/lib/nats-server", dir);
+      assert.match(conf, /tls \{[^}]*verify: true/);
+      assert.match(conf, /cluster \{[\s\S]*tls \{/);
+      writeFileSync(join(dir, "node.conf"), conf);
+      const env = { ...process.env, EVENT_ROUTING_NKEY: key(), INGEST_PRODUCER_NKEY: key(), NATS_SYS_PASSWORD: "x" };
+      const prod = await exec(bin, ["-c", join(dir, "node.conf"), "-t"], { env });
+      assert.match(prod.stdout + prod.stderr, /is valid/);
+      const compose = await exec(bin, ["-c", join(DEPLOY, "compose/nats.conf"), "-t"], { env: { ...env, NATS_SERVER_NAME: "nats-1" } });
+      assert.match(compose.stdout + compose.stderr, /is valid/);
+      // And -t does check: a wrong key is refused, so the two passes above mean something.
+      await assert.rejects(
+        exec(bin, ["-c", join(DEPLOY, "compose/nats.conf"), "-t"], { env: { ...env, NATS_SERVER_NAME: "n", EVENT_ROUTING_NKEY: "UBAD" } }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The repository's files as a clean checkout has them (tracked, plus new files not ignored). */
+async function copyCheckout(to: string): Promise<void> {
+  const { stdout } = await exec("git", ["ls-files", "-z", "--cached", "--others", "--exclude-standard"], {
+    cwd: REPO,
+    maxBuffer: 16 << 20,
+  });
+  for (const file of stdout.split("\0").filter(Boolean)) {
+    if (!existsSync(join(REPO, file))) continue; // deleted in the work tree, not yet committed
+    mkdirSync(dirname(join(to, file)), { recursive: true });
+    cpSync(join(REPO, file), join(to, file));
+  }
+}
+
+async function sh(cmd: string, cwd: string): Promise<{ stdout: string; stderr: string }> {
+  return exec("bash", ["-c", cmd], { cwd, timeout: 300_000, maxBuffer: 16 << 20 });
+}
+
+describe("a clean copy builds and runs from dist/ with production dependencies only", { timeout: 600_000 }, () => {
+  let root: string;
+  let build: string;
+  let app: string;
+  let nats: TestNatsServer;
+  let runtimeInstall: { stdout: string; stderr: string };
+
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), "er-clean-"));
+    build = join(root, "build");
+    app = join(root, "app");
+    await copyCheckout(build);
+    // The build stage: the dev tree (this work tree's, already installed: the same lockfile) and `npm run build`.
+    symlinkSync(join(REPO, "node_modules"), join(build, "node_modules"));
+    await sh(BUILD, build);
+    // The runtime stage: package files, production install (from the local cache when it has the packages), dist.
+    mkdirSync(app);
+    for (const f of ["package.json", "package-lock.json"]) cpSync(join(build, f), join(app, f));
+    runtimeInstall = await sh(`${RUNTIME_INSTALL} --prefer-offline`, app);
+    cpSync(join(build, "dist"), join(app, "dist"), { recursive: true });
+    nats = await startNatsServer();
+  });
+
+  after(async () => {
+    await nats?.stop();
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  test("the production install has no engine warning, nuid supports Node 20, and no dev tool is installed", async () => {
+    assert.doesNotMatch(runtimeInstall.stdout + runtimeInstall.stderr, /EBADENGINE/);
+    // nats.js pins @nats-io/nuid 3.0.0, which declares Node >= 22; package.json overrides it with 2.0.3 (Node >= 18).
+    const nuids = JSON.parse((await sh("npm query '#@nats-io/nuid'", app)).stdout) as Array<{ version: string; engines: { node: string } }>;
+    assert.ok(nuids.length > 0);
+    for (const nuid of nuids) assert.deepEqual([nuid.version, nuid.engines.node], ["2.0.3", ">= 18.x"]);
+    await sh("npm ls --omit=dev --all >/dev/null", app); // a consistent tree: exits non-zero on invalid or missing
+    for (const devOnly of ["tsx", "esbuild", "typescript", "@biomejs/biome", "yaml"]) {
+      assert.equal(existsSync(join(app, "node_modules", devOnly)), false, `${devOnly} is not installed`);
+    }
+  });
+
+  test("dist/main.js --help and the CLI run; the CLI transforms an event", async () => {
+    const help = await exec("node", ["dist/main.js", "--help"], { cwd: app });
+    assert.match(help.stdout, /NATS_URL/);
+    const usage = await exec("node", ["dist/cli/main.js", "--help"], { cwd: app });
+    assert.match(usage.stderr, /transform --backend/);
+    const event = {
+      name: "edx.course.enrollment.activated",
+      timestamp: "2023-07-10T09:23:10.354202+00:00",
+      context: { user_id: 7, course_id: "course-v1:edX+DemoX+Demo_Course", org_id: "edX" },
+      data: { course_id: "course-v1:edX+DemoX+Demo_Course", user_id: 7, mode: "audit" },
+    };
+    writeFileSync(join(root, "event.json"), JSON.stringify(event));
+    const out = await exec("node", ["dist/cli/main.js", "transform", "--backend", "xapi", join(root, "event.json")], { cwd: app });
+    const statements = JSON.parse(out.stdout) as Array<{ verb: { id: string } }>;
+    assert.equal(statements[0]?.verb.id, "http://adlnet.gov/expapi/verbs/registered");
+  });
+
+  test("node dist/main.js serves against NATS: the image's health check says SERVING, reflection lists the services; SIGTERM exits 0", async () => {
+    const child = spawn(START[0]!, START.slice(1), {
+      cwd: app,
+      env: {
+        PATH: process.env["PATH"] ?? "",
+        NATS_URL: nats.url,
+        PORT: "0",
+        EMIT_TOKENS: "e",
+        ADMIN_TOKENS: "a",
+        IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      const port = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (b: Buffer) => {
+          out += b;
+          const m = /"address":"[^"]*:(\d+)".*event-routing listening/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        void exited.then((code) => reject(new Error(`exited ${code} before listening: ${out}${stderr}`)));
+      });
+      const health = await exec(HEALTHCHECK[0]!, HEALTHCHECK.slice(1), { cwd: app, env: { ...process.env, PORT: port } });
+      assert.equal(health.stdout.trim(), "SERVING");
+      // Reflection serves the descriptors bundled into dist/ (buf curl needs no schema).
+      const buf = join(REPO, "node_modules/.bin/buf");
+      const list = await exec(buf, ["curl", "--list-services", `http://127.0.0.1:${port}`], { timeout: 60_000 });
+      assert.match(list.stdout, /eventrouting\.v1\.EventRoutingService/);
+      assert.match(list.stdout, /eventrouting\.v1\.RouterAdminService/);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    assert.equal(await exited, 0, stderr);
+  });
+
+  test("the health check fails (exit 1, one line) when nothing answers", async () => {
+    const r = await exec(HEALTHCHECK[0]!, HEALTHCHECK.slice(1), { cwd: app, env: { ...process.env, PORT: "1" } }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^health check failed: .*ECONNREFUSED/);
+  });
+});
