@@ -3,7 +3,7 @@
  * one per message) and every PubAck is awaited: if any is missing the caller gets UnavailableError and reports
  * nothing as accepted. Retrying is safe because Nats-Msg-Id de-duplicates within the stream's window.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import { UnavailableError } from "../errors.js";
 import type { DeliveryMessage } from "./statement-routing.js";
 
@@ -12,6 +12,8 @@ export interface StatementPublisherOptions {
   readonly timeoutMs: number;
   /** Stream the subjects must land in; a mismatch means a misconfigured prefix. */
   readonly streamName: string;
+  /** Statement log hook (src/output/statement-log.ts): the messages JetStream newly stored (not duplicates). */
+  readonly onStored?: (messages: readonly DeliveryMessage[]) => void;
 }
 
 export class StatementPublisher {
@@ -32,6 +34,8 @@ export class StatementPublisher {
         }),
       ),
     );
+    // Statement log hook: also when another publish failed, because these ARE stored.
+    this.opts.onStored?.(messages.filter((_, i) => isNewlyStored(results[i]!)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed.length > 0) {
       const reason = (failed[0]!.reason as Error)?.message ?? "unknown error";
@@ -39,3 +43,5 @@ export class StatementPublisher {
     }
   }
 }
+
+const isNewlyStored = (r: PromiseSettledResult<PubAck>) => r.status === "fulfilled" && !r.value.duplicate;
