@@ -79,6 +79,7 @@ async function totalStored(): Promise<number> {
 
 interface CliRun {
   code: number | null;
+  signal?: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -93,7 +94,7 @@ function startCli(args: string[], env: Record<string, string> = {}) {
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => (stdout += b));
   child.stderr.on("data", (b: Buffer) => (stderr += b));
-  const done = new Promise<CliRun>((resolve) => child.on("exit", (code) => resolve({ code, stdout, stderr })));
+  const done = new Promise<CliRun>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done, stderr: () => stderr };
 }
 
@@ -111,27 +112,34 @@ interface Summary {
 const summaryOf = (r: CliRun): Summary => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Summary;
 
 /** Per-line Emit on the reference instance: outcome name and messages stored (statements x routers). */
-async function emitOne(text: string): Promise<{ outcome: string; stored: number }> {
+interface LineRef {
+  outcome: string;
+  stored: number;
+  statements: number;
+}
+async function emitOne(text: string): Promise<LineRef> {
   try {
     const res = await client(ref).emit({ event: create(EventInputSchema, { event: { case: "json", value: text } }) }, auth(EMIT_TOKEN));
     const r = res.result!;
     const stored = r.backends.reduce((n, b) => n + b.statementIds.length * b.routerIds.length, 0);
-    return { outcome: Outcome[r.outcome]!.toLowerCase(), stored };
+    const statements = r.backends.reduce((n, b) => n + b.statementIds.length, 0);
+    return { outcome: Outcome[r.outcome]!.toLowerCase(), stored, statements };
   } catch (e) {
-    if (e instanceof ConnectError && e.code === Code.InvalidArgument) return { outcome: "invalid", stored: 0 };
+    if (e instanceof ConnectError && e.code === Code.InvalidArgument) return { outcome: "invalid", stored: 0, statements: 0 };
     throw e;
   }
 }
 
 /** The reference counts for a corpus: one Emit per template, every malformed line emitted itself. */
-async function referenceFor(corpus: Corpus, seed: number): Promise<{ outcomes: Record<string, number>; stored: number }> {
-  const perTemplate = new Map<number, { outcome: string; stored: number }>();
+async function referenceFor(corpus: Corpus, seed: number): Promise<{ outcomes: Record<string, number>; stored: number; statements: number }> {
+  const perTemplate = new Map<number, LineRef>();
   const outcomes: Record<string, number> = {};
   let stored = 0;
+  let statements = 0;
   let n = 0;
   for (const file of corpus.lines) {
     for (const line of file) {
-      let r: { outcome: string; stored: number };
+      let r: LineRef;
       if (line.malformed) {
         const text = JSON.stringify(withTimestamp(corpus.templates[line.template]!, corpusTimestamp(seed, n)));
         r = await emitOne(`${LOG_PREFIX}${text.slice(0, Math.floor(text.length / 2))}`);
@@ -141,10 +149,11 @@ async function referenceFor(corpus: Corpus, seed: number): Promise<{ outcomes: R
       }
       outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
       stored += r.stored;
+      statements += r.statements;
       n++;
     }
   }
-  return { outcomes, stored };
+  return { outcomes, stored, statements };
 }
 
 before(async () => {
@@ -210,5 +219,141 @@ describe("replay into a running service", () => {
     assert.equal(s.stored, expected.stored);
     assert.equal((await totalStored()) - before, expected.stored, "every statement stored once, none lost");
     assert.equal(r.stderr.split("\n").filter((l) => /tracking\.log[.\d]*(\.gz)?:\d+: /.test(l)).length, 500, "each invalid line named with file:line");
+  });
+});
+
+/** Waits until `check` holds (a generous guard, not a timing assertion). */
+async function until(what: string, check: () => Promise<boolean>, guardMs = 60_000): Promise<void> {
+  const deadline = Date.now() + guardMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const smallCorpus = (name: string, seed: number, lines = 6000) =>
+  writeCorpus({
+    dir: mkdtempSync(join(dir, `${name}-`)),
+    seed,
+    malformedEvery: 100,
+    files: [
+      { name: "tracking.log.1.gz", lines: lines / 3, gzip: true, prefix: true },
+      { name: "tracking.log.1", lines: lines / 3 },
+      { name: "tracking.log", lines: lines / 3, prefix: true },
+    ],
+  });
+
+describe("replay options", () => {
+  test("EmitBatch router_ids: admin only (PermissionDenied for an emit token), unknown ids refused naming the field", async () => {
+    const events = [create(EventInputSchema, { event: { case: "json", value: readFileSync(SAMPLE_LOG, "utf8").split("\n")[0]! } })];
+    await assert.rejects(client(svc).emitBatch({ events, routerIds: ["lrs-a"] }, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    await assert.rejects(
+      client(svc).emitBatch({ events, routerIds: ["lrs-a", "nope"] }, auth(ADMIN_TOKEN)),
+      (e: ConnectError) => e.code === Code.InvalidArgument && /router_ids\[1\]: no router with id "nope"/.test(e.rawMessage),
+    );
+    // Without router_ids an emit token works as before.
+    assert.equal((await client(svc).emitBatch({ events }, auth(EMIT_TOKEN))).results.length, 1);
+  });
+
+  test("--router stores only for the named router; the CLI reports a refused token or an unknown router and stops", async () => {
+    const corpus = smallCorpus("router", 2, 300);
+    const expected = await referenceFor(corpus, 2);
+    const [a0, b0] = [await storedFor("lrs-a"), await storedFor("lrs-b")];
+    const r = await cli(["replay", "--json", "--no-checkpoint", "--router", "lrs-b", ...corpus.paths], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).stored, expected.statements);
+    assert.equal((await storedFor("lrs-b")) - b0, expected.statements);
+    assert.equal(await storedFor("lrs-a"), a0, "the other router got nothing");
+
+    const refused = await cli(["replay", "--no-checkpoint", "--router", "lrs-b", corpus.paths[1]!]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /stopped by an error: .*router_ids needs an admin token/);
+    const unknown = await cli(["replay", "--no-checkpoint", "--router", "no-such-lrs", corpus.paths[1]!], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stdout, /router_ids\[0\]: no router with id "no-such-lrs"/);
+  });
+
+  test("--dry-run stores nothing and counts like a real run; --output writes valid statements as NDJSON", async () => {
+    const corpus = smallCorpus("dry", 3, 600);
+    const expected = await referenceFor(corpus, 3);
+    const before = await totalStored();
+    const dry = await cli(["replay", "--json", "--dry-run", ...corpus.paths]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(summaryOf(dry).outcomes, expected.outcomes);
+    assert.equal(summaryOf(dry).stored, 0);
+    assert.equal(summaryOf(dry).statements, expected.statements);
+
+    const out = join(dir, "statements.ndjson");
+    const written = await cli(["replay", "--json", "--output", out, ...corpus.paths]);
+    assert.equal(written.code, 0, written.stderr);
+    assert.equal(await totalStored(), before, "neither run stored anything");
+    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { input: string; backend: string; router_ids: string[]; statement: JsonObject });
+    assert.equal(lines.length, expected.statements);
+    for (const l of lines) {
+      assert.equal(l.backend, "xapi");
+      assert.match(l.input, /tracking\.log(\.1)?(\.gz)?:\d+$/);
+      assert.deepEqual(l.router_ids.sort(), ["lrs-a", "lrs-b"]);
+      assert.deepEqual(xapiValidationProblems(l.statement), [], JSON.stringify(l.statement));
+    }
+    assert.equal(new Set(lines.map((l) => l.statement["id"])).size, lines.length);
+  });
+
+  for (const signal of ["SIGINT", "SIGKILL"] as const) {
+    test(`interrupted by ${signal} at about half, re-run: every statement stored exactly once, the second run reads only the rest`, async () => {
+      const routerId = `lrs-${signal.toLowerCase()}`;
+      await createRouter(svc, routerId);
+      const corpus = smallCorpus(signal, signal === "SIGINT" ? 4 : 5);
+      const expected = await referenceFor(corpus, signal === "SIGINT" ? 4 : 5);
+      const checkpoint = join(dir, `${signal}.ckpt`);
+      const args = ["replay", "--json", "--batch-size", "100", "--in-flight", "2", "--rate", "1500", "--checkpoint", checkpoint, "--router", routerId, ...corpus.paths];
+      const env = { EVENT_ROUTING_TOKEN: ADMIN_TOKEN };
+      const first = startCli(args, env);
+      await until("half the statements", async () => (await storedFor(routerId)) >= expected.statements / 2);
+      first.child.kill(signal);
+      const r1 = await first.done;
+      const saved = JSON.parse(readFileSync(checkpoint, "utf8")) as { inputs: Record<string, { lines: number; offset: number }> };
+      const linesDone = Object.values(saved.inputs).reduce((n, e) => n + e.lines, 0);
+      assert.ok(linesDone > 0 && linesDone < corpus.totalLines, `checkpoint at ${linesDone} lines`);
+      if (signal === "SIGINT") {
+        assert.equal(r1.code, 130, r1.stderr);
+        assert.equal(summaryOf(r1).interrupted, true);
+        assert.equal(summaryOf(r1).lines, linesDone, "the checkpoint holds exactly what was committed");
+      } else assert.equal(r1.signal ?? "SIGKILL", "SIGKILL");
+
+      const r2 = await cli(args, env);
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(summaryOf(r2).lines, corpus.totalLines - linesDone, "the second run reads only the rest");
+      assert.match(r2.stderr, /resumed at/);
+      assert.equal(await storedFor(routerId), expected.statements, "every statement stored, exactly once");
+    });
+  }
+
+  test("--follow picks up appended lines and survives a rotation (and a truncation), with the checkpoint", async () => {
+    await createRouter(svc, "lrs-follow");
+    const template = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8")) as Record<string, unknown>;
+    let n = 0;
+    // One xAPI statement per line: stored count = lines.
+    const lines = (count: number) => Array.from({ length: count }, () => `${LOG_PREFIX}${JSON.stringify(withTimestamp(template, corpusTimestamp(6, n++)))}\n`).join("");
+    const sub = mkdtempSync(join(dir, "follow-"));
+    const log = join(sub, "tracking.log");
+    writeFileSync(log, lines(50));
+    const checkpoint = join(sub, "ckpt.json");
+    const run = startCli(["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-follow", log], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    const stored = () => storedFor("lrs-follow");
+    await until("the first 50 lines", async () => (await stored()) === 50);
+    appendFileSync(log, lines(30));
+    await until("30 appended lines", async () => (await stored()) === 80);
+    renameSync(log, `${log}.1`);
+    appendFileSync(`${log}.1`, lines(5)); // the LMS writes a last few lines to the old file before reopening
+    writeFileSync(log, lines(20));
+    await until("the rotated file's last lines and the new file", async () => (await stored()) === 105);
+    writeFileSync(log, lines(3)); // truncated in place, then written again
+    await until("the lines after the truncation", async () => (await stored()) === 108);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    const saved = JSON.parse(readFileSync(checkpoint, "utf8")) as { inputs: Record<string, { ino: number; lines: number }> };
+    assert.equal(saved.inputs[log]!.ino, statSync(log).ino, "the checkpoint follows the new file");
+    assert.equal(saved.inputs[log]!.lines, 3);
   });
 });
