@@ -9,9 +9,10 @@
  *   the body as stored for the first of them (for xAPI, that router's override_args are merged in).
  * - Only what JetStream newly stored (a PubAck that is not a duplicate): a replayed or retried event is not
  *   logged twice, and a statement is logged even when another publish of the same call failed (it IS stored).
- * - Off by default. `stdout` writes synchronously through pino's own destination (SonicBoom), so lines never
- *   interleave with pino's log lines mid-line and are told apart by shape (no `level`/`msg`); a file path is
- *   written through rotating-file-stream, rotated by size with logrotate names (FILE.1 ... FILE.N).
+ * - Off by default. `stdout` writes through pino's destination (SonicBoom, synchronous: the lines of one publish in
+ *   one write call, never buffered behind the process's exit); they share stdout with pino's log lines and are
+ *   told apart by shape (`statement_id`, no `level`). A file path is written through rotating-file-stream,
+ *   rotated by size with logrotate names (FILE.1 ... FILE.N).
  */
 import { dirname, basename } from "node:path";
 import { pino } from "pino";
