@@ -13,11 +13,12 @@ export class RateLimiter {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Waits until `events` more may be sent; returns at once when the signal aborts. */
-  async take(events: number, signal?: AbortSignal): Promise<void> {
+  /** Waits until `events` more may be sent (returns at once when the signal aborts); resolves with the wait in ms. */
+  async take(events: number, signal?: AbortSignal): Promise<number> {
     const now = this.now();
     const start = Math.max(now, this.nextAt);
     this.nextAt = start + (events / this.perSecond) * 1000;
     if (start > now) await sleep(start - now, signal);
+    return start - now;
   }
 }
