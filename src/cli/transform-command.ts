@@ -60,7 +60,13 @@ export async function runTransform(args: string[], out: Writable, err: Writable)
   return allParsed ? 0 : 1;
 }
 
-const linesOnly = { start: { offset: 0, lines: 0, note: "" }, maxLineBytes: MAX_LINE_BYTES, follow: false, pollMs: 0, signal: new AbortController().signal };
+const linesOnly = {
+  start: { offset: 0, lines: 0, note: "" },
+  maxLineBytes: MAX_LINE_BYTES,
+  follow: false,
+  pollMs: 0,
+  signal: new AbortController().signal,
+};
 
 /** The whole text of a small uncompressed file or stdin; undefined when it must be streamed. */
 function wholeText(input: InputFile): string | undefined {

@@ -44,7 +44,12 @@ async function identityOf(fh: FileHandle): Promise<FileIdentity> {
   return { dev: s.dev, ino: s.ino, size: s.size };
 }
 
-async function* readStream(stream: AsyncIterable<Buffer>, identity: FileIdentity | undefined, opts: ReadOptions, skipTo = 0): AsyncGenerator<SourceLine> {
+async function* readStream(
+  stream: AsyncIterable<Buffer>,
+  identity: FileIdentity | undefined,
+  opts: ReadOptions,
+  skipTo = 0,
+): AsyncGenerator<SourceLine> {
   const splitter = new LineSplitter(0, 0, opts.maxLineBytes);
   for await (const chunk of stream) {
     if (opts.signal.aborted) return;

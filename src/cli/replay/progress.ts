@@ -15,13 +15,21 @@ export interface Progress {
   stop(): void;
 }
 
-export function createProgress(opts: { readonly enabled: boolean; readonly totalBytes: number | undefined; readonly tally: Tally; readonly err: Writable }): Progress {
+export interface ProgressOptions {
+  readonly enabled: boolean;
+  readonly totalBytes: number | undefined;
+  readonly tally: Tally;
+  readonly err: Writable;
+}
+
+export function createProgress(opts: ProgressOptions): Progress {
   if (!opts.enabled) {
     return { update: () => {}, log: (text) => void opts.err.write(text), stop: () => {} };
   }
   const started = Date.now();
   const known = opts.totalBytes !== undefined && opts.totalBytes > 0;
-  const format = `${known ? "{bar} {percentage}% ETA {eta_formatted} | " : ""}{lines} lines, {rate} lines/s | stored {stored} | invalid {invalid} | skipped {skipped}`;
+  const counts = "{lines} lines, {rate} lines/s | stored {stored} | invalid {invalid} | skipped {skipped}";
+  const format = `${known ? "{bar} {percentage}% ETA {eta_formatted} | " : ""}${counts}`;
   const multi = new cliProgress.MultiBar(
     { format, stream: opts.err as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 },
     cliProgress.Presets.shades_classic,

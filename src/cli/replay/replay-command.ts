@@ -74,7 +74,8 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
       continue;
     }
     const s = await stat(input.path);
-    const start = checkpoint ? resumePoint(checkpoint.entries, input.path, { dev: s.dev, ino: s.ino, size: s.size }, input.gzip) : { offset: 0, lines: 0, note: "new input" };
+    const identity = { dev: s.dev, ino: s.ino, size: s.size };
+    const start = checkpoint ? resumePoint(checkpoint.entries, input.path, identity, input.gzip) : { offset: 0, lines: 0, note: "new input" };
     plans.push({ input, start });
     if (input.gzip || opts.follow) totalBytes = undefined;
     else if (totalBytes !== undefined) totalBytes += Math.max(s.size - start.offset, 0);
@@ -94,7 +95,8 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
       if (outcome?.outcome === "invalid") progress.log(`${where}: ${lineReason(outcome.reason)}\n`);
       if (output && outcome?.output) {
         for (const o of outcome.output) {
-          output.write(`${JSON.stringify({ input: where, backend: o.backend, event_name: outcome.name, router_ids: o.routerIds, statement: o.statement })}\n`);
+          const line = { input: where, backend: o.backend, event_name: outcome.name, router_ids: o.routerIds, statement: o.statement };
+          output.write(`${JSON.stringify(line)}\n`);
         }
       }
       const { identity } = meta.line;

@@ -62,7 +62,8 @@ export function summaryText(t: Tally, run: RunInfo): string {
   const rate = Math.round(d.lines / Math.max(run.seconds, 1e-3));
   const out: string[] = [];
   const state = run.error ? `stopped by an error: ${run.error}` : run.interrupted ? "interrupted (re-run to continue from the checkpoint)" : "done";
-  out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`}`);
+  const mode = run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`;
+  out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${mode}`);
   out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}, stored ${d.stored} (one per statement per router)`);
   out.push(`  by outcome: ${sortedEntries(d.outcomes).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
   for (const [reason, n] of sortedEntries(d.skippedReasons)) out.push(`    skipped: ${reason}: ${n}`);
