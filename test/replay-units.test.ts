@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../src/backoff.js";
@@ -13,7 +14,9 @@ import { discoverInputs } from "../src/cli/replay/inputs.js";
 import type { LineOutcome } from "../src/cli/replay/line-outcome.js";
 import { LineSplitter } from "../src/cli/replay/line-splitter.js";
 import { RateLimiter } from "../src/cli/replay/rate-limiter.js";
+import { createProgress } from "../src/cli/replay/progress.js";
 import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
+import { Tally } from "../src/cli/replay/summary.js";
 import { restrictRouters } from "../src/ingest/router-restriction.js";
 import { PermissionDeniedError, ValidationError } from "../src/errors.js";
 import { makeRouter, MemoryRouterSource } from "./support/delivery-harness.js";
@@ -171,4 +174,40 @@ test("router restriction: admin only, every id must exist, narrows list() and ge
   const only = restrictRouters(source, ["b"], "admin");
   assert.deepEqual(only.list().map((r) => r.id), ["b"]);
   assert.equal(only.get("a"), undefined);
+});
+
+test("a failure is reported once, so the command stops reading (a followed log is not read for nothing)", async () => {
+  const failures: Error[] = [];
+  const processor = { process: async () => Promise.reject(new ConnectError("refused", Code.PermissionDenied)) };
+  const sender = new BatchSender<string>(processor, { inFlight: 2, maxAttempts: 3, commit: () => {}, onFailure: (e) => failures.push(e) });
+  sender.enqueue(lines("a"));
+  sender.enqueue(lines("b"));
+  await sender.drain();
+  assert.equal(failures.length, 1);
+  sender.enqueue(lines("c"));
+  await sender.drain();
+  assert.equal(failures.length, 1, "nothing is sent after a failure");
+});
+
+test("the progress bar on a terminal: counts, rate, the top skip reason, and reports above the bar", () => {
+  let text = "";
+  const err = Object.assign(
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    }),
+    { isTTY: true, columns: 200, cursorTo: () => true, clearLine: () => true, moveCursor: () => true },
+  );
+  const tally = new Tally();
+  tally.add({ outcome: "published", name: "e", reason: "", statements: 2, stored: 4 });
+  tally.add({ outcome: "skipped", name: "e", reason: "no resolvable user", statements: 0, stored: 0 });
+  const progress = createProgress({ enabled: true, totalBytes: 1000, tally, err });
+  progress.update(500);
+  progress.log("tracking.log:3: invalid JSON\n");
+  progress.stop();
+  assert.match(text, /tracking\.log:3: invalid JSON/);
+  assert.match(text, /50% ETA/);
+  assert.match(text, /2 lines, \d+ lines\/s \| stored 4 \| invalid 0 \| skipped 1 \(no resolvable user: 1\)/);
 });

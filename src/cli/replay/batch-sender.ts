@@ -25,6 +25,8 @@ export interface SenderOptions<T> {
   /** Called in batch order with one entry per line (undefined for blank lines). */
   readonly commit: (lines: readonly BatchLine<T>[], outcomes: readonly (LineOutcome | undefined)[]) => void;
   readonly onRetry?: (attempt: number, error: Error, waitMs: number) => void;
+  /** Called once when the run fails (nothing more will be committed). */
+  readonly onFailure?: (error: Error) => void;
   readonly backoff?: Backoff;
 }
 
@@ -117,7 +119,10 @@ export class BatchSender<T> {
       } catch (e) {
         const error = e instanceof Error ? e : new Error(String(e));
         if (!isTransient(e) || attempt >= this.opts.maxAttempts || this.stopRetries.signal.aborted) {
-          this.failure ??= error;
+          if (this.failure === undefined) {
+            this.failure = error;
+            this.opts.onFailure?.(error);
+          }
           return;
         }
         const wait = this.backoff.next();

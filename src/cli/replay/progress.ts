@@ -31,7 +31,8 @@ export function createProgress(opts: ProgressOptions): Progress {
   const counts = "{lines} lines, {rate} lines/s | stored {stored} | invalid {invalid} | skipped {skipped}";
   const format = `${known ? "{bar} {percentage}% ETA {eta_formatted} | " : ""}${counts}`;
   const multi = new cliProgress.MultiBar(
-    { format, stream: opts.err as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 },
+    // gracefulExit off: the command's own Ctrl-C handler stops the run, and the bar with it.
+    { format, stream: opts.err as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5, gracefulExit: false },
     cliProgress.Presets.shades_classic,
   );
   const bar = multi.create(known ? opts.totalBytes! : 1, 0, fields(opts.tally, started));
@@ -44,6 +45,8 @@ export function createProgress(opts: ProgressOptions): Progress {
     },
     stop() {
       bar.update(fields(opts.tally, started));
+      // A last render first: MultiBar.stop() drops reports still waiting for the next frame.
+      multi.update();
       multi.stop();
     },
   };

@@ -111,20 +111,24 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     progress.update(bytesDone);
   };
 
+  // Reading stops on Ctrl-C and when the run failed (a followed log would otherwise be read for nothing).
+  const stop = new AbortController();
+  let interrupted = false;
   const sender = new BatchSender<LineMeta>(processor, {
     inFlight: opts.inFlight,
     maxAttempts: opts.maxAttempts,
     commit,
+    onFailure: () => stop.abort(),
     onRetry: (attempt, error, waitMs) => progress.log(`batch failed (${error.message}); retry ${attempt} in ${waitMs} ms\n`),
   });
 
   // Ctrl-C: stop reading, finish what is in flight. Twice: quit now.
-  const stop = new AbortController();
   const onSignal = () => {
-    if (stop.signal.aborted) {
+    if (interrupted) {
       sender.abortRetries();
       process.exit(130);
     }
+    interrupted = true;
     stop.abort();
     progress.log("stopping after the batches in flight (Ctrl-C again to quit now)\n");
   };
@@ -179,11 +183,11 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
 
   const run = {
     mode: opts.offline ? ("offline" as const) : opts.dryRun ? ("dry-run" as const) : ("emit" as const),
-    interrupted: stop.signal.aborted,
+    interrupted,
     error: sender.error?.message,
     seconds: (Date.now() - started) / 1000,
     inputs: plans.map((p) => ({ path: display(p.input.path), note: p.start.note })),
   };
   resultStream.write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
-  return sender.error ? 1 : stop.signal.aborted ? 130 : 0;
+  return sender.error ? 1 : interrupted ? 130 : 0;
 }

@@ -21,6 +21,7 @@ export const REPLAY_USAGE = `Usage: npm run cli -- replay [options] FILE|DIR|GLO
                          --identities FILE.csv, --courses FILE.csv as for transform)
   --checkpoint FILE      resume state (default replay-checkpoint.json when storing); --no-checkpoint to disable
   --follow               keep reading a live log like tail -F (one plain file)    --poll-ms N (default 500)
+  --max-attempts N       tries per batch on transient errors (default 8; unlimited with --follow)
   --json                 print the summary as JSON       --no-progress   no progress bar on a terminal
   --max-line-bytes N     longer lines are reported invalid (default 4194304)
 `;
@@ -129,6 +130,7 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
     progress: v["no-progress"] !== true,
     maxLineBytes: positiveInt("max-line-bytes", v["max-line-bytes"], 4 * 1024 * 1024),
     timeoutMs: positiveInt("timeout-ms", v["timeout-ms"], 60_000),
-    maxAttempts: positiveInt("max-attempts", v["max-attempts"], 8),
+    // A followed log is a long-running feed: it waits for the service however long it is away.
+    maxAttempts: positiveInt("max-attempts", v["max-attempts"], follow ? Number.POSITIVE_INFINITY : 8),
   };
 }
