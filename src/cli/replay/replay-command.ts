@@ -36,7 +36,12 @@ interface LineMeta {
 /** A partial batch is sent after this long without a new line (a followed log, a slow pipe). */
 const IDLE_FLUSH_MS = 200;
 
-const display = (path: string) => (path === "-" ? "stdin" : relative(process.cwd(), path));
+/** Paths as the user would type them: relative below the working directory, absolute elsewhere. */
+const display = (path: string) => {
+  if (path === "-") return "stdin";
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+};
 /** The service names the request field (events[i].json); in a line report the file:line says where. */
 const lineReason = (reason: string) => reason.replace(/^events\[\d+\]\.json: /, "");
 
