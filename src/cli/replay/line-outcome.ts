@@ -19,8 +19,10 @@ export interface LineOutcome {
   readonly reason: string;
   /** Statements produced (per backend, before fan-out to routers). */
   readonly statements: number;
-  /** Delivery messages stored: one per statement per router (0 in a dry run). */
+  /** Delivery messages newly stored: one per statement per router (0 in a dry run). */
   readonly stored: number;
+  /** Statements JetStream already held (a re-sent line): not stored again. */
+  readonly duplicates?: number;
   /** The statements themselves, when the processor has them (Transform, offline) and --output wants them. */
   readonly output?: readonly OutputStatement[];
 }
@@ -33,11 +35,15 @@ export function outcomeName(o: Outcome): string {
 export function fromEventResult(r: EventResult, stored: boolean): LineOutcome {
   let statements = 0;
   let messages = 0;
+  let duplicates = 0;
   for (const b of r.backends) {
     statements += b.statementIds.length;
-    messages += b.statementIds.length * b.routerIds.length;
+    duplicates += b.duplicateStatementIds.length;
+    // A duplicate is one JetStream held for at least one router; a replay re-sends to the same routers, so
+    // counting it as held for all of them is exact there.
+    messages += (b.statementIds.length - b.duplicateStatementIds.length) * b.routerIds.length;
   }
-  return { outcome: outcomeName(r.outcome), name: r.name, reason: r.reason, statements, stored: stored ? messages : 0 };
+  return { outcome: outcomeName(r.outcome), name: r.name, reason: r.reason, statements, stored: stored ? messages : 0, duplicates };
 }
 
 export function invalidLine(reason: string): LineOutcome {

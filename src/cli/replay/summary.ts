@@ -11,6 +11,7 @@ export interface SummaryData {
   events: number;
   statements: number;
   stored: number;
+  duplicates: number;
   outcomes: Record<string, number>;
   skippedReasons: Record<string, number>;
   byEvent: Record<string, Record<string, number>>;
@@ -21,7 +22,17 @@ const bump = (m: Record<string, number>, key: string, by = 1) => {
 };
 
 export class Tally {
-  readonly data: SummaryData = { lines: 0, blank: 0, events: 0, statements: 0, stored: 0, outcomes: {}, skippedReasons: {}, byEvent: {} };
+  readonly data: SummaryData = {
+    lines: 0,
+    blank: 0,
+    events: 0,
+    statements: 0,
+    stored: 0,
+    duplicates: 0,
+    outcomes: {},
+    skippedReasons: {},
+    byEvent: {},
+  };
 
   add(outcome: LineOutcome | undefined): void {
     const d = this.data;
@@ -33,6 +44,7 @@ export class Tally {
     d.events += 1;
     d.statements += outcome.statements;
     d.stored += outcome.stored;
+    d.duplicates += outcome.duplicates ?? 0;
     bump(d.outcomes, outcome.outcome);
     if (outcome.outcome === "skipped") bump(d.skippedReasons, outcome.reason || "(no reason)");
     if (outcome.name !== "") bump((d.byEvent[outcome.name] ??= {}), outcome.outcome);
@@ -65,6 +77,7 @@ export function summaryText(t: Tally, run: RunInfo): string {
   const mode = run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`;
   out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${mode}`);
   out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}, stored ${d.stored} (one per statement per router)`);
+  if (d.duplicates > 0) out.push(`  statements already stored (sent before, not stored again): ${d.duplicates}`);
   out.push(`  by outcome: ${sortedEntries(d.outcomes).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
   for (const [reason, n] of sortedEntries(d.skippedReasons)) out.push(`    skipped: ${reason}: ${n}`);
   out.push("  by event:");
