@@ -190,6 +190,25 @@ describe("replay into a running service", () => {
     assert.match(r.stderr, /tracking\.log:11: invalid JSON/);
   });
 
+  test("stdin: lines piped in are replayed like a file (no checkpoint)", async () => {
+    const corpus = smallCorpus("stdin", 10, 90);
+    const expected = await referenceFor(corpus, 10);
+    const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "replay", "--json", "-"], {
+      env: { ...process.env, EVENT_ROUTING_URL: url(svc), EVENT_ROUTING_TOKEN: EMIT_TOKEN },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b));
+    // The plain files of the corpus, as `cat` would send them (the first one is gzipped: skipped here).
+    child.stdin.end(Buffer.concat(corpus.paths.slice(1).map((p) => readFileSync(p))));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0);
+    const s = JSON.parse(stdout.trim()) as Summary;
+    assert.equal(s.lines, 60);
+    assert.equal(s.outcomes["invalid"] ?? 0, corpus.lines.slice(1).flat().filter((l) => l.malformed).length);
+    assert.ok(s.stored > 0 && s.stored < expected.stored);
+  });
+
   test("a generated corpus (6 files, 2 gzipped, prefixes, 1% malformed, 50k lines): exact counts, stored = per-line Emit", async () => {
     const sub = mkdtempSync(join(dir, "corpus-"));
     const per = 50_000 / 6;
