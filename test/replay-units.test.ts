@@ -16,7 +16,7 @@ import { LineSplitter } from "../src/cli/replay/line-splitter.js";
 import { RateLimiter } from "../src/cli/replay/rate-limiter.js";
 import { createProgress } from "../src/cli/replay/progress.js";
 import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
-import { Tally } from "../src/cli/replay/summary.js";
+import { MAX_KEYS, OTHER, Tally } from "../src/cli/replay/summary.js";
 import { restrictRouters } from "../src/ingest/router-restriction.js";
 import { PermissionDeniedError, ValidationError } from "../src/errors.js";
 import { makeRouter, MemoryRouterSource } from "./support/delivery-harness.js";
@@ -210,4 +210,14 @@ test("the progress bar on a terminal: counts, rate, the top skip reason, and rep
   assert.match(text, /tracking\.log:3: invalid JSON/);
   assert.match(text, /50% ETA/);
   assert.match(text, /2 lines, \d+ lines\/s \| stored 4 \| invalid 0 \| skipped 1 \(no resolvable user: 1\)/);
+});
+
+test("the tally stays bounded: past MAX_KEYS distinct event names the rest count under (other)", () => {
+  const t = new Tally();
+  for (let i = 0; i < MAX_KEYS + 500; i++) t.add({ outcome: "no_transformer", name: `/courses/x/block-${i}`, reason: "", statements: 0, stored: 0 });
+  t.add({ outcome: "published", name: "/courses/x/block-1", reason: "", statements: 1, stored: 1 });
+  assert.equal(Object.keys(t.data.byEvent).length, MAX_KEYS + 1);
+  assert.equal(t.data.byEvent[OTHER]!["no_transformer"], 500);
+  assert.deepEqual(t.data.byEvent["/courses/x/block-1"], { no_transformer: 1, published: 1 });
+  assert.equal(t.data.events, MAX_KEYS + 501);
 });

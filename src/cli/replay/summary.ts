@@ -1,7 +1,8 @@
 /**
  * The run's counts: lines read, events by outcome, statements produced and stored, skips by reason and events by
  * name (with their outcomes). A pure tally fed with committed lines; rendered as text for people and as JSON
- * (`--json`) for scripts.
+ * (`--json`) for scripts. Event names and skip reasons are bounded (MAX_KEYS each, the rest under OTHER): tracking
+ * logs hold browser events named by URL, and a years-long backfill must not grow the tally without limit.
  */
 import type { LineOutcome } from "./line-outcome.js";
 
@@ -17,11 +18,25 @@ export interface SummaryData {
   byEvent: Record<string, Record<string, number>>;
 }
 
+export const MAX_KEYS = 1000;
+export const OTHER = "(other)";
+
 const bump = (m: Record<string, number>, key: string, by = 1) => {
   m[key] = (m[key] ?? 0) + by;
 };
 
+/** The key itself while there is room (or it is already there), else OTHER. */
+function bounded(m: Record<string, unknown>, key: string, size: { n: number }): string {
+  if (key in m) return key;
+  if (size.n >= MAX_KEYS) return OTHER;
+  size.n += 1;
+  return key;
+}
+
 export class Tally {
+  private readonly reasonKeys = { n: 0 };
+  private readonly eventKeys = { n: 0 };
+
   readonly data: SummaryData = {
     lines: 0,
     blank: 0,
@@ -46,8 +61,10 @@ export class Tally {
     d.stored += outcome.stored;
     d.duplicates += outcome.duplicates ?? 0;
     bump(d.outcomes, outcome.outcome);
-    if (outcome.outcome === "skipped") bump(d.skippedReasons, outcome.reason || "(no reason)");
-    if (outcome.name !== "") bump((d.byEvent[outcome.name] ??= {}), outcome.outcome);
+    if (outcome.outcome === "skipped") {
+      bump(d.skippedReasons, bounded(d.skippedReasons, outcome.reason || "(no reason)", this.reasonKeys));
+    }
+    if (outcome.name !== "") bump((d.byEvent[bounded(d.byEvent, outcome.name, this.eventKeys)] ??= {}), outcome.outcome);
   }
 
   count(outcome: string): number {
