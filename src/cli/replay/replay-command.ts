@@ -46,6 +46,10 @@ const display = (path: string) => {
 const lineReason = (reason: string) => reason.replace(/^events\[\d+\]\.json: /, "");
 
 export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out.write(REPLAY_USAGE);
+    return 0;
+  }
   let opts: ReplayOptions;
   try {
     opts = parseReplayArgs(args, io.env);
