@@ -15,13 +15,13 @@ import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import type { FailedRpc } from "../delivery/failed-rpc.js";
 import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
+import { CALLER_ROLE } from "../server/auth.js";
 import type { EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
 import { emitEvents, transformEvent, type PipelineDeps } from "./emit-pipeline.js";
 import { eventFromInput } from "./event-input.js";
-import { CALLER_ROLE } from "../server/auth.js";
-import { restrictRouters } from "./router-restriction.js";
 import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
+import { restrictRouters } from "./router-restriction.js";
 
 export interface EventRoutingServiceDeps {
   readonly pipeline: PipelineDeps;
