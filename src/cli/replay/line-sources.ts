@@ -79,6 +79,7 @@ async function* readPlain(path: string, opts: ReadOptions): AsyncGenerator<Sourc
   let position = opts.start.offset;
   let splitter = new LineSplitter(opts.start.offset, opts.start.lines, opts.maxLineBytes);
   const buffer = Buffer.alloc(READ_BUFFER_BYTES);
+  let drained = false;
   const restart = (why: FileIdentity) => {
     identity = why;
     position = 0;
@@ -99,7 +100,13 @@ async function* readPlain(path: string, opts: ReadOptions): AsyncGenerator<Sourc
       }
       const onDisk = await stat(path).catch(() => undefined);
       if (onDisk && (onDisk.ino !== identity.ino || onDisk.dev !== identity.dev)) {
-        // Rotated: the old file is read to its end (a last line without newline is complete now), then the new one.
+        // Rotated. Lines written to the old file between our last read and the rename (the LMS keeps its handle
+        // until it reopens) are read first: one more pass to its end, then the new file.
+        if (!drained) {
+          drained = true;
+          continue;
+        }
+        drained = false;
         const last = splitter.end();
         if (last) yield { ...last, identity };
         const next = await open(path, "r");
