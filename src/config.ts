@@ -115,6 +115,26 @@ export const CONFIG_VARS = {
   eventBusBatchSize: v("EVENT_BUS_BATCH_SIZE", "100", "Entries per XREADGROUP, stored with one pipelined publish.", positiveInt.max(1000)),
   eventBusClaimIdleMs: v("EVENT_BUS_CLAIM_IDLE_MS", "60000", "Entries pending this long in another consumer (crashed) are claimed, in ms.", positiveInt),
   natsIngestEnabled: v("NATS_INGEST_ENABLED", "true", "Consume raw events published to <NATS_PREFIX>.ingest.> (stream <PREFIX>_INGEST).", bool),
+  // ---- Statement logs (src/output/statement-log.ts): a copy of every statement stored, for log shippers ----
+  xapiStatementLog: v(
+    "XAPI_STATEMENT_LOG",
+    "(off)",
+    "NDJSON line per xAPI statement stored (with its router ids): stdout, or a file path (rotated by size).",
+    z.string().min(1).optional(),
+  ),
+  caliperStatementLog: v(
+    "CALIPER_STATEMENT_LOG",
+    "(off)",
+    "The same for Caliper events: stdout, or a file path (may be the xAPI one).",
+    z.string().min(1).optional(),
+  ),
+  statementLogMaxBytes: v(
+    "STATEMENT_LOG_MAX_BYTES",
+    "104857600",
+    "A statement log file is rotated when it reaches this size (FILE.1, FILE.2, ...).",
+    positiveInt,
+  ),
+  statementLogMaxFiles: v("STATEMENT_LOG_MAX_FILES", "5", "Rotated statement log files kept.", positiveInt.max(1000)),
 } as const;
 
 type Vars = typeof CONFIG_VARS;

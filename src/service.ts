@@ -30,6 +30,7 @@ import { ensureStreams } from "./nats/streams.js";
 import type { DeliveryDefaults } from "./routing/router-model.js";
 import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
+import { StatementLog } from "./output/statement-log.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
@@ -145,10 +146,17 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       routers,
       names,
     };
+    const statementLog = new StatementLog({
+      destinations: { xapi: config.xapiStatementLog, caliper: config.caliperStatementLog },
+      maxBytes: config.statementLogMaxBytes,
+      maxFiles: config.statementLogMaxFiles,
+    });
+    cleanup.push(() => statementLog.close());
     const publisher = new StatementPublisher(jetstream(nc), {
       timeoutMs: PUBLISH_TIMEOUT_MS,
       streamName: names.deliveryStream,
       maxPayload: () => nc.info?.max_payload,
+      ...(statementLog.enabled ? { onStored: statementLog.record } : {}),
     });
     // Created before the server so the inputs can report their health from their first moment.
     const health = new HealthRegistry();

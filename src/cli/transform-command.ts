@@ -1,43 +1,30 @@
 /**
- * `transform`: for each input file (one event, either shape), one line with the JSON array of statements the
- * service would publish (Caliper: the events, not the envelope). Filtered or skipped events print `[]` and the
- * reason on stderr. Exit 0 when every input parsed, 1 otherwise. Runs the service's own pipeline, with the
- * look-up tables from CSV files instead of NATS.
+ * `transform`: prints what the service would publish for events in files, with no NATS. An input is either one
+ * event (a JSON file, pretty-printed or not) or a log with one event per line (a tracking.log, gzipped or not,
+ * a log prefix before the JSON is fine). Each output line is a JSON object naming its input — `{"input":
+ * "FILE[:LINE]", "event": NAME, "statements": [...]}` (Caliper: the events, not the envelope) — and, when
+ * nothing was produced, the outcome and reason (also on stderr). Exit 0 when every event parsed, 1 otherwise.
+ * Runs the service's own pipeline, with the look-up tables from CSV files instead of NATS.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { Writable } from "node:stream";
-import { loadConfig } from "../config.js";
-import { parseCoursesCsv, parseIdentitiesCsv } from "../directory/csv.js";
-import { hmacExternalIds } from "../directory/external-id.js";
-import { staticCourseDirectory, staticIdentityDirectory } from "../directory/static-directories.js";
-import { backendSettings } from "../ingest/backend-settings.js";
 import { transformEvent, type PipelineDeps } from "../ingest/emit-pipeline.js";
-import { natsNames } from "../nats/names.js";
-import { EventParseError, parseEventJson } from "../transform/edx-event.js";
+import { EventParseError, parseEventJson, type EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
+import { OFFLINE_ARG_OPTIONS, offlinePipeline } from "./offline-pipeline.js";
+import { discoverInputs, STDIN, type InputFile } from "./replay/inputs.js";
+import { readInput } from "./replay/line-sources.js";
 
-/**
- * Users missing from --identities get a derived external id, as in the service. The service's key is either
- * IDENTITY_HMAC_SECRET or generated and kept in NATS, which the CLI cannot read: then ids are only illustrative.
- */
-function offlineHmacSecret(configured: string | undefined, err: Writable): string {
-  if (configured) return configured;
-  err.write("note: IDENTITY_HMAC_SECRET is not set; learners missing from --identities get ids that differ from the service's\n");
-  return "event-routing offline transform cli";
-}
+/** Inputs up to this size are first tried as one (possibly pretty-printed) JSON event. */
+const WHOLE_FILE_MAX_BYTES = 4 * 1024 * 1024;
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 export async function runTransform(args: string[], out: Writable, err: Writable): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: {
-      backend: { type: "string" },
-      "lms-root-url": { type: "string" },
-      "transformer-version": { type: "string" },
-      identities: { type: "string" },
-      courses: { type: "string" },
-    },
+    options: { backend: { type: "string" }, ...OFFLINE_ARG_OPTIONS },
   });
   const backend = values.backend as BackendName | undefined;
   if (backend !== "xapi" && backend !== "caliper") {
@@ -48,46 +35,76 @@ export async function runTransform(args: string[], out: Writable, err: Writable)
     err.write("no input files (use - for stdin)\n");
     return 2;
   }
-  // The same variables as the service (LMS_ROOT_URL, XAPI_AGENT_IFI_TYPE, filters...), flags win.
-  const config = loadConfig({
-    ...process.env,
-    ...(values["lms-root-url"] ? { LMS_ROOT_URL: values["lms-root-url"] } : {}),
-    ...(values["transformer-version"] ? { TRANSFORMER_VERSION: values["transformer-version"] } : {}),
-  });
-  const deps: PipelineDeps = {
-    settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
-    backends: backendSettings(config),
-    directories: {
-      identities: staticIdentityDirectory(
-        values.identities ? parseIdentitiesCsv(readFileSync(values.identities, "utf8"), values.identities) : [],
-        hmacExternalIds(offlineHmacSecret(config.identityHmacSecret, err)),
-      ),
-      courses: staticCourseDirectory(
-        new Map((values.courses ? parseCoursesCsv(readFileSync(values.courses, "utf8"), values.courses) : []).map((c) => [c.courseId, c.name])),
-      ),
-    },
-    routers: { list: () => [], get: () => undefined, subscribe: () => () => {} },
-    names: natsNames(config.natsPrefix),
-  };
+  const deps = offlinePipeline(
+    { lmsRootUrl: values["lms-root-url"], transformerVersion: values["transformer-version"], identities: values.identities, courses: values.courses },
+    err,
+  );
 
   let allParsed = true;
-  for (const file of positionals) {
-    const text = file === "-" ? readFileSync(0, "utf8") : readFileSync(file, "utf8");
-    try {
-      const event = parseEventJson(text);
-      const [output] = await transformEvent(event, deps, [backend]);
-      const result = output!.result;
-      if (result.outcome === "transformed") out.write(`${JSON.stringify(result.statements)}\n`);
-      else {
-        out.write("[]\n");
-        err.write(`${file}: ${result.outcome}: ${result.reason}\n`);
+  const one = async (input: string, text: string) => {
+    if (!(await printOne(input, text, deps, backend, out, err))) allParsed = false;
+  };
+  for (const arg of positionals) {
+    const inputs: InputFile[] = arg === "-" ? [STDIN] : await discoverInputs([arg]);
+    for (const input of inputs) {
+      const label = input.path === "-" ? "-" : arg === input.path || inputs.length === 1 ? arg : input.path;
+      const whole = wholeText(input);
+      if (whole !== undefined && parsesWhole(whole)) {
+        await one(label, whole);
+        continue;
       }
-    } catch (e) {
-      if (!(e instanceof EventParseError)) throw e;
-      allParsed = false;
-      out.write("[]\n");
-      err.write(`${file}: not parsed: ${e.field}: ${e.message}\n`);
+      const lines = whole !== undefined ? splitLines(whole) : readInput(input, linesOnly);
+      for await (const line of lines) if (line.text.trim() !== "") await one(`${label}:${line.lineNo}`, line.text);
     }
   }
   return allParsed ? 0 : 1;
+}
+
+const linesOnly = {
+  start: { offset: 0, lines: 0, note: "" },
+  maxLineBytes: MAX_LINE_BYTES,
+  follow: false,
+  pollMs: 0,
+  signal: new AbortController().signal,
+};
+
+/** The whole text of a small uncompressed file or stdin; undefined when it must be streamed. */
+function wholeText(input: InputFile): string | undefined {
+  if (input.path === "-") return readFileSync(0, "utf8");
+  if (input.gzip || statSync(input.path).size > WHOLE_FILE_MAX_BYTES) return undefined;
+  return readFileSync(input.path, "utf8");
+}
+
+function parsesWhole(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function* splitLines(text: string): Generator<{ text: string; lineNo: number }> {
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) yield { text: lines[i]!, lineNo: i + 1 };
+}
+
+async function printOne(input: string, text: string, deps: PipelineDeps, backend: BackendName, out: Writable, err: Writable): Promise<boolean> {
+  let event: EdxEvent;
+  try {
+    event = parseEventJson(text);
+  } catch (e) {
+    if (!(e instanceof EventParseError)) throw e;
+    out.write(`${JSON.stringify({ input, outcome: "invalid", reason: `${e.field}: ${e.message}`, statements: [] })}\n`);
+    err.write(`${input}: not parsed: ${e.field}: ${e.message}\n`);
+    return false;
+  }
+  const [output] = await transformEvent(event, deps, [backend]);
+  const result = output!.result;
+  if (result.outcome === "transformed") out.write(`${JSON.stringify({ input, event: event.name, statements: result.statements })}\n`);
+  else {
+    out.write(`${JSON.stringify({ input, event: event.name, outcome: result.outcome, reason: result.reason, statements: [] })}\n`);
+    err.write(`${input}: ${result.outcome}: ${result.reason}\n`);
+  }
+  return true;
 }

@@ -15,11 +15,13 @@ import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import type { FailedRpc } from "../delivery/failed-rpc.js";
 import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
+import { CALLER_ROLE } from "../server/auth.js";
 import type { EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
 import { emitEvents, transformEvent, type PipelineDeps } from "./emit-pipeline.js";
 import { eventFromInput } from "./event-input.js";
 import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
+import { restrictRouters } from "./router-restriction.js";
 
 export interface EventRoutingServiceDeps {
   readonly pipeline: PipelineDeps;
@@ -43,10 +45,13 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       return create(EmitResponseSchema, { result: eventResult(0, event.name, outputs!) });
     },
 
-    async emitBatch(req) {
+    async emitBatch(req, ctx) {
       if (req.events.length > deps.emitBatchMax) {
         throw new ValidationError("events", `at most ${deps.emitBatchMax} events per call, got ${req.events.length}`);
       }
+      // router_ids (admin only) narrows the routers matched; see router-restriction.ts.
+      const routers = restrictRouters(deps.pipeline.routers, req.routerIds, ctx.values.get(CALLER_ROLE));
+      const pipeline = routers === deps.pipeline.routers ? deps.pipeline : { ...deps.pipeline, routers };
       // One bad event never fails the others: parse errors become per-event INVALID results.
       const parsed: Array<{ index: number; event: EdxEvent }> = [];
       const results = new Array(req.events.length);
@@ -60,7 +65,7 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       });
       const outputs = await emitEvents(
         parsed.map((p) => p.event),
-        deps.pipeline,
+        pipeline,
         deps.publisher,
       );
       parsed.forEach((p, i) => {

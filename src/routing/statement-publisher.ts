@@ -9,7 +9,7 @@
  * before publishing; the limit is read from the connection (servers may set max_payload, and it can change with
  * a reconnect to another server), and headers count against it too.
  */
-import type { JetStreamClient } from "@nats-io/jetstream";
+import type { JetStreamClient, PubAck } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
 import type { DeliveryMessage } from "./statement-routing.js";
@@ -24,6 +24,8 @@ export interface StatementPublisherOptions {
    * undefined (not connected yet) skips the check and leaves the server to refuse.
    */
   readonly maxPayload?: () => number | undefined;
+  /** Statement log hook (src/output/statement-log.ts): the messages JetStream newly stored (not duplicates). */
+  readonly onStored?: (messages: readonly DeliveryMessage[]) => void;
 }
 
 /**
@@ -78,6 +80,8 @@ export class StatementPublisher {
         }),
       ),
     );
+    // Statement log hook: also when another publish failed, because these ARE stored.
+    this.opts.onStored?.(messages.filter((_, i) => isNewlyStored(results[i]!)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed.length > 0) {
       const reason = (failed[0]!.reason as Error)?.message ?? "unknown error";
@@ -86,3 +90,5 @@ export class StatementPublisher {
     return results.map((r) => (r as PromiseFulfilledResult<{ duplicate: boolean }>).value.duplicate);
   }
 }
+
+const isNewlyStored = (r: PromiseSettledResult<PubAck>) => r.status === "fulfilled" && !r.value.duplicate;

@@ -3,7 +3,7 @@
  * everything; health and reflection are open so probes and `buf curl --list-services` need no secret.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 
 export interface Tokens {
@@ -12,6 +12,12 @@ export interface Tokens {
 }
 
 export type Role = "emit" | "admin";
+
+/**
+ * The caller's role, for handlers whose rules depend on it below the RPC level (EmitBatch's admin-only
+ * router_ids). Undefined when no auth interceptor ran: handlers then refuse what needs admin.
+ */
+export const CALLER_ROLE = createContextKey<Role | undefined>(undefined, { description: "caller role" });
 
 const OPEN_SERVICES = new Set(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
 const EMIT_PROCEDURES = new Set([
@@ -64,6 +70,7 @@ export function authInterceptor(tokens: Tokens): Interceptor {
     const role = roleOf(token);
     if (role === undefined) throw new ConnectError("invalid token", Code.Unauthenticated);
     if (needed === "admin" && role !== "admin") throw new ConnectError("admin token required", Code.PermissionDenied);
+    req.contextValues.set(CALLER_ROLE, role);
     return next(req);
   };
 }

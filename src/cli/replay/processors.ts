@@ -1,0 +1,99 @@
+/**
+ * Where a batch of event lines goes. Three processors with one shape (lines in, one outcome per line out):
+ * - emit: EmitBatch on the running service (stores; `--router` restricts the routers, admin token needed);
+ * - dry: the service's Transform RPC per event, several at once (stores nothing; the statements for --output);
+ * - offline: the emit pipeline in-process, like `transform`, with no service at all.
+ * A processor throws only when the whole batch failed (the service unreachable, a refused token); the sender
+ * decides whether to retry. Per-event problems are outcomes.
+ */
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Backend, EventInputSchema } from "../../../gen/eventrouting/v1/event_pb.js";
+import { EventRoutingService } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { transformEvent, type PipelineDeps } from "../../ingest/emit-pipeline.js";
+import { eventResult } from "../../ingest/event-results.js";
+import { EventParseError, parseEventJson, type JsonObject } from "../../transform/edx-event.js";
+import { fromEventResult, invalidLine, type LineOutcome, type OutputStatement } from "./line-outcome.js";
+
+export interface Processor {
+  process(lines: readonly string[]): Promise<LineOutcome[]>;
+}
+
+export interface ServiceTarget {
+  readonly url: string;
+  readonly token: string | undefined;
+  /** Per call; a batch that takes longer is retried (ids de-duplicate). */
+  readonly timeoutMs: number;
+}
+
+export function serviceClient(target: ServiceTarget): Client<typeof EventRoutingService> {
+  const auth: Interceptor = (next) => (req) => {
+    if (target.token) req.header.set("authorization", `Bearer ${target.token}`);
+    return next(req);
+  };
+  return createClient(EventRoutingService, createGrpcTransport({ baseUrl: target.url, interceptors: [auth] }));
+}
+
+const jsonInput = (text: string) => create(EventInputSchema, { event: { case: "json", value: text } });
+const BACKEND_NAME: Partial<Record<Backend, "xapi" | "caliper">> = { [Backend.XAPI]: "xapi", [Backend.CALIPER]: "caliper" };
+
+export function emitProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[], timeoutMs: number): Processor {
+  return {
+    async process(lines) {
+      const res = await client.emitBatch({ events: lines.map(jsonInput), routerIds: [...routerIds] }, { timeoutMs });
+      return res.results.map((r) => fromEventResult(r, true));
+    },
+  };
+}
+
+/** Transform per event; `routerIds` (if any) narrows the routers reported, as EmitBatch's restriction would. */
+export function dryProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[], timeoutMs: number): Processor {
+  const only = routerIds.length > 0 ? new Set(routerIds) : undefined;
+  return {
+    async process(lines) {
+      return Promise.all(
+        lines.map(async (text) => {
+          try {
+            const res = await client.transform({ event: jsonInput(text) }, { timeoutMs });
+            const output: OutputStatement[] = res.outputs.flatMap((o) =>
+              o.statements.map((s) => ({
+                backend: BACKEND_NAME[o.backend] ?? "xapi",
+                routerIds: o.routerIds.filter((id) => only === undefined || only.has(id)),
+                statement: s as JsonObject,
+              })),
+            );
+            return { ...fromEventResult(res.result!, false), output };
+          } catch (e) {
+            // Emit answers InvalidArgument where EmitBatch reports INVALID: the same outcome for the same line.
+            if (e instanceof ConnectError && e.code === Code.InvalidArgument) return invalidLine(e.rawMessage);
+            throw e;
+          }
+        }),
+      );
+    },
+  };
+}
+
+export function offlineProcessor(deps: PipelineDeps): Processor {
+  return {
+    async process(lines) {
+      return Promise.all(
+        lines.map(async (text, index) => {
+          let event;
+          try {
+            event = parseEventJson(text);
+          } catch (e) {
+            if (!(e instanceof EventParseError)) throw e;
+            return invalidLine(`events[${index}].json: ${e.field === "json" ? e.message : `${e.field}: ${e.message}`}`);
+          }
+          const outputs = await transformEvent(event, deps);
+          const output: OutputStatement[] = outputs.flatMap((o) =>
+            o.result.outcome === "transformed" ? o.result.statements.map((statement) => ({ backend: o.backend, routerIds: [], statement })) : [],
+          );
+          return { ...fromEventResult(eventResult(index, event.name, outputs), false), output };
+        }),
+      );
+    },
+  };
+}

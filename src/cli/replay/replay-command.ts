@@ -1,0 +1,202 @@
+/**
+ * `replay`: tracking logs into the service (or through its transform only), line by line, resumable. This file
+ * only wires the parts: inputs -> line sources (from the checkpoint's offsets) -> batches (--batch-size, --rate)
+ * -> the sender (several in flight, committed in order) -> tally, progress, --output and the checkpoint.
+ * Ctrl-C (or SIGTERM) stops reading, lets the batches in flight finish and be committed, saves the checkpoint
+ * and prints the summary; a second Ctrl-C quits at once (the checkpoint is still valid: it only ever holds
+ * acknowledged offsets). Exit 0 when done, 1 when stopped by an error, 130 when interrupted, 2 on bad usage.
+ */
+import { createWriteStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { relative, resolve } from "node:path";
+import type { Writable } from "node:stream";
+import { offlinePipeline } from "../offline-pipeline.js";
+import { BatchSender, type BatchLine } from "./batch-sender.js";
+import { Checkpoint, resumePoint, type ResumePoint } from "./checkpoint.js";
+import { discoverInputs, type InputFile } from "./inputs.js";
+import { invalidLine, type LineOutcome } from "./line-outcome.js";
+import { readInput, type SourceLine } from "./line-sources.js";
+import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type Processor } from "./processors.js";
+import { createProgress } from "./progress.js";
+import { RateLimiter } from "./rate-limiter.js";
+import { parseReplayArgs, REPLAY_USAGE, UsageError, type ReplayOptions } from "./replay-options.js";
+import { summaryJson, summaryText, Tally } from "./summary.js";
+
+export interface ReplayIo {
+  readonly out: Writable;
+  readonly err: Writable & { isTTY?: boolean };
+  readonly env: NodeJS.ProcessEnv;
+}
+
+interface LineMeta {
+  readonly input: InputFile;
+  readonly line: SourceLine;
+}
+
+/** A partial batch is sent after this long without a new line (a followed log, a slow pipe). */
+const IDLE_FLUSH_MS = 200;
+
+/** Paths as the user would type them: relative below the working directory, absolute elsewhere. */
+const display = (path: string) => {
+  if (path === "-") return "stdin";
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+};
+/** The service names the request field (events[i].json); in a line report the file:line says where. */
+const lineReason = (reason: string) => reason.replace(/^events\[\d+\]\.json: /, "");
+
+export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
+  if (args.includes("--help") || args.includes("-h")) {
+    io.out.write(REPLAY_USAGE);
+    return 0;
+  }
+  let opts: ReplayOptions;
+  try {
+    opts = parseReplayArgs(args, io.env);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err.write(`${e.message}\n${REPLAY_USAGE}`);
+    return 2;
+  }
+  const started = Date.now();
+  const target = opts.offline ? "offline" : `${opts.url} routers=[${[...opts.routerIds].sort().join(",")}]`;
+  const checkpoint = opts.checkpoint ? Checkpoint.load(opts.checkpoint, target) : undefined;
+  if (checkpoint?.ignoredReason) io.err.write(`checkpoint ${opts.checkpoint}: ${checkpoint.ignoredReason}\n`);
+  const exclude = new Set([opts.checkpoint, opts.output].filter((p): p is string => p !== undefined && p !== "-").map((p) => resolve(p)));
+  const inputs = await discoverInputs(opts.inputs, exclude);
+
+  const processor: Processor = opts.offline
+    ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
+    : opts.dryRun
+      ? dryProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs)
+      : emitProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs);
+  const output: Writable | undefined = opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
+  const resultStream = opts.output === "-" ? io.err : io.out;
+
+  // Where each input starts, and how many bytes there are to read when every size is known (for the ETA).
+  const plans: Array<{ input: InputFile; start: ResumePoint }> = [];
+  let totalBytes: number | undefined = 0;
+  for (const input of inputs) {
+    if (input.path === "-") {
+      plans.push({ input, start: { offset: 0, lines: 0, note: "stdin" } });
+      totalBytes = undefined;
+      continue;
+    }
+    const s = await stat(input.path);
+    const identity = { dev: s.dev, ino: s.ino, size: s.size };
+    const start = checkpoint ? resumePoint(checkpoint.entries, input.path, identity, input.gzip) : { offset: 0, lines: 0, note: "new input" };
+    plans.push({ input, start });
+    if (input.gzip || opts.follow) totalBytes = undefined;
+    else if (totalBytes !== undefined) totalBytes += Math.max(s.size - start.offset, 0);
+  }
+
+  const tally = new Tally();
+  const progress = createProgress({ enabled: opts.progress && io.err.isTTY === true, totalBytes, tally, err: io.err });
+  let bytesDone = 0;
+  const lastOffset = new Map<string, number>(plans.map((p) => [p.input.path, p.start.offset]));
+
+  const commit = (lines: readonly BatchLine<LineMeta>[], outcomes: readonly (LineOutcome | undefined)[]) => {
+    let touched = false;
+    lines.forEach(({ meta }, i) => {
+      const outcome = outcomes[i];
+      tally.add(outcome);
+      const where = `${display(meta.input.path)}:${meta.line.lineNo}`;
+      if (outcome?.outcome === "invalid") progress.log(`${where}: ${lineReason(outcome.reason)}\n`);
+      if (output && outcome?.output) {
+        for (const o of outcome.output) {
+          const line = { input: where, backend: o.backend, event_name: outcome.name, router_ids: o.routerIds, statement: o.statement };
+          output.write(`${JSON.stringify(line)}\n`);
+        }
+      }
+      const { identity } = meta.line;
+      if (identity === undefined) return;
+      const before = lastOffset.get(meta.input.path) ?? 0;
+      bytesDone += meta.line.endOffset > before ? meta.line.endOffset - before : meta.line.endOffset;
+      lastOffset.set(meta.input.path, meta.line.endOffset);
+      checkpoint?.set(meta.input.path, { ...identity, gzip: meta.input.gzip, offset: meta.line.endOffset, lines: meta.line.lineNo });
+      touched = true;
+    });
+    if (touched) checkpoint?.save();
+    progress.update(bytesDone);
+  };
+
+  // Reading stops on Ctrl-C and when the run failed (a followed log would otherwise be read for nothing).
+  const stop = new AbortController();
+  let interrupted = false;
+  const sender = new BatchSender<LineMeta>(processor, {
+    inFlight: opts.inFlight,
+    maxAttempts: opts.maxAttempts,
+    commit,
+    onFailure: () => stop.abort(),
+    onRetry: (attempt, error, waitMs) => progress.log(`batch failed (${error.message}); retry ${attempt} in ${waitMs} ms\n`),
+  });
+
+  // Ctrl-C: stop reading, finish what is in flight. Twice: quit now.
+  const onSignal = () => {
+    if (interrupted) {
+      sender.abortRetries();
+      process.exit(130);
+    }
+    interrupted = true;
+    stop.abort();
+    progress.log("stopping after the batches in flight (Ctrl-C again to quit now)\n");
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const limiter = opts.rate ? new RateLimiter(opts.rate) : undefined;
+  let current: BatchLine<LineMeta>[] = [];
+  let lastLineAt = Date.now();
+  const send = (batch: BatchLine<LineMeta>[]) => sender.enqueue(batch);
+  const idle = setInterval(() => {
+    if (current.length > 0 && Date.now() - lastLineAt >= IDLE_FLUSH_MS && !stop.signal.aborted) {
+      const batch = current;
+      current = [];
+      void limiter?.take(batch.length);
+      send(batch);
+    }
+  }, IDLE_FLUSH_MS);
+
+  try {
+    for (const { input, start } of plans) {
+      if (stop.signal.aborted || sender.error) break;
+      if (start.offset > 0 || opts.checkpoint) progress.log(`${display(input.path)}: ${start.note}\n`);
+      const lines = readInput(input, { start, maxLineBytes: opts.maxLineBytes, follow: opts.follow, pollMs: opts.pollMs, signal: stop.signal });
+      for await (const line of lines) {
+        lastLineAt = Date.now();
+        const meta = { input, line };
+        if (line.tooLong) current.push({ text: undefined, outcome: invalidLine(`line longer than ${opts.maxLineBytes} bytes`), meta });
+        else current.push({ text: line.text.trim() === "" ? undefined : line.text, meta });
+        if (current.length >= opts.batchSize) {
+          const batch = current;
+          current = [];
+          await limiter?.take(batch.length, stop.signal);
+          if (stop.signal.aborted) break;
+          send(batch);
+          await sender.room();
+          if (sender.error) break;
+        }
+      }
+    }
+    // Lines read but not sent when interrupted are left for the next run (the checkpoint is before them).
+    if (!stop.signal.aborted && !sender.error && current.length > 0) send(current);
+    current = [];
+    await sender.drain();
+  } finally {
+    clearInterval(idle);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    progress.stop();
+    if (output && output !== io.out) await new Promise<void>((r) => output.end(r));
+  }
+
+  const run = {
+    mode: opts.offline ? ("offline" as const) : opts.dryRun ? ("dry-run" as const) : ("emit" as const),
+    interrupted,
+    error: sender.error?.message,
+    seconds: (Date.now() - started) / 1000,
+    inputs: plans.map((p) => ({ path: display(p.input.path), note: p.start.note })),
+  };
+  resultStream.write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
+  return sender.error ? 1 : interrupted ? 130 : 0;
+}

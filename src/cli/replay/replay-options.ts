@@ -1,0 +1,136 @@
+/**
+ * `replay`'s command line, parsed and checked in one place (pure: the environment is passed in). Flags win over
+ * EVENT_ROUTING_URL / EVENT_ROUTING_TOKEN. Mode rules: --offline needs no service; --dry-run and --output store
+ * nothing (through the service's Transform unless --offline); the checkpoint is on by default only when
+ * storing (a dry run has nothing to resume), and never for stdin.
+ */
+import { parseArgs } from "node:util";
+import { OFFLINE_ARG_OPTIONS, type OfflineOptions } from "../offline-pipeline.js";
+
+export const REPLAY_USAGE = `Usage: npm run cli -- replay [options] FILE|DIR|GLOB|- ...
+  Sends tracking-log lines (one event per line, either ERB shape, log prefix allowed; .gz read as a stream)
+  to a running service with EmitBatch.
+  --url URL              service URL (default $EVENT_ROUTING_URL, else http://127.0.0.1:8080)
+  --token TOKEN          bearer token (default $EVENT_ROUTING_TOKEN); --router needs an admin token
+  --router ID            store only for this router (repeatable)
+  --batch-size N         events per EmitBatch (default 500)      --in-flight N   batches at once (default 4)
+  --rate N               at most N events/s
+  --dry-run              transform and count through the service (Transform), store nothing
+  --output FILE|-        write the transformed statements as NDJSON instead of storing them
+  --offline              transform in-process, no service (with --lms-root-url, --transformer-version,
+                         --identities FILE.csv, --courses FILE.csv as for transform)
+  --checkpoint FILE      resume state (default replay-checkpoint.json when storing); --no-checkpoint to disable
+  --follow               keep reading a live log like tail -F (one plain file)    --poll-ms N (default 500)
+  --max-attempts N       tries per batch on transient errors (default 8; unlimited with --follow)
+  --json                 print the summary as JSON       --no-progress   no progress bar on a terminal
+  --max-line-bytes N     longer lines are reported invalid (default 4194304)
+`;
+
+export interface ReplayOptions {
+  readonly inputs: readonly string[];
+  readonly url: string;
+  readonly token: string | undefined;
+  readonly routerIds: readonly string[];
+  readonly batchSize: number;
+  readonly inFlight: number;
+  readonly rate: number | undefined;
+  readonly dryRun: boolean;
+  readonly output: string | undefined;
+  readonly offline: boolean;
+  readonly offlineOptions: OfflineOptions;
+  readonly checkpoint: string | undefined;
+  readonly follow: boolean;
+  readonly pollMs: number;
+  readonly json: boolean;
+  readonly progress: boolean;
+  readonly maxLineBytes: number;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+}
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+function positiveInt(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+export const DEFAULT_CHECKPOINT = "replay-checkpoint.json";
+
+export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv): ReplayOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...args],
+      allowPositionals: true,
+      options: {
+        url: { type: "string" },
+        token: { type: "string" },
+        router: { type: "string", multiple: true },
+        "batch-size": { type: "string" },
+        "in-flight": { type: "string" },
+        rate: { type: "string" },
+        "dry-run": { type: "boolean" },
+        output: { type: "string" },
+        offline: { type: "boolean" },
+        checkpoint: { type: "string" },
+        "no-checkpoint": { type: "boolean" },
+        follow: { type: "boolean" },
+        "poll-ms": { type: "string" },
+        json: { type: "boolean" },
+        "no-progress": { type: "boolean" },
+        "max-line-bytes": { type: "string" },
+        "timeout-ms": { type: "string" },
+        "max-attempts": { type: "string" },
+        ...OFFLINE_ARG_OPTIONS,
+      },
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const v = parsed.values;
+  const inputs = parsed.positionals;
+  if (inputs.length === 0) throw new UsageError("no inputs: name files, directories, globs, or - for stdin");
+  const offline = v.offline === true;
+  const dryRun = v["dry-run"] === true;
+  const stores = !offline && !dryRun && v.output === undefined;
+  const routerIds = v.router ?? [];
+  if (offline && routerIds.length > 0) throw new UsageError("--router needs the service (the routers live there), not --offline");
+  const follow = v.follow === true;
+  if (follow && (inputs.length !== 1 || inputs[0] === "-")) throw new UsageError("--follow reads exactly one file (stdin is followed anyway)");
+  const rate = v.rate === undefined ? undefined : positiveInt("rate", v.rate, 1);
+  const batchSize = Math.min(positiveInt("batch-size", v["batch-size"], 500), rate ?? Infinity);
+  if (v.checkpoint !== undefined && v["no-checkpoint"]) throw new UsageError("--checkpoint and --no-checkpoint exclude each other");
+  const checkpoint = v["no-checkpoint"] ? undefined : (v.checkpoint ?? (stores ? DEFAULT_CHECKPOINT : undefined));
+  return {
+    inputs,
+    url: v.url ?? env["EVENT_ROUTING_URL"] ?? "http://127.0.0.1:8080",
+    token: v.token ?? env["EVENT_ROUTING_TOKEN"],
+    routerIds,
+    batchSize,
+    inFlight: positiveInt("in-flight", v["in-flight"], 4),
+    rate,
+    dryRun: dryRun || v.output !== undefined,
+    output: v.output,
+    offline,
+    offlineOptions: {
+      lmsRootUrl: v["lms-root-url"],
+      transformerVersion: v["transformer-version"],
+      identities: v.identities,
+      courses: v.courses,
+    },
+    checkpoint,
+    follow,
+    pollMs: positiveInt("poll-ms", v["poll-ms"], 500),
+    json: v.json === true,
+    progress: v["no-progress"] !== true,
+    maxLineBytes: positiveInt("max-line-bytes", v["max-line-bytes"], 4 * 1024 * 1024),
+    timeoutMs: positiveInt("timeout-ms", v["timeout-ms"], 60_000),
+    // A followed log is a long-running feed: it waits for the service however long it is away.
+    maxAttempts: positiveInt("max-attempts", v["max-attempts"], follow ? Number.POSITIVE_INFINITY : 8),
+  };
+}

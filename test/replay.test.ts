@@ -1,0 +1,378 @@
+/**
+ * `replay` against a real service (real nats-server, startService, the CLI as a child process as users run it):
+ * exact counts per outcome equal to a per-line Emit of the same lines, --router, --dry-run, --output, the
+ * checkpoint after SIGINT and SIGKILL, and --follow through a rotation.
+ *
+ * The per-line reference: every corpus line is a template (an ERB fixture or a sample tracking.log line) with its
+ * own timestamp, or that line cut in half. A second service instance on another NATS prefix, with the same
+ * routers, gets one Emit per template (and one per malformed line); a line's outcome and statement count do not
+ * depend on its timestamp, so the reference for the corpus is the templates' results times their occurrences.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { create } from "@bufbuild/protobuf";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { pino } from "pino";
+import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { loadConfig } from "../src/config.js";
+import { startService, type RunningService } from "../src/service.js";
+import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { LOG_PREFIX, corpusTimestamp, withTimestamp, writeCorpus, type Corpus } from "./support/tracking-corpus.js";
+import { xapiValidationProblems } from "./support/xapi-validators.js";
+import type { JsonObject } from "../src/transform/edx-event.js";
+
+const EMIT_TOKEN = "replay-emit-token";
+const ADMIN_TOKEN = "replay-admin-token";
+const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+const SAMPLE_LOG = join(ERB_FIXTURES_DIR, "tracking.log");
+
+let nats: TestNatsServer;
+let svc: RunningService;
+let ref: RunningService;
+let jsm: JetStreamManager;
+let dir: string;
+
+async function instance(prefix: string): Promise<RunningService> {
+  const config = loadConfig({
+    NATS_URL: nats.url,
+    NATS_PREFIX: prefix,
+    PORT: "0",
+    EMIT_TOKENS: EMIT_TOKEN,
+    ADMIN_TOKENS: ADMIN_TOKEN,
+    IDENTITY_HMAC_SECRET: "replay-test-hmac-secret",
+    DELIVERY_ENABLED: "false",
+    NATS_INGEST_ENABLED: "false",
+    LOG_RPCS: "false",
+    SHUTDOWN_GRACE_MS: "2000",
+  });
+  return startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
+}
+
+const url = (s: RunningService) => `http://127.0.0.1:${s.port}`;
+const client = (s: RunningService) => createClient(EventRoutingService, createGrpcTransport({ baseUrl: url(s) }));
+
+async function createRouter(s: RunningService, id: string): Promise<void> {
+  const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: url(s) }));
+  await admin.createRouter({ router: { id, backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true } }, auth(ADMIN_TOKEN));
+  // The router store applies the change from its KV watch; wait until this instance sees it.
+  while (s.routers.get(id) === undefined) await new Promise((r) => setImmediate(r));
+}
+
+/** Messages stored on one router's delivery subject in the main instance (prefix "replay"). */
+async function storedFor(routerId: string): Promise<number> {
+  const info = await jsm.streams.info("REPLAY_DELIVERY", { subjects_filter: `replay.deliver.${routerId}` });
+  return Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
+}
+
+async function totalStored(): Promise<number> {
+  return (await jsm.streams.info("REPLAY_DELIVERY")).state.messages;
+}
+
+interface CliRun {
+  code: number | null;
+  signal?: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts the CLI; `done` settles when it exits. */
+function startCli(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    env: { ...process.env, EVENT_ROUTING_URL: url(svc), EVENT_ROUTING_TOKEN: EMIT_TOKEN, IDENTITY_HMAC_SECRET: "replay-test-hmac-secret", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (b: Buffer) => (stdout += b));
+  child.stderr.on("data", (b: Buffer) => (stderr += b));
+  const done = new Promise<CliRun>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done, stderr: () => stderr };
+}
+
+const cli = (args: string[], env?: Record<string, string>) => startCli(args, env).done;
+
+interface Summary {
+  lines: number;
+  events: number;
+  stored: number;
+  statements: number;
+  outcomes: Record<string, number>;
+  byEvent: Record<string, Record<string, number>>;
+  interrupted: boolean;
+}
+const summaryOf = (r: CliRun): Summary => JSON.parse(r.stdout.trim().split("\n").at(-1)!) as Summary;
+
+/** Per-line Emit on the reference instance: outcome name and messages stored (statements x routers). */
+interface LineRef {
+  outcome: string;
+  stored: number;
+  statements: number;
+}
+async function emitOne(text: string): Promise<LineRef> {
+  try {
+    const res = await client(ref).emit({ event: create(EventInputSchema, { event: { case: "json", value: text } }) }, auth(EMIT_TOKEN));
+    const r = res.result!;
+    const stored = r.backends.reduce((n, b) => n + b.statementIds.length * b.routerIds.length, 0);
+    const statements = r.backends.reduce((n, b) => n + b.statementIds.length, 0);
+    return { outcome: Outcome[r.outcome]!.toLowerCase(), stored, statements };
+  } catch (e) {
+    if (e instanceof ConnectError && e.code === Code.InvalidArgument) return { outcome: "invalid", stored: 0, statements: 0 };
+    throw e;
+  }
+}
+
+/** The reference counts for a corpus: one Emit per template, every malformed line emitted itself. */
+async function referenceFor(corpus: Corpus, seed: number): Promise<{ outcomes: Record<string, number>; stored: number; statements: number }> {
+  const perTemplate = new Map<number, LineRef>();
+  const outcomes: Record<string, number> = {};
+  let stored = 0;
+  let statements = 0;
+  let n = 0;
+  for (const file of corpus.lines) {
+    for (const line of file) {
+      let r: LineRef;
+      if (line.malformed) {
+        const text = JSON.stringify(withTimestamp(corpus.templates[line.template]!, corpusTimestamp(seed, n)));
+        r = await emitOne(`${LOG_PREFIX}${text.slice(0, Math.floor(text.length / 2))}`);
+      } else {
+        if (!perTemplate.has(line.template)) perTemplate.set(line.template, await emitOne(JSON.stringify(corpus.templates[line.template])));
+        r = perTemplate.get(line.template)!;
+      }
+      outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+      stored += r.stored;
+      statements += r.statements;
+      n++;
+    }
+  }
+  return { outcomes, stored, statements };
+}
+
+before(async () => {
+  nats = await startNatsServer();
+  [svc, ref] = await Promise.all([instance("replay"), instance("reference")]);
+  jsm = await jetstreamManager(svc.nc);
+  for (const s of [svc, ref]) for (const id of ["lrs-a", "lrs-b"]) await createRouter(s, id);
+  dir = mkdtempSync(join(tmpdir(), "er-replay-"));
+});
+after(async () => {
+  await Promise.all([svc?.close(), ref?.close()]);
+  await nats?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe("replay into a running service", () => {
+  test("the sample tracking.log: counts by outcome equal a per-line Emit; invalid lines reported with file:line", async () => {
+    const before = await totalStored();
+    const r = await cli(["replay", "--json", "--no-checkpoint", SAMPLE_LOG]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = summaryOf(r);
+    const expected: Record<string, number> = {};
+    let expectedStored = 0;
+    for (const line of readFileSync(SAMPLE_LOG, "utf8").split("\n").filter((l) => l.trim() !== "")) {
+      const one = await emitOne(line);
+      expected[one.outcome] = (expected[one.outcome] ?? 0) + 1;
+      expectedStored += one.stored;
+    }
+    assert.deepEqual(s.outcomes, expected);
+    assert.equal(s.lines, 12);
+    assert.equal(s.stored, expectedStored);
+    assert.equal((await totalStored()) - before, expectedStored);
+    assert.match(r.stderr, /tracking\.log:3: invalid JSON/);
+    assert.match(r.stderr, /tracking\.log:11: invalid JSON/);
+  });
+
+  test("stdin: lines piped in are replayed like a file (no checkpoint)", async () => {
+    const corpus = smallCorpus("stdin", 10, 90);
+    const expected = await referenceFor(corpus, 10);
+    const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "replay", "--json", "-"], {
+      env: { ...process.env, EVENT_ROUTING_URL: url(svc), EVENT_ROUTING_TOKEN: EMIT_TOKEN },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    child.stdout.on("data", (b: Buffer) => (stdout += b));
+    // The plain files of the corpus, as `cat` would send them (the first one is gzipped: skipped here).
+    child.stdin.end(Buffer.concat(corpus.paths.slice(1).map((p) => readFileSync(p))));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    assert.equal(code, 0);
+    const s = JSON.parse(stdout.trim()) as Summary;
+    assert.equal(s.lines, 60);
+    assert.equal(s.outcomes["invalid"] ?? 0, corpus.lines.slice(1).flat().filter((l) => l.malformed).length);
+    assert.ok(s.stored > 0 && s.stored < expected.stored);
+  });
+
+  test("a generated corpus (6 files, 2 gzipped, prefixes, 1% malformed, 50k lines): exact counts, stored = per-line Emit", async () => {
+    const sub = mkdtempSync(join(dir, "corpus-"));
+    const per = 50_000 / 6;
+    const corpus = writeCorpus({
+      dir: sub,
+      seed: 1,
+      malformedEvery: 100,
+      files: [
+        { name: "tracking.log", lines: Math.ceil(per), prefix: true },
+        { name: "tracking.log.1", lines: Math.floor(per) },
+        { name: "tracking.log.2.gz", lines: Math.floor(per), gzip: true, prefix: true },
+        { name: "old/tracking.log.3.gz", lines: Math.floor(per), gzip: true },
+        { name: "old/tracking.log.4", lines: Math.floor(per), prefix: true },
+        { name: "old/tracking.log.5", lines: 50_000 - Math.ceil(per) - 4 * Math.floor(per) },
+      ],
+    });
+    assert.equal(corpus.totalLines, 50_000);
+    const expected = await referenceFor(corpus, 1);
+    const before = await totalStored();
+    // A directory (recursive) and a glob together; the overlap is read once.
+    const r = await cli(["replay", "--json", "--batch-size", "1000", "--in-flight", "4", "--checkpoint", join(dir, "corpus.ckpt"), sub, join(sub, "*.gz")]);
+    assert.equal(r.code, 0, r.stderr.slice(0, 2000));
+    const s = summaryOf(r);
+    assert.equal(s.lines, 50_000);
+    assert.deepEqual(s.outcomes, expected.outcomes);
+    assert.equal(s.outcomes["invalid"], 500);
+    assert.equal(s.stored, expected.stored);
+    assert.equal((await totalStored()) - before, expected.stored, "every statement stored once, none lost");
+    assert.equal(r.stderr.split("\n").filter((l) => /tracking\.log[.\d]*(\.gz)?:\d+: /.test(l)).length, 500, "each invalid line named with file:line");
+  });
+});
+
+/** Waits until `check` holds (a generous guard, not a timing assertion). */
+async function until(what: string, check: () => Promise<boolean>, guardMs = 60_000): Promise<void> {
+  const deadline = Date.now() + guardMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const smallCorpus = (name: string, seed: number, lines = 6000) =>
+  writeCorpus({
+    dir: mkdtempSync(join(dir, `${name}-`)),
+    seed,
+    malformedEvery: 100,
+    files: [
+      { name: "tracking.log.1.gz", lines: lines / 3, gzip: true, prefix: true },
+      { name: "tracking.log.1", lines: lines / 3 },
+      { name: "tracking.log", lines: lines / 3, prefix: true },
+    ],
+  });
+
+describe("replay options", () => {
+  test("EmitBatch router_ids: admin only (PermissionDenied for an emit token), unknown ids refused naming the field", async () => {
+    const events = [create(EventInputSchema, { event: { case: "json", value: readFileSync(SAMPLE_LOG, "utf8").split("\n")[0]! } })];
+    await assert.rejects(client(svc).emitBatch({ events, routerIds: ["lrs-a"] }, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    await assert.rejects(
+      client(svc).emitBatch({ events, routerIds: ["lrs-a", "nope"] }, auth(ADMIN_TOKEN)),
+      (e: ConnectError) => e.code === Code.InvalidArgument && /router_ids\[1\]: no router with id "nope"/.test(e.rawMessage),
+    );
+    // Without router_ids an emit token works as before.
+    assert.equal((await client(svc).emitBatch({ events }, auth(EMIT_TOKEN))).results.length, 1);
+  });
+
+  test("--router stores only for the named router; the CLI reports a refused token or an unknown router and stops", async () => {
+    const corpus = smallCorpus("router", 2, 300);
+    const expected = await referenceFor(corpus, 2);
+    const [a0, b0] = [await storedFor("lrs-a"), await storedFor("lrs-b")];
+    const r = await cli(["replay", "--json", "--no-checkpoint", "--router", "lrs-b", ...corpus.paths], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(summaryOf(r).stored, expected.statements);
+    assert.equal((await storedFor("lrs-b")) - b0, expected.statements);
+    assert.equal(await storedFor("lrs-a"), a0, "the other router got nothing");
+
+    const refused = await cli(["replay", "--no-checkpoint", "--router", "lrs-b", corpus.paths[1]!]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stdout, /stopped by an error: .*router_ids needs an admin token/);
+    const unknown = await cli(["replay", "--no-checkpoint", "--router", "no-such-lrs", corpus.paths[1]!], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stdout, /router_ids\[0\]: no router with id "no-such-lrs"/);
+  });
+
+  test("--dry-run stores nothing and counts like a real run; --output writes valid statements as NDJSON", async () => {
+    const corpus = smallCorpus("dry", 3, 600);
+    const expected = await referenceFor(corpus, 3);
+    const before = await totalStored();
+    const dry = await cli(["replay", "--json", "--dry-run", ...corpus.paths]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.deepEqual(summaryOf(dry).outcomes, expected.outcomes);
+    assert.equal(summaryOf(dry).stored, 0);
+    assert.equal(summaryOf(dry).statements, expected.statements);
+
+    const out = join(dir, "statements.ndjson");
+    const written = await cli(["replay", "--json", "--output", out, ...corpus.paths]);
+    assert.equal(written.code, 0, written.stderr);
+    assert.equal(await totalStored(), before, "neither run stored anything");
+    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { input: string; backend: string; router_ids: string[]; statement: JsonObject });
+    assert.equal(lines.length, expected.statements);
+    for (const l of lines) {
+      assert.equal(l.backend, "xapi");
+      assert.match(l.input, /tracking\.log(\.1)?(\.gz)?:\d+$/);
+      assert.deepEqual(l.router_ids.sort(), ["lrs-a", "lrs-b"]);
+      assert.deepEqual(xapiValidationProblems(l.statement), [], JSON.stringify(l.statement));
+    }
+    assert.equal(new Set(lines.map((l) => l.statement["id"])).size, lines.length);
+  });
+
+  for (const signal of ["SIGINT", "SIGKILL"] as const) {
+    test(`interrupted by ${signal} at about half, re-run: every statement stored exactly once, the second run reads only the rest`, async () => {
+      const routerId = `lrs-${signal.toLowerCase()}`;
+      await createRouter(svc, routerId);
+      const corpus = smallCorpus(signal, signal === "SIGINT" ? 4 : 5);
+      const expected = await referenceFor(corpus, signal === "SIGINT" ? 4 : 5);
+      const checkpoint = join(dir, `${signal}.ckpt`);
+      const args = ["replay", "--json", "--batch-size", "100", "--in-flight", "2", "--rate", "1500", "--checkpoint", checkpoint, "--router", routerId, ...corpus.paths];
+      const env = { EVENT_ROUTING_TOKEN: ADMIN_TOKEN };
+      const first = startCli(args, env);
+      await until("half the statements", async () => (await storedFor(routerId)) >= expected.statements / 2);
+      first.child.kill(signal);
+      const r1 = await first.done;
+      const saved = JSON.parse(readFileSync(checkpoint, "utf8")) as { inputs: Record<string, { lines: number; offset: number }> };
+      const linesDone = Object.values(saved.inputs).reduce((n, e) => n + e.lines, 0);
+      assert.ok(linesDone > 0 && linesDone < corpus.totalLines, `checkpoint at ${linesDone} lines`);
+      if (signal === "SIGINT") {
+        assert.equal(r1.code, 130, r1.stderr);
+        assert.equal(summaryOf(r1).interrupted, true);
+        assert.equal(summaryOf(r1).lines, linesDone, "the checkpoint holds exactly what was committed");
+      } else assert.equal(r1.signal ?? "SIGKILL", "SIGKILL");
+
+      const r2 = await cli(args, env);
+      assert.equal(r2.code, 0, r2.stderr);
+      assert.equal(summaryOf(r2).lines, corpus.totalLines - linesDone, "the second run reads only the rest");
+      assert.match(r2.stderr, /resumed at/);
+      assert.equal(await storedFor(routerId), expected.statements, "every statement stored, exactly once");
+    });
+  }
+
+  test("--follow picks up appended lines and survives a rotation (and a truncation), with the checkpoint", async () => {
+    await createRouter(svc, "lrs-follow");
+    const template = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8")) as Record<string, unknown>;
+    let n = 0;
+    // One xAPI statement per line: stored count = lines.
+    const lines = (count: number) => Array.from({ length: count }, () => `${LOG_PREFIX}${JSON.stringify(withTimestamp(template, corpusTimestamp(6, n++)))}\n`).join("");
+    const sub = mkdtempSync(join(dir, "follow-"));
+    const log = join(sub, "tracking.log");
+    writeFileSync(log, lines(50));
+    const checkpoint = join(sub, "ckpt.json");
+    const run = startCli(["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-follow", log], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    const stored = () => storedFor("lrs-follow");
+    await until("the first 50 lines", async () => (await stored()) === 50);
+    appendFileSync(log, lines(30));
+    await until("30 appended lines", async () => (await stored()) === 80);
+    renameSync(log, `${log}.1`);
+    appendFileSync(`${log}.1`, lines(5)); // the LMS writes a last few lines to the old file before reopening
+    writeFileSync(log, lines(20));
+    await until("the rotated file's last lines and the new file", async () => (await stored()) === 105);
+    writeFileSync(log, lines(3)); // truncated in place, then written again
+    await until("the lines after the truncation", async () => (await stored()) === 108);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    assert.equal(r.code, 130, r.stderr);
+    const saved = JSON.parse(readFileSync(checkpoint, "utf8")) as { inputs: Record<string, { ino: number; lines: number }> };
+    assert.equal(saved.inputs[log]!.ino, statSync(log).ino, "the checkpoint follows the new file");
+    assert.equal(saved.inputs[log]!.lines, 3);
+  });
+});
