@@ -35,7 +35,15 @@ const corpus = writeCorpus({
 });
 
 const nats = await startNatsServer();
-const config = loadConfig({ NATS_URL: nats.url, PORT: "0", EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN, DELIVERY_ENABLED: "false", LOG_RPCS: "false", LOG_LEVEL: "silent" });
+const config = loadConfig({
+  NATS_URL: nats.url,
+  PORT: "0",
+  EMIT_TOKENS: TOKEN,
+  ADMIN_TOKENS: TOKEN,
+  DELIVERY_ENABLED: "false",
+  LOG_RPCS: "false",
+  LOG_LEVEL: "silent",
+});
 const service = await startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
 const url = `http://127.0.0.1:${service.port}`;
 const transport = createGrpcTransport({ baseUrl: url });
@@ -48,10 +56,14 @@ for (const id of ["bench-a", "bench-b"]) {
 /** The CLI as a child process; spawned asynchronously because the service it talks to runs in this process. */
 async function cli(label: string, args: string[]): Promise<void> {
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "replay", "--json", "--no-progress", ...args, ...corpus.paths], {
-    env: { ...process.env, EVENT_ROUTING_URL: url, EVENT_ROUTING_TOKEN: TOKEN, IDENTITY_HMAC_SECRET: "bench-hmac-secret-value" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "replay", "--json", "--no-progress", ...args, ...corpus.paths],
+    {
+      env: { ...process.env, EVENT_ROUTING_URL: url, EVENT_ROUTING_TOKEN: TOKEN, IDENTITY_HMAC_SECRET: "bench-hmac-secret-value" },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (b: Buffer) => (stdout += b));
@@ -60,7 +72,9 @@ async function cli(label: string, args: string[]): Promise<void> {
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
   if (code !== 0) throw new Error(`${label}: exit ${code}: ${stderr.slice(0, 500)}`);
   const s = JSON.parse(stdout.trim().split("\n").at(-1)!) as { lines: number; stored: number };
-  console.log(`${label}: ${Math.round(s.lines / secs).toLocaleString("en-US")} lines/s (${s.lines} lines, ${s.stored} stored, ${secs.toFixed(2)} s incl. start-up)`);
+  console.log(
+    `${label}: ${Math.round(s.lines / secs).toLocaleString("en-US")} lines/s (${s.lines} lines, ${s.stored} stored, ${secs.toFixed(2)} s incl. start-up)`,
+  );
 }
 
 await cli("replay --offline (in-process transform)", ["--offline"]);
@@ -68,7 +82,10 @@ await cli("replay through the service (EmitBatch 500 x 4 in flight)", ["--no-che
 
 // The same kind of lines (new timestamps, so nothing de-duplicates), already in memory: EmitBatch's ceiling.
 const templates = corpusTemplates();
-const lines = Array.from({ length: LINES }, (_, i) => `${LOG_PREFIX}${JSON.stringify(withTimestamp(templates[i % templates.length]!, corpusTimestamp(8, i)))}`);
+const lines = Array.from(
+  { length: LINES },
+  (_, i) => `${LOG_PREFIX}${JSON.stringify(withTimestamp(templates[i % templates.length]!, corpusTimestamp(8, i)))}`,
+);
 const client = createClient(EventRoutingService, transport);
 const started = process.hrtime.bigint();
 let next = 0;
@@ -82,7 +99,9 @@ await Promise.all(
   }),
 );
 const secs = Number(process.hrtime.bigint() - started) / 1e9;
-console.log(`EmitBatch 500 x 4 from memory: ${Math.round(LINES / secs).toLocaleString("en-US")} lines/s (${LINES} lines, ${secs.toFixed(2)} s)`);
+console.log(
+  `EmitBatch 500 x 4 from memory: ${Math.round(LINES / secs).toLocaleString("en-US")} lines/s (${LINES} lines, ${secs.toFixed(2)} s)`,
+);
 
 await service.close();
 await nats.stop();

@@ -9,11 +9,9 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 ERB_FIXTURES_DIR=$(bash scripts/preflight.sh)
 export ERB_FIXTURES_DIR
 
-# Biome (lint and format check). Off until the whole tree has been formatted once: ER_LINT=1 turns it on.
-if [ "${ER_LINT:-0}" = 1 ]; then
-  echo "== biome"
-  biome ci .
-fi
+# Biome: lint and format check of everything but generated and vendored files (biome.json).
+echo "== biome"
+biome ci .
 
 echo "== buf lint"
 buf lint

@@ -47,10 +47,24 @@ interface OutLine {
   reason?: string;
   statements: Array<Record<string, unknown>>;
 }
-const outLines = (stdout: string) => stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as OutLine);
+const outLines = (stdout: string) =>
+  stdout
+    .trimEnd()
+    .split("\n")
+    .map((l) => JSON.parse(l) as OutLine);
 
 test("transform prints one line per input naming it: ERB's xAPI statements, the reason for a skip", async () => {
-  const r = await cli(withFiles(["transform", "--backend", "xapi", ...common, raw("edx.course.enrollment.activated.json"), raw("edx.ui.lms.link_clicked(anonymous_user).json"), raw("problem_check(server,multiple_questions,correct).json")]));
+  const r = await cli(
+    withFiles([
+      "transform",
+      "--backend",
+      "xapi",
+      ...common,
+      raw("edx.course.enrollment.activated.json"),
+      raw("edx.ui.lms.link_clicked(anonymous_user).json"),
+      raw("problem_check(server,multiple_questions,correct).json"),
+    ]),
+  );
   assert.equal(r.code, 0, r.stderr);
   const lines = outLines(r.stdout);
   assert.equal(lines.length, 3);
@@ -71,7 +85,10 @@ test("transform reads a log with one event per line (prefixes, gzip) and names F
     assert.equal(r.code, 1, "the sample log has two broken lines");
     const lines = outLines(r.stdout);
     assert.equal(lines.length, 12);
-    assert.deepEqual(lines.map((l) => l.input), Array.from({ length: 12 }, (_, i) => `${input}:${i + 1}`));
+    assert.deepEqual(
+      lines.map((l) => l.input),
+      Array.from({ length: 12 }, (_, i) => `${input}:${i + 1}`),
+    );
     assert.equal(lines[2]!.outcome, "invalid");
     assert.equal(lines[0]!.event, "edx.grades.subsection.grade_calculated");
     assert.equal(lines[0]!.statements.length, 1);
@@ -80,7 +97,13 @@ test("transform reads a log with one event per line (prefixes, gzip) and names F
 });
 
 test("transform --backend caliper prints events (not the envelope) and reads stdin", async () => {
-  const child = execFile(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...withFiles(["transform", "--backend", "caliper", ...common, "-"])]);
+  const child = execFile(process.execPath, [
+    "--no-warnings",
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    ...withFiles(["transform", "--backend", "caliper", ...common, "-"]),
+  ]);
   let stdout = "";
   child.stdout!.on("data", (b: Buffer) => (stdout += b));
   child.stdin!.end(await import("node:fs").then((fs) => fs.readFileSync(raw("load_video.json"))));
@@ -107,7 +130,8 @@ test("exit code 1 when an input does not parse; 2 on bad usage", async () => {
 test("users missing from --identities get a derived, stable external id", async () => {
   const args = ["transform", "--backend", "xapi", "--transformer-version", "v", raw("showanswer.json")];
   const [a, b] = await Promise.all([cli(args), cli(args)]);
-  const actor = (r: { stdout: string }) => (outLines(r.stdout)[0]!.statements[0] as { actor: { account: { name: string } } }).actor.account.name;
+  const actor = (r: { stdout: string }) =>
+    (outLines(r.stdout)[0]!.statements[0] as { actor: { account: { name: string } } }).actor.account.name;
   assert.match(actor(a), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.equal(actor(a), actor(b));
 });

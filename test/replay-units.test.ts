@@ -18,14 +18,14 @@ import { createProgress } from "../src/cli/replay/progress.js";
 import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
 import { MAX_KEYS, OTHER, Tally } from "../src/cli/replay/summary.js";
 import { restrictRouters } from "../src/ingest/router-restriction.js";
-import { PermissionDeniedError, ValidationError } from "../src/errors.js";
+import { PermissionDeniedError, type ValidationError } from "../src/errors.js";
 import { makeRouter, MemoryRouterSource } from "./support/delivery-harness.js";
 
 const dir = mkdtempSync(join(tmpdir(), "er-replay-units-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test("the splitter keeps byte offsets across chunks (multi-byte characters, CRLF, no final newline)", () => {
-  const text = "a\r\nélève\n\n{\"x\":1}";
+  const text = 'a\r\nélève\n\n{"x":1}';
   const bytes = Buffer.from(text);
   const s = new LineSplitter(0, 0, 1000);
   // One byte at a time: a line and even a character split across chunks.
@@ -42,7 +42,10 @@ test("the splitter keeps byte offsets across chunks (multi-byte characters, CRLF
   );
   // Resumed at an offset, the numbering continues from the checkpoint.
   const resumed = new LineSplitter(3, 1, 1000).push(bytes.subarray(3));
-  assert.deepEqual(resumed.map((l) => l.lineNo), [2, 3]);
+  assert.deepEqual(
+    resumed.map((l) => l.lineNo),
+    [2, 3],
+  );
 });
 
 test("a line over the limit is reported as too long, with constant memory, and the next line is intact", () => {
@@ -77,11 +80,17 @@ test("batches complete in any order but are committed in order; a failure stops 
   const processor = {
     process: (texts: readonly string[]) =>
       new Promise<LineOutcome[]>((resolve, reject) => {
-        release.set(texts[0]!, () => (texts[0] === "bad" ? reject(new ConnectError("no", Code.PermissionDenied)) : resolve(texts.map(outcome))));
+        release.set(texts[0]!, () =>
+          texts[0] === "bad" ? reject(new ConnectError("no", Code.PermissionDenied)) : resolve(texts.map(outcome)),
+        );
       }),
   };
   const committed: string[] = [];
-  const sender = new BatchSender<string>(processor, { inFlight: 3, maxAttempts: 3, commit: (ls) => committed.push(...ls.map((l) => l.meta)) });
+  const sender = new BatchSender<string>(processor, {
+    inFlight: 3,
+    maxAttempts: 3,
+    commit: (ls) => committed.push(...ls.map((l) => l.meta)),
+  });
   sender.enqueue(lines("1a", "1b"));
   sender.enqueue(lines("2"));
   sender.enqueue(lines("bad"));
@@ -111,11 +120,18 @@ test("a transient failure is retried; blank lines are committed without being se
   };
   const got: Array<LineOutcome | undefined> = [];
   const sender = new BatchSender(processor, { inFlight: 1, maxAttempts: 3, backoff: new Backoff(1, 1), commit: (_l, o) => got.push(...o) });
-  sender.enqueue([{ text: "x", meta: "x" }, { text: undefined, meta: "blank" }, { text: "y", meta: "y" }]);
+  sender.enqueue([
+    { text: "x", meta: "x" },
+    { text: undefined, meta: "blank" },
+    { text: "y", meta: "y" },
+  ]);
   await sender.drain();
   assert.equal(sender.error, undefined);
   assert.equal(calls, 2);
-  assert.deepEqual(got.map((o) => o?.name), ["x", undefined, "y"]);
+  assert.deepEqual(
+    got.map((o) => o?.name),
+    ["x", undefined, "y"],
+  );
 });
 
 test("the rate limiter books events on a virtual clock", async () => {
@@ -170,9 +186,15 @@ test("router restriction: admin only, every id must exist, narrows list() and ge
   assert.equal(restrictRouters(source, [], "emit"), source);
   assert.throws(() => restrictRouters(source, ["a"], "emit"), PermissionDeniedError);
   assert.throws(() => restrictRouters(source, ["a"], undefined), PermissionDeniedError);
-  assert.throws(() => restrictRouters(source, ["a", "c"], "admin"), (e: ValidationError) => e.field === "router_ids[1]");
+  assert.throws(
+    () => restrictRouters(source, ["a", "c"], "admin"),
+    (e: ValidationError) => e.field === "router_ids[1]",
+  );
   const only = restrictRouters(source, ["b"], "admin");
-  assert.deepEqual(only.list().map((r) => r.id), ["b"]);
+  assert.deepEqual(
+    only.list().map((r) => r.id),
+    ["b"],
+  );
   assert.equal(only.get("a"), undefined);
 });
 
@@ -214,7 +236,8 @@ test("the progress bar on a terminal: counts, rate, the top skip reason, and rep
 
 test("the tally stays bounded: past MAX_KEYS distinct event names the rest count under (other)", () => {
   const t = new Tally();
-  for (let i = 0; i < MAX_KEYS + 500; i++) t.add({ outcome: "no_transformer", name: `/courses/x/block-${i}`, reason: "", statements: 0, stored: 0 });
+  for (let i = 0; i < MAX_KEYS + 500; i++)
+    t.add({ outcome: "no_transformer", name: `/courses/x/block-${i}`, reason: "", statements: 0, stored: 0 });
   t.add({ outcome: "published", name: "/courses/x/block-1", reason: "", statements: 1, stored: 1 });
   assert.equal(Object.keys(t.data.byEvent).length, MAX_KEYS + 1);
   assert.equal(t.data.byEvent[OTHER]!["no_transformer"], 500);

@@ -63,14 +63,20 @@ const url = (s: RunningService) => `http://127.0.0.1:${s.port}`;
 const transports = new Map<RunningService, ReturnType<typeof createGrpcTransport>>();
 function transportFor(s: RunningService) {
   let t = transports.get(s);
-  if (!t) transports.set(s, (t = createGrpcTransport({ baseUrl: url(s) })));
+  if (!t) {
+    t = createGrpcTransport({ baseUrl: url(s) });
+    transports.set(s, t);
+  }
   return t;
 }
 const client = (s: RunningService) => createClient(EventRoutingService, transportFor(s));
 
 async function createRouter(s: RunningService, id: string): Promise<void> {
   const admin = createClient(RouterAdminService, transportFor(s));
-  await admin.createRouter({ router: { id, backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true } }, auth(ADMIN_TOKEN));
+  await admin.createRouter(
+    { router: { id, backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true } },
+    auth(ADMIN_TOKEN),
+  );
   // The router store applies the change from its KV watch; wait until this instance sees it.
   while (s.routers.get(id) === undefined) await new Promise((r) => setImmediate(r));
 }
@@ -95,7 +101,13 @@ interface CliRun {
 /** Starts the CLI; `done` settles when it exits. */
 function startCli(args: string[], env: Record<string, string> = {}) {
   const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
-    env: { ...process.env, EVENT_ROUTING_URL: url(svc), EVENT_ROUTING_TOKEN: EMIT_TOKEN, IDENTITY_HMAC_SECRET: "replay-test-hmac-secret", ...env },
+    env: {
+      ...process.env,
+      EVENT_ROUTING_URL: url(svc),
+      EVENT_ROUTING_TOKEN: EMIT_TOKEN,
+      IDENTITY_HMAC_SECRET: "replay-test-hmac-secret",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
@@ -142,7 +154,10 @@ async function emitOne(text: string): Promise<LineRef> {
 }
 
 /** The reference counts for a corpus: one Emit per template, every malformed line emitted itself. */
-async function referenceFor(corpus: Corpus, seed: number): Promise<{ outcomes: Record<string, number>; stored: number; statements: number }> {
+async function referenceFor(
+  corpus: Corpus,
+  seed: number,
+): Promise<{ outcomes: Record<string, number>; stored: number; statements: number }> {
   const perTemplate = new Map<number, LineRef>();
   const outcomes: Record<string, number> = {};
   let stored = 0;
@@ -188,7 +203,9 @@ describe("replay into a running service", () => {
     const s = summaryOf(r);
     const expected: Record<string, number> = {};
     let expectedStored = 0;
-    for (const line of readFileSync(SAMPLE_LOG, "utf8").split("\n").filter((l) => l.trim() !== "")) {
+    for (const line of readFileSync(SAMPLE_LOG, "utf8")
+      .split("\n")
+      .filter((l) => l.trim() !== "")) {
       const one = await emitOne(line);
       expected[one.outcome] = (expected[one.outcome] ?? 0) + 1;
       expectedStored += one.stored;
@@ -216,7 +233,13 @@ describe("replay into a running service", () => {
     assert.equal(code, 0);
     const s = JSON.parse(stdout.trim()) as Summary;
     assert.equal(s.lines, 60);
-    assert.equal(s.outcomes["invalid"] ?? 0, corpus.lines.slice(1).flat().filter((l) => l.malformed).length);
+    assert.equal(
+      s.outcomes["invalid"] ?? 0,
+      corpus.lines
+        .slice(1)
+        .flat()
+        .filter((l) => l.malformed).length,
+    );
     assert.ok(s.stored > 0 && s.stored < expected.stored);
   });
 
@@ -240,7 +263,18 @@ describe("replay into a running service", () => {
     const expected = await referenceFor(corpus, 1);
     const before = await totalStored();
     // A directory (recursive) and a glob together; the overlap is read once.
-    const r = await cli(["replay", "--json", "--batch-size", "1000", "--in-flight", "4", "--checkpoint", join(dir, "corpus.ckpt"), sub, join(sub, "*.gz")]);
+    const r = await cli([
+      "replay",
+      "--json",
+      "--batch-size",
+      "1000",
+      "--in-flight",
+      "4",
+      "--checkpoint",
+      join(dir, "corpus.ckpt"),
+      sub,
+      join(sub, "*.gz"),
+    ]);
     assert.equal(r.code, 0, r.stderr.slice(0, 2000));
     const s = summaryOf(r);
     assert.equal(s.lines, 50_000);
@@ -248,7 +282,11 @@ describe("replay into a running service", () => {
     assert.equal(s.outcomes["invalid"], 500);
     assert.equal(s.stored, expected.stored);
     assert.equal((await totalStored()) - before, expected.stored, "every statement stored once, none lost");
-    assert.equal(r.stderr.split("\n").filter((l) => /tracking\.log[.\d]*(\.gz)?:\d+: /.test(l)).length, 500, "each invalid line named with file:line");
+    assert.equal(
+      r.stderr.split("\n").filter((l) => /tracking\.log[.\d]*(\.gz)?:\d+: /.test(l)).length,
+      500,
+      "each invalid line named with file:line",
+    );
   });
 });
 
@@ -276,7 +314,10 @@ const smallCorpus = (name: string, seed: number, lines = 6000) =>
 describe("replay options", () => {
   test("EmitBatch router_ids: admin only (PermissionDenied for an emit token), unknown ids refused naming the field", async () => {
     const events = [create(EventInputSchema, { event: { case: "json", value: readFileSync(SAMPLE_LOG, "utf8").split("\n")[0]! } })];
-    await assert.rejects(client(svc).emitBatch({ events, routerIds: ["lrs-a"] }, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    await assert.rejects(
+      client(svc).emitBatch({ events, routerIds: ["lrs-a"] }, auth(EMIT_TOKEN)),
+      (e: ConnectError) => e.code === Code.PermissionDenied,
+    );
     await assert.rejects(
       client(svc).emitBatch({ events, routerIds: ["lrs-a", "nope"] }, auth(ADMIN_TOKEN)),
       (e: ConnectError) => e.code === Code.InvalidArgument && /router_ids\[1\]: no router with id "nope"/.test(e.rawMessage),
@@ -289,7 +330,9 @@ describe("replay options", () => {
     const corpus = smallCorpus("router", 2, 300);
     const expected = await referenceFor(corpus, 2);
     const [a0, b0] = [await storedFor("lrs-a"), await storedFor("lrs-b")];
-    const r = await cli(["replay", "--json", "--no-checkpoint", "--router", "lrs-b", ...corpus.paths], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    const r = await cli(["replay", "--json", "--no-checkpoint", "--router", "lrs-b", ...corpus.paths], {
+      EVENT_ROUTING_TOKEN: ADMIN_TOKEN,
+    });
     assert.equal(r.code, 0, r.stderr);
     assert.equal(summaryOf(r).stored, expected.statements);
     assert.equal((await storedFor("lrs-b")) - b0, expected.statements);
@@ -298,7 +341,9 @@ describe("replay options", () => {
     const refused = await cli(["replay", "--no-checkpoint", "--router", "lrs-b", corpus.paths[1]!]);
     assert.equal(refused.code, 1);
     assert.match(refused.stdout, /stopped by an error: .*router_ids needs an admin token/);
-    const unknown = await cli(["replay", "--no-checkpoint", "--router", "no-such-lrs", corpus.paths[1]!], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    const unknown = await cli(["replay", "--no-checkpoint", "--router", "no-such-lrs", corpus.paths[1]!], {
+      EVENT_ROUTING_TOKEN: ADMIN_TOKEN,
+    });
     assert.equal(unknown.code, 1);
     assert.match(unknown.stdout, /router_ids\[0\]: no router with id "no-such-lrs"/);
   });
@@ -317,7 +362,10 @@ describe("replay options", () => {
     const written = await cli(["replay", "--json", "--output", out, ...corpus.paths]);
     assert.equal(written.code, 0, written.stderr);
     assert.equal(await totalStored(), before, "neither run stored anything");
-    const lines = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { input: string; backend: string; router_ids: string[]; statement: JsonObject });
+    const lines = readFileSync(out, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { input: string; backend: string; router_ids: string[]; statement: JsonObject });
     assert.equal(lines.length, expected.statements);
     for (const l of lines) {
       assert.equal(l.backend, "xapi");
@@ -335,7 +383,21 @@ describe("replay options", () => {
       const corpus = smallCorpus(signal, signal === "SIGINT" ? 4 : 5);
       const expected = await referenceFor(corpus, signal === "SIGINT" ? 4 : 5);
       const checkpoint = join(dir, `${signal}.ckpt`);
-      const args = ["replay", "--json", "--batch-size", "100", "--in-flight", "2", "--rate", "1500", "--checkpoint", checkpoint, "--router", routerId, ...corpus.paths];
+      const args = [
+        "replay",
+        "--json",
+        "--batch-size",
+        "100",
+        "--in-flight",
+        "2",
+        "--rate",
+        "1500",
+        "--checkpoint",
+        checkpoint,
+        "--router",
+        routerId,
+        ...corpus.paths,
+      ];
       const env = { EVENT_ROUTING_TOKEN: ADMIN_TOKEN };
       const first = startCli(args, env);
       await until("half the statements", async () => (await storedFor(routerId)) >= expected.statements / 2);
@@ -360,15 +422,21 @@ describe("replay options", () => {
 
   test("--follow picks up appended lines and survives a rotation (and a truncation), with the checkpoint", async () => {
     await createRouter(svc, "lrs-follow");
-    const template = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8")) as Record<string, unknown>;
+    const template = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8")) as Record<
+      string,
+      unknown
+    >;
     let n = 0;
     // One xAPI statement per line: stored count = lines.
-    const lines = (count: number) => Array.from({ length: count }, () => `${LOG_PREFIX}${JSON.stringify(withTimestamp(template, corpusTimestamp(6, n++)))}\n`).join("");
+    const lines = (count: number) =>
+      Array.from({ length: count }, () => `${LOG_PREFIX}${JSON.stringify(withTimestamp(template, corpusTimestamp(6, n++)))}\n`).join("");
     const sub = mkdtempSync(join(dir, "follow-"));
     const log = join(sub, "tracking.log");
     writeFileSync(log, lines(50));
     const checkpoint = join(sub, "ckpt.json");
-    const run = startCli(["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-follow", log], { EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
+    const run = startCli(["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-follow", log], {
+      EVENT_ROUTING_TOKEN: ADMIN_TOKEN,
+    });
     const stored = () => storedFor("lrs-follow");
     await until("the first 50 lines", async () => (await stored()) === 50);
     appendFileSync(log, lines(30));

@@ -37,7 +37,12 @@ export function registerStubs(router: ConnectRouter, controls: StubControls = {}
       return { result: result("emit") };
     },
     emitBatch(req) {
-      return { results: req.events.map((e, index) => (behave(e), create(EventResultSchema, { index, name: "batch" }))) };
+      return {
+        results: req.events.map((e, index) => {
+          behave(e);
+          return create(EventResultSchema, { index, name: "batch" });
+        }),
+      };
     },
     async transform(req, ctx) {
       if (req.event?.event.case === "json" && req.event.event.value === "hold") await controls.hold?.(ctx);

@@ -50,7 +50,10 @@ test("one line per statement with every router it was stored for; backends apart
     router_ids: ["a", "b"],
     statement: { id: "s1" },
   });
-  assert.deepEqual(lines.get("caliper")!.map((l) => (JSON.parse(l) as { router_ids: string[] }).router_ids), [["a"]]);
+  assert.deepEqual(
+    lines.get("caliper")!.map((l) => (JSON.parse(l) as { router_ids: string[] }).router_ids),
+    [["a"]],
+  );
   assert.ok(lines.get("xapi")!.every((l) => l.endsWith("}\n") && !l.slice(0, -1).includes("\n")));
 });
 
@@ -89,7 +92,9 @@ test("the service logs each newly stored statement once, to a file rotated by si
     while (svc.routers.get(id) === undefined) await new Promise((r) => setImmediate(r));
   }
   const templates = corpusTemplates();
-  const events = templates.map((t, i) => create(EventInputSchema, { event: { case: "json", value: JSON.stringify(withTimestamp(t, corpusTimestamp(9, i))) } }));
+  const events = templates.map((t, i) =>
+    create(EventInputSchema, { event: { case: "json", value: JSON.stringify(withTimestamp(t, corpusTimestamp(9, i))) } }),
+  );
   const emit = createClient(EventRoutingService, createGrpcTransport({ baseUrl }));
   const first = await emit.emitBatch({ events }, auth);
   const ids = first.results.flatMap((r) => r.backends.flatMap((b) => b.statementIds));
@@ -100,7 +105,13 @@ test("the service logs each newly stored statement once, to a file rotated by si
 
   const files = [file, ...Array.from({ length: 20 }, (_, i) => `${file}.${i + 1}`)].filter(existsSync);
   assert.ok(files.length >= 2, "rotated at least once");
-  const lines = files.flatMap((f) => readFileSync(f, "utf8").split("\n").filter((l) => l !== "")).map((l) => JSON.parse(l) as { statement_id: string; router_ids: string[]; backend: string; statement: { id: string } });
+  const lines = files
+    .flatMap((f) =>
+      readFileSync(f, "utf8")
+        .split("\n")
+        .filter((l) => l !== ""),
+    )
+    .map((l) => JSON.parse(l) as { statement_id: string; router_ids: string[]; backend: string; statement: { id: string } });
   assert.deepEqual(lines.map((l) => l.statement_id).sort(), [...ids].sort(), "every stored statement once");
   for (const l of lines) {
     assert.deepEqual(l.router_ids.sort(), ["lrs-1", "lrs-2"]);
@@ -124,8 +135,15 @@ test("stdout: statement lines beside pino's log lines, each whole and told apart
     }
     await sl.close();
   `;
-  const { stdout } = await promisify(execFile)(process.execPath, ["--no-warnings", "--import", "tsx", "--input-type=module", "-e", script], { maxBuffer: 64 * 1024 * 1024 });
-  const lines = stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["--no-warnings", "--import", "tsx", "--input-type=module", "-e", script],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const lines = stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(lines.filter((l) => "statement_id" in l && !("level" in l)).length, 200);
   assert.equal(lines.filter((l) => "level" in l && !("statement_id" in l)).length, 200);
 });

@@ -36,7 +36,12 @@ export async function runTransform(args: string[], out: Writable, err: Writable)
     return 2;
   }
   const deps = offlinePipeline(
-    { lmsRootUrl: values["lms-root-url"], transformerVersion: values["transformer-version"], identities: values.identities, courses: values.courses },
+    {
+      lmsRootUrl: values["lms-root-url"],
+      transformerVersion: values["transformer-version"],
+      identities: values.identities,
+      courses: values.courses,
+    },
     err,
   );
 
@@ -89,7 +94,14 @@ function* splitLines(text: string): Generator<{ text: string; lineNo: number }> 
   for (let i = 0; i < lines.length; i++) yield { text: lines[i]!, lineNo: i + 1 };
 }
 
-async function printOne(input: string, text: string, deps: PipelineDeps, backend: BackendName, out: Writable, err: Writable): Promise<boolean> {
+async function printOne(
+  input: string,
+  text: string,
+  deps: PipelineDeps,
+  backend: BackendName,
+  out: Writable,
+  err: Writable,
+): Promise<boolean> {
   let event: EdxEvent;
   try {
     event = parseEventJson(text);

@@ -34,7 +34,7 @@ export async function identityHmacSecret(nc: NatsConnection, names: NatsNames, o
       if (!lostRace) throw e;
     }
     const stored = await kv.get(IDENTITY_HMAC_KEY);
-    if (!stored || stored.operation !== "PUT" || stored.length === 0) throw new Error(`${IDENTITY_HMAC_KEY} exists but is empty`);
+    if (stored?.operation !== "PUT" || stored.length === 0) throw new Error(`${IDENTITY_HMAC_KEY} exists but is empty`);
     return stored.string();
   } catch (e) {
     throw new UnavailableError(`cannot read or create the identity HMAC key in ${names.settingsBucket}: ${(e as Error).message}`);

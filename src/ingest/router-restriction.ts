@@ -9,7 +9,12 @@ import type { RouterSource } from "../routing/router-source.js";
 import type { Role } from "../server/auth.js";
 
 /** Checks the restriction and returns the narrowed source; the same source when no ids are given. */
-export function restrictRouters(source: RouterSource, routerIds: readonly string[], role: Role | undefined, field = "router_ids"): RouterSource {
+export function restrictRouters(
+  source: RouterSource,
+  routerIds: readonly string[],
+  role: Role | undefined,
+  field = "router_ids",
+): RouterSource {
   if (routerIds.length === 0) return source;
   if (role !== "admin") throw new PermissionDeniedError(`${field} needs an admin token`);
   routerIds.forEach((id, i) => {

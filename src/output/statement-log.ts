@@ -42,12 +42,25 @@ export function statementLogLines(messages: readonly DeliveryMessage[], time: st
     const key = `${h.backend}\u0000${h.statementId}`;
     const seen = byStatement.get(key);
     if (seen) seen.routerIds.push(m.routerId);
-    else byStatement.set(key, { backend: h.backend, eventName: h.eventName, statementId: h.statementId, routerIds: [m.routerId], body: m.body });
+    else
+      byStatement.set(key, {
+        backend: h.backend,
+        eventName: h.eventName,
+        statementId: h.statementId,
+        routerIds: [m.routerId],
+        body: m.body,
+      });
   }
   const lines = new Map<string, string[]>();
   for (const s of byStatement.values()) {
     // The body is already JSON: spliced in rather than parsed and serialised again on the emit path.
-    const head = JSON.stringify({ time, backend: s.backend, event_name: s.eventName, statement_id: s.statementId, router_ids: s.routerIds });
+    const head = JSON.stringify({
+      time,
+      backend: s.backend,
+      event_name: s.eventName,
+      statement_id: s.statementId,
+      router_ids: s.routerIds,
+    });
     const line = `${head.slice(0, -1)},"statement":${s.body}}\n`;
     const list = lines.get(s.backend);
     if (list) list.push(line);

@@ -32,7 +32,7 @@ export function transformForBackend(settings: BackendSettings, event: EdxEvent, 
   }
   try {
     const statements = transformer.transform(event, env);
-    const missing = statements.findIndex((s) => !hasObjectId(settings.backend, s));
+    const missing = statements.findIndex((s) => !hasObjectId(s));
     if (missing >= 0) {
       const skip = new TransformSkip("no_object_id", `statement ${missing} has no object id`);
       return { outcome: "skipped", reason: skip.message, skip };
@@ -52,7 +52,8 @@ export function transformForBackend(settings: BackendSettings, event: EdxEvent, 
   }
 }
 
-function hasObjectId(backend: BackendName, statement: JsonObject): boolean {
+/** Both backends need object.id: an LRS refuses xAPI without it and Caliper's schema requires it. */
+function hasObjectId(statement: JsonObject): boolean {
   const object = statement["object"];
   if (typeof object !== "object" || object === null || Array.isArray(object)) return false;
   const id = (object as JsonObject)["id"];

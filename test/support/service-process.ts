@@ -106,8 +106,7 @@ export class ServiceProcess {
       let buf = "";
       child.stdout!.on("data", (b: Buffer) => {
         buf += b.toString("utf8");
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
+        for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
           const text = buf.slice(0, nl);
           buf = buf.slice(nl + 1);
           if (!text.trim()) continue;

@@ -15,7 +15,9 @@ export const LOG_PREFIX = "2023-05-23 13:53:13,461 INFO 20 [tracking] [user None
 /** One JSON object per template, key order as in the source. */
 export function corpusTemplates(): Array<Record<string, unknown>> {
   const out: Array<Record<string, unknown>> = [];
-  for (const f of readdirSync(join(ERB_FIXTURES_DIR, "raw")).filter((n) => n.endsWith(".json")).sort()) {
+  for (const f of readdirSync(join(ERB_FIXTURES_DIR, "raw"))
+    .filter((n) => n.endsWith(".json"))
+    .sort()) {
     out.push(JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", f), "utf8")) as Record<string, unknown>);
   }
   for (const line of readFileSync(join(ERB_FIXTURES_DIR, "tracking.log"), "utf8").split("\n")) {

@@ -43,7 +43,12 @@ export interface ResumePoint {
 const FROM_START = (note: string): ResumePoint => ({ offset: 0, lines: 0, note });
 
 /** Where to start reading `path` given the checkpoint's entries and the file as it is now. */
-export function resumePoint(entries: Readonly<Record<string, CheckpointEntry>>, path: string, now: FileIdentity, gzip: boolean): ResumePoint {
+export function resumePoint(
+  entries: Readonly<Record<string, CheckpointEntry>>,
+  path: string,
+  now: FileIdentity,
+  gzip: boolean,
+): ResumePoint {
   const same = (e: CheckpointEntry) => e.dev === now.dev && e.ino === now.ino;
   let entry = entries[path];
   let renamedFrom: string | undefined;
@@ -86,7 +91,8 @@ export class Checkpoint {
     } catch {
       throw new Error(`${file}: not a replay checkpoint (invalid JSON); remove it or pass another --checkpoint`);
     }
-    if (data.version !== 1 || typeof data.inputs !== "object") throw new Error(`${file}: not a replay checkpoint (version ${String(data.version)})`);
+    if (data.version !== 1 || typeof data.inputs !== "object")
+      throw new Error(`${file}: not a replay checkpoint (version ${String(data.version)})`);
     if (data.target !== target) return new Checkpoint(file, target, {}, `written for ${data.target}, not ${target}: starting over`);
     return new Checkpoint(file, target, { ...data.inputs }, undefined);
   }

@@ -39,7 +39,8 @@ export async function discoverInputs(args: readonly string[], exclude: ReadonlyS
     }
     const info = await stat(arg).catch(() => undefined);
     if (info?.isFile()) paths.push(resolve(arg));
-    else if (info?.isDirectory()) paths.push(...(await glob("**/*", { cwd: arg, absolute: true, onlyFiles: true, dot: false })).sort(naturalOrder));
+    else if (info?.isDirectory())
+      paths.push(...(await glob("**/*", { cwd: arg, absolute: true, onlyFiles: true, dot: false })).sort(naturalOrder));
     else if (isDynamicPattern(arg)) {
       const found = (await glob(arg, { absolute: true, onlyFiles: true })).sort(naturalOrder);
       if (found.length === 0) throw new Error(`${arg}: no file matches`);

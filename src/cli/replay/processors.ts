@@ -89,7 +89,9 @@ export function offlineProcessor(deps: PipelineDeps): Processor {
           }
           const outputs = await transformEvent(event, deps);
           const output: OutputStatement[] = outputs.flatMap((o) =>
-            o.result.outcome === "transformed" ? o.result.statements.map((statement) => ({ backend: o.backend, routerIds: [], statement })) : [],
+            o.result.outcome === "transformed"
+              ? o.result.statements.map((statement) => ({ backend: o.backend, routerIds: [], statement }))
+              : [],
           );
           return { ...fromEventResult(eventResult(index, event.name, outputs), false), output };
         }),

@@ -32,7 +32,15 @@ export function createProgress(opts: ProgressOptions): Progress {
   const format = `${known ? "{bar} {percentage}% ETA {eta_formatted} | " : ""}${counts}`;
   const multi = new cliProgress.MultiBar(
     // gracefulExit off: the command's own Ctrl-C handler stops the run, and the bar with it.
-    { format, stream: opts.err as NodeJS.WritableStream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5, gracefulExit: false },
+    {
+      format,
+      stream: opts.err as NodeJS.WritableStream,
+      hideCursor: true,
+      clearOnComplete: false,
+      etaBuffer: 50,
+      fps: 5,
+      gracefulExit: false,
+    },
     cliProgress.Presets.shades_classic,
   );
   const bar = multi.create(known ? opts.totalBytes! : 1, 0, fields(opts.tally, started));

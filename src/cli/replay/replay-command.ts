@@ -70,7 +70,8 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     : opts.dryRun
       ? dryProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs)
       : emitProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs);
-  const output: Writable | undefined = opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
+  const output: Writable | undefined =
+    opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
   const resultStream = opts.output === "-" ? io.err : io.out;
 
   // Where each input starts, and how many bytes there are to read when every size is known (for the ETA).
@@ -84,7 +85,9 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     }
     const s = await stat(input.path);
     const identity = { dev: s.dev, ino: s.ino, size: s.size };
-    const start = checkpoint ? resumePoint(checkpoint.entries, input.path, identity, input.gzip) : { offset: 0, lines: 0, note: "new input" };
+    const start = checkpoint
+      ? resumePoint(checkpoint.entries, input.path, identity, input.gzip)
+      : { offset: 0, lines: 0, note: "new input" };
     plans.push({ input, start });
     if (input.gzip || opts.follow) totalBytes = undefined;
     else if (totalBytes !== undefined) totalBytes += Math.max(s.size - start.offset, 0);
@@ -161,7 +164,13 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     for (const { input, start } of plans) {
       if (stop.signal.aborted || sender.error) break;
       if (start.offset > 0 || opts.checkpoint) progress.log(`${display(input.path)}: ${start.note}\n`);
-      const lines = readInput(input, { start, maxLineBytes: opts.maxLineBytes, follow: opts.follow, pollMs: opts.pollMs, signal: stop.signal });
+      const lines = readInput(input, {
+        start,
+        maxLineBytes: opts.maxLineBytes,
+        follow: opts.follow,
+        pollMs: opts.pollMs,
+        signal: stop.signal,
+      });
       for await (const line of lines) {
         lastLineAt = Date.now();
         const meta = { input, line };

@@ -101,7 +101,8 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
   const routerIds = v.router ?? [];
   if (offline && routerIds.length > 0) throw new UsageError("--router needs the service (the routers live there), not --offline");
   const follow = v.follow === true;
-  if (follow && (inputs.length !== 1 || inputs[0] === "-")) throw new UsageError("--follow reads exactly one file (stdin is followed anyway)");
+  if (follow && (inputs.length !== 1 || inputs[0] === "-"))
+    throw new UsageError("--follow reads exactly one file (stdin is followed anyway)");
   const rate = v.rate === undefined ? undefined : positiveInt("rate", v.rate, 1);
   const batchSize = Math.min(positiveInt("batch-size", v["batch-size"], 500), rate ?? Infinity);
   if (v.checkpoint !== undefined && v["no-checkpoint"]) throw new UsageError("--checkpoint and --no-checkpoint exclude each other");

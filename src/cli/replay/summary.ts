@@ -64,7 +64,11 @@ export class Tally {
     if (outcome.outcome === "skipped") {
       bump(d.skippedReasons, bounded(d.skippedReasons, outcome.reason || "(no reason)", this.reasonKeys));
     }
-    if (outcome.name !== "") bump((d.byEvent[bounded(d.byEvent, outcome.name, this.eventKeys)] ??= {}), outcome.outcome);
+    if (outcome.name !== "") {
+      const key = bounded(d.byEvent, outcome.name, this.eventKeys);
+      d.byEvent[key] ??= {};
+      bump(d.byEvent[key], outcome.outcome);
+    }
   }
 
   count(outcome: string): number {
@@ -90,15 +94,30 @@ export function summaryText(t: Tally, run: RunInfo): string {
   const d = t.data;
   const rate = Math.round(d.lines / Math.max(run.seconds, 1e-3));
   const out: string[] = [];
-  const state = run.error ? `stopped by an error: ${run.error}` : run.interrupted ? "interrupted (re-run to continue from the checkpoint)" : "done";
+  const state = run.error
+    ? `stopped by an error: ${run.error}`
+    : run.interrupted
+      ? "interrupted (re-run to continue from the checkpoint)"
+      : "done";
   const mode = run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`;
   out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${mode}`);
   out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}, stored ${d.stored} (one per statement per router)`);
   if (d.duplicates > 0) out.push(`  statements already stored (sent before, not stored again): ${d.duplicates}`);
-  out.push(`  by outcome: ${sortedEntries(d.outcomes).map(([k, v]) => `${k} ${v}`).join(", ") || "none"}`);
+  out.push(
+    `  by outcome: ${
+      sortedEntries(d.outcomes)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ") || "none"
+    }`,
+  );
   for (const [reason, n] of sortedEntries(d.skippedReasons)) out.push(`    skipped: ${reason}: ${n}`);
   out.push("  by event:");
   const events = Object.entries(d.byEvent).sort((a, b) => a[0].localeCompare(b[0]));
-  for (const [name, m] of events) out.push(`    ${name}: ${sortedEntries(m).map(([k, v]) => `${k} ${v}`).join(", ")}`);
+  for (const [name, m] of events)
+    out.push(
+      `    ${name}: ${sortedEntries(m)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}`,
+    );
   return `${out.join("\n")}\n`;
 }
