@@ -53,6 +53,7 @@ function v<T>(name: string, defaultText: string, description: string, schema: z.
 export const CONFIG_VARS = {
   host: v("HOST", "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces).", z.string().min(1)),
   port: v("PORT", "8080", "Port serving gRPC, gRPC-Web and Connect (HTTP/2 and HTTP/1.1; cleartext unless TLS_CERT_FILE is set).", nonNegativeInt.max(65535)),
+  consolePort: v("CONSOLE_PORT", "(unset)", "Port of the admin console (browser UI and the same RPCs, same origin, same TLS). Unset: no console.", nonNegativeInt.max(65535).optional()),
   tlsCertFile: v("TLS_CERT_FILE", "(unset)", "PEM certificate chain: serve TLS only (h2 and HTTP/1.1 by ALPN). Needs TLS_KEY_FILE.", z.string().optional()),
   tlsKeyFile: v("TLS_KEY_FILE", "(unset)", "PEM private key for TLS_CERT_FILE.", z.string().optional()),
   http2MaxConcurrentStreams: v("HTTP2_MAX_CONCURRENT_STREAMS", "100", "HTTP/2 streams (calls) one connection may have open at once; more are refused.", positiveInt.max(10_000)),
