@@ -4,6 +4,8 @@
  * the same origin, and no console at all when CONSOLE_PORT is unset.
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -92,4 +94,16 @@ test("no console when CONSOLE_PORT is unset; missing assets stop start-up with a
   writeFileSync(path.join(empty, "index.html"), "<!doctype html>");
   assert.deepEqual([...loadStaticFiles(empty).keys()], ["/index.html"]);
   assert.equal(defaultAssetsDir(), path.resolve(import.meta.dirname, "..", "dist", "console"));
+});
+
+test("the test preflight names a missing chromium with its Debian package", async () => {
+  const err = await promisify(execFile)("bash", ["scripts/preflight.sh"], {
+    cwd: path.resolve(import.meta.dirname, ".."),
+    env: { ...process.env, CHROMIUM_BIN: "/nonexistent/chromium" },
+  }).then(
+    () => assert.fail("preflight passed without chromium"),
+    (e: { code: number; stderr: string }) => e,
+  );
+  assert.equal(err.code, 1);
+  assert.match(err.stderr, /chromium: \/nonexistent\/chromium is not an executable \(Debian: apt-get install -y chromium/);
 });
