@@ -16,7 +16,31 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { buildConsole } from "./support/console-build.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
-import { ADMIN_TOKEN, adminAuth, EMIT_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import {
+  ADMIN_TOKEN,
+  adminAuth,
+  EMIT_TOKEN,
+  emitAuth,
+  startServiceUnderTest,
+  type ServiceUnderTest,
+} from "./support/service-under-test.js";
+
+// The page.evaluate bodies run in the browser; this file is type-checked with Node's types, so the little of the
+// DOM they use is declared here (file-local) instead of adding the DOM library to the whole program.
+interface BrowserElement {
+  readonly textContent: string | null;
+  readonly outerHTML: string;
+  readonly dataset: Record<string, string | undefined>;
+  getAttribute(name: string): string | null;
+  closest(selector: string): BrowserElement | null;
+}
+declare const document: {
+  readonly activeElement: BrowserElement | null;
+  querySelector(selector: string): BrowserElement | null;
+  querySelectorAll(selector: string): Iterable<BrowserElement>;
+};
+declare const sessionStorage: { readonly length: number };
+declare const CSS: { escape(s: string): string };
 
 const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
 const GUARD_MS = 20_000;
@@ -136,13 +160,13 @@ test("router detail: the NATS names are shown and an emitted event moves the liv
   await page.getByText("eventrouting.deliver.lrs", { exact: true }).waitFor();
   const chart = page.locator("figure.chart");
   await page.locator('[data-stat="delivered"]', { hasText: /^0$/ }).waitFor();
-  await page.waitForFunction(() => Number(document.querySelector<HTMLElement>("figure.chart")?.dataset["samples"]) >= 1);
+  await page.waitForFunction(() => Number(document.querySelector("figure.chart")?.dataset["samples"]) >= 1);
   assert.equal(await chart.locator("canvas").count(), 1, "uPlot drew its canvas");
   const res = await sut.events.emit({ event: { event: { case: "json", value: enrollment } } }, emitAuth);
   assert.deepEqual(new Set(res.result?.backends.flatMap((b) => b.routerIds)), new Set(["lrs", "broken-lrs"]));
   await page.locator('[data-stat="delivered"]', { hasText: /^1$/ }).waitFor();
   await page.waitForFunction(() => {
-    const d = document.querySelector<HTMLElement>("figure.chart")?.dataset;
+    const d = document.querySelector("figure.chart")?.dataset;
     return d?.["delivered"] === "1" && Number(d["samples"]) >= 2;
   });
   assert.equal(good.storedIds().size, 1);
@@ -200,8 +224,8 @@ test("playground: a sample through Transform shows xAPI and Caliper statements a
   await page.getByRole("button", { name: "Transform" }).click();
   const xapi = page.locator('section.output[data-backend="xAPI"]');
   await xapi.waitFor();
-  assert.match(await xapi.locator(".routers").innerText(), /broken-lrs, lrs|lrs, broken-lrs/);
-  assert.match(await xapi.locator("pre.json").first().innerText(), /"verb"/);
+  assert.match((await xapi.locator(".routers").textContent()) ?? "", /broken-lrs, lrs|lrs, broken-lrs/);
+  assert.match((await xapi.locator("pre.json").first().textContent()) ?? "", /"verb"/);
   await page.locator('section.output[data-backend="Caliper"] pre.json').first().waitFor();
   await shot("playground");
   // Invalid input: the RPC's message, no crash.
@@ -212,7 +236,10 @@ test("playground: a sample through Transform shows xAPI and Caliper statements a
 
 test("no console errors or CSP violations on any page", () => {
   const unexpected = consoleErrors.filter(
-    (e) => !/^Failed to load resource: the server responded with a status of (400|403) .*@ http:\/\/127\.0\.0\.1:\d+\/eventrouting\.v1\./.test(e),
+    (e) =>
+      !/^Failed to load resource: the server responded with a status of (400|403) .*@ http:\/\/127\.0\.0\.1:\d+\/eventrouting\.v1\./.test(
+        e,
+      ),
   );
   assert.deepEqual(unexpected, []);
 });

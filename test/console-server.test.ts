@@ -90,7 +90,10 @@ test("no console when CONSOLE_PORT is unset; missing assets stop start-up with a
     await plain.close();
   }
   const empty = mkdtempSync(path.join(tmpdir(), "console-assets-"));
-  assert.throws(() => loadStaticFiles(empty), (e: unknown) => e instanceof ConsoleAssetsMissingError && /npm run build/.test(e.message));
+  assert.throws(
+    () => loadStaticFiles(empty),
+    (e: unknown) => e instanceof ConsoleAssetsMissingError && /npm run build/.test(e.message),
+  );
   writeFileSync(path.join(empty, "index.html"), "<!doctype html>");
   assert.deepEqual([...loadStaticFiles(empty).keys()], ["/index.html"]);
   assert.equal(defaultAssetsDir(), path.resolve(import.meta.dirname, "..", "dist", "console"));

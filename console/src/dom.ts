@@ -36,7 +36,14 @@ export function field(label: string, control: HTMLInputElement | HTMLSelectEleme
   const error = h("p", { class: "field-error", id: `${id}-error`, "aria-live": "polite" });
   const describedBy = [hint ? `${id}-hint` : "", `${id}-error`].filter(Boolean).join(" ");
   control.setAttribute("aria-describedby", describedBy);
-  return h("div", { class: "field", "data-field": control.name }, h("label", { for: id }, label), control, hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null, error);
+  return h(
+    "div",
+    { class: "field", "data-field": control.name },
+    h("label", { for: id }, label),
+    control,
+    hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null,
+    error,
+  );
 }
 
 /** Shows (or clears) a field's error under it and marks the control invalid. */

@@ -51,7 +51,13 @@ function start(settings: ConsoleSettings): void {
   const root = document.getElementById("app")!;
   let stop: Stop | undefined;
   const api = createApi(session.token, () => signedOut("Your session ended: the token is no longer accepted."));
-  const ctx: PageContext = { api, settings, go: (hash) => void (window.location.hash = hash) };
+  const ctx: PageContext = {
+    api,
+    settings,
+    go: (hash) => {
+      window.location.hash = hash;
+    },
+  };
 
   function signedOut(notice?: string): void {
     stop?.();
@@ -105,7 +111,8 @@ function start(settings: ConsoleSettings): void {
       stop = undefined;
       const hash = window.location.hash;
       for (const a of links) {
-        if (hash.startsWith(a.getAttribute("href")!) || (hash === "" && a.getAttribute("href") === "#/routers")) a.setAttribute("aria-current", "page");
+        if (hash.startsWith(a.getAttribute("href")!) || (hash === "" && a.getAttribute("href") === "#/routers"))
+          a.setAttribute("aria-current", "page");
         else a.removeAttribute("aria-current");
       }
       for (const [re, page] of ROUTES) {

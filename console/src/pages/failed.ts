@@ -40,7 +40,11 @@ export const failedPage: Page = (main, ctx) => {
   clear(
     main,
     h("h1", { tabindex: -1 }, "Failed statements"),
-    h("p", { class: "muted" }, "Statements of critical events that exhausted their delivery attempts. Retry sends them to their router again."),
+    h(
+      "p",
+      { class: "muted" },
+      "Statements of critical events that exhausted their delivery attempts. Retry sends them to their router again.",
+    ),
     filters,
     h("div", { class: "toolbar", role: "group", "aria-label": "Actions" }, retrySel, purgeSel, retryAll, purgeAll),
     status,
@@ -109,7 +113,12 @@ export const failedPage: Page = (main, ctx) => {
         h(
           "thead",
           {},
-          h("tr", {}, h("th", { scope: "col" }, all), ...["Id", "Router", "Event", "Attempts", "HTTP", "Last error", "Failed at", ""].map((c) => h("th", { scope: "col" }, c))),
+          h(
+            "tr",
+            {},
+            h("th", { scope: "col" }, all),
+            ...["Id", "Router", "Event", "Attempts", "HTTP", "Last error", "Failed at", ""].map((c) => h("th", { scope: "col" }, c)),
+          ),
         ),
         h(
           "tbody",
@@ -126,7 +135,11 @@ export const failedPage: Page = (main, ctx) => {
               h("td", { class: "num" }, f.lastHttpStatus ? String(f.lastHttpStatus) : "—"),
               h("td", { class: "error-text" }, f.lastError),
               h("td", {}, formatTime(f.failedTime ? timestampDate(f.failedTime) : undefined)),
-              h("td", {}, h("button", { type: "button", class: "small secondary", "aria-label": `View #${f.id}`, onclick: () => show(f) }, "View")),
+              h(
+                "td",
+                {},
+                h("button", { type: "button", class: "small secondary", "aria-label": `View #${f.id}`, onclick: () => show(f) }, "View"),
+              ),
             ),
           ),
         ),
@@ -138,7 +151,12 @@ export const failedPage: Page = (main, ctx) => {
   };
 
   const describeFilter = (): string => {
-    const parts = [filter.routerId && `router ${filter.routerId}`, filter.eventName && `event ${filter.eventName}`, filter.startTime && "from the given time", filter.endTime && "before the given time"].filter(Boolean);
+    const parts = [
+      filter.routerId && `router ${filter.routerId}`,
+      filter.eventName && `event ${filter.eventName}`,
+      filter.startTime && "from the given time",
+      filter.endTime && "before the given time",
+    ].filter(Boolean);
     return parts.length ? `every failed statement matching ${parts.join(", ")}` : "EVERY failed statement (no filter)";
   };
 

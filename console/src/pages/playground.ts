@@ -31,8 +31,18 @@ const OUTCOME: Record<Outcome, string> = {
 };
 
 export const playgroundPage: Page = (main, ctx) => {
-  const sample = h("select", { name: "sample" }, h("option", { value: "" }, "Choose a sample…"), ...Object.keys(SAMPLES).map((k) => h("option", { value: k }, k)));
-  const event = h("textarea", { name: "event", rows: 14, spellcheck: "false", placeholder: '{"name": "...", "timestamp": "...", "context": {...}, "data": {...}}' });
+  const sample = h(
+    "select",
+    { name: "sample" },
+    h("option", { value: "" }, "Choose a sample…"),
+    ...Object.keys(SAMPLES).map((k) => h("option", { value: k }, k)),
+  );
+  const event = h("textarea", {
+    name: "event",
+    rows: 14,
+    spellcheck: "false",
+    placeholder: '{"name": "...", "timestamp": "...", "context": {...}, "data": {...}}',
+  });
   const xapi = h("input", { type: "checkbox", name: "xapi", id: "b-xapi", checked: true });
   const caliper = h("input", { type: "checkbox", name: "caliper", id: "b-caliper" });
   const out = h("section", { "aria-labelledby": "out-title", "aria-live": "polite" });
@@ -55,7 +65,13 @@ export const playgroundPage: Page = (main, ctx) => {
     h("div", { class: "form-actions" }, h("button", { type: "submit" }, "Transform")),
     error,
   );
-  clear(main, h("h1", { tabindex: -1 }, "Playground"), h("p", { class: "muted" }, "See what an event becomes and which routers would receive it. Nothing is sent."), form, out);
+  clear(
+    main,
+    h("h1", { tabindex: -1 }, "Playground"),
+    h("p", { class: "muted" }, "See what an event becomes and which routers would receive it. Nothing is sent."),
+    form,
+    out,
+  );
 
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -68,7 +84,9 @@ export const playgroundPage: Page = (main, ctx) => {
     ctx.api.events.transform({ event: { event: { case: "json", value: event.value } }, backends }).then(
       (res) => {
         const result = res.result;
-        const reasons = (result?.backends ?? []).filter((b) => b.reason).map((b) => h("li", {}, `${BACKEND_LABEL[b.backend]}: ${OUTCOME[b.outcome]} (${b.reason})`));
+        const reasons = (result?.backends ?? [])
+          .filter((b) => b.reason)
+          .map((b) => h("li", {}, `${BACKEND_LABEL[b.backend]}: ${OUTCOME[b.outcome]} (${b.reason})`));
         clear(
           out,
           h("h2", { id: "out-title" }, `Result: ${result ? OUTCOME[result.outcome] : "—"}${result?.name ? ` · ${result.name}` : ""}`),
@@ -79,7 +97,11 @@ export const playgroundPage: Page = (main, ctx) => {
               "section",
               { class: "output", "data-backend": BACKEND_LABEL[o.backend] },
               h("h3", {}, `${BACKEND_LABEL[o.backend]}: ${o.statements.length} statement(s)`),
-              h("p", { class: "routers" }, o.routerIds.length ? `Routers that would receive them: ${o.routerIds.join(", ")}` : "No router would receive them."),
+              h(
+                "p",
+                { class: "routers" },
+                o.routerIds.length ? `Routers that would receive them: ${o.routerIds.join(", ")}` : "No router would receive them.",
+              ),
               ...o.statements.map((s) => prettyJson(s)),
             ),
           ),

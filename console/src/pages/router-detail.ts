@@ -69,7 +69,12 @@ export const routerDetailPage: Page = (main, ctx, id) => {
     main,
     h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, `Router ${routerId}`), actions),
     status,
-    h("div", { class: "columns" }, h("section", { "aria-labelledby": "settings-title" }, h("h2", { id: "settings-title" }, "Settings"), facts), natsPanel(ctx.settings.natsPrefix, routerId)),
+    h(
+      "div",
+      { class: "columns" },
+      h("section", { "aria-labelledby": "settings-title" }, h("h2", { id: "settings-title" }, "Settings"), facts),
+      natsPanel(ctx.settings.natsPrefix, routerId),
+    ),
     h("section", { "aria-labelledby": "delivery-title" }, h("h2", { id: "delivery-title" }, "Delivery"), live, chartBox),
     h(
       "div",
@@ -124,7 +129,14 @@ export const routerDetailPage: Page = (main, ctx, id) => {
     clear(
       live,
       dl([
-        ["State", h("span", { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}`, "data-state": s ? STATE_LABEL[s.state] : "" }, stateText(r, s))],
+        [
+          "State",
+          h(
+            "span",
+            { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}`, "data-state": s ? STATE_LABEL[s.state] : "" },
+            stateText(r, s),
+          ),
+        ],
         ["Why", s?.stateReason || "—"],
         ["Pending", h("span", { "data-stat": "pending" }, String(s?.pending ?? "—"))],
         ["In flight", String(s?.inFlight ?? "—")],
@@ -140,7 +152,12 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       seenErrors.unshift({ at: s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined, text: s.lastError });
       seenErrors.length = Math.min(seenErrors.length, 10);
     }
-    clear(errors, ...(seenErrors.length ? seenErrors.map((e) => h("li", {}, h("time", {}, formatTime(e.at)), " ", e.text)) : [h("li", {}, "None seen.")]));
+    clear(
+      errors,
+      ...(seenErrors.length
+        ? seenErrors.map((e) => h("li", {}, h("time", {}, formatTime(e.at)), " ", e.text))
+        : [h("li", {}, "None seen.")]),
+    );
   };
 
   const loadFailed = async (): Promise<void> => {
@@ -195,7 +212,10 @@ export const routerDetailPage: Page = (main, ctx, id) => {
         ["Endpoint", h("span", { class: "url" }, r.endpointUrl)],
         ["Enabled", r.enabled ? "yes" : "no"],
         ["Authentication", r.auth?.kind.case ? `${r.auth.kind.case}${r.auth.hasSecret ? " (secret stored)" : ""}` : "none"],
-        ["Match params", r.matchParams.length ? r.matchParams.map((m) => `${m.path} ~ ${m.patterns.join(" | ")}`).join("; ") : "every event"],
+        [
+          "Match params",
+          r.matchParams.length ? r.matchParams.map((m) => `${m.path} ~ ${m.patterns.join(" | ")}`).join("; ") : "every event",
+        ],
         ["Headers", Object.keys(r.headers).join(", ") || "—"],
         ["Revision", String(r.revision)],
       ]),

@@ -14,7 +14,17 @@ import type { Page } from "../main.js";
 type RouterInit = MessageInitShape<typeof RouterSchema>;
 
 /** The fields this form edits, as update_mask paths; the rest (override_args, timings) stay as stored. */
-const MASK = ["display_name", "backend", "endpoint_url", "enabled", "auth", "match_params", "headers", "delivery.batch_size", "delivery.max_retries"];
+const MASK = [
+  "display_name",
+  "backend",
+  "endpoint_url",
+  "enabled",
+  "auth",
+  "match_params",
+  "headers",
+  "delivery.batch_size",
+  "delivery.max_retries",
+];
 
 /** An error path from the RPC ("auth.basic.password", "headers[\"X\"]", "match_params[0].patterns[1]") to a form field. */
 function formFieldFor(path: string): string {
@@ -61,7 +71,12 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
   const render = (existing: Router | undefined): void => {
     const input = (name: string, type = "text", value = "", extra: Record<string, string | boolean> = {}): HTMLInputElement =>
       h("input", { name, type, value, ...extra });
-    const id = input("id", "text", existing?.id ?? "", existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" });
+    const id = input(
+      "id",
+      "text",
+      existing?.id ?? "",
+      existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" },
+    );
     const displayName = input("display_name", "text", existing?.displayName ?? "");
     const backend = h(
       "select",
@@ -70,7 +85,10 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
       h("option", { value: String(Backend.CALIPER) }, "Caliper"),
     );
     if (existing) backend.value = String(existing.backend);
-    const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", { inputmode: "url", placeholder: "https://lrs.example.org/xapi" });
+    const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", {
+      inputmode: "url",
+      placeholder: "https://lrs.example.org/xapi",
+    });
     const enabled = input("enabled", "checkbox", "", existing ? (existing.enabled ? { checked: true } : {}) : { checked: true });
     const kind = existing?.auth?.kind.case ?? "none";
     const authKind = h(
@@ -82,7 +100,9 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
     );
     authKind.value = kind;
     const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
-    const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", { autocomplete: "off" });
+    const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", {
+      autocomplete: "off",
+    });
     const password = input("password", "password", "", { autocomplete: "new-password", ...keep });
     const token = input("token", "password", "", { autocomplete: "new-password", ...keep });
     const matchParams = h(
@@ -97,12 +117,25 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
         .map((n) => `${n}: `)
         .join("\n"),
     );
-    const batchSize = input("batch_size", "number", existing?.delivery?.batchSize ? String(existing.delivery.batchSize) : "", { min: "0", placeholder: "service default" });
-    const maxRetries = input("max_retries", "number", existing?.delivery?.maxRetries !== undefined ? String(existing.delivery.maxRetries) : "", {
+    const batchSize = input("batch_size", "number", existing?.delivery?.batchSize ? String(existing.delivery.batchSize) : "", {
       min: "0",
       placeholder: "service default",
     });
-    const basicFields = h("div", { class: "auth-basic" }, field("Username", username), field("Password", password, "Write-only: never shown again."));
+    const maxRetries = input(
+      "max_retries",
+      "number",
+      existing?.delivery?.maxRetries !== undefined ? String(existing.delivery.maxRetries) : "",
+      {
+        min: "0",
+        placeholder: "service default",
+      },
+    );
+    const basicFields = h(
+      "div",
+      { class: "auth-basic" },
+      field("Username", username),
+      field("Password", password, "Write-only: never shown again."),
+    );
     const bearerFields = h("div", { class: "auth-bearer" }, field("Token", token, "Write-only: never shown again."));
     const showAuth = (): void => {
       basicFields.hidden = authKind.value !== "basic";
@@ -129,17 +162,35 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
         "fieldset",
         {},
         h("legend", {}, "Events and delivery"),
-        field("Match params", matchParams, "One \"path = regex\" per line; all paths must match, any regex per path. Empty: every event."),
-        field("Headers", headers, "One \"Name: value\" per line. Values are write-only: empty keeps the stored value."),
+        field("Match params", matchParams, 'One "path = regex" per line; all paths must match, any regex per path. Empty: every event.'),
+        field("Headers", headers, 'One "Name: value" per line. Values are write-only: empty keeps the stored value.'),
         field("Batch size", batchSize),
         field("Max retries", maxRetries),
       ),
-      h("div", { class: "form-actions" }, h("button", { type: "submit" }, existing ? "Save" : "Create router"), h("a", { href: existing ? `#/routers/${existing.id}` : "#/routers", class: "button secondary" }, "Cancel")),
+      h(
+        "div",
+        { class: "form-actions" },
+        h("button", { type: "submit" }, existing ? "Save" : "Create router"),
+        h("a", { href: existing ? `#/routers/${existing.id}` : "#/routers", class: "button secondary" }, "Cancel"),
+      ),
       formError,
       status,
     );
     enabled.id = "f-enabled";
-    const names = ["id", "display_name", "backend", "endpoint_url", "auth_kind", "username", "password", "token", "match_params", "headers", "batch_size", "max_retries"];
+    const names = [
+      "id",
+      "display_name",
+      "backend",
+      "endpoint_url",
+      "auth_kind",
+      "username",
+      "password",
+      "token",
+      "match_params",
+      "headers",
+      "batch_size",
+      "max_retries",
+    ];
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       formError.textContent = "";
@@ -174,7 +225,11 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
           const d = describeError(e);
           if (d.field && setFieldError(form, formFieldFor(d.field.path), d.field.message)) {
             formError.textContent = `Not saved: ${d.message}`;
-            form.querySelector<HTMLElement>(`[data-field="${formFieldFor(d.field.path)}"] input, [data-field="${formFieldFor(d.field.path)}"] select, [data-field="${formFieldFor(d.field.path)}"] textarea`)?.focus();
+            form
+              .querySelector<HTMLElement>(
+                `[data-field="${formFieldFor(d.field.path)}"] input, [data-field="${formFieldFor(d.field.path)}"] select, [data-field="${formFieldFor(d.field.path)}"] textarea`,
+              )
+              ?.focus();
           } else formError.textContent = `Not saved: ${d.message}`;
         },
       );

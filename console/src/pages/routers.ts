@@ -47,7 +47,12 @@ export const routersPage: Page = (main, ctx) => {
   const body = h("div", {}, h("p", {}, "Loading…"));
   clear(
     main,
-    h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, "Routers"), h("a", { href: "#/routers/new", class: "button" }, "New router")),
+    h(
+      "div",
+      { class: "page-head" },
+      h("h1", { tabindex: -1 }, "Routers"),
+      h("a", { href: "#/routers/new", class: "button" }, "New router"),
+    ),
     status,
     body,
   );
@@ -70,35 +75,48 @@ export const routersPage: Page = (main, ctx) => {
     }
     const act = (verb: string, id: string, run: () => Promise<unknown>): HTMLButtonElement => {
       const label = `${verb} ${id}`;
-      return h("button", {
-        type: "button",
-        class: "small",
-        "aria-label": label,
-        onclick: () => {
-          run().then(
-            (changed) => {
-              if (changed === false) return;
-              status.textContent = `${label}: done.`;
-              void load();
-            },
-            (e: unknown) => (status.textContent = `${label} failed: ${describeError(e).message}`),
-          );
+      return h(
+        "button",
+        {
+          type: "button",
+          class: "small",
+          "aria-label": label,
+          onclick: () => {
+            run().then(
+              (changed) => {
+                if (changed === false) return;
+                status.textContent = `${label}: done.`;
+                void load();
+              },
+              (e: unknown) => (status.textContent = `${label} failed: ${describeError(e).message}`),
+            );
+          },
         },
-      }, verb);
+        verb,
+      );
     };
     const rows = list.routers.map((r) => {
       const s = byId.get(r.id);
       return h(
         "tr",
         { "data-router": r.id },
-        h("th", { scope: "row" }, h("a", { href: `#/routers/${r.id}` }, r.id), r.displayName ? h("div", { class: "muted" }, r.displayName) : null),
+        h(
+          "th",
+          { scope: "row" },
+          h("a", { href: `#/routers/${r.id}` }, r.id),
+          r.displayName ? h("div", { class: "muted" }, r.displayName) : null,
+        ),
         h("td", {}, BACKEND_LABEL[r.backend]),
         h("td", { class: "url" }, r.endpointUrl),
         h("td", { "data-col": "state" }, h("span", { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}` }, stateText(r, s))),
         h("td", { class: "num", "data-col": "pending" }, s ? String(s.pending) : "—"),
         h("td", { class: "num", "data-col": "failed" }, s ? String(s.failedStored) : "—"),
         h("td", {}, formatTime(s?.lastSuccessTime ? timestampDate(s.lastSuccessTime) : undefined)),
-        h("td", { class: "error-text" }, s?.lastError ? `${formatTime(s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined)}: ${s.lastError}` : "—"),
+        h(
+          "td",
+          { class: "error-text" },
+          s?.lastError ? `${formatTime(s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined)}: ${s.lastError}` : "—",
+        ),
         h(
           "td",
           { class: "actions" },
