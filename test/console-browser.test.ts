@@ -192,6 +192,21 @@ test("routers list: state, pending and failed per router; disable and enable fro
   await row.locator('[data-col="state"]', { hasText: /active|enabled/ }).waitFor();
 });
 
+test("edit a router: a changed display name is saved and the write-only password, left empty, is kept", async () => {
+  const before = sut.service.routers.get("lrs")!;
+  await page.locator('tr[data-router="lrs"]').getByRole("link", { name: "Edit lrs" }).click();
+  await page.getByRole("heading", { name: "Edit router lrs" }).waitFor();
+  assert.equal(await page.getByLabel("Password").inputValue(), "", "the stored password is not sent to the page");
+  assert.equal(await page.getByLabel("Password").getAttribute("placeholder"), "stored: leave empty to keep");
+  assert.equal(await page.getByLabel("Router id").getAttribute("readonly"), "");
+  await page.getByLabel("Display name").fill("Test LRS (renamed)");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: "Router lrs" }).waitFor();
+  await page.getByText("Test LRS (renamed)").waitFor();
+  await waitUntil(() => sut.service.routers.get("lrs")?.displayName === "Test LRS (renamed)", GUARD_MS, "the update seen by the store");
+  assert.deepEqual(sut.service.routers.get("lrs")?.auth, before.auth, "the password is unchanged");
+});
+
 test("failed statements: filter, view one as JSON, retry the selected one after confirming", async () => {
   await page.getByRole("link", { name: "Failed statements" }).click();
   await page.getByRole("heading", { name: "Failed statements" }).waitFor();
@@ -202,6 +217,11 @@ test("failed statements: filter, view one as JSON, retry the selected one after 
   await row.first().waitFor();
   assert.equal(await row.count(), 1);
   const id = (await row.getAttribute("data-failed"))!;
+  // Dismissing the confirmation does nothing.
+  page.once("dialog", (d) => void d.dismiss());
+  await page.getByRole("button", { name: "Purge all matching" }).click();
+  assert.equal(await row.count(), 1);
+  assert.equal((await sut.events.listFailed({ filter: { routerId: "broken-lrs" } }, adminAuth)).failed.length, 1);
   await row.getByRole("button", { name: `View #${id}` }).click();
   await page.locator("pre.json", { hasText: '"verb"' }).waitFor();
   await shot("failed");
@@ -213,6 +233,25 @@ test("failed statements: filter, view one as JSON, retry the selected one after 
   await page.getByRole("status").filter({ hasText: "1 retried." }).waitFor();
   await page.getByText("No failed statements match.").waitFor();
   await waitUntil(() => broken.storedIds().size === 1, GUARD_MS, "the retried statement delivered");
+});
+
+test("failed statements: purge all matching the filter, after confirming", async () => {
+  broken.script = () => ({ status: 503 });
+  // Another enrollment (a later timestamp, so another statement id) fails for the broken router only.
+  const event = { ...JSON.parse(enrollment), timestamp: new Date().toISOString() };
+  await sut.events.emit({ event: { event: { case: "json", value: JSON.stringify(event) } } }, emitAuth);
+  await waitUntil(
+    async () => (await sut.events.listFailed({ filter: { routerId: "broken-lrs" } }, adminAuth)).failed.length === 1,
+    GUARD_MS,
+    "the second failed statement",
+  );
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.locator("tr[data-failed]").first().waitFor();
+  page.once("dialog", (d) => void (d.message().includes("every failed statement matching router broken-lrs") ? d.accept() : d.dismiss()));
+  await page.getByRole("button", { name: "Purge all matching" }).click();
+  await page.getByRole("status").filter({ hasText: "1 purged." }).waitFor();
+  await page.getByText("No failed statements match.").waitFor();
+  assert.equal((await sut.events.listFailed({}, adminAuth)).failed.length, 0);
 });
 
 test("playground: a sample through Transform shows xAPI and Caliper statements and the routers that would receive them", async () => {
