@@ -5,7 +5,7 @@
  * event move the chart, retry a failed statement, use the playground. Every wait is on a DOM state or an RPC
  * result; the deadlines are guards only. Screenshots go to CONSOLE_SCREENSHOTS_DIR (docs/console via
  * `npm run docs:console`) or a temp dir. No console error and no CSP violation may occur, except the browser's
- * own "Failed to load resource" lines for the RPC answers the steps provoke on purpose (403, 400).
+ * own "Failed to load resource" lines for the RPC answers the steps provoke on purpose (401, 403, 400).
  */
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
@@ -39,7 +39,7 @@ declare const document: {
   querySelector(selector: string): BrowserElement | null;
   querySelectorAll(selector: string): Iterable<BrowserElement>;
 };
-declare const sessionStorage: { readonly length: number };
+declare const sessionStorage: { readonly length: number; setItem(key: string, value: string): void };
 declare const CSS: { escape(s: string): string };
 
 const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
@@ -103,9 +103,12 @@ async function unlabelledControls(): Promise<string[]> {
   );
 }
 
-test("sign-in: an emit token is refused with a clear message; an admin token, typed with the keyboard only, opens the routers", async () => {
+test("sign-in: an unknown token and an emit token are refused with clear messages; an admin token, typed with the keyboard only, opens the routers", async () => {
   await page.goto(base);
   const token = page.getByLabel("Admin token");
+  await token.fill("not-a-token");
+  await page.keyboard.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "The token was not accepted" }).waitFor();
   await token.fill(EMIT_TOKEN);
   await page.keyboard.press("Enter");
   await page.getByRole("alert").filter({ hasText: "may only emit events" }).waitFor();
@@ -273,10 +276,23 @@ test("playground: a sample through Transform shows xAPI and Caliper statements a
   await page.getByRole("alert").filter({ hasText: /./ }).first().waitFor();
 });
 
+test("a token that stops being accepted returns to the sign-in form; Sign out forgets the token", async () => {
+  // As if ADMIN_TOKENS changed while the tab was open: the next call is Unauthenticated.
+  await page.evaluate(() => sessionStorage.setItem("event-routing.console.admin-token", "revoked"));
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  await page.getByRole("alert").filter({ hasText: "Your session ended" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Admin token").waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
+
 test("no console errors or CSP violations on any page", () => {
   const unexpected = consoleErrors.filter(
     (e) =>
-      !/^Failed to load resource: the server responded with a status of (400|403) .*@ http:\/\/127\.0\.0\.1:\d+\/eventrouting\.v1\./.test(
+      !/^Failed to load resource: the server responded with a status of (400|401|403) .*@ http:\/\/127\.0\.0\.1:\d+\/eventrouting\.v1\./.test(
         e,
       ),
   );

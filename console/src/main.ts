@@ -50,7 +50,11 @@ async function loadSettings(): Promise<ConsoleSettings> {
 function start(settings: ConsoleSettings): void {
   const root = document.getElementById("app")!;
   let stop: Stop | undefined;
-  const api = createApi(session.token, () => signedOut("Your session ended: the token is no longer accepted."));
+  // Only a signed-in shell is "signed out" by an Unauthenticated answer; during sign-in the form reports it.
+  let signedIn = false;
+  const api = createApi(session.token, () => {
+    if (signedIn) signedOut("Your session ended: the token is no longer accepted.");
+  });
   const ctx: PageContext = {
     api,
     settings,
@@ -60,6 +64,7 @@ function start(settings: ConsoleSettings): void {
   };
 
   function signedOut(notice?: string): void {
+    signedIn = false;
     stop?.();
     stop = undefined;
     session.signOut();
@@ -97,6 +102,7 @@ function start(settings: ConsoleSettings): void {
   }
 
   function shell(): void {
+    signedIn = true;
     const main = h("main", { id: "main", tabindex: -1 });
     const links = NAV.map(([href, label]) => h("a", { href }, label));
     const signOut = h("button", { type: "button", class: "secondary", onclick: () => signedOut() }, "Sign out");
