@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import https from "node:https";
 import { promisify } from "node:util";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +14,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { ConsoleAssetsMissingError, CONSOLE_CSP, defaultAssetsDir, loadStaticFiles } from "../src/console/static-files.js";
 import { buildConsole } from "./support/console-build.js";
+import { makeTlsFiles } from "./support/tls-files.js";
 import { ADMIN_TOKEN, EMIT_TOKEN, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
 let sut: ServiceUnderTest;
@@ -109,4 +112,24 @@ test("the test preflight names a missing chromium with its Debian package", asyn
   );
   assert.equal(err.code, 1);
   assert.match(err.stderr, /chromium: \/nonexistent\/chromium is not an executable \(Debian: apt-get install -y chromium/);
+});
+
+test("with TLS_CERT_FILE the console port serves TLS too (the token never crosses in cleartext)", async () => {
+  const tls = makeTlsFiles();
+  const secure = await startServiceUnderTest({ CONSOLE_PORT: "0", TLS_CERT_FILE: tls.certFile, TLS_KEY_FILE: tls.keyFile });
+  try {
+    const port = secure.service.consolePort!;
+    const got = await new Promise<{ status: number; csp: string | undefined }>((resolve, reject) => {
+      https
+        .get({ host: "127.0.0.1", port, path: "/", ca: readFileSync(tls.caFile), servername: "localhost" }, (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, csp: res.headers["content-security-policy"] as string | undefined }));
+        })
+        .on("error", reject);
+    });
+    assert.deepEqual(got, { status: 200, csp: CONSOLE_CSP });
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/`), "cleartext is refused");
+  } finally {
+    await secure.close();
+  }
 });
