@@ -51,7 +51,13 @@ export const routersPage: Page = (main, ctx) => {
       "div",
       { class: "page-head" },
       h("h1", { tabindex: -1 }, "Routers"),
-      h("a", { href: "#/routers/new", class: "button" }, "New router"),
+      h(
+        "div",
+        { class: "actions" },
+        h("a", { href: "#/routers/new", class: "button" }, "New router"),
+        // No timer here: redrawing the table under a keyboard user's focus would lose their place.
+        h("button", { type: "button", class: "secondary", onclick: () => refresh() }, "Refresh"),
+      ),
     ),
     status,
     body,
@@ -145,6 +151,12 @@ export const routersPage: Page = (main, ctx) => {
         ),
         h("tbody", {}, ...rows),
       ),
+    );
+  };
+  const refresh = (): void => {
+    load().then(
+      () => (status.textContent = `Updated at ${new Date().toLocaleTimeString()}.`),
+      (e: unknown) => clear(body, h("p", { class: "error", role: "alert" }, describeError(e).message)),
     );
   };
   load().catch((e: unknown) => clear(body, h("p", { class: "error", role: "alert" }, describeError(e).message)));
