@@ -85,7 +85,7 @@ export const routersPage: Page = (main, ctx) => {
         "button",
         {
           type: "button",
-          class: "small",
+          class: verb === "Delete" ? "small danger" : "small",
           "aria-label": label,
           onclick: () => {
             run().then(
