@@ -4,7 +4,8 @@
 # the ERB fixtures directory, which scripts/test.sh exports as ERB_FIXTURES_DIR.
 # The checks follow the harness: nats-server ($NATS_SERVER_BIN, else PATH, /usr/sbin, /usr/local/bin),
 # redis-server ($REDIS_SERVER_BIN, else /usr/bin/redis-server), /usr/bin/python3 with grpc, redis and avro
-# (the Python clients), openssl on PATH (the TLS tests' certificates), ERB's fixtures (scripts/fixtures.ts) and
+# (the Python clients), openssl on PATH (the TLS tests' certificates), chromium ($CHROMIUM_BIN, else
+# /usr/bin/chromium: the console's browser tests), ERB's fixtures (scripts/fixtures.ts) and
 # the Caliper reference schemas ($CALIPER_REFERENCE_DIR, else ../shared/reference/caliper).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,6 +32,9 @@ else
 fi
 
 command -v openssl >/dev/null 2>&1 || missing+=("openssl: not on PATH (Debian: apt-get install -y openssl)")
+
+chromium_bin="${CHROMIUM_BIN:-/usr/bin/chromium}"
+[ -x "$chromium_bin" ] || missing+=("chromium: $chromium_bin is not an executable (Debian: apt-get install -y chromium; or set CHROMIUM_BIN)")
 
 [ -x node_modules/.bin/tsx ] || missing+=("node_modules: not installed (run npm ci)")
 

@@ -26,6 +26,13 @@ fi
 
 echo "== tsc"
 tsc --noEmit
+tsc --noEmit -p console
+
+# The console's assets, which its tests serve (test/support/console-build.ts builds them again for a lone run).
+echo "== console build"
+npm run --silent build:console
+# Built once here: test files running in parallel must not rebuild the files another one is serving.
+export ER_CONSOLE_BUILT=1
 
 # The test LRS (Learning Locker's xapi-statements, GPL, a test tool only) has its own lockfile.
 if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then

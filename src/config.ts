@@ -66,6 +66,12 @@ export const CONFIG_VARS = {
     "Port serving gRPC, gRPC-Web and Connect (HTTP/2 and HTTP/1.1; cleartext unless TLS_CERT_FILE is set).",
     nonNegativeInt.max(65535),
   ),
+  consolePort: v(
+    "CONSOLE_PORT",
+    "(unset)",
+    "Port of the admin console (browser UI and the same RPCs, same origin, same TLS). Unset: no console.",
+    nonNegativeInt.max(65535).optional(),
+  ),
   tlsCertFile: v(
     "TLS_CERT_FILE",
     "(unset)",

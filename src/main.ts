@@ -49,6 +49,10 @@ async function main(): Promise<void> {
     { address: `${config.host}:${service.port}`, tls: config.tlsCertFile !== undefined, nats: natsUrl },
     "event-routing listening (gRPC, gRPC-Web, Connect)",
   );
+  if (service.consolePort !== undefined) {
+    const scheme = config.tlsCertFile !== undefined ? "https" : "http";
+    logger.info({ url: `${scheme}://${config.host}:${service.consolePort}/` }, "admin console listening (sign in with an admin token)");
+  }
 
   let stopping = false;
   const stop = async (signal: string) => {

@@ -13,6 +13,8 @@ import { createDirectoryAdminService } from "./admin/directory-admin-service.js"
 import { createIngestAdminService } from "./admin/ingest-admin-service.js";
 import { createRouterAdminService } from "./admin/router-admin-service.js";
 import type { Config } from "./config.js";
+import { startConsoleServer } from "./console/console-server.js";
+import { defaultAssetsDir } from "./console/static-files.js";
 import { startDelivery, type Delivery } from "./delivery/delivery.js";
 import { createFailedRpc } from "./delivery/failed-rpc.js";
 import { FailedStore } from "./delivery/failed-store.js";
@@ -37,6 +39,8 @@ import { standardInterceptors, startServer, type ServerOptions } from "./server/
 
 export interface RunningService {
   readonly port: number;
+  /** The admin console's port when CONSOLE_PORT is set. */
+  readonly consolePort: number | undefined;
   readonly nc: NatsConnection;
   readonly tokens: Tokens;
   /** Present when DELIVERY_ENABLED (tests wait on `settled()`). */
@@ -215,12 +219,28 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
       },
     });
+    // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
+    const consoleServer =
+      config.consolePort === undefined
+        ? undefined
+        : await startConsoleServer({
+            host: config.host,
+            port: config.consolePort,
+            rpcHandler: server.handler,
+            assetsDir: defaultAssetsDir(),
+            settings: { natsPrefix: config.natsPrefix },
+            http,
+          }).catch(async (e: unknown) => {
+            await server.shutdown(0);
+            throw e;
+          });
     void bindHealthToNats(nc.status(), server.health);
     if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
 
     let closing: Promise<void> | undefined;
     return {
       port: server.port,
+      consolePort: consoleServer?.port,
       nc,
       tokens,
       delivery,
@@ -228,7 +248,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       routers,
       close() {
         closing ??= (async () => {
-          await server.shutdown(config.shutdownGraceMs);
+          await Promise.all([server.shutdown(config.shutdownGraceMs), consoleServer?.close(config.shutdownGraceMs)]);
           for (const step of cleanup) await step();
         })();
         return closing;

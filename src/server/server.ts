@@ -5,7 +5,7 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { authInterceptor, type Tokens } from "./auth.js";
-import { createConnectHandler } from "./connect-handler.js";
+import { createConnectHandler, type NodeHandler } from "./connect-handler.js";
 import type { EarlyFailure } from "./early-errors.js";
 import { HealthRegistry } from "./health.js";
 import { startHttpServer, type HttpServerOptions } from "./http-server.js";
@@ -31,6 +31,8 @@ export interface ServerOptions {
 export interface RunningServer {
   readonly port: number;
   readonly health: HealthRegistry;
+  /** The Connect handler, for another listener serving the same RPCs (the console port). */
+  readonly handler: NodeHandler;
   /** Idempotent. Resolves when every connection is closed. */
   shutdown(graceMs: number): Promise<void>;
 }
@@ -65,6 +67,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   return {
     port: http.port,
     health,
+    handler,
     shutdown(graceMs) {
       done ??= (() => {
         // Before refusing connections, so load balancers watching health stop sending traffic first.

@@ -1,0 +1,145 @@
+/**
+ * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed",
+ * "#/playground"). The hash keeps every page a static file on the server; it never holds the token. Each page
+ * renders into <main> and returns a stop function (the router detail polls), called when the page changes.
+ */
+import "uplot/dist/uPlot.min.css";
+import "./console.css";
+import { createApi, describeError, session, type Api } from "./api.js";
+import { clear, field, h } from "./dom.js";
+import { failedPage } from "./pages/failed.js";
+import { playgroundPage } from "./pages/playground.js";
+import { routerDetailPage } from "./pages/router-detail.js";
+import { routerFormPage } from "./pages/router-form.js";
+import { routersPage } from "./pages/routers.js";
+
+export interface ConsoleSettings {
+  readonly natsPrefix: string;
+}
+
+export interface PageContext {
+  readonly api: Api;
+  readonly settings: ConsoleSettings;
+  /** Changes the page (a hash change). */
+  go(hash: string): void;
+}
+
+type Stop = () => void;
+export type Page = (main: HTMLElement, ctx: PageContext, ...params: string[]) => Stop | undefined;
+
+const ROUTES: Array<[RegExp, Page]> = [
+  [/^#\/routers\/new$/, (m, c) => routerFormPage(m, c)],
+  [/^#\/routers\/([a-z0-9_-]+)\/edit$/, (m, c, id) => routerFormPage(m, c, id)],
+  [/^#\/routers\/([a-z0-9_-]+)$/, routerDetailPage],
+  [/^#\/failed$/, failedPage],
+  [/^#\/playground$/, playgroundPage],
+  [/^(#\/routers)?$/, routersPage],
+];
+
+const NAV: Array<[string, string]> = [
+  ["#/routers", "Routers"],
+  ["#/failed", "Failed statements"],
+  ["#/playground", "Playground"],
+];
+
+async function loadSettings(): Promise<ConsoleSettings> {
+  const res = await fetch("console-config.json");
+  return (await res.json()) as ConsoleSettings;
+}
+
+function start(settings: ConsoleSettings): void {
+  const root = document.getElementById("app")!;
+  let stop: Stop | undefined;
+  // Only a signed-in shell is "signed out" by an Unauthenticated answer; during sign-in the form reports it.
+  let signedIn = false;
+  const api = createApi(session.token, () => {
+    if (signedIn) signedOut("Your session ended: the token is no longer accepted.");
+  });
+  const ctx: PageContext = {
+    api,
+    settings,
+    go: (hash) => {
+      window.location.hash = hash;
+    },
+  };
+
+  function signedOut(notice?: string): void {
+    signedIn = false;
+    stop?.();
+    stop = undefined;
+    session.signOut();
+    clear(root, signInForm(notice));
+  }
+
+  function signInForm(notice?: string): HTMLElement {
+    const input = h("input", { type: "password", name: "token", autocomplete: "off", required: true, spellcheck: "false" });
+    const error = h("p", { class: "error", role: "alert" }, notice ?? "");
+    const form = h(
+      "form",
+      { class: "sign-in", "aria-labelledby": "sign-in-title" },
+      h("h1", { id: "sign-in-title" }, "event-routing console"),
+      h("p", {}, "Sign in with an admin token (ADMIN_TOKENS). It is kept in this tab only and sent with every call."),
+      field("Admin token", input),
+      h("button", { type: "submit" }, "Sign in"),
+      error,
+    );
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      error.textContent = "";
+      session.signIn(input.value.trim());
+      // ListRouters needs the admin role: an emit token is refused here (PermissionDenied), not on a later page.
+      api.routers.listRouters({}).then(
+        () => shell(),
+        (e: unknown) => {
+          session.signOut();
+          error.textContent = describeError(e).message;
+          input.focus();
+        },
+      );
+    });
+    queueMicrotask(() => input.focus());
+    return form;
+  }
+
+  function shell(): void {
+    signedIn = true;
+    const main = h("main", { id: "main", tabindex: -1 });
+    const links = NAV.map(([href, label]) => h("a", { href }, label));
+    const signOut = h("button", { type: "button", class: "secondary", onclick: () => signedOut() }, "Sign out");
+    clear(
+      root,
+      h("a", { href: "#main", class: "skip" }, "Skip to content"),
+      h("header", {}, h("span", { class: "brand" }, "event-routing"), h("nav", { "aria-label": "Console" }, ...links), signOut),
+      main,
+    );
+    const render = (): void => {
+      stop?.();
+      stop = undefined;
+      const hash = window.location.hash;
+      for (const a of links) {
+        if (hash.startsWith(a.getAttribute("href")!) || (hash === "" && a.getAttribute("href") === "#/routers"))
+          a.setAttribute("aria-current", "page");
+        else a.removeAttribute("aria-current");
+      }
+      for (const [re, page] of ROUTES) {
+        const m = re.exec(hash);
+        if (!m) continue;
+        main.replaceChildren();
+        stop = page(main, ctx, ...m.slice(1).filter((s): s is string => s !== undefined));
+        // Move focus to the new page's heading so keyboard and screen-reader users start there.
+        main.querySelector<HTMLElement>("h1")?.focus();
+        return;
+      }
+      clear(main, h("h1", { tabindex: -1 }, "Not found"), h("p", {}, h("a", { href: "#/routers" }, "Back to the routers")));
+    };
+    window.onhashchange = render;
+    render();
+  }
+
+  if (session.token()) shell();
+  else clear(root, signInForm());
+}
+
+loadSettings().then(start, (e: unknown) => {
+  document.getElementById("app")!.textContent = `The console could not load its settings: ${String(e)}`;
+});

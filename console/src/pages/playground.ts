@@ -1,0 +1,114 @@
+/**
+ * Playground: a tracking event (pasted, either shape, or one of the samples shipped in console/samples/, made
+ * from ERB's raw fixtures) through the Transform RPC: the statements per backend and the routers whose
+ * match_params would receive them. Nothing is published.
+ */
+import { Backend, Outcome } from "../../../gen/eventrouting/v1/event_pb.js";
+import enrollment from "../../samples/edx.course.enrollment.activated.json";
+import forumThread from "../../samples/edx.forum.thread.created.json";
+import playVideo from "../../samples/play_video.json";
+import problemCheck from "../../samples/problem_check.server.json";
+import { describeError } from "../api.js";
+import { clear, field, h, prettyJson } from "../dom.js";
+import type { Page } from "../main.js";
+import { BACKEND_LABEL } from "./routers.js";
+
+const SAMPLES: Record<string, unknown> = {
+  "edx.course.enrollment.activated": enrollment,
+  play_video: playVideo,
+  "problem_check (server)": problemCheck,
+  "edx.forum.thread.created": forumThread,
+};
+
+const OUTCOME: Record<Outcome, string> = {
+  [Outcome.UNSPECIFIED]: "—",
+  [Outcome.PUBLISHED]: "transformed",
+  [Outcome.FILTERED]: "filtered",
+  [Outcome.NO_TRANSFORMER]: "no transformer",
+  [Outcome.SKIPPED]: "skipped",
+  [Outcome.INVALID]: "invalid",
+  [Outcome.DUPLICATE]: "duplicate",
+};
+
+export const playgroundPage: Page = (main, ctx) => {
+  const sample = h(
+    "select",
+    { name: "sample" },
+    h("option", { value: "" }, "Choose a sample…"),
+    ...Object.keys(SAMPLES).map((k) => h("option", { value: k }, k)),
+  );
+  const event = h("textarea", {
+    name: "event",
+    rows: 14,
+    spellcheck: "false",
+    placeholder: '{"name": "...", "timestamp": "...", "context": {...}, "data": {...}}',
+  });
+  const xapi = h("input", { type: "checkbox", name: "xapi", id: "b-xapi", checked: true });
+  const caliper = h("input", { type: "checkbox", name: "caliper", id: "b-caliper" });
+  const out = h("section", { "aria-labelledby": "out-title", "aria-live": "polite" });
+  const error = h("p", { class: "error", role: "alert" });
+  sample.addEventListener("change", () => {
+    if (sample.value) event.value = JSON.stringify(SAMPLES[sample.value], null, 2);
+  });
+  const form = h(
+    "form",
+    { class: "playground" },
+    field("Sample", sample),
+    field("Tracking event (live tracker or tracking-log shape)", event),
+    h(
+      "fieldset",
+      { class: "inline" },
+      h("legend", {}, "Backends"),
+      h("span", {}, xapi, h("label", { for: "b-xapi" }, "xAPI")),
+      h("span", {}, caliper, h("label", { for: "b-caliper" }, "Caliper")),
+    ),
+    h("div", { class: "form-actions" }, h("button", { type: "submit" }, "Transform")),
+    error,
+  );
+  clear(
+    main,
+    h("h1", { tabindex: -1 }, "Playground"),
+    h("p", { class: "muted" }, "See what an event becomes and which routers would receive it. Nothing is sent."),
+    form,
+    out,
+  );
+
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    error.textContent = "";
+    const backends = [...(xapi.checked ? [Backend.XAPI] : []), ...(caliper.checked ? [Backend.CALIPER] : [])];
+    if (backends.length === 0) {
+      error.textContent = "Choose at least one backend.";
+      return;
+    }
+    ctx.api.events.transform({ event: { event: { case: "json", value: event.value } }, backends }).then(
+      (res) => {
+        const result = res.result;
+        const reasons = (result?.backends ?? [])
+          .filter((b) => b.reason)
+          .map((b) => h("li", {}, `${BACKEND_LABEL[b.backend]}: ${OUTCOME[b.outcome]} (${b.reason})`));
+        clear(
+          out,
+          h("h2", { id: "out-title" }, `Result: ${result ? OUTCOME[result.outcome] : "—"}${result?.name ? ` · ${result.name}` : ""}`),
+          result?.reason ? h("p", { class: "error" }, result.reason) : null,
+          reasons.length ? h("ul", {}, ...reasons) : null,
+          ...res.outputs.map((o) =>
+            h(
+              "section",
+              { class: "output", "data-backend": BACKEND_LABEL[o.backend] },
+              h("h3", {}, `${BACKEND_LABEL[o.backend]}: ${o.statements.length} statement(s)`),
+              h(
+                "p",
+                { class: "routers" },
+                o.routerIds.length ? `Routers that would receive them: ${o.routerIds.join(", ")}` : "No router would receive them.",
+              ),
+              ...o.statements.map((s) => prettyJson(s)),
+            ),
+          ),
+        );
+      },
+      (e: unknown) => (error.textContent = describeError(e).message),
+    );
+  });
+  return undefined;
+};

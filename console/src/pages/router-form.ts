@@ -1,0 +1,246 @@
+/**
+ * Create or edit a router. The form sends what the RPCs take and shows their InvalidArgument message under the
+ * field it names (the service is the one place that validates; the form repeats none of its rules). Secrets are
+ * write-only: a stored password, token or header value is never shown; left empty on edit it is kept, as
+ * UpdateRouter documents (an endpoint change needs them again, and the RPC says so under the field).
+ */
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
+import type { Router, RouterSchema } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { describeError } from "../api.js";
+import { clear, field, h, setFieldError, statusLine } from "../dom.js";
+import type { Page } from "../main.js";
+
+type RouterInit = MessageInitShape<typeof RouterSchema>;
+
+/** The fields this form edits, as update_mask paths; the rest (override_args, timings) stay as stored. */
+const MASK = [
+  "display_name",
+  "backend",
+  "endpoint_url",
+  "enabled",
+  "auth",
+  "match_params",
+  "headers",
+  "delivery.batch_size",
+  "delivery.max_retries",
+];
+
+/** An error path from the RPC ("auth.basic.password", "headers[\"X\"]", "match_params[0].patterns[1]") to a form field. */
+function formFieldFor(path: string): string {
+  if (path.startsWith("auth.basic.username")) return "username";
+  if (path.startsWith("auth.basic.password")) return "password";
+  if (path.startsWith("auth.bearer")) return "token";
+  if (path.startsWith("auth")) return "auth_kind";
+  if (path.startsWith("match_params")) return "match_params";
+  if (path.startsWith("headers")) return "headers";
+  if (path.startsWith("delivery.max_retries") || path.startsWith("delivery.backoff")) return "max_retries";
+  if (path.startsWith("delivery.batch_size")) return "batch_size";
+  return path;
+}
+
+/** "path = pattern" per line; the same path on several lines is one entry with several patterns. */
+function parseMatchParams(text: string): Array<{ path: string; patterns: string[] }> {
+  const byPath = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const eq = line.indexOf("=");
+    const path = (eq < 0 ? line : line.slice(0, eq)).trim();
+    const pattern = eq < 0 ? "" : line.slice(eq + 1).trim();
+    byPath.set(path, [...(byPath.get(path) ?? []), pattern]);
+  }
+  return [...byPath].map(([path, patterns]) => ({ path, patterns }));
+}
+
+/** "Name: value" per line; an empty value on edit keeps the stored one. */
+function parseHeaders(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const colon = line.indexOf(":");
+    out[(colon < 0 ? line : line.slice(0, colon)).trim()] = colon < 0 ? "" : line.slice(colon + 1).trim();
+  }
+  return out;
+}
+
+export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], editId?: string): undefined => {
+  const title = editId ? `Edit router ${editId}` : "New router";
+  const status = statusLine();
+  const holder = h("div", {}, h("p", {}, "Loading…"));
+  clear(main, h("h1", { tabindex: -1 }, title), holder);
+  const render = (existing: Router | undefined): void => {
+    const input = (name: string, type = "text", value = "", extra: Record<string, string | boolean> = {}): HTMLInputElement =>
+      h("input", { name, type, value, ...extra });
+    const id = input(
+      "id",
+      "text",
+      existing?.id ?? "",
+      existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" },
+    );
+    const displayName = input("display_name", "text", existing?.displayName ?? "");
+    const backend = h(
+      "select",
+      { name: "backend" },
+      h("option", { value: String(Backend.XAPI) }, "xAPI (LRS)"),
+      h("option", { value: String(Backend.CALIPER) }, "Caliper"),
+    );
+    if (existing) backend.value = String(existing.backend);
+    const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", {
+      inputmode: "url",
+      placeholder: "https://lrs.example.org/xapi",
+    });
+    const enabled = input("enabled", "checkbox", "", existing ? (existing.enabled ? { checked: true } : {}) : { checked: true });
+    const kind = existing?.auth?.kind.case ?? "none";
+    const authKind = h(
+      "select",
+      { name: "auth_kind" },
+      h("option", { value: "none" }, "None"),
+      h("option", { value: "basic" }, "Basic (username and password)"),
+      h("option", { value: "bearer" }, "Bearer token"),
+    );
+    authKind.value = kind;
+    const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
+    const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", {
+      autocomplete: "off",
+    });
+    const password = input("password", "password", "", { autocomplete: "new-password", ...keep });
+    const token = input("token", "password", "", { autocomplete: "new-password", ...keep });
+    const matchParams = h(
+      "textarea",
+      { name: "match_params", rows: 3, spellcheck: "false", placeholder: "context.org_id = ^edX$" },
+      (existing?.matchParams ?? []).flatMap((m) => m.patterns.map((p) => `${m.path} = ${p}`)).join("\n"),
+    );
+    const headers = h(
+      "textarea",
+      { name: "headers", rows: 2, spellcheck: "false", placeholder: "X-Api-Key: value" },
+      Object.keys(existing?.headers ?? {})
+        .map((n) => `${n}: `)
+        .join("\n"),
+    );
+    const batchSize = input("batch_size", "number", existing?.delivery?.batchSize ? String(existing.delivery.batchSize) : "", {
+      min: "0",
+      placeholder: "service default",
+    });
+    const maxRetries = input(
+      "max_retries",
+      "number",
+      existing?.delivery?.maxRetries !== undefined ? String(existing.delivery.maxRetries) : "",
+      {
+        min: "0",
+        placeholder: "service default",
+      },
+    );
+    const basicFields = h(
+      "div",
+      { class: "auth-basic" },
+      field("Username", username),
+      field("Password", password, "Write-only: never shown again."),
+    );
+    const bearerFields = h("div", { class: "auth-bearer" }, field("Token", token, "Write-only: never shown again."));
+    const showAuth = (): void => {
+      basicFields.hidden = authKind.value !== "basic";
+      bearerFields.hidden = authKind.value !== "bearer";
+    };
+    authKind.addEventListener("change", showAuth);
+    showAuth();
+    const formError = h("p", { class: "error", role: "alert" });
+    const form = h(
+      "form",
+      { class: "router-form", novalidate: true },
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Router"),
+        field("Router id", id, "Lower-case letters, digits, - and _. Names the NATS subject and consumer; cannot change."),
+        field("Display name", displayName),
+        field("Backend", backend),
+        field("Endpoint URL", endpoint, "xAPI: the LRS base URL (/statements is appended). Caliper: the endpoint itself."),
+        h("div", { class: "field checkbox", "data-field": "enabled" }, enabled, h("label", { for: "f-enabled" }, "Enabled")),
+      ),
+      h("fieldset", {}, h("legend", {}, "Credentials"), field("Authentication", authKind), basicFields, bearerFields),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Events and delivery"),
+        field("Match params", matchParams, 'One "path = regex" per line; all paths must match, any regex per path. Empty: every event.'),
+        field("Headers", headers, 'One "Name: value" per line. Values are write-only: empty keeps the stored value.'),
+        field("Batch size", batchSize),
+        field("Max retries", maxRetries),
+      ),
+      h(
+        "div",
+        { class: "form-actions" },
+        h("button", { type: "submit" }, existing ? "Save" : "Create router"),
+        h("a", { href: existing ? `#/routers/${existing.id}` : "#/routers", class: "button secondary" }, "Cancel"),
+      ),
+      formError,
+      status,
+    );
+    enabled.id = "f-enabled";
+    const names = [
+      "id",
+      "display_name",
+      "backend",
+      "endpoint_url",
+      "auth_kind",
+      "username",
+      "password",
+      "token",
+      "match_params",
+      "headers",
+      "batch_size",
+      "max_retries",
+    ];
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      formError.textContent = "";
+      for (const n of names) setFieldError(form, n, undefined);
+      const auth =
+        authKind.value === "basic"
+          ? { kind: { case: "basic" as const, value: { username: username.value, password: password.value } } }
+          : authKind.value === "bearer"
+            ? { kind: { case: "bearer" as const, value: { token: token.value } } }
+            : {};
+      const router: RouterInit = {
+        id: id.value.trim(),
+        displayName: displayName.value,
+        backend: Number(backend.value) as Backend,
+        endpointUrl: endpoint.value.trim(),
+        enabled: enabled.checked,
+        auth,
+        matchParams: parseMatchParams(matchParams.value),
+        headers: parseHeaders(headers.value),
+        delivery: {
+          batchSize: batchSize.value === "" ? 0 : Number(batchSize.value),
+          ...(maxRetries.value === "" ? {} : { maxRetries: Number(maxRetries.value) }),
+        },
+        ...(existing ? { revision: existing.revision } : {}),
+      };
+      const call = existing
+        ? ctx.api.routers.updateRouter({ router, updateMask: { paths: MASK } })
+        : ctx.api.routers.createRouter({ router });
+      call.then(
+        (res) => ctx.go(`#/routers/${res.router?.id ?? router.id}`),
+        (e: unknown) => {
+          const d = describeError(e);
+          if (d.field && setFieldError(form, formFieldFor(d.field.path), d.field.message)) {
+            formError.textContent = `Not saved: ${d.message}`;
+            form
+              .querySelector<HTMLElement>(
+                `[data-field="${formFieldFor(d.field.path)}"] input, [data-field="${formFieldFor(d.field.path)}"] select, [data-field="${formFieldFor(d.field.path)}"] textarea`,
+              )
+              ?.focus();
+          } else formError.textContent = `Not saved: ${d.message}`;
+        },
+      );
+    });
+    clear(holder, form);
+  };
+  if (editId) {
+    ctx.api.routers.getRouter({ id: editId }).then(
+      (r) => render(r.router),
+      (e: unknown) => clear(holder, h("p", { class: "error", role: "alert" }, describeError(e).message)),
+    );
+  } else render(undefined);
+  return undefined;
+};

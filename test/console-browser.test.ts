@@ -1,0 +1,300 @@
+/**
+ * The console in a real browser: Debian's chromium driven by playwright-core, headless, against a real service
+ * (nats-server, delivery on, two HTTP endpoints). One page walks through what an operator does: sign in (an
+ * emit token refused first), create a router (an invalid URL first, its field error shown), watch an emitted
+ * event move the chart, retry a failed statement, use the playground. Every wait is on a DOM state or an RPC
+ * result; the deadlines are guards only. Screenshots go to CONSOLE_SCREENSHOTS_DIR (docs/console via
+ * `npm run docs:console`) or a temp dir. No console error and no CSP violation may occur, except the browser's
+ * own "Failed to load resource" lines for the RPC answers the steps provoke on purpose (401, 403, 400).
+ */
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { Backend } from "../gen/eventrouting/v1/event_pb.js";
+import { buildConsole } from "./support/console-build.js";
+import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
+import {
+  ADMIN_TOKEN,
+  adminAuth,
+  EMIT_TOKEN,
+  emitAuth,
+  startServiceUnderTest,
+  type ServiceUnderTest,
+} from "./support/service-under-test.js";
+
+// The page.evaluate bodies run in the browser; this file is type-checked with Node's types, so the little of the
+// DOM they use is declared here (file-local) instead of adding the DOM library to the whole program.
+interface BrowserElement {
+  readonly textContent: string | null;
+  readonly outerHTML: string;
+  readonly dataset: Record<string, string | undefined>;
+  getAttribute(name: string): string | null;
+  closest(selector: string): BrowserElement | null;
+}
+declare const document: {
+  readonly activeElement: BrowserElement | null;
+  querySelector(selector: string): BrowserElement | null;
+  querySelectorAll(selector: string): Iterable<BrowserElement>;
+};
+declare const sessionStorage: { readonly length: number; setItem(key: string, value: string): void };
+declare const CSS: { escape(s: string): string };
+
+const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
+const GUARD_MS = 20_000;
+const shots = process.env["CONSOLE_SCREENSHOTS_DIR"] ?? mkdtempSync(path.join(tmpdir(), "console-shots-"));
+const enrollment = readFileSync(new URL("../console/samples/edx.course.enrollment.activated.json", import.meta.url), "utf8");
+
+let sut: ServiceUnderTest;
+let good: FaultEndpoint;
+let broken: FaultEndpoint;
+let browser: Browser;
+let page: Page;
+let base: string;
+const consoleErrors: string[] = [];
+
+before(async () => {
+  buildConsole();
+  mkdirSync(shots, { recursive: true });
+  good = await FaultEndpoint.start();
+  broken = await FaultEndpoint.start(() => ({ status: 503 }));
+  sut = await startServiceUnderTest({
+    CONSOLE_PORT: "0",
+    DELIVERY_ENABLED: "true",
+    DELIVERY_BATCH_INTERVAL_MS: "100",
+    DELIVERY_MAX_RETRIES: "0",
+    DELIVERY_COUNTDOWN_MS: "3000",
+    DELIVERY_HTTP_TIMEOUT_MS: "2000",
+  });
+  base = `http://127.0.0.1:${sut.service.consolePort}/`;
+  // A router whose endpoint fails: its statements land in the failed stream (enrollment is a critical event).
+  await sut.createRouter({ id: "broken-lrs", displayName: "Broken LRS", backend: Backend.XAPI, endpointUrl: broken.url, enabled: true });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1366, height: 820 } });
+  page.setDefaultTimeout(GUARD_MS);
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(`${m.text()} @ ${m.location().url}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`pageerror: ${e.message}`));
+});
+
+after(async () => {
+  await browser?.close();
+  await sut?.close();
+  await good?.close();
+  await broken?.close();
+});
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+/** Every form control on the page has a label (for=id, aria-label or a wrapping label). */
+async function unlabelledControls(): Promise<string[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("input, select, textarea")]
+      .filter((el) => {
+        const id = el.getAttribute("id");
+        return !el.getAttribute("aria-label") && !el.closest("label") && !(id && document.querySelector(`label[for="${CSS.escape(id)}"]`));
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+}
+
+test("sign-in: an unknown token and an emit token are refused with clear messages; an admin token, typed with the keyboard only, opens the routers", async () => {
+  await page.goto(base);
+  const token = page.getByLabel("Admin token");
+  await token.fill("not-a-token");
+  await page.keyboard.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "The token was not accepted" }).waitFor();
+  await token.fill(EMIT_TOKEN);
+  await page.keyboard.press("Enter");
+  await page.getByRole("alert").filter({ hasText: "may only emit events" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a refused token is not kept");
+  await shot("sign-in");
+  // Keyboard only: the field has focus after the refusal; type and submit with Enter.
+  await page.keyboard.press("Control+A");
+  await page.keyboard.type(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Routers" }).waitFor();
+  assert.ok(!page.url().includes(ADMIN_TOKEN), "the token is never in the URL");
+  assert.deepEqual(await page.context().cookies(), [], "no cookie");
+  await page.locator('tr[data-router="broken-lrs"]').waitFor();
+  // Focus starts at the page's heading; Tab goes on to its first control, Shift+Tab back to the navigation.
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Routers");
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "New router");
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Sign out");
+  await page.keyboard.press("Shift+Tab");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Playground");
+});
+
+test("create a router: an invalid URL shows the RPC's message under the endpoint field, then a valid one is created", async () => {
+  await page.getByRole("link", { name: "New router" }).click();
+  await page.getByRole("heading", { name: "New router" }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+  await page.getByLabel("Router id").fill("lrs");
+  await page.getByLabel("Display name").fill("Test LRS");
+  await page.getByLabel("Endpoint URL").fill("not a url");
+  await page.getByLabel("Authentication").selectOption("basic");
+  await page.getByLabel("Username").fill("lrs-user");
+  await page.getByLabel("Password").fill("s3cret-password");
+  await page.getByRole("button", { name: "Create router" }).click();
+  const fieldError = page.locator('[data-field="endpoint_url"] .field-error');
+  await fieldError.filter({ hasText: /./ }).waitFor();
+  assert.equal(await page.getByLabel("Endpoint URL").getAttribute("aria-invalid"), "true");
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "endpoint_url", "focus moves to the invalid field");
+  await shot("router-form-error");
+  await page.getByLabel("Endpoint URL").fill(good.url);
+  await page.getByRole("button", { name: "Create router" }).click();
+  await page.getByRole("heading", { name: "Router lrs" }).waitFor();
+  const stored = sut.service.routers.get("lrs");
+  assert.equal(stored?.endpointUrl, good.url);
+  // Write-only: the detail page says a secret is stored, and nothing on it shows the password.
+  await page.getByText("basic (secret stored)").waitFor();
+  assert.ok(!(await page.content()).includes("s3cret-password"));
+});
+
+test("router detail: the NATS names are shown and an emitted event moves the live chart", async () => {
+  await page.getByText("deliver-lrs", { exact: true }).waitFor();
+  await page.getByText("eventrouting.deliver.lrs", { exact: true }).waitFor();
+  const chart = page.locator("figure.chart");
+  await page.locator('[data-stat="delivered"]', { hasText: /^0$/ }).waitFor();
+  await page.waitForFunction(() => Number(document.querySelector("figure.chart")?.dataset["samples"]) >= 1);
+  assert.equal(await chart.locator("canvas").count(), 1, "uPlot drew its canvas");
+  const res = await sut.events.emit({ event: { event: { case: "json", value: enrollment } } }, emitAuth);
+  assert.deepEqual(new Set(res.result?.backends.flatMap((b) => b.routerIds)), new Set(["lrs", "broken-lrs"]));
+  await page.locator('[data-stat="delivered"]', { hasText: /^1$/ }).waitFor();
+  await page.waitForFunction(() => {
+    const d = document.querySelector("figure.chart")?.dataset;
+    return d?.["delivered"] === "1" && Number(d["samples"]) >= 2;
+  });
+  assert.equal(good.storedIds().size, 1);
+  await shot("router-detail");
+});
+
+test("routers list: state, pending and failed per router; disable and enable from the list", async () => {
+  // The broken router's one statement is exhausted (no retries) and stored as failed.
+  await waitUntil(
+    async () => (await sut.events.listFailed({ filter: { routerId: "broken-lrs" } }, adminAuth)).failed.length === 1,
+    GUARD_MS,
+    "the broken router's statement in the failed stream",
+  );
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  const row = page.locator('tr[data-router="lrs"]');
+  await row.locator('[data-col="state"]', { hasText: "active" }).waitFor();
+  await page.locator('tr[data-router="broken-lrs"] [data-col="failed"]', { hasText: /^1$/ }).waitFor();
+  await shot("routers");
+  await row.getByRole("button", { name: "Disable lrs" }).click();
+  await row.locator('[data-col="state"]', { hasText: "disabled" }).waitFor();
+  assert.equal(sut.service.routers.get("lrs")?.enabled, false);
+  await row.getByRole("button", { name: "Enable lrs" }).click();
+  await row.locator('[data-col="state"]', { hasText: /active|enabled/ }).waitFor();
+});
+
+test("edit a router: a changed display name is saved and the write-only password, left empty, is kept", async () => {
+  const before = sut.service.routers.get("lrs")!;
+  await page.locator('tr[data-router="lrs"]').getByRole("link", { name: "Edit lrs" }).click();
+  await page.getByRole("heading", { name: "Edit router lrs" }).waitFor();
+  assert.equal(await page.getByLabel("Password").inputValue(), "", "the stored password is not sent to the page");
+  assert.equal(await page.getByLabel("Password").getAttribute("placeholder"), "stored: leave empty to keep");
+  assert.equal(await page.getByLabel("Router id").getAttribute("readonly"), "");
+  await page.getByLabel("Display name").fill("Test LRS (renamed)");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: "Router lrs" }).waitFor();
+  await page.getByText("Test LRS (renamed)").waitFor();
+  await waitUntil(() => sut.service.routers.get("lrs")?.displayName === "Test LRS (renamed)", GUARD_MS, "the update seen by the store");
+  assert.deepEqual(sut.service.routers.get("lrs")?.auth, before.auth, "the password is unchanged");
+});
+
+test("failed statements: filter, view one as JSON, retry the selected one after confirming", async () => {
+  await page.getByRole("link", { name: "Failed statements" }).click();
+  await page.getByRole("heading", { name: "Failed statements" }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+  await page.getByLabel("Router id").fill("broken-lrs");
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  const row = page.locator("tr[data-failed]");
+  await row.first().waitFor();
+  assert.equal(await row.count(), 1);
+  const id = (await row.getAttribute("data-failed"))!;
+  // Dismissing the confirmation does nothing.
+  page.once("dialog", (d) => void d.dismiss());
+  await page.getByRole("button", { name: "Purge all matching" }).click();
+  assert.equal(await row.count(), 1);
+  assert.equal((await sut.events.listFailed({ filter: { routerId: "broken-lrs" } }, adminAuth)).failed.length, 1);
+  await row.getByRole("button", { name: `View #${id}` }).click();
+  await page.locator("pre.json", { hasText: '"verb"' }).waitFor();
+  await shot("failed");
+  // The endpoint recovers; the retried statement is delivered.
+  broken.script = () => undefined;
+  await row.getByRole("checkbox").check();
+  page.once("dialog", (d) => void (d.message().includes("Retry 1 selected") ? d.accept() : d.dismiss()));
+  await page.getByRole("button", { name: "Retry selected" }).click();
+  await page.getByRole("status").filter({ hasText: "1 retried." }).waitFor();
+  await page.getByText("No failed statements match.").waitFor();
+  await waitUntil(() => broken.storedIds().size === 1, GUARD_MS, "the retried statement delivered");
+});
+
+test("failed statements: purge all matching the filter, after confirming", async () => {
+  broken.script = () => ({ status: 503 });
+  // Another enrollment (a later timestamp, so another statement id) fails for the broken router only.
+  const event = { ...JSON.parse(enrollment), timestamp: new Date().toISOString() };
+  await sut.events.emit({ event: { event: { case: "json", value: JSON.stringify(event) } } }, emitAuth);
+  await waitUntil(
+    async () => (await sut.events.listFailed({ filter: { routerId: "broken-lrs" } }, adminAuth)).failed.length === 1,
+    GUARD_MS,
+    "the second failed statement",
+  );
+  await page.getByRole("button", { name: "Apply filters" }).click();
+  await page.locator("tr[data-failed]").first().waitFor();
+  page.once("dialog", (d) => void (d.message().includes("every failed statement matching router broken-lrs") ? d.accept() : d.dismiss()));
+  await page.getByRole("button", { name: "Purge all matching" }).click();
+  await page.getByRole("status").filter({ hasText: "1 purged." }).waitFor();
+  await page.getByText("No failed statements match.").waitFor();
+  assert.equal((await sut.events.listFailed({}, adminAuth)).failed.length, 0);
+});
+
+test("playground: a sample through Transform shows xAPI and Caliper statements and the routers that would receive them", async () => {
+  await page.getByRole("link", { name: "Playground" }).click();
+  await page.getByRole("heading", { name: "Playground" }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+  await page.getByLabel("Sample").selectOption("edx.course.enrollment.activated");
+  await page.getByLabel("Caliper").check();
+  await page.getByRole("button", { name: "Transform" }).click();
+  const xapi = page.locator('section.output[data-backend="xAPI"]');
+  await xapi.waitFor();
+  assert.match((await xapi.locator(".routers").textContent()) ?? "", /broken-lrs, lrs|lrs, broken-lrs/);
+  assert.match((await xapi.locator("pre.json").first().textContent()) ?? "", /"verb"/);
+  await page.locator('section.output[data-backend="Caliper"] pre.json').first().waitFor();
+  await shot("playground");
+  // Invalid input: the RPC's message, no crash.
+  await page.getByLabel(/Tracking event/).fill("{not json");
+  await page.getByRole("button", { name: "Transform" }).click();
+  await page.getByRole("alert").filter({ hasText: /./ }).first().waitFor();
+});
+
+test("a token that stops being accepted returns to the sign-in form; Sign out forgets the token", async () => {
+  // As if ADMIN_TOKENS changed while the tab was open: the next call is Unauthenticated.
+  await page.evaluate(() => sessionStorage.setItem("event-routing.console.admin-token", "revoked"));
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  await page.getByRole("alert").filter({ hasText: "Your session ended" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+  await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+  await page.keyboard.press("Enter");
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByLabel("Admin token").waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
+
+test("no console errors or CSP violations on any page", () => {
+  const unexpected = consoleErrors.filter(
+    (e) =>
+      !/^Failed to load resource: the server responded with a status of (400|401|403) .*@ http:\/\/127\.0\.0\.1:\d+\/eventrouting\.v1\./.test(
+        e,
+      ),
+  );
+  assert.deepEqual(unexpected, []);
+});
