@@ -156,7 +156,9 @@ test("two instances on the same router: every statement delivered, none twice", 
   const r2 = new MemoryRouterSource();
   const d1 = await instance(r1);
   const d2 = await instance(r2, nc2);
-  const router = makeRouter("shared", e.url, {}, { batchSize: 5, batchIntervalMs: 30 });
+  // A 10 s ack wait: "none twice" must not depend on heartbeats keeping a 600 ms deadline on a loaded machine
+  // (a late heartbeat legitimately redelivers: at least once).
+  const router = makeRouter("shared", e.url, {}, { batchSize: 5, batchIntervalMs: 30, countdownMs: 10_000, httpTimeoutMs: 2_000 });
   r1.put(router);
   r2.put(router);
   await Promise.all([d1.settled(), d2.settled()]);

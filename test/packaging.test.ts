@@ -221,7 +221,8 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     };
     writeFileSync(join(root, "event.json"), JSON.stringify(event));
     const out = await exec("node", ["dist/cli/main.js", "transform", "--backend", "xapi", join(root, "event.json")], { cwd: app });
-    const statements = JSON.parse(out.stdout) as Array<{ verb: { id: string } }>;
+    // One line per input: {input, event, statements}.
+    const { statements } = JSON.parse(out.stdout) as { statements: Array<{ verb: { id: string } }> };
     assert.equal(statements[0]?.verb.id, "http://adlnet.gov/expapi/verbs/registered");
   });
 
