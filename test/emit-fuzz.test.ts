@@ -226,11 +226,12 @@ test("Emit, EmitBatch and Transform answer OK or InvalidArgument; bad events nev
     },
   );
   // The health checks kept completing while the fuzzing ran (the count): the event loop was never stalled for
-  // good. The latency bounds are guards only, far above a loaded 2-core machine's scheduling noise (normal answers
-  // take a few ms), and still fail clearly on a stall like the backtracking regex or a synchronous walk of seconds.
+  // good. The issue's bound, 100 ms, holds for the typical check (the median; normal answers take a few ms even on
+  // a loaded 2-core machine); the slowest one may meet a GC pause or the scheduler, so it only guards against a
+  // stall like the backtracking regex or a synchronous walk of seconds.
   t.diagnostic(`health checks: ${health.count}, median ${health.median.toFixed(1)} ms, max ${health.max.toFixed(1)} ms`);
   assert.ok(health.count > 10, `only ${health.count} health checks completed`);
-  assert.ok(health.median < 500, `median health check ${health.median.toFixed(1)} ms`);
+  assert.ok(health.median < 100, `median health check ${health.median.toFixed(1)} ms`);
   assert.ok(health.max < 5000, `slowest health check ${health.max.toFixed(1)} ms`);
 });
 
