@@ -33,6 +33,14 @@ import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
+import { createServiceMetrics, type ServiceMetrics } from "./metrics/metrics.js";
+import { emitObserver } from "./metrics/emit-metrics.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { metricsInterceptor } from "./metrics/rpc-metrics.js";
+import { StatsRegistry } from "./delivery/router-stats.js";
+import { createStatusProvider } from "./delivery/router-status.js";
+import { HEALTH_EVENT_BUS_REDIS, HEALTH_NATS_INGEST } from "./ingest/ingest-inputs.js";
+import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
 export interface RunningService {
   readonly port: number;
@@ -43,6 +51,8 @@ export interface RunningService {
   /** The Redis event-bus and NATS ingest inputs (each undefined when off). */
   readonly ingest: IngestInputs;
   readonly routers: RouterStore;
+  /** GET /metrics URL when METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
   /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
   close(): Promise<void>;
 }
@@ -132,18 +142,31 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     });
     cleanup.unshift(() => directories.close());
     const defaults = deliveryDefaults(config);
+    const backends = backendSettings(config);
+    // Event names become label values only when some backend has a transformer for them (bounded cardinality).
+    const metrics: ServiceMetrics | undefined =
+      config.metricsPort > 0 ? createServiceMetrics((name) => backends.some((b) => b.registry.has(name))) : undefined;
     const delivery = config.deliveryEnabled
-      ? await startDelivery({ nc, names, routers, defaults, caliperSensorId: caliperSensorId(config, config.caliperSensorId), logger })
+      ? await startDelivery({
+          nc,
+          names,
+          routers,
+          defaults,
+          caliperSensorId: caliperSensorId(config, config.caliperSensorId),
+          logger,
+          ...(metrics ? { metrics: metrics.recorder } : {}),
+        })
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());
 
     const tokens = resolveTokens(config, logger);
     const pipeline = {
       settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
-      backends: backendSettings(config),
+      backends,
       directories,
       routers,
       names,
+      ...(metrics ? { observe: emitObserver(metrics.recorder) } : {}),
     };
     const publisher = new StatementPublisher(jetstream(nc), {
       timeoutMs: PUBLISH_TIMEOUT_MS,
@@ -182,7 +205,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       port: config.port,
       readMaxBytes: config.readMaxBytes,
       maxTimeoutMs: config.maxTimeoutMs,
-      interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      interceptors: [...(metrics ? [metricsInterceptor(metrics.recorder)] : []), ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens })],
       health,
       ...(config.logRpcs ? { rpcLog: logger } : {}),
       http,
@@ -195,6 +218,36 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     });
     void bindHealthToNats(nc.status(), server.health);
     if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
+    const metricsServer = metrics
+      ? await startMetricsServer({
+          host: config.host,
+          port: config.metricsPort,
+          metrics,
+          logger,
+          sources: {
+            nc,
+            jsm: await jetstreamManager(nc),
+            names,
+            // Without delivery here, the consumers' numbers still come from JetStream; the state is NOT_RUNNING_HERE.
+            status:
+              delivery?.status ??
+              createStatusProvider({
+                jsm: await jetstreamManager(nc),
+                names,
+                routers,
+                stats: new StatsRegistry(),
+                failed: new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined),
+                isRunning: () => false,
+              }),
+            inputs: [
+              ...(ingest.eventBus ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats, serving: () => serving(HEALTH_EVENT_BUS_REDIS) }] : []),
+              ...(ingest.natsIngest ? [{ input: "nats", stats: ingest.natsIngest.stats, serving: () => serving(HEALTH_NATS_INGEST) }] : []),
+            ],
+          },
+        })
+      : undefined;
+    if (metricsServer) cleanup.unshift(() => metricsServer.close());
+    const serving = (service: string) => server.health.status(service) === HealthCheckResponse_ServingStatus.SERVING;
 
     let closing: Promise<void> | undefined;
     return {
@@ -204,6 +257,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       delivery,
       ingest,
       routers,
+      metricsUrl: metricsServer?.url,
       close() {
         closing ??= (async () => {
           await server.shutdown(config.shutdownGraceMs);

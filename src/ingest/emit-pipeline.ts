@@ -26,6 +26,8 @@ export interface PipelineDeps {
   readonly directories: Directories;
   readonly routers: RouterSource;
   readonly names: NatsNames;
+  /** Told what every emitEvents call stored (src/metrics/emit-metrics.ts); absent when metrics are off. */
+  readonly observe?: (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void;
 }
 
 export interface BackendOutput {
@@ -90,11 +92,13 @@ export async function emitEvents(events: readonly EdxEvent[], deps: PipelineDeps
   const plans = events.map((e, i) => outputs[i]!.map((o) => plan(e, o, deps.names, publisher)));
   const duplicate = await publisher.publish(plans.flat().flatMap((p) => p.messages));
   let at = 0;
-  return plans.map((perEvent) =>
+  const result = plans.map((perEvent) =>
     perEvent.map((p) => {
       const flags = duplicate.slice(at, at + p.messages.length);
       at += p.messages.length;
       return withDuplicates(p, flags);
     }),
   );
+  deps.observe?.(events, result);
+  return result;
 }
