@@ -2,6 +2,7 @@
  * Service configuration: environment variables parsed once at start-up into a typed object. A bad value stops
  * start-up with a message naming the variable and the accepted form; `--help` prints this table.
  */
+import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
 import { compileLinearPrefix, RegexSyntaxError } from "./linear-regex.js";
 import type { AgentIfiType } from "./transform/transform-env.js";
@@ -39,6 +40,27 @@ const httpUrl = z
   .refine((u) => /^https?:\/\//.test(u), "expected an http(s) URL")
   .transform((u) => u.replace(/\/+$/, ""));
 
+/**
+ * NATS server URLs as nats.js takes them: nats://, tls://, ws:// or wss:// (or a bare host:port), comma-separated.
+ * Checked here so a typo names the variable instead of failing later inside the client.
+ */
+const natsUrlList = z.string().superRefine((value, ctx) => {
+  for (const entry of value.split(",").map((s) => s.trim())) {
+    const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `nats://${entry}`;
+    let url: URL | undefined;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      url = undefined;
+    }
+    const ok = url !== undefined && /^(nats|tls|ws|wss):$/.test(url.protocol) && url.hostname !== "" && (url.pathname === "" || url.pathname === "/");
+    if (!ok) {
+      ctx.addIssue({ code: "custom", message: `"${entry}" is not a NATS server URL; expected nats://host:4222 (tls://, ws://, wss:// too), comma-separated for a cluster` });
+      return;
+    }
+  }
+});
+
 export const DEFAULT_CRITICAL_EVENTS = [
   "edx.course.enrollment.activated",
   "edx.course.enrollment.deactivated",
@@ -58,7 +80,7 @@ export const CONFIG_VARS = {
   http2MaxConcurrentStreams: v("HTTP2_MAX_CONCURRENT_STREAMS", "100", "HTTP/2 streams (calls) one connection may have open at once; more are refused.", positiveInt.max(10_000)),
   httpIdleTimeoutMs: v("HTTP_IDLE_TIMEOUT_MS", "120000", "Close a client connection with no call in flight after this long, in ms.", positiveInt),
   maxConnections: v("MAX_CONNECTIONS", "1000", "Open client connections at most; more are closed on accept (keep LimitNOFILE above it).", positiveInt),
-  natsUrl: v("NATS_URL", "(unset)", "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.", z.string().optional()),
+  natsUrl: v("NATS_URL", "(unset)", "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.", natsUrlList.optional()),
   natsServerBin: v("NATS_SERVER_BIN", "nats-server", "nats-server binary for the embedded default (searched on PATH and /usr/sbin).", z.string().min(1)),
   natsCreds: v("NATS_CREDS", "(unset)", "NATS credentials file (JWT and NKey seed).", z.string().optional()),
   natsNkeySeedFile: v("NATS_NKEY_SEED_FILE", "(unset)", "File holding a NATS NKey user seed (SU...), for servers with nkey users. Not with NATS_CREDS.", z.string().optional()),
@@ -95,7 +117,12 @@ export const CONFIG_VARS = {
   caliperEventsRegexMode: v("CALIPER_EVENTS_REGEX_MODE", "allowlist", "allowlist or blocklist, for CALIPER_EVENTS_REGEX.", z.enum(["allowlist", "blocklist"])),
   caliperSensorId: v("CALIPER_SENSOR_ID", "(LMS_ROOT_URL)", "Caliper envelope sensor id.", z.string().min(1).optional()),
   identityHmacSecret: v("IDENTITY_HMAC_SECRET", "(generated once, kept in NATS)", "Key deriving external ids for users not in the identity table (at least 16 characters).", z.string().min(16, "expected at least 16 characters").optional()),
-  coursesFile: v("COURSES_FILE", "(unset)", "CSV (course_id,name) or JSON ({course_id: name}) with course names, read at start.", z.string().optional()),
+  coursesFile: v("COURSES_FILE", "(unset)", "CSV (course_id,name) or JSON ({course_id: name}) with course names, read at start.",
+    z
+      .string()
+      .refine((f) => existsSync(f) && statSync(f).isFile(), "file not found; expected the path of a CSV (course_id,name) or JSON ({course_id: name}) file")
+      .optional(),
+  ),
   emitTokens: v("EMIT_TOKENS", "(generated and printed)", "Comma-separated bearer tokens allowed to call Emit, EmitBatch and Transform.", list.optional()),
   adminTokens: v("ADMIN_TOKENS", "(generated and printed)", "Comma-separated bearer tokens allowed to call every RPC.", list.optional()),
   emitBatchMax: v("EMIT_BATCH_MAX", "1000", "Most events in one EmitBatch call.", positiveInt),

@@ -5,7 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
@@ -13,16 +12,10 @@ import { parse } from "yaml";
 import { Backend, EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
 import { answerClass } from "../src/metrics/metrics.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { freePort } from "./support/free-port.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { adminAuth, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 const raw = (file: string) => readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8");
 const ms = (n: number) => ({ seconds: BigInt(Math.floor(n / 1000)), nanos: (n % 1000) * 1_000_000 });
