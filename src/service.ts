@@ -211,7 +211,13 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       http,
       register(router) {
         router.service(EventRoutingService, eventRouting);
-        router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));
+        router.service(RouterAdminService, createRouterAdminService({
+            store: routers,
+            deliveryDefaults: defaults,
+            enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
+            logger,
+            ...(delivery ? { status: delivery.status } : {}),
+          }),);
         router.service(DirectoryAdminService, createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }));
         router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
       },
