@@ -33,6 +33,7 @@ import { StatementPublisher } from "./routing/statement-publisher.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
+import { ADMIN_SERVICE_OPTIONS } from "./server/connect-handler.js";
 import { createServiceMetrics, type ServiceMetrics } from "./metrics/metrics.js";
 import { emitObserver } from "./metrics/emit-metrics.js";
 import { startMetricsServer } from "./metrics/metrics-server.js";
@@ -211,15 +212,23 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       http,
       register(router) {
         router.service(EventRoutingService, eventRouting);
-        router.service(RouterAdminService, createRouterAdminService({
+        router.service(
+          RouterAdminService,
+          createRouterAdminService({
             store: routers,
             deliveryDefaults: defaults,
             enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
             logger,
             ...(delivery ? { status: delivery.status } : {}),
-          }),);
-        router.service(DirectoryAdminService, createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }));
-        router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
+          }),
+          ADMIN_SERVICE_OPTIONS,
+        );
+        router.service(
+          DirectoryAdminService,
+          createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
+          ADMIN_SERVICE_OPTIONS,
+        );
+        router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }), ADMIN_SERVICE_OPTIONS);
       },
     });
     void bindHealthToNats(nc.status(), server.health);
