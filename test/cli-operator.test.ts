@@ -178,3 +178,18 @@ test("routers delete --yes removes the router", async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await cli(["routers", "get", "upd"])).code, 2);
 });
+
+test("transform takes IDENTITY_HMAC_SECRET like the service (same derived learner ids) and says plainly when it is unset", async () => {
+  const fixture = join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json");
+  const event = create(EventInputSchema, { event: { case: "json", value: readFileSync(fixture, "utf8") } });
+  const fromService = await sut.events.transform({ event }, emitAuth);
+  const serviceActor = JSON.stringify(fromService.outputs[0]!.statements[0]!["actor"]);
+  const args = ["transform", "--backend", "xapi", "--lms-root-url", "http://localhost:18000", fixture];
+  const same = await cli(args, { IDENTITY_HMAC_SECRET: "hostile-input-test-secret-0123456789" });
+  assert.equal(same.code, 0, same.stderr);
+  assert.equal(JSON.stringify((JSON.parse(same.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+  assert.doesNotMatch(same.stderr, /IDENTITY_HMAC_SECRET/);
+  const unset = await cli(args, { IDENTITY_HMAC_SECRET: "" });
+  assert.match(unset.stderr, /IDENTITY_HMAC_SECRET is not set; learners missing from --identities get ids that differ from the service's/);
+  assert.notEqual(JSON.stringify((JSON.parse(unset.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+});
