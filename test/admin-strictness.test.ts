@@ -68,14 +68,29 @@ test("deliveries carry User-Agent: event-routing/<version>", async () => {
 test("an xAPI endpoint ending in /statements is refused with the base URL to enter; Caliper endpoints are not", async () => {
   const e = await sut.admin
     .createRouter({ router: { id: "stmts", backend: Backend.XAPI, endpointUrl: "https://lrs.example.com/xapi/statements/" } }, adminAuth)
-    .then(() => assert.fail("accepted"), (err: unknown) => ConnectError.from(err));
+    .then(
+      () => assert.fail("accepted"),
+      (err: unknown) => ConnectError.from(err),
+    );
   assert.match(e.rawMessage, /router\.endpoint_url: .*Enter https:\/\/lrs\.example\.com\/xapi instead/);
-  const caliper = await sut.admin.createRouter({ router: { id: "cal-stmts", backend: Backend.CALIPER, endpointUrl: "https://c.example.com/statements" } }, adminAuth);
+  const caliper = await sut.admin.createRouter(
+    { router: { id: "cal-stmts", backend: Backend.CALIPER, endpointUrl: "https://c.example.com/statements" } },
+    adminAuth,
+  );
   assert.deepEqual(caliper.warnings, []);
-  const created = await sut.admin.createRouter({ router: { id: "base", backend: Backend.XAPI, endpointUrl: "https://lrs.example.com/xapi" } }, adminAuth);
+  const created = await sut.admin.createRouter(
+    { router: { id: "base", backend: Backend.XAPI, endpointUrl: "https://lrs.example.com/xapi" } },
+    adminAuth,
+  );
   const updated = await sut.admin
-    .updateRouter({ router: { id: "base", endpointUrl: "https://lrs.example.com/xapi/statements" }, updateMask: { paths: ["endpoint_url"] } }, adminAuth)
-    .then(() => "accepted", (err: unknown) => ConnectError.from(err).rawMessage);
+    .updateRouter(
+      { router: { id: "base", endpointUrl: "https://lrs.example.com/xapi/statements" }, updateMask: { paths: ["endpoint_url"] } },
+      adminAuth,
+    )
+    .then(
+      () => "accepted",
+      (err: unknown) => ConnectError.from(err).rawMessage,
+    );
   assert.ok(created.router);
   assert.match(updated, /\/statements is added when sending/);
 });

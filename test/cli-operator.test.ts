@@ -29,7 +29,12 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "er-cli-op-"));
   ok = await FaultEndpoint.start();
   refusing = await FaultEndpoint.start(() => ({ status: 400 }));
-  sut = await startServiceUnderTest({ DELIVERY_ENABLED: "true", CALIPER_ENABLED: "false", LOG_LEVEL: "info", DELIVERY_BATCH_INTERVAL_MS: "50" });
+  sut = await startServiceUnderTest({
+    DELIVERY_ENABLED: "true",
+    CALIPER_ENABLED: "false",
+    LOG_LEVEL: "info",
+    DELIVERY_BATCH_INTERVAL_MS: "50",
+  });
 });
 after(async () => {
   await sut?.close();
@@ -59,7 +64,10 @@ function file(name: string, text: string): string {
 const oneLine = (s: string) => assert.equal(s.trimEnd().split("\n").length, 1, `one line: ${s}`);
 
 test("routers create from YAML (secret from the environment), list and get as a table and as JSON; the secret is never printed", async () => {
-  const yaml = file("lrs.yaml", `id: lrs-yaml\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabled: true\nauth:\n  basic:\n    username: alice\n`);
+  const yaml = file(
+    "lrs.yaml",
+    `id: lrs-yaml\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabled: true\nauth:\n  basic:\n    username: alice\n`,
+  );
   const created = await cli(["routers", "create", "-f", yaml], { EVENT_ROUTING_ROUTER_PASSWORD: SECRET });
   assert.equal(created.code, 0, created.stderr);
   assert.match(created.stdout, /^ID\s+BACKEND\s+ENABLED\s+ENDPOINT\s+AUTH/);
@@ -87,12 +95,30 @@ test("routers update sends only the given fields and the change is logged by fie
 });
 
 test("usage, not found, refused, not allowed and unavailable each have their exit code and one line", async () => {
-  const noSecret = await cli(["routers", "create", "--id", "nosecret", "--backend", "xapi", "--endpoint-url", ok.url, "--auth", "basic", "--username", "u"]);
+  const noSecret = await cli([
+    "routers",
+    "create",
+    "--id",
+    "nosecret",
+    "--backend",
+    "xapi",
+    "--endpoint-url",
+    ok.url,
+    "--auth",
+    "basic",
+    "--username",
+    "u",
+  ]);
   assert.equal(noSecret.code, 1);
   assert.match(noSecret.stderr, /EVENT_ROUTING_ROUTER_PASSWORD/);
   oneLine(noSecret.stderr);
 
-  const typo = await cli(["routers", "create", "-f", file("typo.yaml", `id: typo\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabeld: true\n`)]);
+  const typo = await cli([
+    "routers",
+    "create",
+    "-f",
+    file("typo.yaml", `id: typo\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabeld: true\n`),
+  ]);
   assert.equal(typo.code, 1);
   assert.match(typo.stderr, /enabeld/);
 
@@ -134,10 +160,14 @@ test("status shows each router's state and counts; failed list, retry and purge 
   const raw = readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8");
   await sut.events.emit({ event: create(EventInputSchema, { event: { case: "json", value: raw } }) }, emitAuth);
   let list = await cli(["failed", "list", "--router", "refuses", "--json"]);
-  await waitUntil(async () => {
-    list = await cli(["failed", "list", "--router", "refuses", "--json"]);
-    return (JSON.parse(list.stdout) as unknown[]).length === 1;
-  }, 30_000, "the refused critical statement is in the failed stream");
+  await waitUntil(
+    async () => {
+      list = await cli(["failed", "list", "--router", "refuses", "--json"]);
+      return (JSON.parse(list.stdout) as unknown[]).length === 1;
+    },
+    30_000,
+    "the refused critical statement is in the failed stream",
+  );
   const [failed] = JSON.parse(list.stdout) as Array<{ id: string; eventName: string }>;
   assert.equal(failed!.eventName, "edx.course.enrollment.activated");
   const table = await cli(["failed", "list"]);

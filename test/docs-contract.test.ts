@@ -80,10 +80,15 @@ test("every contract field name the docs show exists in the contract", () => {
 test("every repository file the docs cite exists", () => {
   for (const doc of DOCS) {
     const text = readFileSync(new URL(`../${doc}`, import.meta.url), "utf8");
-    const cited = new Set([...text.matchAll(/`((?:src|test|bench|deploy|scripts|docs|proto)\/[A-Za-z0-9_./-]+\.[a-z]+)`/g)].map((m) => m[1]!));
+    const cited = new Set(
+      [...text.matchAll(/`((?:src|test|bench|deploy|scripts|docs|proto)\/[A-Za-z0-9_./-]+\.[a-z]+)`/g)].map((m) => m[1]!),
+    );
     for (const path of cited) assert.ok(existsSync(new URL(`../${path}`, import.meta.url)), `${doc} cites ${path}`);
     for (const m of text.matchAll(/\b([A-Z][A-Z0-9-]+\.md)\b/g)) {
-      assert.ok(existsSync(new URL(`../${m[1]}`, import.meta.url)) || existsSync(new URL(`../docs/${m[1]}`, import.meta.url)), `${doc} cites ${m[1]}`);
+      assert.ok(
+        existsSync(new URL(`../${m[1]}`, import.meta.url)) || existsSync(new URL(`../docs/${m[1]}`, import.meta.url)),
+        `${doc} cites ${m[1]}`,
+      );
     }
   }
 });

@@ -16,7 +16,6 @@ import { freePort } from "./support/free-port.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { adminAuth, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
-
 const raw = (file: string) => readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8");
 const ms = (n: number) => ({ seconds: BigInt(Math.floor(n / 1000)), nanos: (n % 1000) * 1_000_000 });
 
@@ -48,18 +47,37 @@ function value(text: string, series: string): number | undefined {
 
 test("answer classes: 2xx, 409, 4xx, 429, 5xx, timeout and network failures are told apart", () => {
   assert.deepEqual(
-    [answerClass(200), answerClass(204), answerClass(409), answerClass(400), answerClass(429), answerClass(503), answerClass(undefined, true), answerClass(undefined)],
+    [
+      answerClass(200),
+      answerClass(204),
+      answerClass(409),
+      answerClass(400),
+      answerClass(429),
+      answerClass(503),
+      answerClass(undefined, true),
+      answerClass(undefined),
+    ],
     ["2xx", "2xx", "409", "4xx", "429", "5xx", "timeout", "network"],
   );
 });
 
 test("a delivered emit moves the RPC, event, stored, attempt, result, batch, latency and lag metrics", async () => {
-  await sut.createRouter({ id: "m1", backend: Backend.XAPI, endpointUrl: endpoint.url, enabled: true, delivery: { batchSize: 5, batchInterval: ms(50) } });
+  await sut.createRouter({
+    id: "m1",
+    backend: Backend.XAPI,
+    endpointUrl: endpoint.url,
+    enabled: true,
+    delivery: { batchSize: 5, batchInterval: ms(50) },
+  });
   await sut.service.delivery!.settled();
   const event = create(EventInputSchema, { event: { case: "json", value: raw("edx.course.enrollment.activated.json") } });
   await sut.events.emit({ event }, emitAuth);
   await waitUntil(() => endpoint.stored.size >= 1, 20_000, "the statement is delivered");
-  await waitUntil(async () => (value(await scrape(), 'event_routing_delivery_results_total{router="m1",result="delivered"}') ?? 0) >= 1, 10_000, "ack counted");
+  await waitUntil(
+    async () => (value(await scrape(), 'event_routing_delivery_results_total{router="m1",result="delivered"}') ?? 0) >= 1,
+    10_000,
+    "ack counted",
+  );
   const text = await scrape();
   assert.equal(value(text, 'event_routing_rpc_requests_total{procedure="eventrouting.v1.EventRoutingService/Emit",code="ok"}'), 1);
   assert.ok(value(text, 'event_routing_rpc_duration_seconds_count{procedure="eventrouting.v1.EventRoutingService/Emit"}')! >= 1);
@@ -80,15 +98,28 @@ test("a delivered emit moves the RPC, event, stored, attempt, result, batch, lat
 test("a failing endpoint shows as 5xx attempts and the FAILING state; unknown event names count as other", async () => {
   const failing = await FaultEndpoint.start(() => ({ status: 503 }));
   try {
-    await sut.createRouter({ id: "m2", backend: Backend.XAPI, endpointUrl: failing.url, enabled: true, delivery: { batchSize: 5, batchInterval: ms(50), maxRetries: 5 } });
+    await sut.createRouter({
+      id: "m2",
+      backend: Backend.XAPI,
+      endpointUrl: failing.url,
+      enabled: true,
+      delivery: { batchSize: 5, batchInterval: ms(50), maxRetries: 5 },
+    });
     await sut.service.delivery!.settled();
     const event = create(EventInputSchema, { event: { case: "json", value: raw("edx.course.enrollment.deactivated.json") } });
     await sut.events.emit({ event }, emitAuth);
     const junk = JSON.parse(raw("edx.course.enrollment.activated.json")) as Record<string, unknown>;
     for (const name of ["random.name.1", "random.name.2"]) {
-      await sut.events.emit({ event: create(EventInputSchema, { event: { case: "json", value: JSON.stringify({ ...junk, name, event_type: name }) } }) }, emitAuth);
+      await sut.events.emit(
+        { event: create(EventInputSchema, { event: { case: "json", value: JSON.stringify({ ...junk, name, event_type: name }) } }) },
+        emitAuth,
+      );
     }
-    await waitUntil(async () => value(await scrape(), 'event_routing_router_state{router="m2",state="failing"}') === 1, 20_000, "router FAILING");
+    await waitUntil(
+      async () => value(await scrape(), 'event_routing_router_state{router="m2",state="failing"}') === 1,
+      20_000,
+      "router FAILING",
+    );
     const text = await scrape();
     assert.ok(value(text, 'event_routing_delivery_attempts_total{router="m2",answer="5xx"}')! >= 1);
     assert.ok(value(text, 'event_routing_router_in_flight{router="m2"}')! + value(text, 'event_routing_router_pending{router="m2"}')! >= 1);
@@ -103,9 +134,11 @@ test("a failing endpoint shows as 5xx attempts and the FAILING state; unknown ev
 
 test("deploy/prometheus/alerts.yml parses and uses only metrics the running service exports", async () => {
   const text = await scrape();
-  const exported = new Set([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
-    type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
-  ));
+  const exported = new Set(
+    [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].flatMap(([, name, type]) =>
+      type === "histogram" ? [`${name}_bucket`, `${name}_sum`, `${name}_count`] : [name!],
+    ),
+  );
   const doc = parse(readFileSync(new URL("../deploy/prometheus/alerts.yml", import.meta.url), "utf8")) as {
     groups: Array<{ name: string; rules: Array<{ alert: string; expr: string; for?: string; annotations: Record<string, string> }> }>;
   };

@@ -79,7 +79,10 @@ function run(env: Record<string, string>, preload: string[] = []): Run {
           for (const l of out.split("\n")) {
             try {
               const j = JSON.parse(l) as Record<string, unknown>;
-              if (msg.test(String(j["msg"]))) return resolve(j), true;
+              if (msg.test(String(j["msg"]))) {
+                resolve(j);
+                return true;
+              }
             } catch {
               // not a JSON line
             }
@@ -155,7 +158,13 @@ test("the nats-server cannot start (NATS_MONITOR_PORT in use): a clear line, exi
 test("banner with every URL and generated tokens; NATS_MONITOR_PORT honoured; a second start on the DATA_DIR refuses", async () => {
   const dir = dataDir();
   const [monitor, metrics] = [await freePort(), await freePort()];
-  const first = run({ DATA_DIR: dir, NATS_MONITOR_PORT: String(monitor), METRICS_PORT: String(metrics), EMIT_TOKENS: "", ADMIN_TOKENS: "" });
+  const first = run({
+    DATA_DIR: dir,
+    NATS_MONITOR_PORT: String(monitor),
+    METRICS_PORT: String(metrics),
+    EMIT_TOKENS: "",
+    ADMIN_TOKENS: "",
+  });
   try {
     const banner = await first.line(/event-routing listening/);
     assert.match(String(banner["url"]), /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -192,8 +201,16 @@ test("a lock left by a killed service is stale and taken over", async () => {
 });
 
 for (const [name, env, pattern] of [
-  ["an invalid XAPI_EVENTS_REGEX", { XAPI_EVENTS_REGEX: "edx\\.(video" }, /XAPI_EVENTS_REGEX="edx\\\\\.\(video": .*\(Comma-separated regexes/],
-  ["a missing COURSES_FILE", { COURSES_FILE: "/nonexistent/courses.csv" }, /COURSES_FILE="\/nonexistent\/courses.csv": file not found; expected the path of a CSV/],
+  [
+    "an invalid XAPI_EVENTS_REGEX",
+    { XAPI_EVENTS_REGEX: "edx\\.(video" },
+    /XAPI_EVENTS_REGEX="edx\\\\\.\(video": .*\(Comma-separated regexes/,
+  ],
+  [
+    "a missing COURSES_FILE",
+    { COURSES_FILE: "/nonexistent/courses.csv" },
+    /COURSES_FILE="\/nonexistent\/courses.csv": file not found; expected the path of a CSV/,
+  ],
   ["a malformed NATS_URL", { NATS_URL: "http//nats:4222" }, /NATS_URL="http\/\/nats:4222": .*expected nats:\/\/host:4222/],
 ] as const) {
   test(`${name} stops start-up naming the variable and the accepted form, without a stack`, async () => {
@@ -208,7 +225,10 @@ test("a NATS_URL refusing connections names the URL and what to check, exit 3, w
   const port = await freePort();
   const r = run({ NATS_URL: `nats://127.0.0.1:${port}` });
   assert.equal(await r.exited, 3);
-  assert.match(r.stderr(), new RegExp(`NATS_URL=nats://127.0.0.1:${port}: cannot connect .*Check that nats-server runs there with JetStream`));
+  assert.match(
+    r.stderr(),
+    new RegExp(`NATS_URL=nats://127.0.0.1:${port}: cannot connect .*Check that nats-server runs there with JetStream`),
+  );
   assert.doesNotMatch(r.stderr(), NO_STACK);
 });
 

@@ -29,7 +29,10 @@ export function checkXapiEndpoint(router: Pick<RouterConfig, "backend" | "endpoi
 }
 
 /** Warnings for CreateRouter / UpdateRouter responses. */
-export function routerWarnings(router: Pick<RouterConfig, "backend" | "enabled">, enabledBackends: ReadonlySet<BackendName> | undefined): string[] {
+export function routerWarnings(
+  router: Pick<RouterConfig, "backend" | "enabled">,
+  enabledBackends: ReadonlySet<BackendName> | undefined,
+): string[] {
   if (!enabledBackends || enabledBackends.has(router.backend)) return [];
   const variable = router.backend === "xapi" ? "XAPI_ENABLED" : "CALIPER_ENABLED";
   return [

@@ -31,7 +31,12 @@ function time(flag: string, v: string | undefined) {
   return timestampFromDate(d);
 }
 
-function filterOf(v: { router?: string | undefined; event?: string | undefined; since?: string | undefined; until?: string | undefined }): FailedFilter | undefined {
+function filterOf(v: {
+  router?: string | undefined;
+  event?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}): FailedFilter | undefined {
   const startTime = time("since", v.since);
   const endTime = time("until", v.until);
   if (!v.router && !v.event && !startTime && !endTime) return undefined;
@@ -52,7 +57,12 @@ function ids(positionals: readonly string[]): bigint[] {
 
 export async function runFailed(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { ...REMOTE_OPTIONS, ...FILTER_OPTIONS }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { ...REMOTE_OPTIONS, ...FILTER_OPTIONS },
+    allowPositionals: true,
+    strict: true,
+  });
   return guarded(io, values.debug, async () => {
     const filter = filterOf(values);
     switch (sub) {
@@ -63,7 +73,10 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
         const rows = [];
         let pageToken = "";
         do {
-          const res = await remote.events.listFailed({ ...(filter ? { filter } : {}), pageSize: Math.min(1000, limit - rows.length), pageToken }, remote.callOptions);
+          const res = await remote.events.listFailed(
+            { ...(filter ? { filter } : {}), pageSize: Math.min(1000, limit - rows.length), pageToken },
+            remote.callOptions,
+          );
           rows.push(...res.failed);
           pageToken = res.nextPageToken;
         } while (pageToken !== "" && rows.length < limit);
@@ -73,7 +86,16 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
           io.out.write(
             table(
               ["ID", "ROUTER", "EVENT", "STATEMENT", "ATTEMPTS", "HTTP", "FAILED_AT", "LAST_ERROR"],
-              rows.map((f) => [String(f.id), f.routerId, f.eventName, f.statementId, String(f.attempts), String(f.lastHttpStatus || ""), isoOrEmpty(f.failedTime), cut(f.lastError)]),
+              rows.map((f) => [
+                String(f.id),
+                f.routerId,
+                f.eventName,
+                f.statementId,
+                String(f.attempts),
+                String(f.lastHttpStatus || ""),
+                isoOrEmpty(f.failedTime),
+                cut(f.lastError),
+              ]),
             ),
           );
           if (pageToken !== "") io.err.write(`(first ${rows.length} shown; --limit N for more)\n`);
@@ -88,10 +110,17 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
         if (sub === "purge" && !values.yes) throw new UsageError("failed purge deletes the only copy of these statements: add --yes");
         const remote = connectRemote(values, io.env);
         const req = { ids: idList, ...(filter ? { filter } : {}), all: values.all };
-        const res = sub === "retry" ? await remote.events.retryFailed(req, remote.callOptions) : await remote.events.purgeFailed(req, remote.callOptions);
+        const res =
+          sub === "retry"
+            ? await remote.events.retryFailed(req, remote.callOptions)
+            : await remote.events.purgeFailed(req, remote.callOptions);
         const count = "retried" in res ? res.retried : res.purged;
-        if (remote.json) io.out.write(`${JSON.stringify({ [sub === "retry" ? "retried" : "purged"]: count, notFound: res.notFound.map(String) })}\n`);
-        else io.out.write(`${sub === "retry" ? "retried" : "purged"} ${count}${res.notFound.length > 0 ? `; not found: ${res.notFound.join(", ")}` : ""}\n`);
+        if (remote.json)
+          io.out.write(`${JSON.stringify({ [sub === "retry" ? "retried" : "purged"]: count, notFound: res.notFound.map(String) })}\n`);
+        else
+          io.out.write(
+            `${sub === "retry" ? "retried" : "purged"} ${count}${res.notFound.length > 0 ? `; not found: ${res.notFound.join(", ")}` : ""}\n`,
+          );
         // Every id asked for was gone: nothing was done, which a script should see.
         return idList.length > 0 && res.notFound.length === idList.length ? EXIT.notFound : EXIT.ok;
       }

@@ -48,7 +48,10 @@ export interface Remote {
   readonly json: boolean;
 }
 
-export function connectRemote(values: { url?: string | undefined; token?: string | undefined; json?: boolean | undefined }, env: Io["env"]): Remote {
+export function connectRemote(
+  values: { url?: string | undefined; token?: string | undefined; json?: boolean | undefined },
+  env: Io["env"],
+): Remote {
   const url = values.url ?? env["EVENT_ROUTING_URL"] ?? DEFAULT_URL;
   const token = values.token ?? env["EVENT_ROUTING_TOKEN"];
   if (!token) throw new UsageError("no admin token: set EVENT_ROUTING_TOKEN (or --token) to one of the service's ADMIN_TOKENS");
@@ -78,10 +81,16 @@ export function failure(e: unknown, debug = false): { code: number; line: string
       return { code: EXIT.notFound, line: `not found: ${ce.rawMessage}${detail}` };
     case Code.Unavailable:
     case Code.DeadlineExceeded:
-      return { code: EXIT.unavailable, line: `service unavailable: ${ce.rawMessage}${detail} (check EVENT_ROUTING_URL and that the service runs)` };
+      return {
+        code: EXIT.unavailable,
+        line: `service unavailable: ${ce.rawMessage}${detail} (check EVENT_ROUTING_URL and that the service runs)`,
+      };
     case Code.Unauthenticated:
     case Code.PermissionDenied:
-      return { code: EXIT.notAllowed, line: `not allowed: ${ce.rawMessage}${detail} (EVENT_ROUTING_TOKEN must be one of the service's ADMIN_TOKENS)` };
+      return {
+        code: EXIT.notAllowed,
+        line: `not allowed: ${ce.rawMessage}${detail} (EVENT_ROUTING_TOKEN must be one of the service's ADMIN_TOKENS)`,
+      };
     case Code.InvalidArgument:
     case Code.AlreadyExists:
     case Code.FailedPrecondition:

@@ -69,17 +69,27 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
   const fields: string[] = [];
   const r = create(RouterSchema, {});
   if (f.id !== undefined) r.id = f.id;
-  if (f["display-name"] !== undefined) (r.displayName = f["display-name"]), fields.push("display_name");
+  if (f["display-name"] !== undefined) {
+    r.displayName = f["display-name"];
+    fields.push("display_name");
+  }
   if (f.backend !== undefined) {
     if (f.backend !== "xapi" && f.backend !== "caliper") throw new UsageError(`--backend ${f.backend}: expected xapi or caliper`);
     r.backend = f.backend === "xapi" ? Backend.XAPI : Backend.CALIPER;
     fields.push("backend");
   }
-  if (f["endpoint-url"] !== undefined) (r.endpointUrl = f["endpoint-url"]), fields.push("endpoint_url");
+  if (f["endpoint-url"] !== undefined) {
+    r.endpointUrl = f["endpoint-url"];
+    fields.push("endpoint_url");
+  }
   if (f.enabled && f.disabled) throw new UsageError("--enabled and --disabled together");
-  if (f.enabled || f.disabled) (r.enabled = f.enabled === true), fields.push("enabled");
+  if (f.enabled || f.disabled) {
+    r.enabled = f.enabled === true;
+    fields.push("enabled");
+  }
   if (f.auth !== undefined) {
-    if (f.auth === "basic") r.auth = { kind: { case: "basic", value: { username: f.username ?? "", password: "" } }, hasSecret: false } as Router["auth"];
+    if (f.auth === "basic")
+      r.auth = { kind: { case: "basic", value: { username: f.username ?? "", password: "" } }, hasSecret: false } as Router["auth"];
     else if (f.auth === "bearer") r.auth = { kind: { case: "bearer", value: { token: "" } }, hasSecret: false } as Router["auth"];
     else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic or bearer`);
     fields.push("auth");
@@ -94,7 +104,12 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
 export async function fillSecrets(router: Router, io: Io, required: boolean): Promise<void> {
   const kind = router.auth?.kind;
   if (kind?.case === "basic" && kind.value.password === "") {
-    kind.value.password = await secret("EVENT_ROUTING_ROUTER_PASSWORD", `Password for ${kind.value.username || "the LRS user"}: `, io, required);
+    kind.value.password = await secret(
+      "EVENT_ROUTING_ROUTER_PASSWORD",
+      `Password for ${kind.value.username || "the LRS user"}: `,
+      io,
+      required,
+    );
   } else if (kind?.case === "bearer" && kind.value.token === "") {
     kind.value.token = await secret("EVENT_ROUTING_ROUTER_TOKEN", "Bearer token: ", io, required);
   }

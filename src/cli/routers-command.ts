@@ -33,7 +33,14 @@ function print(remote: Remote, io: Io, routers: readonly Router[], one: boolean)
   io.out.write(
     table(
       ["ID", "BACKEND", "ENABLED", "ENDPOINT", "AUTH", "REVISION"],
-      routers.map((r) => [r.id, Backend[r.backend]?.toLowerCase(), r.enabled ? "yes" : "no", r.endpointUrl, authName(r), String(r.revision)]),
+      routers.map((r) => [
+        r.id,
+        Backend[r.backend]?.toLowerCase(),
+        r.enabled ? "yes" : "no",
+        r.endpointUrl,
+        authName(r),
+        String(r.revision),
+      ]),
     ),
   );
 }
@@ -44,7 +51,9 @@ function warn(io: Io, warnings: readonly string[]): void {
 
 function draft(values: Record<string, unknown>, id: string | undefined): RouterDraft {
   const flags = { ...values } as Parameters<typeof routerFromFlags>[0];
-  const fromFlags = ["id", "display-name", "backend", "endpoint-url", "enabled", "disabled", "auth", "username"].some((k) => values[k] !== undefined);
+  const fromFlags = ["id", "display-name", "backend", "endpoint-url", "enabled", "disabled", "auth", "username"].some(
+    (k) => values[k] !== undefined,
+  );
   if (values["file"] !== undefined && fromFlags) throw new UsageError("give the router as -f FILE or as flags, not both");
   const d = values["file"] !== undefined ? routerFromFile(String(values["file"])) : routerFromFlags(flags);
   if (id !== undefined) {
@@ -93,7 +102,8 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
       }
       case "update": {
         const d = draft(values, needId());
-        if (d.fields.filter((f) => f !== "id").length === 0) throw new UsageError("nothing to update: give -f FILE or at least one field flag");
+        if (d.fields.filter((f) => f !== "id").length === 0)
+          throw new UsageError("nothing to update: give -f FILE or at least one field flag");
         const remote = connectRemote(values, io.env);
         await fillSecrets(d.router, io, d.fields.includes("auth") || d.fields.includes("endpoint_url"));
         const paths = d.fields.filter((f) => f !== "id");

@@ -15,7 +15,9 @@ const OUTCOME_LABEL = new Map<Outcome, string>(
     .map(([k, v]) => [v as Outcome, k.toLowerCase()]),
 );
 
-export function emitObserver(metrics: MetricsRecorder): (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void {
+export function emitObserver(
+  metrics: MetricsRecorder,
+): (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void {
   return (events, outputs) => {
     events.forEach((event, i) => {
       const perBackend = outputs[i] ?? [];

@@ -21,7 +21,8 @@ export function instrumentSender(sender: BatchSender, routerId: string, metrics:
         return answer;
       } catch (e) {
         // An abort at stop is not an answer from the endpoint.
-        if (!signal?.aborted) metrics.attempt(routerId, answerClass(undefined, e instanceof HttpSendError && e.timedOut), bodies.length, seconds());
+        if (!signal?.aborted)
+          metrics.attempt(routerId, answerClass(undefined, e instanceof HttpSendError && e.timedOut), bodies.length, seconds());
         throw e;
       }
     },

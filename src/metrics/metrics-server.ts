@@ -41,7 +41,13 @@ export async function sample(src: SampleSources, now = Date.now()): Promise<Metr
       oldestPendingAgeSeconds: r.oldestPendingTime ? Math.max(0, (now - r.oldestPendingTime.getTime()) / 1000) : 0,
       ...(r.oldestPendingExpireTime ? { oldestPendingExpiresInSeconds: (r.oldestPendingExpireTime.getTime() - now) / 1000 } : {}),
     })),
-    inputs: src.inputs.map((i) => ({ input: i.input, read: i.stats.entriesRead, stored: i.stats.statementsStored, rejected: i.stats.rejected, serving: i.serving() })),
+    inputs: src.inputs.map((i) => ({
+      input: i.input,
+      read: i.stats.entriesRead,
+      stored: i.stats.statementsStored,
+      rejected: i.stats.rejected,
+      serving: i.serving(),
+    })),
   };
 }
 
@@ -69,7 +75,11 @@ export async function startMetricsServer(opts: {
   logger: Logger;
 }): Promise<MetricsServer> {
   const { metrics, logger } = opts;
-  const sampleOk = new Gauge({ name: `${METRIC_PREFIX}scrape_sample_ok`, help: "1 when this scrape could sample JetStream", registers: [metrics.registry] });
+  const sampleOk = new Gauge({
+    name: `${METRIC_PREFIX}scrape_sample_ok`,
+    help: "1 when this scrape could sample JetStream",
+    registers: [metrics.registry],
+  });
   let lastWarn = 0;
   const server: Server = createServer((req, res) => {
     if (req.method !== "GET" || (req.url ?? "").split("?")[0] !== "/metrics") {

@@ -72,7 +72,13 @@ export interface MetricsSample {
   }>;
   /** Messages in the failed stream (every router), or undefined when JetStream did not answer. */
   readonly failedStreamMessages: number | undefined;
-  readonly inputs: ReadonlyArray<{ readonly input: string; readonly read: number; readonly stored: number; readonly rejected: number; readonly serving: boolean }>;
+  readonly inputs: ReadonlyArray<{
+    readonly input: string;
+    readonly read: number;
+    readonly stored: number;
+    readonly rejected: number;
+    readonly serving: boolean;
+  }>;
 }
 
 export interface ServiceMetrics {
@@ -96,7 +102,12 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const n = (s: string) => `${METRIC_PREFIX}${s}`;
-  const rpcs = new Counter({ name: n("rpc_requests_total"), help: "RPCs handled, by procedure and code", labelNames: ["procedure", "code"], registers: [registry] });
+  const rpcs = new Counter({
+    name: n("rpc_requests_total"),
+    help: "RPCs handled, by procedure and code",
+    labelNames: ["procedure", "code"],
+    registers: [registry],
+  });
   const rpcSeconds = new Histogram({
     name: n("rpc_duration_seconds"),
     help: "RPC handling time, by procedure",
@@ -104,30 +115,117 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
-  const events = new Counter({ name: n("events_total"), help: "Events through the emit path (Emit, EmitBatch, inputs), by name and overall outcome", labelNames: ["event", "outcome"], registers: [registry] });
-  const stored = new Counter({ name: n("statements_stored_total"), help: "Delivery messages stored, per router", labelNames: ["router"], registers: [registry] });
-  const attempts = new Counter({ name: n("delivery_attempts_total"), help: "HTTP delivery requests, per router and answer class", labelNames: ["router", "answer"], registers: [registry] });
-  const results = new Counter({ name: n("delivery_results_total"), help: "Statements settled after an attempt, per router and result", labelNames: ["router", "result"], registers: [registry] });
-  const batchSize = new Histogram({ name: n("delivery_batch_size"), help: "Statements per HTTP delivery request", labelNames: ["router"], buckets: BATCH_BUCKETS, registers: [registry] });
-  const httpSeconds = new Histogram({ name: n("delivery_http_duration_seconds"), help: "HTTP delivery request time", labelNames: ["router"], buckets: LATENCY_BUCKETS, registers: [registry] });
-  const lag = new Histogram({ name: n("delivery_lag_seconds"), help: "Stored to acknowledged, per delivered statement", labelNames: ["router"], buckets: LAG_BUCKETS, registers: [registry] });
-  const pending = new Gauge({ name: n("router_pending"), help: "Statements not yet delivered (consumer num_pending), sampled at scrape", labelNames: ["router"], registers: [registry] });
-  const inFlight = new Gauge({ name: n("router_in_flight"), help: "Statements delivered to a worker and not yet acknowledged, sampled at scrape", labelNames: ["router"], registers: [registry] });
-  const failedStored = new Gauge({ name: n("router_failed_stored"), help: "Statements of this router in the failed stream, sampled at scrape", labelNames: ["router"], registers: [registry] });
-  const state = new Gauge({ name: n("router_state"), help: "1 for the router's current state as this instance sees it", labelNames: ["router", "state"], registers: [registry] });
-  const age = new Gauge({ name: n("router_oldest_pending_age_seconds"), help: "Age of the oldest undelivered statement, 0 when none", labelNames: ["router"], registers: [registry] });
+  const events = new Counter({
+    name: n("events_total"),
+    help: "Events through the emit path (Emit, EmitBatch, inputs), by name and overall outcome",
+    labelNames: ["event", "outcome"],
+    registers: [registry],
+  });
+  const stored = new Counter({
+    name: n("statements_stored_total"),
+    help: "Delivery messages stored, per router",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const attempts = new Counter({
+    name: n("delivery_attempts_total"),
+    help: "HTTP delivery requests, per router and answer class",
+    labelNames: ["router", "answer"],
+    registers: [registry],
+  });
+  const results = new Counter({
+    name: n("delivery_results_total"),
+    help: "Statements settled after an attempt, per router and result",
+    labelNames: ["router", "result"],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: n("delivery_batch_size"),
+    help: "Statements per HTTP delivery request",
+    labelNames: ["router"],
+    buckets: BATCH_BUCKETS,
+    registers: [registry],
+  });
+  const httpSeconds = new Histogram({
+    name: n("delivery_http_duration_seconds"),
+    help: "HTTP delivery request time",
+    labelNames: ["router"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: n("delivery_lag_seconds"),
+    help: "Stored to acknowledged, per delivered statement",
+    labelNames: ["router"],
+    buckets: LAG_BUCKETS,
+    registers: [registry],
+  });
+  const pending = new Gauge({
+    name: n("router_pending"),
+    help: "Statements not yet delivered (consumer num_pending), sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: n("router_in_flight"),
+    help: "Statements delivered to a worker and not yet acknowledged, sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const failedStored = new Gauge({
+    name: n("router_failed_stored"),
+    help: "Statements of this router in the failed stream, sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const state = new Gauge({
+    name: n("router_state"),
+    help: "1 for the router's current state as this instance sees it",
+    labelNames: ["router", "state"],
+    registers: [registry],
+  });
+  const age = new Gauge({
+    name: n("router_oldest_pending_age_seconds"),
+    help: "Age of the oldest undelivered statement, 0 when none",
+    labelNames: ["router"],
+    registers: [registry],
+  });
   const expires = new Gauge({
     name: n("router_oldest_pending_expires_in_seconds"),
     help: "Seconds until the delivery stream's age limit removes the oldest undelivered statement",
     labelNames: ["router"],
     registers: [registry],
   });
-  const failedStream = new Gauge({ name: n("failed_stream_messages"), help: "Messages in the failed stream, sampled at scrape", registers: [registry] });
+  const failedStream = new Gauge({
+    name: n("failed_stream_messages"),
+    help: "Messages in the failed stream, sampled at scrape",
+    registers: [registry],
+  });
   const nats = new Gauge({ name: n("nats_connected"), help: "1 while the NATS connection is up", registers: [registry] });
-  const inputRead = new Gauge({ name: n("ingest_entries_read"), help: "Entries read by an input since start", labelNames: ["input"], registers: [registry] });
-  const inputStored = new Gauge({ name: n("ingest_statements_stored"), help: "Delivery messages stored by an input since start", labelNames: ["input"], registers: [registry] });
-  const inputRejected = new Gauge({ name: n("ingest_rejected"), help: "Entries an input stored in the rejected stream since start", labelNames: ["input"], registers: [registry] });
-  const inputServing = new Gauge({ name: n("ingest_serving"), help: "1 while an input reads", labelNames: ["input"], registers: [registry] });
+  const inputRead = new Gauge({
+    name: n("ingest_entries_read"),
+    help: "Entries read by an input since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputStored = new Gauge({
+    name: n("ingest_statements_stored"),
+    help: "Delivery messages stored by an input since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputRejected = new Gauge({
+    name: n("ingest_rejected"),
+    help: "Entries an input stored in the rejected stream since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputServing = new Gauge({
+    name: n("ingest_serving"),
+    help: "1 while an input reads",
+    labelNames: ["input"],
+    registers: [registry],
+  });
 
   const recorder: MetricsRecorder = {
     rpc(procedure, code, seconds) {

@@ -11,7 +11,8 @@ export function metricsInterceptor(metrics: MetricsRecorder): Interceptor {
   return (next) => async (req) => {
     const start = performance.now();
     const procedure = `${req.service.typeName}/${req.method.name}`;
-    const done = (e: unknown): void => metrics.rpc(procedure, e === undefined ? "ok" : codeToString(ConnectError.from(e).code), (performance.now() - start) / 1000);
+    const done = (e: unknown): void =>
+      metrics.rpc(procedure, e === undefined ? "ok" : codeToString(ConnectError.from(e).code), (performance.now() - start) / 1000);
     let res;
     try {
       res = await next(req);

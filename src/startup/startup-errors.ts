@@ -27,7 +27,7 @@ export function describeStartupError(e: unknown, config: PortConfig | undefined)
   if (e instanceof NatsServerNotFoundError) return { message: e.message, exitCode: EXIT_FAILURE };
   if (e instanceof NatsUnreachableError || e instanceof DataDirLockedError) return { message: e.message, exitCode: EXIT_UNAVAILABLE };
   const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
-  if (err?.code === "EADDRINUSE" || err?.code === "EACCES" && err.syscall === "listen") {
+  if (err?.code === "EADDRINUSE" || (err?.code === "EACCES" && err.syscall === "listen")) {
     const variable = config && err.port === config.metricsPort && config.metricsPort > 0 ? "METRICS_PORT" : "PORT";
     const what = err.code === "EADDRINUSE" ? "is already in use" : "may not be used by this user (ports below 1024 need privileges)";
     return {
