@@ -262,6 +262,8 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         })
       : undefined;
     if (metricsServer) cleanup.unshift(() => metricsServer.close());
+    // A deleted router's series go with it, so the label set stays the configured routers.
+    if (metrics) cleanup.unshift(routers.subscribe((c) => c.kind === "delete" && metrics.forgetRouter(c.id)));
     const serving = (service: string) => server.health.status(service) === HealthCheckResponse_ServingStatus.SERVING;
 
     let closing: Promise<void> | undefined;

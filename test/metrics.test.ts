@@ -132,6 +132,13 @@ test("a failing endpoint shows as 5xx attempts and the FAILING state; unknown ev
   }
 });
 
+test("a deleted router's series disappear", async () => {
+  await waitUntil(() => sut.service.routers.get("m2") === undefined, 10_000, "m2 deleted");
+  const text = await scrape();
+  assert.doesNotMatch(text, /router="m2"/);
+  assert.match(text, /router="m1"/);
+});
+
 test("deploy/prometheus/alerts.yml parses and uses only metrics the running service exports", async () => {
   const text = await scrape();
   const exported = new Set(
