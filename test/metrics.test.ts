@@ -166,3 +166,20 @@ test("deploy/prometheus/alerts.yml parses and uses only metrics the running serv
     assert.ok(runbook.includes(`### ${r.alert}`), `docs/operations.md has a runbook section for ${r.alert}`);
   }
 });
+
+test("NATS down: the scrape still answers, with nats_connected 0 and scrape_sample_ok 0 (what EventRoutingNatsDown fires on)", async () => {
+  const other = await startServiceUnderTest({ METRICS_PORT: String(await freePort()), LOG_LEVEL: "silent" });
+  try {
+    const url = other.service.metricsUrl!;
+    const before = await (await fetch(url)).text();
+    assert.equal(value(before, "event_routing_nats_connected"), 1);
+    await other.nats.stop();
+    const res = await fetch(url);
+    assert.equal(res.status, 200);
+    const text = await res.text();
+    assert.equal(value(text, "event_routing_nats_connected"), 0);
+    assert.equal(value(text, "event_routing_scrape_sample_ok"), 0);
+  } finally {
+    await other.close().catch(() => {});
+  }
+});
