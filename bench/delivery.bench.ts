@@ -41,12 +41,27 @@ await new Promise<void>((r) => endpoint.listen(0, "127.0.0.1", r));
 const port = (endpoint.address() as { port: number }).port;
 
 const nats = await startNatsServer();
-const config = loadConfig({ NATS_URL: nats.url, PORT: "0", EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN, LOG_RPCS: "false", LOG_LEVEL: "silent" });
+const config = loadConfig({
+  NATS_URL: nats.url,
+  PORT: "0",
+  EMIT_TOKENS: TOKEN,
+  ADMIN_TOKENS: TOKEN,
+  LOG_RPCS: "false",
+  LOG_LEVEL: "silent",
+});
 const service = await startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
 const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` });
 const opts = { headers: { authorization: `Bearer ${TOKEN}` } };
 await createClient(RouterAdminService, transport).createRouter(
-  { router: { id: "bench-lrs", backend: Backend.XAPI, endpointUrl: `http://127.0.0.1:${port}/xapi`, enabled: true, delivery: { batchSize: 100, batchInterval: { seconds: 0n, nanos: 200_000_000 } } } },
+  {
+    router: {
+      id: "bench-lrs",
+      backend: Backend.XAPI,
+      endpointUrl: `http://127.0.0.1:${port}/xapi`,
+      enabled: true,
+      delivery: { batchSize: 100, batchInterval: { seconds: 0n, nanos: 200_000_000 } },
+    },
+  },
   opts,
 );
 await service.delivery!.settled();
@@ -56,7 +71,10 @@ const fixtures = readdirSync(join(ERB_FIXTURES_DIR, "raw"))
   .map((f) => readFileSync(join(ERB_FIXTURES_DIR, "raw", f), "utf8").replace(/\s*\n\s*/g, " "));
 const event = (i: number) =>
   create(EventInputSchema, {
-    event: { case: "json", value: fixtures[i % fixtures.length]!.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${String(i).padStart(6, "0")}$3`) },
+    event: {
+      case: "json",
+      value: fixtures[i % fixtures.length]!.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${String(i).padStart(6, "0")}$3`),
+    },
   });
 
 const client = createClient(EventRoutingService, transport);

@@ -21,7 +21,15 @@ const SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4);
 const TOKEN = "bench";
 
 const nats = await startNatsServer();
-const config = loadConfig({ NATS_URL: nats.url, PORT: "0", EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN, DELIVERY_ENABLED: "false", LOG_RPCS: "false", LOG_LEVEL: "silent" });
+const config = loadConfig({
+  NATS_URL: nats.url,
+  PORT: "0",
+  EMIT_TOKENS: TOKEN,
+  ADMIN_TOKENS: TOKEN,
+  DELIVERY_ENABLED: "false",
+  LOG_RPCS: "false",
+  LOG_LEVEL: "silent",
+});
 const service = await startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
 const transport = createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` });
 const opts = { headers: { authorization: `Bearer ${TOKEN}` } };
@@ -39,7 +47,9 @@ let counter = 0;
 function nextEvent() {
   const text = fixtures[counter % fixtures.length]!;
   const micros = String(counter++ % 1_000_000).padStart(6, "0");
-  return create(EventInputSchema, { event: { case: "json", value: text.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${micros}$3`) } });
+  return create(EventInputSchema, {
+    event: { case: "json", value: text.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${micros}$3`) },
+  });
 }
 
 async function measure(label: string, concurrency: number, call: () => Promise<number>): Promise<void> {
@@ -56,7 +66,9 @@ async function measure(label: string, concurrency: number, call: () => Promise<n
     }),
   );
   const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  console.log(`${label}: ${Math.round(events / secs).toLocaleString("en-US")} events/s (${events} events, ${secs.toFixed(2)} s, concurrency ${concurrency})`);
+  console.log(
+    `${label}: ${Math.round(events / secs).toLocaleString("en-US")} events/s (${events} events, ${secs.toFixed(2)} s, concurrency ${concurrency})`,
+  );
 }
 
 await measure("Emit", 16, async () => {

@@ -9,7 +9,9 @@ import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
-for (const file of readdirSync(here).filter((f) => f.endsWith(".bench.ts")).sort()) {
+for (const file of readdirSync(here)
+  .filter((f) => f.endsWith(".bench.ts"))
+  .sort()) {
   if (only.length > 0 && !only.some((o) => file.includes(o))) continue;
   console.log(`== ${file}`);
   const r = spawnSync(process.execPath, ["--import", "tsx", join(here, file)], { stdio: "inherit" });

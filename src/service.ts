@@ -125,14 +125,20 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         advisoryMaxBytes: config.advisoryMaxBytes,
       },
       (stream, maxBytes) =>
-        logger.warn({ stream, maxBytes }, "the NATS server cannot reserve the default DELIVERY_MAX_BYTES; using a smaller limit (set it to size the stream)"),
+        logger.warn(
+          { stream, maxBytes },
+          "the NATS server cannot reserve the default DELIVERY_MAX_BYTES; using a smaller limit (set it to size the stream)",
+        ),
     );
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
       onWatchRestart: ({ error, retryInMs, fromRevision }) =>
         error
-          ? logger.error({ err: error, retryInMs, fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
+          ? logger.error(
+              { err: error, retryInMs, fromRevision },
+              "router watch stopped; reopening it (router changes are not seen meanwhile)",
+            )
           : logger.warn({ fromRevision }, "router watch reopened"),
     });
     cleanup.unshift(() => routers.close());
@@ -199,14 +205,19 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
       failed:
         delivery?.failedRpc ??
-        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), { logger }),
+        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), {
+          logger,
+        }),
     });
     const server = await startServer({
       host: config.host,
       port: config.port,
       readMaxBytes: config.readMaxBytes,
       maxTimeoutMs: config.maxTimeoutMs,
-      interceptors: [...(metrics ? [metricsInterceptor(metrics.recorder)] : []), ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens })],
+      interceptors: [
+        ...(metrics ? [metricsInterceptor(metrics.recorder)] : []),
+        ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      ],
       health,
       ...(config.logRpcs ? { rpcLog: logger } : {}),
       http,
@@ -228,7 +239,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
           createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
           ADMIN_SERVICE_OPTIONS,
         );
-        router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }), ADMIN_SERVICE_OPTIONS);
+        router.service(
+          IngestAdminService,
+          createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }),
+          ADMIN_SERVICE_OPTIONS,
+        );
       },
     });
     void bindHealthToNats(nc.status(), server.health);
@@ -255,7 +270,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
                 isRunning: () => false,
               }),
             inputs: [
-              ...(ingest.eventBus ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats, serving: () => serving(HEALTH_EVENT_BUS_REDIS) }] : []),
+              ...(ingest.eventBus
+                ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats, serving: () => serving(HEALTH_EVENT_BUS_REDIS) }]
+                : []),
               ...(ingest.natsIngest ? [{ input: "nats", stats: ingest.natsIngest.stats, serving: () => serving(HEALTH_NATS_INGEST) }] : []),
             ],
           },

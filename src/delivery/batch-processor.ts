@@ -102,7 +102,11 @@ export class BatchProcessor {
         if (r === "delivered") delivered++;
         if (r === "retry") retried++;
         if (r === "dropped") dropped.push(key);
-        this.deps.metrics?.settled(router.id, r, r === "delivered" ? (Date.now() - storedTime(m, publishTime(m)).getTime()) / 1000 : undefined);
+        this.deps.metrics?.settled(
+          router.id,
+          r,
+          r === "delivered" ? (Date.now() - storedTime(m, publishTime(m)).getTime()) / 1000 : undefined,
+        );
       }
     }
     if (delivered > 0) stats.recordSuccess(delivered);

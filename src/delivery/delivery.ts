@@ -62,7 +62,17 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const logger = opts.logger.child({ component: "delivery" });
   const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
-  const runtime: DeliveryRuntime = { js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger, ...(opts.metrics ? { metrics: opts.metrics } : {}) };
+  const runtime: DeliveryRuntime = {
+    js,
+    jsm,
+    names: opts.names,
+    routers: opts.routers,
+    defaults: opts.defaults,
+    failed,
+    stats,
+    logger,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  };
   const manager = new ConsumerManager({
     ...runtime,
     caliperSensorId: opts.caliperSensorId,

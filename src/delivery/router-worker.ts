@@ -98,7 +98,17 @@ export class RouterWorker {
     this.batcher = new Batcher<JsMsg>(delivery.batchSize, delivery.batchIntervalMs, (b) => this.enqueue(b));
     const failures = new FailureLog(deps.logger, router.id, deps.failureSummaryEveryMs);
     const { failed, stats, logger } = deps;
-    this.processor = new BatchProcessor({ router, delivery, sender, failed, stats, held: this.held, failures, logger, ...(deps.metrics ? { metrics: deps.metrics } : {}) });
+    this.processor = new BatchProcessor({
+      router,
+      delivery,
+      sender,
+      failed,
+      stats,
+      held: this.held,
+      failures,
+      logger,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
     this.loop = new ConsumeLoop({
       js: deps.js,
       streamName: deps.streamName,
@@ -217,7 +227,8 @@ export class RouterWorker {
     if (back.length > 0) {
       const nakd = requeued.filter((ok) => !ok).length;
       const log = { routerId: this.router.id, handedBack: back.length, nakd };
-      if (nakd > 0) this.deps.logger.warn(log, "worker stopped; untried statements handed back, some nak'd (one attempt spent): NATS did not confirm");
+      if (nakd > 0)
+        this.deps.logger.warn(log, "worker stopped; untried statements handed back, some nak'd (one attempt spent): NATS did not confirm");
       else this.deps.logger.info(log, "worker stopped; untried statements handed back without spending an attempt");
     }
   }

@@ -93,7 +93,11 @@ function withDuplicates(p: Planned, duplicate: readonly boolean[]): BackendOutpu
 }
 
 /** Transforms and stores events; throws UnavailableError (nothing reported as accepted) when storage fails. */
-export async function emitEvents(events: readonly EdxEvent[], deps: PipelineDeps, publisher: StatementPublisher): Promise<BackendOutput[][]> {
+export async function emitEvents(
+  events: readonly EdxEvent[],
+  deps: PipelineDeps,
+  publisher: StatementPublisher,
+): Promise<BackendOutput[][]> {
   const outputs = await Promise.all(events.map((e) => transformEvent(e, deps)));
   const plans = events.map((e, i) => outputs[i]!.map((o) => plan(e, o, deps.names, publisher)));
   const duplicate = await publisher.publish(plans.flat().flatMap((p) => p.messages));

@@ -81,7 +81,9 @@ export class StatementPublisher {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed.length > 0) {
       const reason = (failed[0]!.reason as Error)?.message ?? "unknown error";
-      throw new UnavailableError(`JetStream did not confirm ${failed.length} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`);
+      throw new UnavailableError(
+        `JetStream did not confirm ${failed.length} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`,
+      );
     }
     return results.map((r) => (r as PromiseFulfilledResult<{ duplicate: boolean }>).value.duplicate);
   }
