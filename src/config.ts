@@ -2,6 +2,7 @@
  * Service configuration: environment variables parsed once at start-up into a typed object. A bad value stops
  * start-up with a message naming the variable and the accepted form; `--help` prints this table.
  */
+import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
 import { compileLinearPrefix, RegexSyntaxError } from "./linear-regex.js";
 import type { AgentIfiType } from "./transform/transform-env.js";
@@ -46,6 +47,34 @@ const httpUrl = z
   .url("expected an http(s) URL")
   .refine((u) => /^https?:\/\//.test(u), "expected an http(s) URL")
   .transform((u) => u.replace(/\/+$/, ""));
+
+/**
+ * NATS server URLs as nats.js takes them: nats://, tls://, ws:// or wss:// (or a bare host:port), comma-separated.
+ * Checked here so a typo names the variable instead of failing later inside the client.
+ */
+const natsUrlList = z.string().superRefine((value, ctx) => {
+  for (const entry of value.split(",").map((s) => s.trim())) {
+    const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `nats://${entry}`;
+    let url: URL | undefined;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      url = undefined;
+    }
+    const ok =
+      url !== undefined &&
+      /^(nats|tls|ws|wss):$/.test(url.protocol) &&
+      url.hostname !== "" &&
+      (url.pathname === "" || url.pathname === "/");
+    if (!ok) {
+      ctx.addIssue({
+        code: "custom",
+        message: `"${entry}" is not a NATS server URL; expected nats://host:4222 (tls://, ws://, wss:// too), comma-separated for a cluster`,
+      });
+      return;
+    }
+  }
+});
 
 export const DEFAULT_CRITICAL_EVENTS = [
   "edx.course.enrollment.activated",
@@ -101,7 +130,7 @@ export const CONFIG_VARS = {
     "NATS_URL",
     "(unset)",
     "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.",
-    z.string().optional(),
+    natsUrlList.optional(),
   ),
   natsServerBin: v(
     "NATS_SERVER_BIN",
@@ -129,6 +158,12 @@ export const CONFIG_VARS = {
     z.string().optional(),
   ),
   natsTlsKeyFile: v("NATS_TLS_KEY_FILE", "(unset)", "PEM private key for NATS_TLS_CERT_FILE.", z.string().optional()),
+  natsMonitorPort: v(
+    "NATS_MONITOR_PORT",
+    "(random free port)",
+    "Monitoring port (/varz, /jsz, /healthz) of the embedded nats-server; the start-up banner prints its URL.",
+    nonNegativeInt.max(65535).optional(),
+  ),
   dataDir: v("DATA_DIR", ".data", "Directory for the embedded nats-server's store.", z.string().min(1)),
   natsPrefix: v(
     "NATS_PREFIX",
@@ -212,7 +247,13 @@ export const CONFIG_VARS = {
     "COURSES_FILE",
     "(unset)",
     "CSV (course_id,name) or JSON ({course_id: name}) with course names, read at start.",
-    z.string().optional(),
+    z
+      .string()
+      .refine(
+        (f) => existsSync(f) && statSync(f).isFile(),
+        "file not found; expected the path of a CSV (course_id,name) or JSON ({course_id: name}) file",
+      )
+      .optional(),
   ),
   emitTokens: v(
     "EMIT_TOKENS",
@@ -225,6 +266,12 @@ export const CONFIG_VARS = {
   readMaxBytes: v("READ_MAX_BYTES", "4194304", "Largest request message in bytes.", positiveInt),
   maxTimeoutMs: v("MAX_TIMEOUT_MS", "60000", "Largest client deadline accepted, in ms.", positiveInt),
   shutdownGraceMs: v("SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, how long in-flight calls may finish.", nonNegativeInt),
+  metricsPort: v(
+    "METRICS_PORT",
+    "0",
+    "Port serving Prometheus metrics at GET /metrics on HOST (0 = metrics off); docs/operations.md lists them.",
+    nonNegativeInt.max(65535),
+  ),
   logLevel: v(
     "LOG_LEVEL",
     "info",

@@ -1,12 +1,53 @@
 /**
  * Start command. Without NATS_URL it runs a local `nats-server -js` child (store under DATA_DIR), so the quick
  * start needs nothing else; with NATS_URL it joins an existing NATS (cluster).
+ *
+ * The embedded nats-server never outlives this process: every way out (a failed start, a bad setting found after
+ * the child started, a port in use, an uncaught error, a signal) goes through `exit()`, which stops the child
+ * first, and a synchronous exit hook SIGKILLs it if anything else ends the process. Errors an operator can fix
+ * (settings, ports, files, an unreachable NATS) print one line without a stack (startup-errors.ts); only bugs
+ * print a stack.
  */
 import { join, resolve } from "node:path";
-import { pino } from "pino";
+import { pino, type Logger } from "pino";
 import { ConfigError, configHelp, loadConfig, type Config } from "./config.js";
-import { NatsServerNotFoundError, NatsServerProcess } from "./nats/nats-server-process.js";
+import { NatsServerProcess } from "./nats/nats-server-process.js";
 import { startService } from "./service.js";
+import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
+import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
+import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
+import { PACKAGE_VERSION } from "./version.js";
+
+let embedded: NatsServerProcess | undefined;
+let lock: DataDirLock | undefined;
+let exiting = false;
+
+// Last resort for paths that never reach exit() (process.exit elsewhere): the child dies with us.
+process.once("exit", () => {
+  embedded?.killNow();
+  lock?.release();
+});
+
+/** Stops what this process started (the nats-server child, the DATA_DIR lock), then exits with `code`. */
+async function exit(code: number): Promise<never> {
+  if (!exiting) {
+    exiting = true;
+    await embedded?.stop({ graceMs: 3000 }).catch(() => embedded?.killNow());
+    lock?.release();
+  }
+  process.exit(code);
+}
+
+async function fail(e: unknown, config: Config | undefined, logger: Logger | undefined): Promise<never> {
+  const known = describeStartupError(e, config);
+  if (known) {
+    process.stderr.write(`event-routing: ${known.message}\n`);
+    return exit(known.exitCode);
+  }
+  logger?.fatal({ err: e }, "event-routing failed");
+  process.stderr.write(`event-routing failed: ${(e as Error)?.stack ?? String(e)}\n`);
+  return exit(EXIT_FAILURE);
+}
 
 async function main(): Promise<void> {
   if (process.argv.includes("--help") || process.argv.includes("-h")) {
@@ -19,60 +60,69 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof ConfigError) {
       process.stderr.write(`${e.message}\nRun with --help for every variable and its default.\n`);
-      process.exit(2);
+      return exit(EXIT_CONFIG);
     }
     throw e;
   }
   const logger = pino({ level: config.logLevel, base: { svc: "event-routing" } });
+  process.on("uncaughtException", (e) => void fail(e, config, logger));
+  process.on("unhandledRejection", (e) => void fail(e, config, logger));
 
-  let embedded: NatsServerProcess | undefined;
-  let natsUrl = config.natsUrl;
-  if (!natsUrl) {
-    try {
-      embedded = await NatsServerProcess.start({ bin: config.natsServerBin, storeDir: resolve(join(config.dataDir, "nats")) });
-    } catch (e) {
-      if (e instanceof NatsServerNotFoundError) {
-        process.stderr.write(`${e.message}\n`);
-        process.exit(1);
+  try {
+    let natsUrl = config.natsUrl;
+    if (!natsUrl) {
+      // Before the child starts: a second service on this store directory must not start another server on it.
+      lock = acquireDataDirLock(config.dataDir);
+      const storeDir = resolve(join(config.dataDir, "nats"));
+      embedded = await NatsServerProcess.start({
+        bin: config.natsServerBin,
+        storeDir,
+        ...(config.natsMonitorPort !== undefined ? { monitorPort: config.natsMonitorPort } : {}),
+      });
+      natsUrl = embedded.url;
+      logger.info(
+        { nats: natsUrl, monitoring: embedded.monitorUrl, store: storeDir, pid: embedded.pid },
+        "started embedded nats-server (set NATS_URL to use your own)",
+      );
+    }
+
+    const service = await startService({ ...config, natsUrl }, logger);
+    const info = {
+      version: PACKAGE_VERSION,
+      address: `${config.host}:${service.port}`,
+      tls: config.tlsCertFile !== undefined,
+      nats: natsUrl,
+      monitoring: embedded?.monitorUrl,
+      metrics: service.metricsUrl,
+      console:
+        service.consolePort === undefined
+          ? undefined
+          : `${config.tlsCertFile !== undefined ? "https" : "http"}://${config.host}:${service.consolePort}/`,
+      generatedTokens: {
+        ...(config.emitTokens?.length ? {} : { EMIT_TOKENS: service.tokens.emit[0]! }),
+        ...(config.adminTokens?.length ? {} : { ADMIN_TOKENS: service.tokens.admin[0]! }),
+      },
+    };
+    if (process.stdout.isTTY) process.stdout.write(bannerText(info));
+    else logger.info(bannerFields(info), LISTENING_MESSAGE);
+
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "shutting down");
+      try {
+        await service.close();
+      } catch (e) {
+        logger.error({ err: (e as Error).message }, "error while shutting down");
       }
-      throw e;
-    }
-    natsUrl = embedded.url;
-    logger.info(
-      { nats: natsUrl, monitoring: embedded.monitorUrl, store: resolve(config.dataDir, "nats") },
-      "started embedded nats-server (set NATS_URL to use your own)",
-    );
+      await exit(0);
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  } catch (e) {
+    await fail(e, config, logger);
   }
-
-  const service = await startService({ ...config, natsUrl }, logger);
-  logger.info(
-    { address: `${config.host}:${service.port}`, tls: config.tlsCertFile !== undefined, nats: natsUrl },
-    "event-routing listening (gRPC, gRPC-Web, Connect)",
-  );
-  if (service.consolePort !== undefined) {
-    const scheme = config.tlsCertFile !== undefined ? "https" : "http";
-    logger.info({ url: `${scheme}://${config.host}:${service.consolePort}/` }, "admin console listening (sign in with an admin token)");
-  }
-
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    try {
-      await service.close();
-      await embedded?.stop();
-    } finally {
-      process.exit(0);
-    }
-  };
-  process.once("SIGTERM", () => void stop("SIGTERM"));
-  process.once("SIGINT", () => void stop("SIGINT"));
-  // The embedded server is a child: make sure it never outlives us, even on a crash.
-  process.once("exit", () => embedded?.killNow());
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`event-routing failed to start: ${(e as Error)?.stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main().catch((e: unknown) => fail(e, undefined, undefined));

@@ -36,6 +36,15 @@ import { StatementLog } from "./output/statement-log.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
+import { ADMIN_SERVICE_OPTIONS } from "./server/connect-handler.js";
+import { createServiceMetrics, type ServiceMetrics } from "./metrics/metrics.js";
+import { emitObserver } from "./metrics/emit-metrics.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
+import { metricsInterceptor } from "./metrics/rpc-metrics.js";
+import { StatsRegistry } from "./delivery/router-stats.js";
+import { createStatusProvider } from "./delivery/router-status.js";
+import { HEALTH_EVENT_BUS_REDIS, HEALTH_NATS_INGEST } from "./ingest/ingest-inputs.js";
+import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 
 export interface RunningService {
   readonly port: number;
@@ -48,6 +57,8 @@ export interface RunningService {
   /** The Redis event-bus and NATS ingest inputs (each undefined when off). */
   readonly ingest: IngestInputs;
   readonly routers: RouterStore;
+  /** GET /metrics URL when METRICS_PORT is set. */
+  readonly metricsUrl: string | undefined;
   /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
   close(): Promise<void>;
 }
@@ -143,18 +154,31 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     });
     cleanup.unshift(() => directories.close());
     const defaults = deliveryDefaults(config);
+    const backends = backendSettings(config);
+    // Event names become label values only when some backend has a transformer for them (bounded cardinality).
+    const metrics: ServiceMetrics | undefined =
+      config.metricsPort > 0 ? createServiceMetrics((name) => backends.some((b) => b.registry.has(name))) : undefined;
     const delivery = config.deliveryEnabled
-      ? await startDelivery({ nc, names, routers, defaults, caliperSensorId: caliperSensorId(config, config.caliperSensorId), logger })
+      ? await startDelivery({
+          nc,
+          names,
+          routers,
+          defaults,
+          caliperSensorId: caliperSensorId(config, config.caliperSensorId),
+          logger,
+          ...(metrics ? { metrics: metrics.recorder } : {}),
+        })
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());
 
     const tokens = resolveTokens(config, logger);
     const pipeline = {
       settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
-      backends: backendSettings(config),
+      backends,
       directories,
       routers,
       names,
+      ...(metrics ? { observe: emitObserver(metrics.recorder) } : {}),
     };
     const statementLog = new StatementLog({
       destinations: { xapi: config.xapiStatementLog, caliper: config.caliperStatementLog },
@@ -202,7 +226,10 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       port: config.port,
       readMaxBytes: config.readMaxBytes,
       maxTimeoutMs: config.maxTimeoutMs,
-      interceptors: standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      interceptors: [
+        ...(metrics ? [metricsInterceptor(metrics.recorder)] : []),
+        ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
+      ],
       health,
       ...(config.logRpcs ? { rpcLog: logger } : {}),
       http,
@@ -210,13 +237,25 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         router.service(EventRoutingService, eventRouting);
         router.service(
           RouterAdminService,
-          createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }),
+          createRouterAdminService({
+            store: routers,
+            deliveryDefaults: defaults,
+            enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
+            logger,
+            ...(delivery ? { status: delivery.status } : {}),
+          }),
+          ADMIN_SERVICE_OPTIONS,
         );
         router.service(
           DirectoryAdminService,
           createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
+          ADMIN_SERVICE_OPTIONS,
         );
-        router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
+        router.service(
+          IngestAdminService,
+          createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }),
+          ADMIN_SERVICE_OPTIONS,
+        );
       },
     });
     // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
@@ -236,6 +275,40 @@ export async function startService(config: Config & { natsUrl: string }, logger:
           });
     void bindHealthToNats(nc.status(), server.health);
     if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
+    const metricsServer = metrics
+      ? await startMetricsServer({
+          host: config.host,
+          port: config.metricsPort,
+          metrics,
+          logger,
+          sources: {
+            nc,
+            jsm: await jetstreamManager(nc),
+            names,
+            // Without delivery here, the consumers' numbers still come from JetStream; the state is NOT_RUNNING_HERE.
+            status:
+              delivery?.status ??
+              createStatusProvider({
+                jsm: await jetstreamManager(nc),
+                names,
+                routers,
+                stats: new StatsRegistry(),
+                failed: new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined),
+                isRunning: () => false,
+              }),
+            inputs: [
+              ...(ingest.eventBus
+                ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats, serving: () => serving(HEALTH_EVENT_BUS_REDIS) }]
+                : []),
+              ...(ingest.natsIngest ? [{ input: "nats", stats: ingest.natsIngest.stats, serving: () => serving(HEALTH_NATS_INGEST) }] : []),
+            ],
+          },
+        })
+      : undefined;
+    if (metricsServer) cleanup.unshift(() => metricsServer.close());
+    // A deleted router's series go with it, so the label set stays the configured routers.
+    if (metrics) cleanup.unshift(routers.subscribe((c) => c.kind === "delete" && metrics.forgetRouter(c.id)));
+    const serving = (service: string) => server.health.status(service) === HealthCheckResponse_ServingStatus.SERVING;
 
     let closing: Promise<void> | undefined;
     return {
@@ -246,6 +319,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       delivery,
       ingest,
       routers,
+      metricsUrl: metricsServer?.url,
       close() {
         closing ??= (async () => {
           await Promise.all([server.shutdown(config.shutdownGraceMs), consoleServer?.close(config.shutdownGraceMs)]);

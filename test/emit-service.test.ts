@@ -109,7 +109,11 @@ describe("Emit", () => {
     const xapi = r.backends.find((b) => b.backend === Backend.XAPI)!;
     assert.deepEqual(xapi.statementIds, [expected["id"]]);
     assert.deepEqual(xapi.routerIds, ["lrs-a", "lrs-edx"]);
-    assert.equal(r.backends.length, 1, "caliper is disabled, so not reported");
+    // Caliper is disabled: reported FILTERED (as the README promises), with no routers, although one exists.
+    const caliper = r.backends.find((b) => b.backend === Backend.CALIPER)!;
+    assert.equal(caliper.outcome, Outcome.FILTERED);
+    assert.match(caliper.reason, /caliper backend is disabled/);
+    assert.deepEqual(caliper.routerIds, []);
 
     const msg = await jsm.streams.getMessage(names.deliveryStream, { last_by_subj: names.deliverSubject("lrs-a") });
     assert.ok(msg);

@@ -11,6 +11,10 @@ import type { RouterStore } from "../routing/router-store.js";
 import { FALLBACK_DELIVERY_DEFAULTS, validateRouter, validateRouterId } from "../routing/router-validation.js";
 import { routerInputFromConfig, routerInputFromProto, routerStatusToProto, routerToProto } from "./router-convert.js";
 import { applyUpdateMask } from "./router-update-mask.js";
+import type { Logger } from "pino";
+import type { RouterConfig } from "../routing/router-model.js";
+import type { BackendName } from "../transform/registry.js";
+import { changedFields, checkXapiEndpoint, routerWarnings } from "./router-checks.js";
 
 /** The part of RouterStore the admin service uses (a narrower type keeps tests and fakes simple). */
 export type RouterAdminStore = Pick<RouterStore, "create" | "fetch" | "list" | "update" | "delete">;
@@ -21,6 +25,10 @@ export interface RouterAdminServiceDeps {
   readonly status?: RouterStatusProvider;
   /** The service's delivery defaults, so cross-field checks (http_timeout < countdown, ...) use effective values. */
   readonly deliveryDefaults?: DeliveryDefaults;
+  /** Backends this service produces (XAPI_ENABLED / CALIPER_ENABLED): a router for another one gets a warning. */
+  readonly enabledBackends?: ReadonlySet<BackendName>;
+  /** Router changes applied are logged (id and changed field names, never values of secrets). */
+  readonly logger?: Logger;
 }
 
 export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceImpl<typeof RouterAdminService> {
@@ -30,7 +38,13 @@ export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceI
     async createRouter(req) {
       if (!req.router) throw new ValidationError("router", "is required");
       const valid = validateRouter(routerInputFromProto(req.router), defaults);
-      return { router: routerToProto(await store.create(valid)) };
+      checkXapiEndpoint(valid);
+      const created = await store.create(valid);
+      deps.logger?.info(
+        { routerId: created.id, backend: created.backend, enabled: created.enabled, revision: created.revision },
+        "router created",
+      );
+      return { router: routerToProto(created), warnings: routerWarnings(created, deps.enabledBackends) };
     },
 
     async getRouter(req) {
@@ -48,16 +62,29 @@ export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceI
       const id = validateRouterId(patchProto.id, "router.id");
       const paths = req.updateMask?.paths ?? [];
       const patch = routerInputFromProto(patchProto);
+      let before: RouterConfig | undefined;
       const updated = await store.update(
         id,
-        (current) => validateRouter(applyUpdateMask(routerInputFromConfig(current), patch, paths), defaults),
+        (current) => {
+          before = current;
+          const next = validateRouter(applyUpdateMask(routerInputFromConfig(current), patch, paths), defaults);
+          // Only a new or changed endpoint is checked: a router stored before the rule keeps working.
+          if (next.endpointUrl !== current.endpointUrl || next.backend !== current.backend) checkXapiEndpoint(next);
+          return next;
+        },
         Number(patchProto.revision),
       );
-      return { router: routerToProto(updated) };
+      deps.logger?.info(
+        { routerId: id, changed: before ? changedFields(before, updated) : [], revision: updated.revision },
+        "router updated",
+      );
+      return { router: routerToProto(updated), warnings: routerWarnings(updated, deps.enabledBackends) };
     },
 
     async deleteRouter(req) {
-      await store.delete(validateRouterId(req.id));
+      const id = validateRouterId(req.id);
+      await store.delete(id);
+      deps.logger?.info({ routerId: id }, "router deleted (its consumer, backlog and secrets are removed)");
       return {};
     },
 

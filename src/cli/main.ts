@@ -1,21 +1,35 @@
 /**
- * Command-line tools. `transform` prints what the service would publish for event files, with no NATS;
- * `replay` sends tracking logs to a running service (or transforms them offline), resumably;
- * `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
+ * `npm run cli -- <command>`. Offline tools: `transform` prints what the service would publish for event files,
+ * with no NATS; `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
+ * `replay` sends tracking logs to a running service (or transforms them offline), resumably.
+ * Operator commands talk to a running service over gRPC (EVENT_ROUTING_URL, EVENT_ROUTING_TOKEN; remote.ts has
+ * the exit codes): status, routers, failed, identities, courses.
  */
+import { runFailed, FAILED_USAGE } from "./failed-command.js";
+import { IMPORT_USAGE, runImport } from "./import-command.js";
 import { runInspect } from "./inspect-command.js";
 import { runReplay } from "./replay/replay-command.js";
 import { REPLAY_USAGE } from "./replay/replay-options.js";
+import { EXIT, type Io } from "./remote.js";
+import { ROUTERS_USAGE, runRouters } from "./routers-command.js";
+import { runStatus } from "./status-command.js";
 import { runTransform } from "./transform-command.js";
 
 const USAGE = `Usage:
   npm run cli -- transform --backend xapi|caliper [--lms-root-url URL] [--transformer-version V]
                            [--identities FILE.csv] [--courses FILE.csv] FILE... (- for stdin; one event per file or per line)
   npm run cli -- inspect [--nats-url URL]
-${REPLAY_USAGE}`;
+${REPLAY_USAGE}
+Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
+an admin token; or --url / --token). Tables by default, --json for scripts.
+  npm run cli -- status [ROUTER_ID]
+${ROUTERS_USAGE}${FAILED_USAGE}${IMPORT_USAGE}
+Exit codes: 0 ok, 1 usage, 2 not found, 3 unavailable, 4 not allowed (token), 5 refused (invalid, exists, conflict), 6 other.
+`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const io: Io = { out: process.stdout, err: process.stderr, env: process.env, stdin: process.stdin };
   switch (command) {
     case "transform":
       return runTransform(rest, process.stdout, process.stderr);
@@ -23,9 +37,18 @@ async function main(argv: string[]): Promise<number> {
       return runReplay(rest, { out: process.stdout, err: process.stderr, env: process.env });
     case "inspect":
       return runInspect(rest, process.stdout, process.stderr);
+    case "status":
+      return runStatus(rest, io);
+    case "routers":
+      return runRouters(rest, io);
+    case "failed":
+      return runFailed(rest, io);
+    case "identities":
+    case "courses":
+      return runImport(command, rest, io);
     default:
       process.stderr.write(USAGE);
-      return command === "--help" || command === "-h" ? 0 : 2;
+      return command === "--help" || command === "-h" ? EXIT.ok : EXIT.usage;
   }
 }
 
@@ -34,7 +57,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
+    // parseArgs errors (unknown flag, missing value) are usage errors; anything else is a bug.
+    const usage = (e as { code?: string })?.code?.startsWith("ERR_PARSE_ARGS") === true;
     process.stderr.write(`${(e as Error)?.message ?? String(e)}\n`);
-    process.exitCode = 2;
+    process.exitCode = usage ? EXIT.usage : EXIT.other;
   },
 );

@@ -23,6 +23,7 @@ import type { HeldMessages } from "./held-messages.js";
 import { attemptNumber, publishTime, storedTime } from "./requeue.js";
 import type { RouterStats } from "./router-stats.js";
 import type { BatchSender } from "./senders.js";
+import type { MetricsRecorder } from "../metrics/metrics.js";
 
 /** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
 export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
@@ -39,6 +40,8 @@ export interface BatchProcessorDeps {
   readonly held: HeldMessages;
   readonly failures: FailureLog;
   readonly logger: Logger;
+  /** Counts settled statements and the delivery lag (src/metrics/); absent when metrics are off. */
+  readonly metrics?: MetricsRecorder;
 }
 
 /** What the worker must still decide about: messages that are neither settled nor nak'd. */
@@ -99,6 +102,11 @@ export class BatchProcessor {
         if (r === "delivered") delivered++;
         if (r === "retry") retried++;
         if (r === "dropped") dropped.push(key);
+        this.deps.metrics?.settled(
+          router.id,
+          r,
+          r === "delivered" ? (Date.now() - storedTime(m, publishTime(m)).getTime()) / 1000 : undefined,
+        );
       }
     }
     if (delivered > 0) stats.recordSuccess(delivered);

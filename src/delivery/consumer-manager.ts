@@ -124,6 +124,7 @@ export class ConsumerManager {
       msgIdPrefix: this.deps.names.deliveryMsgId(router.id, ""),
       recreateConsumer: () => this.recreateConsumer(router.id),
       onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
+      ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       ...(this.deps.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: this.deps.failureSummaryEveryMs } : {}),
     });
     this.running.set(router.id, { worker, client, fingerprint });

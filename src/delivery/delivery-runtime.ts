@@ -1,6 +1,7 @@
 /** What every delivery component of one instance shares: the JetStream handles, routers, defaults and stores. */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
+import type { MetricsRecorder } from "../metrics/metrics.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -16,4 +17,6 @@ export interface DeliveryRuntime {
   readonly failed: FailedStore;
   readonly stats: StatsRegistry;
   readonly logger: Logger;
+  /** Counts attempts and settled statements (src/metrics/); absent when metrics are off. */
+  readonly metrics?: MetricsRecorder;
 }

@@ -5,6 +5,7 @@
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
+import type { MetricsRecorder } from "../metrics/metrics.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -32,6 +33,8 @@ export interface DeliveryOptions {
   readonly failureSummaryEveryMs?: number;
   /** How often the pending-age warning is checked (default 60 s; tests shorten it). */
   readonly ageCheckEveryMs?: number;
+  /** Delivery counters (src/metrics/); absent when metrics are off. */
+  readonly metrics?: MetricsRecorder;
 }
 
 /** Routers this instance cannot deliver for (gRPC health: server/health.ts bindHealthToDelivery). */
@@ -59,7 +62,17 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const logger = opts.logger.child({ component: "delivery" });
   const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
-  const runtime: DeliveryRuntime = { js, jsm, names: opts.names, routers: opts.routers, defaults: opts.defaults, failed, stats, logger };
+  const runtime: DeliveryRuntime = {
+    js,
+    jsm,
+    names: opts.names,
+    routers: opts.routers,
+    defaults: opts.defaults,
+    failed,
+    stats,
+    logger,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  };
   const manager = new ConsumerManager({
     ...runtime,
     caliperSensorId: opts.caliperSensorId,

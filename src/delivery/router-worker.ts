@@ -37,6 +37,8 @@ import type { HttpClient } from "./http-send.js";
 import { requeue } from "./requeue.js";
 import type { RouterStats } from "./router-stats.js";
 import { createSender } from "./senders.js";
+import type { MetricsRecorder } from "../metrics/metrics.js";
+import { instrumentSender } from "../metrics/instrumented-sender.js";
 
 export { retryDelayMs } from "./batch-processor.js";
 
@@ -52,6 +54,8 @@ export interface WorkerDeps {
   readonly logger: Logger;
   readonly client: HttpClient;
   readonly caliperSensorId: string;
+  /** Counts requests and settled statements (src/metrics/); absent when metrics are off. */
+  readonly metrics?: MetricsRecorder;
   /** The consumer's ack wait in ms (may exceed the countdown; see consumer-config.ts). */
   readonly ackWaitMs: number;
   /** Nats-Msg-Id prefix of this router's delivery messages (requeue ids extend it). */
@@ -85,12 +89,26 @@ export class RouterWorker {
     readonly delivery: ResolvedDelivery,
     private readonly deps: WorkerDeps,
   ) {
-    const sender = createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId });
+    const sender = instrumentSender(
+      createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId }),
+      router.id,
+      deps.metrics,
+    );
     this.held = new HeldMessages(deps.ackWaitMs);
     this.batcher = new Batcher<JsMsg>(delivery.batchSize, delivery.batchIntervalMs, (b) => this.enqueue(b));
     const failures = new FailureLog(deps.logger, router.id, deps.failureSummaryEveryMs);
     const { failed, stats, logger } = deps;
-    this.processor = new BatchProcessor({ router, delivery, sender, failed, stats, held: this.held, failures, logger });
+    this.processor = new BatchProcessor({
+      router,
+      delivery,
+      sender,
+      failed,
+      stats,
+      held: this.held,
+      failures,
+      logger,
+      ...(deps.metrics ? { metrics: deps.metrics } : {}),
+    });
     this.loop = new ConsumeLoop({
       js: deps.js,
       streamName: deps.streamName,

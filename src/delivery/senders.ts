@@ -8,6 +8,10 @@ import type { JsonObject } from "../transform/edx-event.js";
 import { applyEnvelopeOverrides, caliperEnvelope } from "../transform/caliper/envelope.js";
 import type { HttpAnswer, HttpClient } from "./http-send.js";
 import { createRedactor, type Redactor } from "./redact.js";
+import { PACKAGE_VERSION } from "../version.js";
+
+/** Sent with every delivery request. */
+export const USER_AGENT = `event-routing/${PACKAGE_VERSION}`;
 
 export interface BatchSender {
   /** One request for these bodies (each a statement / event JSON text). Rejects with HttpSendError. */
@@ -29,7 +33,8 @@ export function createSender(router: RouterConfig, opts: SenderOptions): BatchSe
 
 /** Headers common to both backends: the router's own, then auth, then the protocol's (which win). */
 function baseHeaders(router: RouterConfig): Record<string, string> {
-  const h: Record<string, string> = { ...router.headers };
+  // Endpoints' logs can tell our requests apart; a router's own User-Agent header still wins.
+  const h: Record<string, string> = { "User-Agent": USER_AGENT, ...router.headers };
   if (router.auth.kind === "basic") {
     h["Authorization"] = `Basic ${Buffer.from(`${router.auth.username}:${router.auth.password}`, "utf8").toString("base64")}`;
   } else if (router.auth.kind === "bearer") {

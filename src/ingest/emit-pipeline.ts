@@ -26,6 +26,8 @@ export interface PipelineDeps {
   readonly directories: Directories;
   readonly routers: RouterSource;
   readonly names: NatsNames;
+  /** Told what every emitEvents call stored (src/metrics/emit-metrics.ts); absent when metrics are off. */
+  readonly observe?: (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void;
 }
 
 export interface BackendOutput {
@@ -38,16 +40,19 @@ export interface BackendOutput {
 }
 
 /**
- * Transforms one event for the given backends (default: every enabled backend). Backends named explicitly are
- * transformed even when disabled in the configuration, so a mapping can be previewed before it is switched on.
+ * Transforms one event. Emit (`only` undefined): every backend, a disabled one answering FILTERED, so results list
+ * every backend as the README promises. Transform (`only` given): the named backends, transformed even when
+ * disabled so a mapping can be previewed before it is switched on, or every enabled one when none is named.
  */
 export async function transformEvent(event: EdxEvent, deps: PipelineDeps, only?: readonly BackendName[]): Promise<BackendOutput[]> {
   const lookups = await resolveLookups(event, deps.directories);
   const env = { ...deps.settings, ...lookups };
   const selected =
-    only && only.length > 0
-      ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
-      : deps.backends.filter((b) => b.enabled);
+    only === undefined
+      ? deps.backends
+      : only.length > 0
+        ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
+        : deps.backends.filter((b) => b.enabled);
   const routers = deps.routers.list();
   return selected.map((b) => {
     const result = transformForBackend(b, event, env);
@@ -97,11 +102,13 @@ export async function emitEvents(
   const plans = events.map((e, i) => outputs[i]!.map((o) => plan(e, o, deps.names, publisher)));
   const duplicate = await publisher.publish(plans.flat().flatMap((p) => p.messages));
   let at = 0;
-  return plans.map((perEvent) =>
+  const result = plans.map((perEvent) =>
     perEvent.map((p) => {
       const flags = duplicate.slice(at, at + p.messages.length);
       at += p.messages.length;
       return withDuplicates(p, flags);
     }),
   );
+  deps.observe?.(events, result);
+  return result;
 }

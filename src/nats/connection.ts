@@ -43,7 +43,25 @@ export function natsConnectOptions(config: NatsConfig, servers: string, name?: s
   };
 }
 
+/** The first connection failed: names the URL and what to check (start-up prints it without a stack). */
+export class NatsUnreachableError extends Error {
+  override name = "NatsUnreachableError";
+}
+
 export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnection> {
+  try {
+    return await connectOnce(opts);
+  } catch (e) {
+    const reason = (e as Error)?.message ?? String(e);
+    throw new NatsUnreachableError(
+      `NATS_URL=${opts.servers}: cannot connect (${reason}). Check that nats-server runs there with JetStream (-js), that the ` +
+        "host and port are reachable from this machine, and NATS_CREDS / NATS_NKEY_SEED_FILE / NATS_TLS_* if the server requires them.",
+      { cause: e },
+    );
+  }
+}
+
+function connectOnce(opts: NatsConnectOptions): Promise<NatsConnection> {
   return connect({
     servers: opts.servers.split(",").map((s) => s.trim()),
     name: opts.name ?? "event-routing",

@@ -103,7 +103,13 @@ export class NatsServerProcess {
     );
     exited.catch(() => {});
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 20_000);
-    await Promise.race([exited, this.waitReady(portsDir, child.pid!, deadline)]);
+    try {
+      await Promise.race([exited, this.waitReady(portsDir, child.pid!, deadline)]);
+    } catch (e) {
+      // Never ready (timeout, unhealthy JetStream): the caller gets no handle to stop it, so it is stopped here.
+      this.killNow();
+      throw e;
+    }
   }
 
   private async waitReady(portsDir: string, pid: number, deadline: number): Promise<void> {

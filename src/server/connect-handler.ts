@@ -66,6 +66,13 @@ const strictJsonOptions = {
   },
 } as Record<string, unknown>;
 
+/**
+ * Options for the admin services (router.service(..., ADMIN_SERVICE_OPTIONS)): unknown JSON fields are refused
+ * (InvalidArgument naming the field), since a misspelt field would otherwise silently keep its default. Scoped
+ * to the admin services: Emit's input stays as lenient as clients expect (its event JSON is a string anyway).
+ */
+export const ADMIN_SERVICE_OPTIONS = { jsonOptions: { ...strictJsonOptions, ignoreUnknownFields: false } };
+
 export function createConnectHandler(opts: ConnectHandlerOptions): NodeHandler {
   // Connect adds one abort listener per in-flight call; the default limit of 10 warns about a leak that is not one.
   setMaxListeners(0, opts.shutdownSignal);

@@ -1,0 +1,151 @@
+/**
+ * A router for CreateRouter / UpdateRouter from a JSON or YAML file (the Router message in protobuf JSON, with
+ * snake_case or camelCase names; unknown fields are an error, so a typo never silently keeps a default) or from
+ * flags. Secrets (basic password, bearer token) never come from flags, which end up in shell history and `ps`:
+ * they come from the file, from EVENT_ROUTING_ROUTER_PASSWORD / EVENT_ROUTING_ROUTER_TOKEN, or from a prompt that
+ * does not echo.
+ */
+import { readFileSync } from "node:fs";
+import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
+import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { parse as parseYaml } from "yaml";
+import { UsageError, type Io } from "./remote.js";
+
+export const ROUTER_FLAG_OPTIONS = {
+  file: { type: "string", short: "f" },
+  id: { type: "string" },
+  "display-name": { type: "string" },
+  backend: { type: "string" },
+  "endpoint-url": { type: "string" },
+  enabled: { type: "boolean" },
+  disabled: { type: "boolean" },
+  auth: { type: "string" },
+  username: { type: "string" },
+} as const;
+
+export interface RouterFlags {
+  file?: string | undefined;
+  id?: string | undefined;
+  "display-name"?: string | undefined;
+  backend?: string | undefined;
+  "endpoint-url"?: string | undefined;
+  enabled?: boolean | undefined;
+  disabled?: boolean | undefined;
+  auth?: string | undefined;
+  username?: string | undefined;
+}
+
+const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/** The router and the top-level fields it sets (snake_case: the update mask). */
+export interface RouterDraft {
+  readonly router: Router;
+  readonly fields: string[];
+}
+
+export function routerFromFile(path: string): RouterDraft {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
+  } catch (e) {
+    throw new UsageError(`${path} is not valid ${/\.json$/i.test(path) ? "JSON" : "YAML"}: ${(e as Error).message}`);
+  }
+  if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`${path}: expected one router object`);
+  try {
+    return { router: fromJson(RouterSchema, doc as JsonValue), fields: Object.keys(doc).map(snake) };
+  } catch (e) {
+    throw new UsageError(`${path}: ${(e as Error).message}`);
+  }
+}
+
+export function routerFromFlags(f: RouterFlags): RouterDraft {
+  const fields: string[] = [];
+  const r = create(RouterSchema, {});
+  if (f.id !== undefined) r.id = f.id;
+  if (f["display-name"] !== undefined) {
+    r.displayName = f["display-name"];
+    fields.push("display_name");
+  }
+  if (f.backend !== undefined) {
+    if (f.backend !== "xapi" && f.backend !== "caliper") throw new UsageError(`--backend ${f.backend}: expected xapi or caliper`);
+    r.backend = f.backend === "xapi" ? Backend.XAPI : Backend.CALIPER;
+    fields.push("backend");
+  }
+  if (f["endpoint-url"] !== undefined) {
+    r.endpointUrl = f["endpoint-url"];
+    fields.push("endpoint_url");
+  }
+  if (f.enabled && f.disabled) throw new UsageError("--enabled and --disabled together");
+  if (f.enabled || f.disabled) {
+    r.enabled = f.enabled === true;
+    fields.push("enabled");
+  }
+  if (f.auth !== undefined) {
+    if (f.auth === "basic")
+      r.auth = { kind: { case: "basic", value: { username: f.username ?? "", password: "" } }, hasSecret: false } as Router["auth"];
+    else if (f.auth === "bearer") r.auth = { kind: { case: "bearer", value: { token: "" } }, hasSecret: false } as Router["auth"];
+    else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic or bearer`);
+    fields.push("auth");
+  } else if (f.username !== undefined) throw new UsageError("--username needs --auth basic");
+  return { router: r, fields };
+}
+
+/**
+ * Fills an empty password or token: from the environment, else a prompt on a terminal. `required` (create, or an
+ * auth change) makes a missing secret a usage error; otherwise an empty one keeps the stored secret (UpdateRouter).
+ */
+export async function fillSecrets(router: Router, io: Io, required: boolean): Promise<void> {
+  const kind = router.auth?.kind;
+  if (kind?.case === "basic" && kind.value.password === "") {
+    kind.value.password = await secret(
+      "EVENT_ROUTING_ROUTER_PASSWORD",
+      `Password for ${kind.value.username || "the LRS user"}: `,
+      io,
+      required,
+    );
+  } else if (kind?.case === "bearer" && kind.value.token === "") {
+    kind.value.token = await secret("EVENT_ROUTING_ROUTER_TOKEN", "Bearer token: ", io, required);
+  }
+}
+
+async function secret(variable: string, prompt: string, io: Io, required: boolean): Promise<string> {
+  const fromEnv = io.env[variable];
+  if (fromEnv) return fromEnv;
+  if (!required) return "";
+  if (!io.stdin?.isTTY) throw new UsageError(`the router needs a secret: set ${variable} (no terminal to prompt on)`);
+  return promptHidden(prompt, io.stdin, io.err);
+}
+
+/** Reads one line from the terminal without echoing it. */
+function promptHidden(prompt: string, stdin: NodeJS.ReadStream, out: NodeJS.WritableStream): Promise<string> {
+  out.write(prompt);
+  return new Promise((resolve, reject) => {
+    let value = "";
+    stdin.setRawMode(true);
+    stdin.resume();
+    const done = (e?: Error) => {
+      stdin.setRawMode(false);
+      stdin.pause();
+      stdin.off("data", onData);
+      out.write("\n");
+      if (e) reject(e);
+      else resolve(value);
+    };
+    const onData = (b: Buffer) => {
+      for (const ch of b.toString("utf8")) {
+        if (ch === "\r" || ch === "\n") return done();
+        if (ch === "\u0003") return done(new UsageError("cancelled"));
+        if (ch === "\u007f" || ch === "\b") value = value.slice(0, -1);
+        else value += ch;
+      }
+    };
+    stdin.on("data", onData);
+  });
+}

@@ -1,0 +1,282 @@
+/**
+ * Prometheus metrics of one service instance (prom-client), in their own registry (never the global one, so two
+ * instances in one process, as in tests, do not share numbers).
+ *
+ * The code that counts gets a `MetricsRecorder`: plain functions over metric handles resolved here once, so a hot
+ * path calls a function and never looks anything up in a registry. What JetStream knows (pending, in flight, the
+ * failed stream, router states) is NOT counted per message: it is sampled once per scrape by `sample()` (see
+ * metrics-server.ts), which reads the same sources as GetRouterStatus.
+ *
+ * Label cardinality is bounded: `router` only takes ids of configured routers, `event` only names some backend
+ * has a transformer for (anything else is `other`), `procedure` only the services' methods, `answer` and `result`
+ * fixed sets. Label values of a deleted router are removed when the router is deleted.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export const METRIC_PREFIX = "event_routing_";
+
+/** How an HTTP delivery attempt ended (the answer classes of docs/operations.md). */
+export type AnswerClass = "2xx" | "409" | "4xx" | "429" | "5xx" | "timeout" | "network";
+
+/** What happened to one stored statement after an attempt (batch-processor.ts's settled kinds). */
+export type SettledResult = "delivered" | "retry" | "failed" | "dropped" | "held";
+
+const ANSWER_CLASSES: readonly AnswerClass[] = ["2xx", "409", "4xx", "429", "5xx", "timeout", "network"];
+const SETTLED_RESULTS: readonly SettledResult[] = ["delivered", "retry", "failed", "dropped", "held"];
+
+export function answerClass(status: number | undefined, timedOut = false): AnswerClass {
+  if (status === undefined || status === 0) return timedOut ? "timeout" : "network";
+  if (status === 409) return "409";
+  if (status === 429) return "429";
+  if (status >= 200 && status < 300) return "2xx";
+  if (status >= 500) return "5xx";
+  return "4xx";
+}
+
+/** The counting side, handed to the RPC interceptor, the emit path and delivery. */
+export interface MetricsRecorder {
+  rpc(procedure: string, code: string, seconds: number): void;
+  /** One event's overall outcome (lower-case Outcome name) and the statements stored for it, per router. */
+  event(name: string, outcome: string): void;
+  stored(routerId: string, statements: number): void;
+  /** One HTTP request of a router: its answer class, how many statements it carried and how long it took. */
+  attempt(routerId: string, answer: AnswerClass, statements: number, seconds: number): void;
+  /** One statement settled; `lagSeconds` (stored -> acknowledged) when delivered. */
+  settled(routerId: string, result: SettledResult, lagSeconds?: number): void;
+}
+
+export const NO_METRICS: MetricsRecorder = {
+  rpc() {},
+  event() {},
+  stored() {},
+  attempt() {},
+  settled() {},
+};
+
+/** A router's state as GetRouterStatus reports it (lower-case RouterState names). */
+export const ROUTER_STATES = ["active", "paused", "failing", "unhealthy", "disabled", "not_running_here"] as const;
+
+/** What a scrape samples from JetStream and the inputs. */
+export interface MetricsSample {
+  readonly natsConnected: boolean;
+  readonly routers: ReadonlyArray<{
+    readonly routerId: string;
+    readonly pending: number;
+    readonly inFlight: number;
+    readonly failedStored: number;
+    readonly state: string;
+    /** Seconds since the oldest pending statement was stored, 0 when none. */
+    readonly oldestPendingAgeSeconds: number;
+    /** Seconds until the stream's age limit removes the oldest pending statement; absent when none or no limit. */
+    readonly oldestPendingExpiresInSeconds?: number;
+  }>;
+  /** Messages in the failed stream (every router), or undefined when JetStream did not answer. */
+  readonly failedStreamMessages: number | undefined;
+  readonly inputs: ReadonlyArray<{
+    readonly input: string;
+    readonly read: number;
+    readonly stored: number;
+    readonly rejected: number;
+    readonly serving: boolean;
+  }>;
+}
+
+export interface ServiceMetrics {
+  readonly registry: Registry;
+  readonly recorder: MetricsRecorder;
+  /** Replaces every sampled gauge with this sample (absent routers disappear). */
+  apply(sample: MetricsSample): void;
+  /** Forgets a deleted router's label values. */
+  forgetRouter(routerId: string): void;
+}
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const LAG_BUCKETS = [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600];
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
+
+/**
+ * `knownEvent` says whether an event name may become a label value (a transformer exists for it); the rest are
+ * counted as `other`, so a client sending random names cannot grow the series without bound.
+ */
+export function createServiceMetrics(knownEvent: (name: string) => boolean, opts: { defaultMetrics?: boolean } = {}): ServiceMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const n = (s: string) => `${METRIC_PREFIX}${s}`;
+  const rpcs = new Counter({
+    name: n("rpc_requests_total"),
+    help: "RPCs handled, by procedure and code",
+    labelNames: ["procedure", "code"],
+    registers: [registry],
+  });
+  const rpcSeconds = new Histogram({
+    name: n("rpc_duration_seconds"),
+    help: "RPC handling time, by procedure",
+    labelNames: ["procedure"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const events = new Counter({
+    name: n("events_total"),
+    help: "Events through the emit path (Emit, EmitBatch, inputs), by name and overall outcome",
+    labelNames: ["event", "outcome"],
+    registers: [registry],
+  });
+  const stored = new Counter({
+    name: n("statements_stored_total"),
+    help: "Delivery messages stored, per router",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const attempts = new Counter({
+    name: n("delivery_attempts_total"),
+    help: "HTTP delivery requests, per router and answer class",
+    labelNames: ["router", "answer"],
+    registers: [registry],
+  });
+  const results = new Counter({
+    name: n("delivery_results_total"),
+    help: "Statements settled after an attempt, per router and result",
+    labelNames: ["router", "result"],
+    registers: [registry],
+  });
+  const batchSize = new Histogram({
+    name: n("delivery_batch_size"),
+    help: "Statements per HTTP delivery request",
+    labelNames: ["router"],
+    buckets: BATCH_BUCKETS,
+    registers: [registry],
+  });
+  const httpSeconds = new Histogram({
+    name: n("delivery_http_duration_seconds"),
+    help: "HTTP delivery request time",
+    labelNames: ["router"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: n("delivery_lag_seconds"),
+    help: "Stored to acknowledged, per delivered statement",
+    labelNames: ["router"],
+    buckets: LAG_BUCKETS,
+    registers: [registry],
+  });
+  const pending = new Gauge({
+    name: n("router_pending"),
+    help: "Statements not yet delivered (consumer num_pending), sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const inFlight = new Gauge({
+    name: n("router_in_flight"),
+    help: "Statements delivered to a worker and not yet acknowledged, sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const failedStored = new Gauge({
+    name: n("router_failed_stored"),
+    help: "Statements of this router in the failed stream, sampled at scrape",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const state = new Gauge({
+    name: n("router_state"),
+    help: "1 for the router's current state as this instance sees it",
+    labelNames: ["router", "state"],
+    registers: [registry],
+  });
+  const age = new Gauge({
+    name: n("router_oldest_pending_age_seconds"),
+    help: "Age of the oldest undelivered statement, 0 when none",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const expires = new Gauge({
+    name: n("router_oldest_pending_expires_in_seconds"),
+    help: "Seconds until the delivery stream's age limit removes the oldest undelivered statement",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const failedStream = new Gauge({
+    name: n("failed_stream_messages"),
+    help: "Messages in the failed stream, sampled at scrape",
+    registers: [registry],
+  });
+  const nats = new Gauge({ name: n("nats_connected"), help: "1 while the NATS connection is up", registers: [registry] });
+  const inputRead = new Gauge({
+    name: n("ingest_entries_read"),
+    help: "Entries read by an input since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputStored = new Gauge({
+    name: n("ingest_statements_stored"),
+    help: "Delivery messages stored by an input since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputRejected = new Gauge({
+    name: n("ingest_rejected"),
+    help: "Entries an input stored in the rejected stream since start",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+  const inputServing = new Gauge({
+    name: n("ingest_serving"),
+    help: "1 while an input reads",
+    labelNames: ["input"],
+    registers: [registry],
+  });
+
+  const recorder: MetricsRecorder = {
+    rpc(procedure, code, seconds) {
+      rpcs.inc({ procedure, code });
+      rpcSeconds.observe({ procedure }, seconds);
+    },
+    event(name, outcome) {
+      events.inc({ event: knownEvent(name) ? name : "other", outcome });
+    },
+    stored(routerId, statements) {
+      stored.inc({ router: routerId }, statements);
+    },
+    attempt(routerId, answer, statements, seconds) {
+      attempts.inc({ router: routerId, answer });
+      batchSize.observe({ router: routerId }, statements);
+      httpSeconds.observe({ router: routerId }, seconds);
+    },
+    settled(routerId, result, lagSeconds) {
+      results.inc({ router: routerId, result });
+      if (lagSeconds !== undefined) lag.observe({ router: routerId }, Math.max(0, lagSeconds));
+    },
+  };
+
+  const sampled = [pending, inFlight, failedStored, state, age, expires, inputRead, inputStored, inputRejected, inputServing];
+  return {
+    registry,
+    recorder,
+    apply(s) {
+      for (const g of sampled) g.reset();
+      nats.set(s.natsConnected ? 1 : 0);
+      if (s.failedStreamMessages !== undefined) failedStream.set(s.failedStreamMessages);
+      for (const r of s.routers) {
+        const router = r.routerId;
+        pending.set({ router }, r.pending);
+        inFlight.set({ router }, r.inFlight);
+        failedStored.set({ router }, r.failedStored);
+        age.set({ router }, r.oldestPendingAgeSeconds);
+        if (r.oldestPendingExpiresInSeconds !== undefined) expires.set({ router }, r.oldestPendingExpiresInSeconds);
+        for (const st of ROUTER_STATES) state.set({ router, state: st }, st === r.state ? 1 : 0);
+      }
+      for (const i of s.inputs) {
+        inputRead.set({ input: i.input }, i.read);
+        inputStored.set({ input: i.input }, i.stored);
+        inputRejected.set({ input: i.input }, i.rejected);
+        inputServing.set({ input: i.input }, i.serving ? 1 : 0);
+      }
+    },
+    forgetRouter(routerId) {
+      for (const m of [stored, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
+      for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
+      for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
+    },
+  };
+}

@@ -1,0 +1,225 @@
+/**
+ * The operator CLI as an operator runs it (`node --import tsx src/cli/main.ts`, a child process) against a real
+ * service: routers from YAML or flags with secrets from the environment and never echoed, status, the failed
+ * stream, imports, and the exit code and single stderr line of each kind of failure.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { promisify } from "node:util";
+import { create } from "@bufbuild/protobuf";
+import { readFileSync } from "node:fs";
+import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
+import { freePort } from "./support/free-port.js";
+import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
+import { ADMIN_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+
+const exec = promisify(execFile);
+const SECRET = "s3cret-password-never-echoed";
+let sut: ServiceUnderTest;
+let ok: FaultEndpoint;
+let refusing: FaultEndpoint;
+let dir: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "er-cli-op-"));
+  ok = await FaultEndpoint.start();
+  refusing = await FaultEndpoint.start(() => ({ status: 400 }));
+  sut = await startServiceUnderTest({
+    DELIVERY_ENABLED: "true",
+    CALIPER_ENABLED: "false",
+    LOG_LEVEL: "info",
+    DELIVERY_BATCH_INTERVAL_MS: "50",
+  });
+});
+after(async () => {
+  await sut?.close();
+  await ok?.close();
+  await refusing?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+      env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+const oneLine = (s: string) => assert.equal(s.trimEnd().split("\n").length, 1, `one line: ${s}`);
+
+test("routers create from YAML (secret from the environment), list and get as a table and as JSON; the secret is never printed", async () => {
+  const yaml = file(
+    "lrs.yaml",
+    `id: lrs-yaml\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabled: true\nauth:\n  basic:\n    username: alice\n`,
+  );
+  const created = await cli(["routers", "create", "-f", yaml], { EVENT_ROUTING_ROUTER_PASSWORD: SECRET });
+  assert.equal(created.code, 0, created.stderr);
+  assert.match(created.stdout, /^ID\s+BACKEND\s+ENABLED\s+ENDPOINT\s+AUTH/);
+  assert.match(created.stdout, /lrs-yaml\s+xapi\s+yes\s+\S+\s+basic \(alice\)/);
+  const list = await cli(["routers", "list", "--json"]);
+  assert.equal(list.code, 0);
+  const routers = JSON.parse(list.stdout) as Array<{ id: string; auth: { hasSecret?: boolean } }>;
+  assert.equal(routers.find((r) => r.id === "lrs-yaml")?.auth.hasSecret, true);
+  const get = await cli(["routers", "get", "lrs-yaml"]);
+  assert.match(get.stdout, /lrs-yaml/);
+  for (const out of [created, list, get]) assert.ok(!`${out.stdout}${out.stderr}`.includes(SECRET), "secret echoed");
+  assert.ok(!JSON.stringify(sut.logLines()).includes(SECRET), "secret logged");
+  assert.ok(sut.logLines().some((l) => l["msg"] === "router created" && l["routerId"] === "lrs-yaml"));
+});
+
+test("routers update sends only the given fields and the change is logged by field name", async () => {
+  await cli(["routers", "create", "--id", "upd", "--backend", "xapi", "--endpoint-url", ok.url, "--enabled"]);
+  const r = await cli(["routers", "update", "upd", "--disabled", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const router = JSON.parse(r.stdout) as { enabled?: boolean; endpointUrl: string };
+  assert.equal(router.enabled ?? false, false);
+  assert.equal(router.endpointUrl, ok.url);
+  const line = sut.logLines().find((l) => l["msg"] === "router updated" && l["routerId"] === "upd");
+  assert.deepEqual(line?.["changed"], ["enabled"]);
+});
+
+test("usage, not found, refused, not allowed and unavailable each have their exit code and one line", async () => {
+  const noSecret = await cli([
+    "routers",
+    "create",
+    "--id",
+    "nosecret",
+    "--backend",
+    "xapi",
+    "--endpoint-url",
+    ok.url,
+    "--auth",
+    "basic",
+    "--username",
+    "u",
+  ]);
+  assert.equal(noSecret.code, 1);
+  assert.match(noSecret.stderr, /EVENT_ROUTING_ROUTER_PASSWORD/);
+  oneLine(noSecret.stderr);
+
+  const typo = await cli([
+    "routers",
+    "create",
+    "-f",
+    file("typo.yaml", `id: typo\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nenabeld: true\n`),
+  ]);
+  assert.equal(typo.code, 1);
+  assert.match(typo.stderr, /enabeld/);
+
+  const missing = await cli(["routers", "get", "no-such-router"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /^not found: .*no-such-router/);
+  oneLine(missing.stderr);
+
+  const statements = await cli(["routers", "create", "--id", "stmts", "--backend", "xapi", "--endpoint-url", `${ok.url}/xapi/statements`]);
+  assert.equal(statements.code, 5);
+  assert.match(statements.stderr, new RegExp(`^refused: .*Enter ${ok.url}/xapi instead`));
+  oneLine(statements.stderr);
+
+  const wrongToken = await cli(["routers", "list"], { EVENT_ROUTING_TOKEN: "wrong" });
+  assert.equal(wrongToken.code, 4);
+  oneLine(wrongToken.stderr);
+
+  const down = await cli(["status"], { EVENT_ROUTING_URL: `http://127.0.0.1:${await freePort()}` });
+  assert.equal(down.code, 3);
+  assert.match(down.stderr, /^service unavailable: .*EVENT_ROUTING_URL/);
+  oneLine(down.stderr);
+
+  const noYes = await cli(["routers", "delete", "upd"]);
+  assert.equal(noYes.code, 1);
+  assert.match(noYes.stderr, /--yes/);
+  assert.equal((await cli(["nonsense"])).code, 1);
+});
+
+test("a Caliper router while Caliper is disabled is created with a warning", async () => {
+  const r = await cli(["routers", "create", "--id", "cal", "--backend", "caliper", "--endpoint-url", ok.url]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /^warning: CALIPER_ENABLED is false on this service/);
+});
+
+test("status shows each router's state and counts; failed list, retry and purge work on the failed stream", async () => {
+  await cli(["routers", "create", "--id", "refuses", "--backend", "xapi", "--endpoint-url", refusing.url, "--enabled"]);
+  await waitUntil(() => sut.service.routers.get("refuses") !== undefined, 10_000, "router seen");
+  await sut.service.delivery!.settled();
+  const raw = readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8");
+  await sut.events.emit({ event: create(EventInputSchema, { event: { case: "json", value: raw } }) }, emitAuth);
+  let list = await cli(["failed", "list", "--router", "refuses", "--json"]);
+  await waitUntil(
+    async () => {
+      list = await cli(["failed", "list", "--router", "refuses", "--json"]);
+      return (JSON.parse(list.stdout) as unknown[]).length === 1;
+    },
+    30_000,
+    "the refused critical statement is in the failed stream",
+  );
+  const [failed] = JSON.parse(list.stdout) as Array<{ id: string; eventName: string }>;
+  assert.equal(failed!.eventName, "edx.course.enrollment.activated");
+  const table = await cli(["failed", "list"]);
+  assert.match(table.stdout, new RegExp(`^${failed!.id}\\s+refuses\\s+edx\\.course\\.enrollment\\.activated`, "m"));
+
+  const status = await cli(["status"]);
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /^service: SERVING/);
+  assert.match(status.stdout, /^refuses\s+\w+\s+\d+\s+\d+\s+1\s/m);
+  assert.match(status.stdout, /^lrs-yaml\s+active\s/m);
+
+  const retried = await cli(["failed", "retry", failed!.id]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.match(retried.stdout, /^retried 1/);
+  const again = await cli(["failed", "retry", failed!.id]);
+  assert.equal(again.code, 2, "the id is gone once retried");
+
+  assert.equal((await cli(["failed", "purge", "--all"])).code, 1, "purge needs --yes");
+  const purged = await cli(["failed", "purge", "--all", "--yes"]);
+  assert.equal(purged.code, 0, purged.stderr);
+  assert.match(purged.stdout, /^purged \d+/);
+});
+
+test("identities import and courses import send the CSV to the service", async () => {
+  const ids = await cli(["identities", "import", file("ids.csv", "user_id,username,external_id,email\n7,bob,ext-7,bob@example.com\n")]);
+  assert.equal(ids.code, 0, ids.stderr);
+  assert.equal(ids.stdout, "imported 1 identities\n");
+  const courses = await cli(["courses", "import", file("courses.csv", "course_id,name\ncourse-v1:X+Y+Z,Zed\n"), "--json"]);
+  assert.equal(courses.code, 0, courses.stderr);
+  assert.deepEqual(JSON.parse(courses.stdout), { imported: 1 });
+  const bad = await cli(["courses", "import", file("bad.csv", "nope\n")]);
+  assert.equal(bad.code, 5);
+  oneLine(bad.stderr);
+});
+
+test("routers delete --yes removes the router", async () => {
+  const r = await cli(["routers", "delete", "upd", "--yes"]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await cli(["routers", "get", "upd"])).code, 2);
+});
+
+test("transform takes IDENTITY_HMAC_SECRET like the service (same derived learner ids) and says plainly when it is unset", async () => {
+  const fixture = join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json");
+  const event = create(EventInputSchema, { event: { case: "json", value: readFileSync(fixture, "utf8") } });
+  const fromService = await sut.events.transform({ event }, emitAuth);
+  const serviceActor = JSON.stringify(fromService.outputs[0]!.statements[0]!["actor"]);
+  const args = ["transform", "--backend", "xapi", "--lms-root-url", "http://localhost:18000", fixture];
+  const same = await cli(args, { IDENTITY_HMAC_SECRET: "hostile-input-test-secret-0123456789" });
+  assert.equal(same.code, 0, same.stderr);
+  assert.equal(JSON.stringify((JSON.parse(same.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+  assert.doesNotMatch(same.stderr, /IDENTITY_HMAC_SECRET/);
+  const unset = await cli(args, { IDENTITY_HMAC_SECRET: "" });
+  assert.match(unset.stderr, /IDENTITY_HMAC_SECRET is not set; learners missing from --identities get ids that differ from the service's/);
+  assert.notEqual(JSON.stringify((JSON.parse(unset.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+});

@@ -1,0 +1,251 @@
+/**
+ * `npm start`'s exit paths and start-up messages, through the real start command (`node --import tsx src/main.ts`):
+ * every way out stops the embedded nats-server it started (found by its store directory in /proc, so a server
+ * that outlived the service cannot hide), a second start on one DATA_DIR refuses, NATS_MONITOR_PORT is honoured,
+ * the banner carries every URL, and each configuration error names its variable without a stack trace.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { bannerText } from "../src/startup/banner.js";
+import { freePort } from "./support/free-port.js";
+import { onTestExit } from "./support/nats-server.js";
+
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function dataDir(): string {
+  const d = mkdtempSync(join(tmpdir(), "er-startup-"));
+  dirs.push(d);
+  return d;
+}
+
+/** Pids of nats-server processes whose command line names this store directory. */
+function natsServersUsing(dir: string): number[] {
+  const out: number[] = [];
+  for (const p of readdirSync("/proc")) {
+    if (!/^\d+$/.test(p)) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${p}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    const args = cmd.split("\0");
+    if (args[0]?.includes("nats-server") && args.some((a) => a.startsWith(dir))) out.push(Number(p));
+  }
+  return out;
+}
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly exited: Promise<number | null>;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves with the first stdout line whose msg matches. */
+  line(msg: RegExp): Promise<Record<string, unknown>>;
+}
+
+function run(env: Record<string, string>, preload: string[] = []): Run {
+  const child = spawn(process.execPath, ["--import", "tsx", ...preload.flatMap((p) => ["--import", p]), "src/main.ts"], {
+    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: "e", ADMIN_TOKENS: "a", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const unhook = onTestExit(() => child.kill("SIGKILL"));
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (b: Buffer) => (out += b));
+  child.stderr!.on("data", (b: Buffer) => (err += b));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      unhook();
+      resolve(code);
+    }),
+  );
+  return {
+    child,
+    exited,
+    stdout: () => out,
+    stderr: () => err,
+    line: (msg) =>
+      new Promise((resolve, reject) => {
+        const look = () => {
+          for (const l of out.split("\n")) {
+            try {
+              const j = JSON.parse(l) as Record<string, unknown>;
+              if (msg.test(String(j["msg"]))) {
+                resolve(j);
+                return true;
+              }
+            } catch {
+              // not a JSON line
+            }
+          }
+          return false;
+        };
+        if (look()) return;
+        child.stdout!.on("data", () => look());
+        void exited.then((code) => setImmediate(() => look() || reject(new Error(`exited ${code} before "${msg}": ${out}\n${err}`))));
+      }),
+  };
+}
+
+async function occupy(): Promise<{ port: number; server: Server }> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  return { port: (server.address() as { port: number }).port, server };
+}
+
+const NO_STACK = /^\s+at /m;
+
+test("port in use after the embedded nats-server started: one line naming PORT, exit 3, the nats-server is stopped", async () => {
+  const dir = dataDir();
+  const busy = await occupy();
+  try {
+    const r = run({ DATA_DIR: dir, PORT: String(busy.port) });
+    const started = await r.line(/started embedded nats-server/);
+    assert.ok(Number(started["pid"]) > 0);
+    assert.equal(await r.exited, 3);
+    assert.match(r.stderr(), new RegExp(`PORT=${busy.port}: address .* is already in use`));
+    assert.doesNotMatch(r.stderr(), NO_STACK);
+    assert.deepEqual(natsServersUsing(dir), []);
+    assert.throws(() => process.kill(Number(started["pid"]), 0));
+  } finally {
+    busy.server.close();
+  }
+});
+
+test("a bad setting found after the nats-server started (TLS file missing): exit 2, the file named, the nats-server stopped", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir, TLS_CERT_FILE: join(dir, "missing-cert.pem"), TLS_KEY_FILE: join(dir, "missing-key.pem") });
+  await r.line(/started embedded nats-server/);
+  assert.equal(await r.exited, 2);
+  assert.match(r.stderr(), /missing-cert\.pem/);
+  assert.doesNotMatch(r.stderr(), NO_STACK);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("an uncaught error while serving: exit 1 with the stack (a bug), the nats-server stopped", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir }, ["./test/support/crash-on-signal.ts"]);
+  await r.line(/event-routing listening/);
+  assert.equal(natsServersUsing(dir).length, 1);
+  r.child.kill("SIGUSR2");
+  assert.equal(await r.exited, 1);
+  assert.match(r.stderr(), /injected uncaught error/);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("the nats-server cannot start (NATS_MONITOR_PORT in use): a clear line, exit 3, no nats-server left", async () => {
+  const dir = dataDir();
+  const busy = await occupy();
+  try {
+    const r = run({ DATA_DIR: dir, NATS_MONITOR_PORT: String(busy.port) });
+    assert.equal(await r.exited, 3);
+    assert.match(r.stderr(), /nats-server exited during start-up.*NATS_MONITOR_PORT/s);
+    assert.deepEqual(natsServersUsing(dir), []);
+  } finally {
+    busy.server.close();
+  }
+});
+
+test("banner with every URL and generated tokens; NATS_MONITOR_PORT honoured; a second start on the DATA_DIR refuses", async () => {
+  const dir = dataDir();
+  const [monitor, metrics] = [await freePort(), await freePort()];
+  const first = run({
+    DATA_DIR: dir,
+    NATS_MONITOR_PORT: String(monitor),
+    METRICS_PORT: String(metrics),
+    EMIT_TOKENS: "",
+    ADMIN_TOKENS: "",
+  });
+  try {
+    const banner = await first.line(/event-routing listening/);
+    assert.match(String(banner["url"]), /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(banner["monitoring"], `http://127.0.0.1:${monitor}`);
+    assert.equal(banner["metrics"], `http://127.0.0.1:${metrics}/metrics`);
+    const tokens = banner["generatedTokens"] as Record<string, string>;
+    assert.deepEqual(Object.keys(tokens).sort(), ["ADMIN_TOKENS", "EMIT_TOKENS"]);
+    assert.equal((await fetch(`http://127.0.0.1:${monitor}/healthz`)).status, 200);
+    assert.equal((await fetch(`http://127.0.0.1:${metrics}/metrics`)).status, 200);
+
+    const second = run({ DATA_DIR: dir });
+    assert.equal(await second.exited, 3);
+    assert.match(second.stderr(), new RegExp(`DATA_DIR=${dir} is in use by another event-routing \\(pid ${first.child.pid}`));
+    assert.equal(natsServersUsing(dir).length, 1, "the second start did not start a nats-server");
+  } finally {
+    first.child.kill("SIGTERM");
+    assert.equal(await first.exited, 0);
+  }
+  assert.deepEqual(natsServersUsing(dir), []);
+  // The lock went with it: the next start works.
+  const third = run({ DATA_DIR: dir });
+  await third.line(/event-routing listening/);
+  third.child.kill("SIGTERM");
+  assert.equal(await third.exited, 0);
+});
+
+test("a lock left by a killed service is stale and taken over", async () => {
+  const dir = dataDir();
+  writeFileSync(join(dir, "event-routing.lock"), "999999999\n");
+  const r = run({ DATA_DIR: dir });
+  await r.line(/event-routing listening/);
+  r.child.kill("SIGTERM");
+  assert.equal(await r.exited, 0);
+});
+
+for (const [name, env, pattern] of [
+  [
+    "an invalid XAPI_EVENTS_REGEX",
+    { XAPI_EVENTS_REGEX: "edx\\.(video" },
+    /XAPI_EVENTS_REGEX="edx\\\\\.\(video": .*\(Comma-separated regexes/,
+  ],
+  [
+    "a missing COURSES_FILE",
+    { COURSES_FILE: "/nonexistent/courses.csv" },
+    /COURSES_FILE="\/nonexistent\/courses.csv": file not found; expected the path of a CSV/,
+  ],
+  ["a malformed NATS_URL", { NATS_URL: "http//nats:4222" }, /NATS_URL="http\/\/nats:4222": .*expected nats:\/\/host:4222/],
+] as const) {
+  test(`${name} stops start-up naming the variable and the accepted form, without a stack`, async () => {
+    const r = run(env as Record<string, string>);
+    assert.equal(await r.exited, 2);
+    assert.match(r.stderr(), pattern);
+    assert.doesNotMatch(r.stderr(), NO_STACK);
+  });
+}
+
+test("a NATS_URL refusing connections names the URL and what to check, exit 3, without a stack", async () => {
+  const port = await freePort();
+  const r = run({ NATS_URL: `nats://127.0.0.1:${port}` });
+  assert.equal(await r.exited, 3);
+  assert.match(
+    r.stderr(),
+    new RegExp(`NATS_URL=nats://127.0.0.1:${port}: cannot connect .*Check that nats-server runs there with JetStream`),
+  );
+  assert.doesNotMatch(r.stderr(), NO_STACK);
+});
+
+test("on a terminal the banner is plain text with every URL and the generated tokens", () => {
+  const text = bannerText({
+    version: "1.2.3",
+    address: "127.0.0.1:8080",
+    tls: false,
+    nats: "nats://127.0.0.1:4222",
+    monitoring: "http://127.0.0.1:8222",
+    metrics: undefined,
+    console: "http://127.0.0.1:8090/",
+    generatedTokens: { ADMIN_TOKENS: "tok" },
+  });
+  assert.match(text, /Console\s+http:\/\/127\.0\.0\.1:8090\//);
+  assert.match(text, /Listening\s+http:\/\/127\.0\.0\.1:8080/);
+  assert.match(text, /NATS monitoring\s+http:\/\/127\.0\.0\.1:8222/);
+  assert.match(text, /Metrics\s+off \(set METRICS_PORT\)/);
+  assert.match(text, /ADMIN_TOKENS\s+tok/);
+});
