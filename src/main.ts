@@ -118,8 +118,10 @@ async function main(): Promise<void> {
       }
       await exit(0);
     };
-    process.once("SIGTERM", () => void stop("SIGTERM"));
-    process.once("SIGINT", () => void stop("SIGINT"));
+    // `on`, not `once`: a second signal while shutting down must not kill the process mid-way (the default action
+    // would skip stopping the embedded nats-server and releasing the DATA_DIR lock); `stop` runs once.
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
   } catch (e) {
     await fail(e, config, logger);
   }

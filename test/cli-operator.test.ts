@@ -217,9 +217,12 @@ test("transform takes IDENTITY_HMAC_SECRET like the service (same derived learne
   const args = ["transform", "--backend", "xapi", "--lms-root-url", "http://localhost:18000", fixture];
   const same = await cli(args, { IDENTITY_HMAC_SECRET: "hostile-input-test-secret-0123456789" });
   assert.equal(same.code, 0, same.stderr);
-  assert.equal(JSON.stringify((JSON.parse(same.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+  // One line per input: {input, event, statements}.
+  const firstActor = (stdout: string) =>
+    JSON.stringify((JSON.parse(stdout) as { statements: Array<Record<string, unknown>> }).statements[0]!["actor"]);
+  assert.equal(firstActor(same.stdout), serviceActor);
   assert.doesNotMatch(same.stderr, /IDENTITY_HMAC_SECRET/);
   const unset = await cli(args, { IDENTITY_HMAC_SECRET: "" });
   assert.match(unset.stderr, /IDENTITY_HMAC_SECRET is not set; learners missing from --identities get ids that differ from the service's/);
-  assert.notEqual(JSON.stringify((JSON.parse(unset.stdout) as Array<Record<string, unknown>>)[0]!["actor"]), serviceActor);
+  assert.notEqual(firstActor(unset.stdout), serviceActor);
 });
