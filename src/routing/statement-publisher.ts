@@ -55,8 +55,10 @@ export class StatementPublisher {
   tooLarge(m: DeliveryMessage): string | undefined {
     const limit = this.maxPayload();
     if (limit === undefined || limit <= 0) return undefined;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit: most messages fit without being measured.
-    if ((m.body.length + m.msgId.length) * 3 + 1024 <= limit) return undefined;
+    // The body is already bytes; header values take at most 3 UTF-8 bytes per UTF-16 unit (the msg id holds the
+    // router and statement ids, which the headers repeat; 1 KiB covers the names, the backend and the stream name):
+    // most messages fit without their headers being measured.
+    if (m.body.length + (2 * m.msgId.length + m.eventName.length) * 3 + 1024 <= limit) return undefined;
     const bytes = natsMessageBytes(m, this.opts.streamName);
     if (bytes <= limit) return undefined;
     return (

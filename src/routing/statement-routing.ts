@@ -13,11 +13,15 @@ import type { RouterConfig } from "./router-model.js";
 export interface DeliveryMessage {
   readonly routerId: string;
   readonly statementId: string;
+  readonly eventName: string;
   readonly subject: string;
   readonly msgId: string;
   readonly headers: MsgHdrs;
-  readonly body: string;
+  /** The statement as UTF-8 JSON; routers without override_args share one encoding of the same statement. */
+  readonly body: Uint8Array;
 }
+
+const utf8 = new TextEncoder();
 
 /** Routers that take an event for a backend. */
 export function matchingRouters(routers: readonly RouterConfig[], backend: BackendName, event: EdxEvent): RouterConfig[] {
@@ -36,17 +40,24 @@ export function deliveryMessages(
   routers: readonly RouterConfig[],
 ): DeliveryMessage[] {
   const out: DeliveryMessage[] = [];
+  // Serialised once per statement (lazily: routers with override_args need their own), not once per router: the
+  // same bytes go to every router, and nats.js sends a Uint8Array as is instead of encoding a string each time.
+  const shared: Array<Uint8Array | undefined> = new Array(statements.length);
   for (const router of routers) {
     const override = backend === "xapi" && Object.keys(router.overrideArgs).length > 0 ? router.overrideArgs : undefined;
-    for (const statement of statements) {
+    const subject = names.deliverSubject(router.id);
+    for (let i = 0; i < statements.length; i++) {
+      const statement = statements[i]!;
       const statementId = String(statement["id"]);
+      const body = override ? utf8.encode(JSON.stringify({ ...statement, ...override })) : (shared[i] ??= utf8.encode(JSON.stringify(statement)));
       out.push({
         routerId: router.id,
         statementId,
-        subject: names.deliverSubject(router.id),
+        eventName: event.name,
+        subject,
         msgId: names.deliveryMsgId(router.id, statementId),
         headers: deliveryHeaders({ routerId: router.id, eventName: event.name, statementId, backend }),
-        body: JSON.stringify(override ? { ...statement, ...override } : statement),
+        body,
       });
     }
   }
