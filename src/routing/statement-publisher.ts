@@ -10,12 +10,11 @@
  * a reconnect to another server), and headers count against it too.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
+import { encodeDeliveryHeaderBlock } from "./delivery-message.js";
 import type { DeliveryMessage } from "./statement-routing.js";
 
-const MSG_ID_HEADER = "Nats-Msg-Id";
-const EXPECTED_STREAM_HEADER = "Nats-Expected-Stream";
 
 export interface StatementPublisherOptions {
   /** How long to wait for each PubAck. */
@@ -35,11 +34,20 @@ export interface StatementPublisherOptions {
  * headers js.publish adds for our options.
  */
 export function natsMessageBytes(m: DeliveryMessage, streamName: string): number {
-  let headers = "NATS/1.0\r\n\r\n".length;
-  const line = (k: string, v: string) => Buffer.byteLength(k) + Buffer.byteLength(v) + ": \r\n".length;
-  for (const [k, values] of m.headers) for (const v of values) headers += line(k, v);
-  headers += line("Nats-Msg-Id", m.msgId) + line("Nats-Expected-Stream", streamName);
-  return headers + Buffer.byteLength(m.body);
+  return headerBlock(m, streamName).length + m.body.length;
+}
+
+function headerBlock(m: DeliveryMessage, streamName: string): Uint8Array {
+  return encodeDeliveryHeaderBlock(m, m.msgId, streamName);
+}
+
+/**
+ * Headers already encoded. nats.js's publish only calls encode() on the headers it is given (protocol.js in
+ * @nats-io/nats-core, pinned); test/statement-publisher.test.ts reads the stored headers back, so an upgrade that
+ * changes this fails there rather than in production.
+ */
+function encodedHeaders(bytes: Uint8Array): MsgHdrs {
+  return { encode: () => bytes } as unknown as MsgHdrs;
 }
 
 /** What a PubAck (or its absence) said about one message. */
@@ -124,9 +132,8 @@ export class StatementPublisher {
     try {
       for (let i = 0; i < messages.length; i++) {
         const m = messages[i]!;
-        m.headers.set(MSG_ID_HEADER, m.msgId);
-        m.headers.set(EXPECTED_STREAM_HEADER, this.opts.streamName);
-        this.nc.publish(m.subject, m.body, { headers: m.headers, reply: `${this.inbox}.${id}.${i}` });
+        const headers = encodedHeaders(headerBlock(m, this.opts.streamName));
+        this.nc.publish(m.subject, m.body, { headers, reply: `${this.inbox}.${id}.${i}` });
       }
       await settled;
     } catch (e) {

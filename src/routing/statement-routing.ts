@@ -2,11 +2,10 @@
  * Decides where each statement goes: every enabled router of the statement's backend whose match_params accept
  * the ORIGINAL event gets one message on its delivery subject. Pure; publishing is statement-publisher.ts.
  */
-import type { MsgHdrs } from "@nats-io/transport-node";
 import type { NatsNames } from "../nats/names.js";
 import type { EdxEvent, JsonObject } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
-import { deliveryHeaders } from "./delivery-message.js";
+import { assertHeaderValue } from "./delivery-message.js";
 import { compiledMatchFor, matchesEvent } from "./match-params.js";
 import type { RouterConfig } from "./router-model.js";
 
@@ -14,9 +13,10 @@ export interface DeliveryMessage {
   readonly routerId: string;
   readonly statementId: string;
   readonly eventName: string;
+  readonly backend: BackendName;
   readonly subject: string;
+  /** Nats-Msg-Id; the headers (delivery-message.ts) are encoded at publish time from these fields. */
   readonly msgId: string;
-  readonly headers: MsgHdrs;
   /** The statement as UTF-8 JSON; routers without override_args share one encoding of the same statement. */
   readonly body: Uint8Array;
 }
@@ -40,6 +40,8 @@ export function deliveryMessages(
   routers: readonly RouterConfig[],
 ): DeliveryMessage[] {
   const out: DeliveryMessage[] = [];
+  // Here, not at publish time: an event whose name cannot be a header fails on its own, before anything is sent.
+  assertHeaderValue(event.name);
   // Serialised once per statement (lazily: routers with override_args need their own), not once per router: the
   // same bytes go to every router, and nats.js sends a Uint8Array as is instead of encoding a string each time.
   const shared: Array<Uint8Array | undefined> = new Array(statements.length);
@@ -54,9 +56,9 @@ export function deliveryMessages(
         routerId: router.id,
         statementId,
         eventName: event.name,
+        backend,
         subject,
         msgId: names.deliveryMsgId(router.id, statementId),
-        headers: deliveryHeaders({ routerId: router.id, eventName: event.name, statementId, backend }),
         body,
       });
     }
