@@ -149,14 +149,42 @@ async function createRouter(s: Service, id: string, opts: { endpointPort?: numbe
   );
 }
 
+/** CPU time (user + system) a live process has used, in ms; 0 once it is gone. */
+function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Per benchmark: the CPU each process used in each run, to show which one was the limit. */
+const cpuNotes = new Map<string, string[]>();
+let currentBench = "";
+let currentServicePid: number | undefined;
+
 let runCounter = 1;
 async function load(args: Omit<LoadArgs, "token" | "fixturesDir" | "fixtureFiles" | "run" | "natsUrl">): Promise<Record<string, number>> {
   const full: LoadArgs = { ...args, natsUrl, token: TOKEN, fixturesDir: ERB_FIXTURES_DIR, fixtureFiles, run: runCounter++ };
+  const natsPid = (nats.server as unknown as { child?: ChildProcess }).child?.pid;
+  const serverPid = args.port !== undefined && args.port === currentTrivialPort ? currentTrivialPid : currentServicePid;
+  const [svc0, nats0, t0] = [cpuMs(serverPid), cpuMs(natsPid), Date.now()];
   const r = spawnSync(process.execPath, [join(ROOT, "dist/bench/load.js"), JSON.stringify(full)], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
   const line = r.stdout.trim().split("\n").at(-1) ?? "";
   if (r.status !== 0 || !line.startsWith("{")) throw new Error(`load ${args.mode} failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  return JSON.parse(line) as Record<string, number>;
+  const result = JSON.parse(line) as Record<string, number>;
+  if (args.mode !== "fill") {
+    const note =
+      `${args.mode}${args.port !== undefined && args.port === currentTrivialPort ? " (trivial)" : ""}: ` +
+      `${Date.now() - t0} ms wall, CPU ms load ${result["loadCpuMs"]} / server ${Math.round(cpuMs(serverPid) - svc0)} / nats ${Math.round(cpuMs(natsPid) - nats0)}`;
+    cpuNotes.set(currentBench, [...(cpuNotes.get(currentBench) ?? []), note]);
+  }
+  return result;
 }
+let currentTrivialPort: number | undefined;
+let currentTrivialPid: number | undefined;
 
 // ---- results ---------------------------------------------------------------------------------------------------
 
@@ -179,7 +207,8 @@ const median = (xs: readonly number[]) => {
 };
 const rows: Row[] = [];
 function record(row: Omit<Row, "met">, met: (medianRatio: number) => boolean): void {
-  const r = { ...row, met: met(median(row.ratios)) && row.rssMiB <= 256 };
+  const cpu = cpuNotes.get(row.name);
+  const r = { ...row, ...(cpu ? { extra: { ...row.extra, cpu } } : {}), met: met(median(row.ratios)) && row.rssMiB <= 256 };
   rows.push(r);
   const fmt = (xs: number[]) => xs.map((x) => x.toLocaleString("en-US")).join(" / ");
   console.log(
@@ -239,6 +268,7 @@ async function emitBatch(routerCount: number, target: number): Promise<void> {
   const name = `emit-batch-${routerCount}`;
   if (!selected(name)) return;
   const svc = await startService(natsUrl, { DELIVERY_ENABLED: "false" }, name);
+  [currentBench, currentServicePid] = [name, svc.child.pid];
   const routers = Array.from({ length: routerCount }, (_, i) => `bench-${i + 1}`);
   for (const id of routers) await createRouter(svc, id);
   const runs = await pairs(
@@ -265,10 +295,12 @@ async function emitBatch(routerCount: number, target: number): Promise<void> {
 async function single(): Promise<void> {
   if (!selected("emit-single") && !selected("open-loop")) return;
   const svc = await startService(natsUrl, { DELIVERY_ENABLED: "false" }, "emit-single");
+  [currentBench, currentServicePid] = ["emit-single", svc.child.pid];
   await createRouter(svc, "bench-1");
   const trivial = await startChild([join(ROOT, "dist/bench/trivial-server.js")], { EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN }, (line) =>
     line.startsWith("{") ? (JSON.parse(line) as { port: number }).port : undefined,
   );
+  [currentTrivialPort, currentTrivialPid] = [trivial.value, trivial.child.pid];
   if (selected("emit-single")) {
     const runs = await pairs(
       async () => (await load({ mode: "single", port: trivial.value, seconds: SECONDS }))["perSecond"]!,
@@ -288,6 +320,7 @@ async function single(): Promise<void> {
     );
   }
   if (selected("open-loop")) {
+    currentBench = "open-loop";
     const p99s = { raw: [] as Record<string, number>[], service: [] as Record<string, number>[] };
     await pairs(
       async () => {
@@ -326,6 +359,7 @@ async function drain(): Promise<void> {
   if (!selected("drain")) return;
   const endpointPort = await freePort();
   const svc = await startService(natsUrl, { DELIVERY_ENABLED: "true" }, "drain");
+  [currentBench, currentServicePid] = ["drain", svc.child.pid];
   await createRouter(svc, "drain", { endpointPort, enabled: false });
   const fillThen = async (run: () => Promise<Record<string, number>>) => {
     await purge();
@@ -357,6 +391,7 @@ async function endToEnd(): Promise<void> {
   if (!selected("e2e")) return;
   const endpointPort = await freePort();
   const svc = await startService(natsUrl, { DELIVERY_ENABLED: "true" }, "e2e");
+  [currentBench, currentServicePid] = ["e2e", svc.child.pid];
   await createRouter(svc, "e2e", { endpointPort, enabled: false, intervalMs: E2E_INTERVAL_MS });
   const results: Record<string, number>[] = [];
   for (let r = 0; r < ROUNDS; r++) {

@@ -321,5 +321,8 @@ async function main(): Promise<Record<string, number>> {
 }
 
 const result = await main();
+// The generator's own CPU (user + system), so a run can show whether the generator or the service was the limit.
+const cpu = process.cpuUsage();
+result["loadCpuMs"] = Math.round((cpu.user + cpu.system) / 1000);
 process.stdout.write(`${JSON.stringify(result)}\n`);
 process.exit(0);
