@@ -208,12 +208,14 @@ const median = (xs: readonly number[]) => {
 const rows: Row[] = [];
 function record(row: Omit<Row, "met">, met: (medianRatio: number) => boolean): void {
   const cpu = cpuNotes.get(row.name);
-  const r = { ...row, ...(cpu ? { extra: { ...row.extra, cpu } } : {}), met: met(median(row.ratios)) && row.rssMiB <= 256 };
+  // `met` is the benchmark's own target; the RSS target (<= 256 MiB) is shown in its own column.
+  const r = { ...row, ...(cpu ? { extra: { ...row.extra, cpu } } : {}), met: met(median(row.ratios)) };
   rows.push(r);
   const fmt = (xs: number[]) => xs.map((x) => x.toLocaleString("en-US")).join(" / ");
   console.log(
     `${r.name}: raw ${fmt(r.raw)} ${r.unit}; service ${fmt(r.service)} ${r.unit}; ratios ${r.ratios.map((x) => x.toFixed(2)).join(" ")} ` +
       `(median ${median(r.ratios).toFixed(2)}, target ${r.target}, ${r.met ? "met" : "MISSED"}); service peak RSS ${r.rssMiB} MiB` +
+      `${r.rssMiB > 256 ? " (over 256 MiB)" : ""}` +
       (r.extra ? ` ${JSON.stringify(r.extra)}` : ""),
   );
 }
@@ -490,12 +492,12 @@ writeFileSync(join(ROOT, "docs/benchmarks.json"), `${JSON.stringify({ env, resul
 
 const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : String(Math.round(x * 10) / 10));
 const table = [
-  "| Benchmark | Baseline (median) | Service (median) | Ratio per round | Median ratio | Target | Met | Service peak RSS |",
+  "| Benchmark | Baseline (median) | Service (median) | Ratio per round | Median ratio | Target | Met | Service peak RSS (<= 256 MiB) |",
   "|---|---|---|---|---|---|---|---|",
   ...rows.map(
     (r) =>
       `| **${r.name}**: ${r.what} | ${fmt(median(r.raw))} ${r.unit} | ${fmt(median(r.service))} ${r.unit} | ${r.ratios.map((x) => x.toFixed(2)).join(", ")} | ` +
-      `**${median(r.ratios).toFixed(2)}** | ${r.target} | ${r.met ? "yes" : "**no**"} | ${r.rssMiB ? `${r.rssMiB} MiB` : "-"} |`,
+      `**${median(r.ratios).toFixed(2)}** | ${r.target} | ${r.met ? "yes" : "**no**"} | ${r.rssMiB ? `${r.rssMiB} MiB${r.rssMiB > 256 ? " **(over)**" : ""}` : "-"} |`,
   ),
 ];
 const extras = rows.filter((r) => r.extra).map((r) => `- ${r.name}: \`${JSON.stringify(r.extra)}\``);
