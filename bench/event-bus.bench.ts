@@ -31,7 +31,8 @@ const STREAM = "analytics";
 const fixtures = readdirSync(join(ERB_FIXTURES_DIR, "raw"))
   .filter((f) => f.endsWith(".json") && !f.includes("anonymous"))
   .map((f) => JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", f), "utf8")) as Record<string, unknown>);
-const withMicros = (ts: string, n: number) => ts.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/, `$1.${String(n % 1_000_000).padStart(6, "0")}+00:00`);
+const withMicros = (ts: string, n: number) =>
+  ts.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/, `$1.${String(n % 1_000_000).padStart(6, "0")}+00:00`);
 
 function busEntry(i: number): Record<string, Buffer | string> {
   const f = fixtures[i % fixtures.length]!;
@@ -86,7 +87,12 @@ const texts = fixtures.map((f) => JSON.stringify(f));
 let counter = 1_000_000;
 const nextInput = () => {
   const n = counter++;
-  return create(EventInputSchema, { event: { case: "json", value: texts[n % texts.length]!.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${String(n % 1_000_000).padStart(6, "0")}$3`) } });
+  return create(EventInputSchema, {
+    event: {
+      case: "json",
+      value: texts[n % texts.length]!.replace(/(\d{2}:\d{2}:\d{2})(\.\d+)?(\+00:00|Z)/g, `$1.${String(n % 1_000_000).padStart(6, "0")}$3`),
+    },
+  });
 };
 {
   const deadline = Date.now() + EMIT_SECONDS * 1000;
@@ -103,7 +109,9 @@ const nextInput = () => {
     }),
   );
   const secs = (Date.now() - started) / 1000;
-  console.log(`EmitBatch of 100 (concurrency 4): ${Math.round(events / secs).toLocaleString("en-US")} events/s, ${Math.round(statements / secs).toLocaleString("en-US")} statements stored/s`);
+  console.log(
+    `EmitBatch of 100 (concurrency 4): ${Math.round(events / secs).toLocaleString("en-US")} events/s, ${Math.round(statements / secs).toLocaleString("en-US")} statements stored/s`,
+  );
 }
 await emitter.close();
 

@@ -60,7 +60,11 @@ async function freePort(): Promise<number> {
 }
 
 /** Starts a child and resolves with it once `ready(line)` matches a stdout line (its value is returned too). */
-function startChild<T>(args: string[], env: Record<string, string>, ready: (line: string) => T | undefined): Promise<{ child: ChildProcess; value: T }> {
+function startChild<T>(
+  args: string[],
+  env: Record<string, string>,
+  ready: (line: string) => T | undefined,
+): Promise<{ child: ChildProcess; value: T }> {
   const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   children.add(child);
   child.once("exit", () => children.delete(child));
@@ -119,10 +123,21 @@ interface Service {
 
 async function startService(natsUrl: string, env: Record<string, string>, label: string): Promise<Service> {
   const entry = TSX ? ["--import", "tsx", "src/main.ts"] : ["--enable-source-maps", "dist/main.js"];
-  const prof = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, ".bench-prof")}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`] : [];
+  const prof = PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, ".bench-prof")}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`]
+    : [];
   const { child, value: port } = await startChild(
     [...prof, ...entry],
-    { NATS_URL: natsUrl, HOST: "127.0.0.1", PORT: "0", EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN, LOG_RPCS: "false", LOG_LEVEL: "info", ...env },
+    {
+      NATS_URL: natsUrl,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      EMIT_TOKENS: TOKEN,
+      ADMIN_TOKENS: TOKEN,
+      LOG_RPCS: "false",
+      LOG_LEVEL: "info",
+      ...env,
+    },
     (line) => {
       const m = line.includes("event-routing listening") ? /"address":"[^"]*:(\d+)"/.exec(line) : null;
       return m ? Number(m[1]) : undefined;
@@ -171,7 +186,11 @@ async function load(args: Omit<LoadArgs, "token" | "fixturesDir" | "fixtureFiles
   const natsPid = (nats.server as unknown as { child?: ChildProcess }).child?.pid;
   const serverPid = args.port !== undefined && args.port === currentTrivialPort ? currentTrivialPid : currentServicePid;
   const [svc0, nats0, t0] = [cpuMs(serverPid), cpuMs(natsPid), Date.now()];
-  const r = spawnSync(process.execPath, [join(ROOT, "dist/bench/load.js"), JSON.stringify(full)], { cwd: ROOT, encoding: "utf8", maxBuffer: 1 << 24 });
+  const r = spawnSync(process.execPath, [join(ROOT, "dist/bench/load.js"), JSON.stringify(full)], {
+    cwd: ROOT,
+    encoding: "utf8",
+    maxBuffer: 1 << 24,
+  });
   const line = r.stdout.trim().split("\n").at(-1) ?? "";
   if (r.status !== 0 || !line.startsWith("{")) throw new Error(`load ${args.mode} failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const result = JSON.parse(line) as Record<string, number>;
@@ -347,7 +366,10 @@ async function single(): Promise<void> {
         ratios: service.map((s, i) => s / raw[i]!),
         target: "<= 2x",
         rssMiB: peakRssMiB(svc.child.pid!),
-        extra: { p50: { raw: p99s.raw.map((r) => r["p50"]), service: p99s.service.map((r) => r["p50"]) }, errors: p99s.service.map((r) => r["errors"]) },
+        extra: {
+          p50: { raw: p99s.raw.map((r) => r["p50"]), service: p99s.service.map((r) => r["p50"]) },
+          errors: p99s.service.map((r) => r["errors"]),
+        },
       },
       (m) => m <= 2,
     );
@@ -428,7 +450,10 @@ async function endToEnd(): Promise<void> {
 
 async function transform(): Promise<void> {
   if (!selected("transform")) return;
-  const r = spawnSync(process.execPath, ["--import", "tsx", "bench/xapi-transform.bench.ts", SMOKE ? "0.5" : "3"], { cwd: ROOT, encoding: "utf8" });
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bench/xapi-transform.bench.ts", SMOKE ? "0.5" : "3"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
   const m = /xapi transform: ([\d,]+) transforms\/s/.exec(r.stdout);
   if (r.status !== 0 || !m) throw new Error(`transform bench failed: ${r.stdout}${r.stderr}`);
   const rate = Number(m[1]!.replace(/,/g, ""));
@@ -473,13 +498,17 @@ if (SMOKE) {
 
 // ---- docs ------------------------------------------------------------------------------------------------------
 
-const version = (pkg: string) => (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
+const version = (pkg: string) =>
+  (JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;
 const natsServerVersion = spawnSync(process.env["NATS_SERVER_BIN"] ?? "nats-server", ["--version"], { encoding: "utf8" }).stdout.trim();
 const env = {
   date: started.toISOString(),
   durationSeconds: Math.round((Date.now() - started.getTime()) / 1000),
   machine: `${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.type()} ${os.release()}`,
-  loadAverageAtEnd: os.loadavg().map((x) => x.toFixed(2)).join(" "),
+  loadAverageAtEnd: os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" "),
   node: process.version,
   natsServer: natsServerVersion,
   natsJs: version("@nats-io/transport-node"),

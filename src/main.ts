@@ -38,11 +38,17 @@ async function main(): Promise<void> {
       throw e;
     }
     natsUrl = embedded.url;
-    logger.info({ nats: natsUrl, monitoring: embedded.monitorUrl, store: resolve(config.dataDir, "nats") }, "started embedded nats-server (set NATS_URL to use your own)");
+    logger.info(
+      { nats: natsUrl, monitoring: embedded.monitorUrl, store: resolve(config.dataDir, "nats") },
+      "started embedded nats-server (set NATS_URL to use your own)",
+    );
   }
 
   const service = await startService({ ...config, natsUrl }, logger);
-  logger.info({ address: `${config.host}:${service.port}`, tls: config.tlsCertFile !== undefined, nats: natsUrl }, "event-routing listening (gRPC, gRPC-Web, Connect)");
+  logger.info(
+    { address: `${config.host}:${service.port}`, tls: config.tlsCertFile !== undefined, nats: natsUrl },
+    "event-routing listening (gRPC, gRPC-Web, Connect)",
+  );
 
   let stopping = false;
   const stop = async (signal: string) => {

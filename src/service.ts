@@ -114,14 +114,20 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         advisoryMaxBytes: config.advisoryMaxBytes,
       },
       (stream, maxBytes) =>
-        logger.warn({ stream, maxBytes }, "the NATS server cannot reserve the default DELIVERY_MAX_BYTES; using a smaller limit (set it to size the stream)"),
+        logger.warn(
+          { stream, maxBytes },
+          "the NATS server cannot reserve the default DELIVERY_MAX_BYTES; using a smaller limit (set it to size the stream)",
+        ),
     );
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
       onWatchRestart: ({ error, retryInMs, fromRevision }) =>
         error
-          ? logger.error({ err: error, retryInMs, fromRevision }, "router watch stopped; reopening it (router changes are not seen meanwhile)")
+          ? logger.error(
+              { err: error, retryInMs, fromRevision },
+              "router watch stopped; reopening it (router changes are not seen meanwhile)",
+            )
           : logger.warn({ fromRevision }, "router watch reopened"),
     });
     cleanup.unshift(() => routers.close());
@@ -175,7 +181,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
       failed:
         delivery?.failedRpc ??
-        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), { logger }),
+        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), {
+          logger,
+        }),
     });
     const server = await startServer({
       host: config.host,
@@ -188,8 +196,14 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       http,
       register(router) {
         router.service(EventRoutingService, eventRouting);
-        router.service(RouterAdminService, createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }));
-        router.service(DirectoryAdminService, createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }));
+        router.service(
+          RouterAdminService,
+          createRouterAdminService({ store: routers, deliveryDefaults: defaults, ...(delivery ? { status: delivery.status } : {}) }),
+        );
+        router.service(
+          DirectoryAdminService,
+          createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
+        );
         router.service(IngestAdminService, createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }));
       },
     });

@@ -49,7 +49,7 @@ const REWRITES: readonly Rewrite[] = [
     file,
     path: "object.type",
     value: "WebPage",
-    why: "D1: the Caliper term is WebPage; ERB's \"Webpage\" is not in the v1p2 context and fails the schemas",
+    why: 'D1: the Caliper term is WebPage; ERB\'s "Webpage" is not in the v1p2 context and fails the schemas',
   })),
   {
     file: "problem_check(server).json",

@@ -64,8 +64,14 @@ const KINDS: Readonly<Record<string, readonly Kind[]>> = {
         [["stop_video", "edx.video.stopped", "complete_video", "edx.video.completed"], "Ended"],
         [["pause_video", "edx.video.paused"], "Paused"],
         [["seek_video", "edx.video.position.changed"], "JumpedTo"],
-        [["hide_transcript", "edx.video.transcript.hidden", "edx.video.closed_captions.hidden", "video_hide_cc_menu"], "DisabledClosedCaptioning"],
-        [["show_transcript", "edx.video.transcript.shown", "edx.video.closed_captions.shown", "video_show_cc_menu"], "EnabledClosedCaptioning"],
+        [
+          ["hide_transcript", "edx.video.transcript.hidden", "edx.video.closed_captions.hidden", "video_hide_cc_menu"],
+          "DisabledClosedCaptioning",
+        ],
+        [
+          ["show_transcript", "edx.video.transcript.shown", "edx.video.closed_captions.shown", "video_show_cc_menu"],
+          "EnabledClosedCaptioning",
+        ],
         [["speed_change_video"], "ChangedSpeed"],
       ] as const
     ).flatMap(([names, action]) => names.map((n) => [n, [["MediaEvent", action, "VideoObject"]] as readonly Kind[]])),
@@ -112,7 +118,10 @@ function producedEvents(): { label: string; name: string; statements: JsonObject
     assert.equal(r.outcome, "transformed", `${t.eventName}: ${r.outcome !== "transformed" ? r.reason : ""}`);
   }
   // The sequence branch of sequence.outline.selected (ERB's only branch): a sequence event renamed.
-  run("tab_selected as sequence.outline.selected", renamed("edx.ui.lms.sequence.tab_selected.json", "edx.ui.lms.sequence.outline.selected"));
+  run(
+    "tab_selected as sequence.outline.selected",
+    renamed("edx.ui.lms.sequence.tab_selected.json", "edx.ui.lms.sequence.outline.selected"),
+  );
   return out;
 }
 
@@ -175,7 +184,10 @@ test("one envelope of all produced events validates (spec §5)", () => {
   assert.match(validateCaliperEnvelope(applyEnvelopeOverrides(envelope, { extra: 1 })).join("\n"), /custom properties/);
   assert.match(validateCaliperEnvelope({ ...envelope, data: [] }).join("\n"), /non-empty array/);
   assert.match(validateCaliperEnvelope({ ...envelope, sendTime: "2026-01-02T03:04:05Z" }).join("\n"), /sendTime/);
-  assert.match(validateCaliperEnvelope({ ...envelope, dataVersion: "http://purl.imsglobal.org/ctx/caliper/v1p1" }).join("\n"), /dataVersion/);
+  assert.match(
+    validateCaliperEnvelope({ ...envelope, dataVersion: "http://purl.imsglobal.org/ctx/caliper/v1p1" }).join("\n"),
+    /dataVersion/,
+  );
 });
 
 test("the profile table rejects what the schemas accept", () => {
@@ -193,12 +205,28 @@ test("the entity rules reject what the schemas accept, inside our own events too
   const video = produced.find((p) => p.name === "play_video")!.statements[0]!;
   const cases: [JsonObject, RegExp][] = [
     // Session.user is a Person (the schema allows any Agent).
-    [{ ...video, session: { id: "https://example.edu/sessions/1", type: "Session", user: { id: "https://example.edu/app", type: "SoftwareApplication" } } }, /session\/user\/type: "SoftwareApplication" is not allowed/],
+    [
+      {
+        ...video,
+        session: {
+          id: "https://example.edu/sessions/1",
+          type: "Session",
+          user: { id: "https://example.edu/app", type: "SoftwareApplication" },
+        },
+      },
+      /session\/user\/type: "SoftwareApplication" is not allowed/,
+    ],
     // Score.comment is xsd:string in the JSON-LD context (the Score schema has no `comment`).
     [{ ...graded, generated: { ...(graded["generated"] as JsonObject), comment: 1 } }, /generated\/comment: must be a string/],
     // Attempt.isPartOf is the parent Attempt; an entity-valued string must be an IRI.
-    [{ ...graded, object: { ...(graded["object"] as JsonObject), isPartOf: { id: "https://example.edu/u/1", type: "Person" } } }, /object\/isPartOf\/type: "Person"/],
-    [{ ...video, object: { ...(video["object"] as JsonObject), isPartOf: "not an IRI" } }, /object\/isPartOf: "not an IRI" is neither an entity nor an IRI/],
+    [
+      { ...graded, object: { ...(graded["object"] as JsonObject), isPartOf: { id: "https://example.edu/u/1", type: "Person" } } },
+      /object\/isPartOf\/type: "Person"/,
+    ],
+    [
+      { ...video, object: { ...(video["object"] as JsonObject), isPartOf: "not an IRI" } },
+      /object\/isPartOf: "not an IRI" is neither an entity nor an IRI/,
+    ],
   ];
   for (const [doc, re] of cases) {
     assert.deepEqual(validateCaliperDocumentSchemaOnly(doc), [], `schema alone accepts ${re}`);
@@ -224,7 +252,9 @@ const ERB_EXPECTED_INVALID = [
 test("ERB's expected Caliper fixtures: exactly the known spec violations fail", () => {
   const dir = join(ERB_FIXTURES_DIR, "caliper");
   const invalid: string[] = [];
-  for (const file of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     const parsed = JSON.parse(readFileSync(join(dir, file), "utf8")) as JsonObject | JsonObject[];
     const items = Array.isArray(parsed) ? parsed : [parsed];
     if (items.some((e) => validateCaliperEvent(e).length > 0)) invalid.push(file);
@@ -268,7 +298,9 @@ function readJson(path: string): unknown {
 }
 
 test("IMS v1p2 valid fixtures pass (except the endpoint configuration payload)", () => {
-  const files = readdirSync(IMS_DIR).filter((f) => f.endsWith(".json")).sort();
+  const files = readdirSync(IMS_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort();
   assert.equal(files.length, 145);
   const failing: string[] = [];
   for (const f of files) {
@@ -279,7 +311,9 @@ test("IMS v1p2 valid fixtures pass (except the endpoint configuration payload)",
 });
 
 test("IMS v1p2 error fixtures all fail, except four that parse to their valid fixture", () => {
-  const files = readdirSync(IMS_ERRORS_DIR).filter((f) => f.endsWith(".json")).sort();
+  const files = readdirSync(IMS_ERRORS_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort();
   assert.equal(files.length, 279);
   const accepted: string[] = [];
   let schemaOnlyAccepted = 0;

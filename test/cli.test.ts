@@ -39,7 +39,17 @@ const common = ["--transformer-version", "event-routing-backends@1.1.1", "--iden
 const withFiles = (args: string[]) => args.map((a) => (a === "IDS" ? identities : a === "COURSES" ? courses : a));
 
 test("transform prints one line per input: ERB's xAPI statements, [] with the reason for a skip", async () => {
-  const r = await cli(withFiles(["transform", "--backend", "xapi", ...common, raw("edx.course.enrollment.activated.json"), raw("edx.ui.lms.link_clicked(anonymous_user).json"), raw("problem_check(server,multiple_questions,correct).json")]));
+  const r = await cli(
+    withFiles([
+      "transform",
+      "--backend",
+      "xapi",
+      ...common,
+      raw("edx.course.enrollment.activated.json"),
+      raw("edx.ui.lms.link_clicked(anonymous_user).json"),
+      raw("problem_check(server,multiple_questions,correct).json"),
+    ]),
+  );
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n");
   assert.equal(lines.length, 3);
@@ -50,7 +60,13 @@ test("transform prints one line per input: ERB's xAPI statements, [] with the re
 });
 
 test("transform --backend caliper prints events (not the envelope) and reads stdin", async () => {
-  const child = execFile(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...withFiles(["transform", "--backend", "caliper", ...common, "-"])]);
+  const child = execFile(process.execPath, [
+    "--no-warnings",
+    "--import",
+    "tsx",
+    "src/cli/main.ts",
+    ...withFiles(["transform", "--backend", "caliper", ...common, "-"]),
+  ]);
   let stdout = "";
   child.stdout!.on("data", (b: Buffer) => (stdout += b));
   child.stdin!.end(await import("node:fs").then((fs) => fs.readFileSync(raw("load_video.json"))));

@@ -12,7 +12,11 @@ test("defaults give a working configuration", () => {
   assert.equal(c.caliperEnabled, false);
   assert.equal(c.agentIfiType, "external_id");
   assert.match(c.transformerVersion, /^event-routing@\d+\.\d+\.\d+/);
-  assert.deepEqual(c.criticalEvents, ["edx.course.enrollment.activated", "edx.course.enrollment.deactivated", "edx.course.grade.passed.first_time"]);
+  assert.deepEqual(c.criticalEvents, [
+    "edx.course.enrollment.activated",
+    "edx.course.enrollment.deactivated",
+    "edx.course.grade.passed.first_time",
+  ]);
   assert.equal(c.lmsRootUrl, "http://localhost:18000");
 });
 
@@ -26,7 +30,10 @@ test("a bad value names the variable and the accepted form", () => {
       /LMS_ROOT_URL="ftp:\/\/x": expected an http\(s\) URL/.test(e.message),
   );
   assert.throws(() => loadConfig({ CALIPER_ENABLED: "maybe" }), /CALIPER_ENABLED="maybe": expected true or false/);
-  assert.throws(() => loadConfig({ DELIVERY_HTTP_TIMEOUT_MS: "30000", DELIVERY_COUNTDOWN_MS: "30000" }), /DELIVERY_HTTP_TIMEOUT_MS must be below/);
+  assert.throws(
+    () => loadConfig({ DELIVERY_HTTP_TIMEOUT_MS: "30000", DELIVERY_COUNTDOWN_MS: "30000" }),
+    /DELIVERY_HTTP_TIMEOUT_MS must be below/,
+  );
 });
 
 test("lists and URLs are normalised", () => {

@@ -13,8 +13,21 @@ import { natsNames } from "../src/nats/names.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ValidationError } from "../src/errors.js";
-import { FailedFilterSchema, ListFailedRequestSchema, RetryFailedRequestSchema, PurgeFailedRequestSchema } from "../gen/eventrouting/v1/event_routing_service_pb.js";
-import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS, type CapturedLogger } from "./support/delivery-harness.js";
+import {
+  FailedFilterSchema,
+  ListFailedRequestSchema,
+  RetryFailedRequestSchema,
+  PurgeFailedRequestSchema,
+} from "../gen/eventrouting/v1/event_routing_service_pb.js";
+import {
+  captureLogger,
+  fakeStatement,
+  makeRouter,
+  MemoryRouterSource,
+  publishStatements,
+  TEST_DEFAULTS,
+  type CapturedLogger,
+} from "./support/delivery-harness.js";
 import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
 import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 
@@ -32,7 +45,14 @@ before(async () => {
   ({ nats, nc, js, jsm } = await startJetStream(names));
   routers = new MemoryRouterSource();
   log = captureLogger();
-  delivery = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger });
+  delivery = await startDelivery({
+    nc,
+    names,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "http://localhost:18000",
+    logger: log.logger,
+  });
 });
 
 after(async () => {
@@ -100,7 +120,10 @@ test("413: the batch is halved until the endpoint accepts it", async () => {
   await publishStatements(js, names, "r413", st);
   await waitUntil(() => e.stored.size === 8, 5000, "8 stored");
   assert.deepEqual(e.duplicates(), []);
-  assert.ok(e.requests.some((r) => r.ids.length > 2 && r.status === 413), "a large batch was tried first");
+  assert.ok(
+    e.requests.some((r) => r.ids.length > 2 && r.status === 413),
+    "a large batch was tried first",
+  );
   assert.ok(e.requests.filter((r) => r.status === 200).every((r) => r.ids.length <= 2));
 });
 
@@ -119,7 +142,10 @@ test("poison statement in a batch: the rest is delivered, the critical poison fa
   await waitUntil(() => acked("rpoison"), 5000, "all answered");
   assert.deepEqual(e.storedIds(), new Set(good.map((s) => s["id"])));
   const page = await delivery.failed.list({ routerId: "rpoison" }, 10);
-  assert.deepEqual(page.entries.map((f) => f.statementId), [badCritical["id"]]);
+  assert.deepEqual(
+    page.entries.map((f) => f.statementId),
+    [badCritical["id"]],
+  );
   assert.equal(page.entries[0]!.attempts, 1, "400 is not retried");
   assert.equal(page.entries[0]!.lastHttpStatus, 400);
   const dropped = log.lines.find((l) => l["routerId"] === "rpoison" && Array.isArray(l["statementIds"]));
@@ -145,7 +171,11 @@ test("connection refused until the endpoint comes back", async () => {
   await addRouter("rrefused", e.url);
   const st = Array.from({ length: 3 }, () => fakeStatement());
   await publishStatements(js, names, "rrefused", st);
-  await waitUntil(async () => /ECONNREFUSED/.test((await delivery.status.status("rrefused"))[0]!.lastError ?? ""), 3000, "a refused attempt");
+  await waitUntil(
+    async () => /ECONNREFUSED/.test((await delivery.status.status("rrefused"))[0]!.lastError ?? ""),
+    3000,
+    "a refused attempt",
+  );
   await e.reopen();
   await waitUntil(() => e.stored.size === 3, 5000, "3 stored");
   assert.deepEqual(e.storedIds(), new Set(st.map((s) => s["id"])));
@@ -194,7 +224,9 @@ test("critical statement exhausting retries: failed stream with metadata, ListFa
   assert.ok(timestampDate(f.failedTime!).getTime() >= last);
   assert.deepEqual(f.statement, critical);
   // The non-critical statement is not kept.
-  const byName = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }));
+  const byName = await rpc.listFailed(
+    create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }),
+  );
   assert.equal(byName.failed.length, 0, "the non-critical one was dropped, not kept");
   assert.deepEqual(e.storedIds(), new Set());
   const [s] = await delivery.status.status("rexhaust");
@@ -220,7 +252,9 @@ test("a statement failing again after RetryFailed is stored again (not swallowed
   const rpc = createFailedRpc(delivery.failed);
   await rpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "ragain" }) }));
   await waitUntil(async () => e.requests.length === 2 && (await delivery.failed.count("ragain")) === 1, 4000, "failed twice");
-  const purged = await rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.course.enrollment.deactivated" }) }));
+  const purged = await rpc.purgeFailed(
+    create(PurgeFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.course.enrollment.deactivated" }) }),
+  );
   assert.equal(purged.purged, 1);
   assert.equal(await delivery.failed.count("ragain"), 0);
 });
@@ -258,12 +292,19 @@ test("ListFailed pages with a token and filters by time; bad tokens and filters 
   assert.equal(p2.nextPageToken, "");
   assert.deepEqual(new Set([...p1.failed, ...p2.failed].map((f) => f.statementId)), new Set(st.map((s) => s["id"])));
   const hourAgo = timestampFromDate(new Date(Date.now() - 3_600_000));
-  const past = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", endTime: hourAgo }) }));
+  const past = await rpc.listFailed(
+    create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", endTime: hourAgo }) }),
+  );
   assert.equal(past.failed.length, 0);
-  const since = await rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", startTime: hourAgo }) }));
+  const since = await rpc.listFailed(
+    create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpage", startTime: hourAgo }) }),
+  );
   assert.equal(since.failed.length, 3);
   await assert.rejects(rpc.listFailed(create(ListFailedRequestSchema, { pageToken: "nope" })), ValidationError);
-  await assert.rejects(rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "x.>" }) })), ValidationError);
+  await assert.rejects(
+    rpc.listFailed(create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "x.>" }) })),
+    ValidationError,
+  );
   await assert.rejects(rpc.purgeFailed(create(PurgeFailedRequestSchema, {})), ValidationError);
   const purged = await rpc.purgeFailed(create(PurgeFailedRequestSchema, { ids: [p2.failed[0]!.id, 999_999n] }));
   assert.equal(purged.purged, 1);
@@ -278,7 +319,9 @@ test("RetryFailed leaves the entries of a deleted router in place instead of par
   await waitUntil(async () => (await delivery.failed.count("rgone")) === 1, 4000, "failed");
   routers.delete("rgone");
   await delivery.settled();
-  const r = await delivery.failedRpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rgone" }) }));
+  const r = await delivery.failedRpc.retryFailed(
+    create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rgone" }) }),
+  );
   assert.equal(r.retried, 0);
   assert.equal(await delivery.failed.count("rgone"), 1, "still kept (deleting a router does not purge its failed statements)");
   assert.ok(log.lines.some((l) => String(l["msg"]).includes("deleted routers")));

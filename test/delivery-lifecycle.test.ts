@@ -12,7 +12,14 @@ import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
-import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS } from "./support/delivery-harness.js";
+import {
+  captureLogger,
+  fakeStatement,
+  makeRouter,
+  MemoryRouterSource,
+  publishStatements,
+  TEST_DEFAULTS,
+} from "./support/delivery-harness.js";
 import { ERB_TEST_ENV, isAnonymousFixture, rawFixtureFiles, readRawFixture } from "./support/erb-fixtures.js";
 import type { JsonObject } from "../src/transform/edx-event.js";
 import { transformForBackend, type BackendSettings } from "../src/transform/transform-event.js";
@@ -37,7 +44,15 @@ after(async () => {
 });
 
 async function instance(routers: MemoryRouterSource, conn = nc, sweeper = true): Promise<Delivery> {
-  const d = await startDelivery({ nc: conn, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger, sweeper });
+  const d = await startDelivery({
+    nc: conn,
+    names,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "http://localhost:18000",
+    logger: captureLogger().logger,
+    sweeper,
+  });
   closers.push(() => d.stop());
   return d;
 }
@@ -69,10 +84,14 @@ test("sweeper backstop: a critical statement whose final attempt never completed
   // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
   routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
   const advSubject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.deliveryStream}.deliver-crash`;
-  await waitUntil(async () => {
-    const info = await jsm.streams.info(names.advisoryStream, { subjects_filter: advSubject });
-    return (info.state.subjects?.[advSubject] ?? 0) === 1;
-  }, 6000, "advisory captured");
+  await waitUntil(
+    async () => {
+      const info = await jsm.streams.info(names.advisoryStream, { subjects_filter: advSubject });
+      return (info.state.subjects?.[advSubject] ?? 0) === 1;
+    },
+    6000,
+    "advisory captured",
+  );
   assert.equal(await d.failed.count("crash"), 0, "nothing moved it yet");
   // An instance with the sweeper starts later and finds the advisory.
   const d2 = await instance(new MemoryRouterSource());
@@ -158,7 +177,14 @@ test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6
   closers.push(() => rcv.close());
   const routers = new MemoryRouterSource();
   const d = await instance(routers);
-  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" }, overrideArgs: { sensor: "https://sensor.example.org" } }, { batchSize: 3, batchIntervalMs: 200 }));
+  routers.put(
+    makeRouter(
+      "cal",
+      rcv.url,
+      { backend: "caliper", auth: { kind: "bearer", token: "s3cret" }, overrideArgs: { sensor: "https://sensor.example.org" } },
+      { batchSize: 3, batchIntervalMs: 200 },
+    ),
+  );
   await d.settled();
   const registry = createCaliperRegistry();
   const settings: BackendSettings = { backend: "caliper", enabled: true, filter: { kind: "all" }, registry };
@@ -176,17 +202,26 @@ test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6
   await waitUntil(() => rcv.events.size === expected.size, 6000, `${expected.size} Caliper events received`);
   assert.deepEqual(rcv.rejections, []);
   for (const [id, ev] of expected) assert.deepEqual(rcv.events.get(id), ev);
-  assert.ok(rcv.envelopes.every((env) => (env["data"] as unknown[]).length <= 3), "one envelope per batch of at most batch_size");
+  assert.ok(
+    rcv.envelopes.every((env) => (env["data"] as unknown[]).length <= 3),
+    "one envelope per batch of at most batch_size",
+  );
   assert.equal(rcv.envelopes[0]!["sensor"], "https://sensor.example.org");
 
   // Wrong token -> 401 -> retried, logged, never delivered; fixing the router delivers it.
-  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "wrong" } }, { batchSize: 1, maxRetries: 10 }));
+  routers.put(
+    makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "wrong" } }, { batchSize: 1, maxRetries: 10 }),
+  );
   await d.settled();
-  const more = registry.get("edx.course.enrollment.activated")!.transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
+  const more = registry
+    .get("edx.course.enrollment.activated")!
+    .transform(readRawFixture("edx.course.enrollment.activated.json"), { ...ERB_TEST_ENV, courseName: "Other" });
   const again = more.map((ev) => ({ ...ev, id: "urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01" }));
   await publishStatements(js, names, "cal", again, "edx.course.enrollment.activated", "caliper");
   await waitUntil(() => rcv.rejections.some((r) => r.status === 401), 3000, "401 seen");
-  routers.put(makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" } }, { batchSize: 1, maxRetries: 10 }));
+  routers.put(
+    makeRouter("cal", rcv.url, { backend: "caliper", auth: { kind: "bearer", token: "s3cret" } }, { batchSize: 1, maxRetries: 10 }),
+  );
   await waitUntil(() => rcv.events.has("urn:uuid:9a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01"), 4000, "delivered after the fix");
 });
 
@@ -228,7 +263,14 @@ test("stopping one of two instances mid-batch hands its messages to the other; n
   const r1 = new MemoryRouterSource();
   const r2 = new MemoryRouterSource();
   const d1 = await instance(r1);
-  const d2 = await startDelivery({ nc: nc2, names, routers: r2, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: captureLogger().logger });
+  const d2 = await startDelivery({
+    nc: nc2,
+    names,
+    routers: r2,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "x",
+    logger: captureLogger().logger,
+  });
   r1.put(makeRouter("handover", `${e.url}/i1`, {}, { batchSize: 5, batchIntervalMs: 30 }));
   r2.put(makeRouter("handover", `${e.url}/i2`, {}, { batchSize: 5, batchIntervalMs: 30 }));
   await Promise.all([d1.settled(), d2.settled()]);

@@ -53,20 +53,34 @@ function comparable(s: JsonObject): JsonObject {
   return { ...rest, timestamp: typeof timestamp === "string" ? new Date(timestamp).toISOString() : null };
 }
 
-test("fixtures reach a real LRS exactly once despite failures after storage; a poison statement is isolated", { skip: lrsInstalled() ? false : "run: npm ci --prefix test/lrs --ignore-scripts" }, async () => {
+test("fixtures reach a real LRS exactly once despite failures after storage; a poison statement is isolated", {
+  skip: lrsInstalled() ? false : "run: npm ci --prefix test/lrs --ignore-scripts",
+}, async () => {
   // Requests 1 and 2 are stored by the LRS but answered 503: the sender must retry without creating duplicates.
   proxy = await FailingProxy.start(lrs.xapiUrl.replace(/\/xAPI$/, ""), (n) => (n <= 2 ? 503 : undefined));
-  const router = makeRouter("lrs", `${proxy.url}/xAPI`, { auth: { kind: "basic", username: "test", password: "test" } }, {
-    batchSize: 20,
-    batchIntervalMs: 100,
-    maxRetries: 4,
-    countdownMs: 3000,
-    httpTimeoutMs: 2000,
-    backoffMs: [100],
-  });
+  const router = makeRouter(
+    "lrs",
+    `${proxy.url}/xAPI`,
+    { auth: { kind: "basic", username: "test", password: "test" } },
+    {
+      batchSize: 20,
+      batchIntervalMs: 100,
+      maxRetries: 4,
+      countdownMs: 3000,
+      httpTimeoutMs: 2000,
+      backoffMs: [100],
+    },
+  );
   const routers = new MemoryRouterSource();
   routers.put(router);
-  delivery = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger });
+  delivery = await startDelivery({
+    nc,
+    names,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "http://localhost:18000",
+    logger: captureLogger().logger,
+  });
   await delivery.settled();
 
   const registry = createXapiRegistry();
@@ -99,14 +113,19 @@ test("fixtures reach a real LRS exactly once despite failures after storage; a p
   assert.equal(new Set(ids).size, ids.length, "no statement stored twice");
   assert.deepEqual(new Set(ids), new Set(expected.keys()), "exactly the fixture statements are stored");
   for (const s of stored) assert.deepEqual(comparable(s as JsonObject), comparable(expected.get(String(s["id"]))!), `statement ${s["id"]}`);
-  console.log(`lrs e2e: ${expected.size} statements, ${proxy.requests.length} requests (${proxy.requests.map((r) => `${r.upstreamStatus}/${r.answered}`).join(" ")})`);
+  console.log(
+    `lrs e2e: ${expected.size} statements, ${proxy.requests.length} requests (${proxy.requests.map((r) => `${r.upstreamStatus}/${r.answered}`).join(" ")})`,
+  );
   const one = await lrs.getStatement([...expected.keys()][0]!);
   assert.equal(one?.["id"], [...expected.keys()][0]);
 
   assert.ok(proxy.requests.filter((r) => r.answered === 503 && r.upstreamStatus === 200).length >= 1, "a stored batch was reported failed");
   assert.equal(await lrs.getStatement(String(poison["id"])), undefined);
   const failed = await delivery.failed.list({ routerId: "lrs" }, 10);
-  assert.deepEqual(failed.entries.map((f) => [f.statementId, f.lastHttpStatus, f.eventName]), [[poison["id"], 400, "edx.course.enrollment.activated"]]);
+  assert.deepEqual(
+    failed.entries.map((f) => [f.statementId, f.lastHttpStatus, f.eventName]),
+    [[poison["id"], 400, "edx.course.enrollment.activated"]],
+  );
   const [status] = await delivery.status.status("lrs");
   assert.equal(status!.failedStored, 1);
 });

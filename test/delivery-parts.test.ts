@@ -28,7 +28,9 @@ test("redactor: password, token, base64 Basic credential, header values, escaped
     headers: { "X-Tenant": "tenant-key-9", "X-One": "1" },
   });
   const b64 = Buffer.from("key:s3cr3t/pw").toString("base64");
-  const out = basic(`Authorization: Basic ${b64} pw=s3cr3t/pw enc=${encodeURIComponent("s3cr3t/pw")} json="s3cr3t\\/pw" tenant=tenant-key-9 one=1`);
+  const out = basic(
+    `Authorization: Basic ${b64} pw=s3cr3t/pw enc=${encodeURIComponent("s3cr3t/pw")} json="s3cr3t\\/pw" tenant=tenant-key-9 one=1`,
+  );
   for (const secret of ["s3cr3t/pw", b64, "tenant-key-9", encodeURIComponent("s3cr3t/pw")]) assert.ok(!out.includes(secret), out);
   assert.match(out, /one=1$/, "values shorter than 3 characters are left alone");
   assert.ok(out.includes(`Authorization: ${REDACTED}`));
@@ -50,7 +52,10 @@ test("failure log: the first failure at once, one summary per interval with coun
   f.failed({ statements: 5, status: 503, error: "HTTP 503" });
   now = 900;
   f.failed({ statements: 2, status: 0, error: "ECONNREFUSED" });
-  assert.deepEqual(log.lines.map((l) => l["msg"]), ["delivery attempt failed; retrying (further failures are summarised)"]);
+  assert.deepEqual(
+    log.lines.map((l) => l["msg"]),
+    ["delivery attempt failed; retrying (further failures are summarised)"],
+  );
   now = 1100;
   f.failed({ statements: 1, status: 0, error: "timeout" });
   const summary = log.lines[1]!;

@@ -54,7 +54,15 @@ after(async () => {
 
 async function instance(routers: MemoryRouterSource, opts: Partial<DeliveryOptions> = {}): Promise<{ d: Delivery; log: CapturedLogger }> {
   const log = captureLogger();
-  const base = { nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: log.logger, sweeper: false };
+  const base = {
+    nc,
+    names,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "http://localhost:18000",
+    logger: log.logger,
+    sweeper: false,
+  };
   const d = await startDelivery({ ...base, ...opts });
   closers.push(() => d.stop());
   return { d, log };
@@ -253,7 +261,15 @@ test("a permanent JetStream refusal makes the router UNHEALTHY (status and healt
   const e = await endpoint();
   const routers = new MemoryRouterSource();
   const log = captureLogger();
-  const d = await startDelivery({ nc, names: pn, routers, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: log.logger, sweeper: false });
+  const d = await startDelivery({
+    nc,
+    names: pn,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "x",
+    logger: log.logger,
+    sweeper: false,
+  });
   closers.push(() => d.stop());
   const health = new HealthRegistry();
   bindHealthToDelivery(d.health, health);
@@ -324,7 +340,11 @@ test("status reports the oldest pending statement and when the age limit removes
   const oldest = s!.oldestPendingTime!.getTime();
   assert.ok(oldest >= t0 - 1000 && oldest <= Date.now(), "the first statement's storage time");
   assert.equal(s!.oldestPendingExpireTime!.getTime() - oldest, 6000);
-  await waitUntil(() => log.lines.some((l) => l["routerId"] === "aold" && /DELIVERY_MAX_AGE_HOURS/.test(String(l["msg"]))), 8000, "age warning");
+  await waitUntil(
+    () => log.lines.some((l) => l["routerId"] === "aold" && /DELIVERY_MAX_AGE_HOURS/.test(String(l["msg"]))),
+    8000,
+    "age warning",
+  );
 });
 
 test("an endpoint echoing the request never gets the router's secrets into stats, logs, the failed stream or the state reason", async () => {
@@ -372,7 +392,15 @@ test("a delivery stream lost under a running worker makes the router UNHEALTHY; 
   const e = await endpoint();
   const routers = new MemoryRouterSource();
   const log = captureLogger();
-  const d = await startDelivery({ nc, names: sn, routers, defaults: TEST_DEFAULTS, caliperSensorId: "x", logger: log.logger, sweeper: false });
+  const d = await startDelivery({
+    nc,
+    names: sn,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "x",
+    logger: log.logger,
+    sweeper: false,
+  });
   closers.push(() => d.stop());
   routers.put(makeRouter("slost", e.url));
   await d.settled();

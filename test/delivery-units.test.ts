@@ -63,7 +63,15 @@ test("deliverBatch isolates poison statements by bisection and delivers the rest
   const sender = scripted((b) => (b.includes("bad1") || b.includes("bad2") ? ans(400) : ans(200)));
   const r = await deliverBatch(items("a", "bad1", "c", "d", "e", "bad2", "g"), sender);
   const kinds = Object.fromEntries([...r.outcomes].map(([k, o]) => [k, o.kind]));
-  assert.deepEqual(kinds, { a: "delivered", bad1: "failed", c: "delivered", d: "delivered", e: "delivered", bad2: "failed", g: "delivered" });
+  assert.deepEqual(kinds, {
+    a: "delivered",
+    bad1: "failed",
+    c: "delivered",
+    d: "delivered",
+    e: "delivered",
+    bad2: "failed",
+    g: "delivered",
+  });
   // Bisection costs at most 2n - 1 requests.
   assert.ok(sender.calls.length <= 13, `requests: ${sender.calls.length}`);
 });
@@ -73,20 +81,35 @@ test("deliverBatch halves on 413 until it fits; a single 413 fails; single 409 i
   const r = await deliverBatch(items("a", "b", "c", "d", "conflict"), sender);
   assert.ok([...r.outcomes.values()].every((o) => o.kind === "delivered"));
   assert.ok(sender.calls.every((c, i) => i === 0 || c.length <= 3));
-  const single = await deliverBatch(items("x"), scripted(() => ans(413)));
+  const single = await deliverBatch(
+    items("x"),
+    scripted(() => ans(413)),
+  );
   assert.equal(single.outcomes.get("x")?.kind, "failed");
 });
 
 test("deliverBatch: network errors and 429 are retries with the endpoint's delay", async () => {
-  const r1 = await deliverBatch(items("a", "b"), scripted(() => new HttpSendError("ECONNREFUSED: refused", false)));
+  const r1 = await deliverBatch(
+    items("a", "b"),
+    scripted(() => new HttpSendError("ECONNREFUSED: refused", false)),
+  );
   assert.deepEqual(r1.outcomes.get("a"), { kind: "retry", status: 0, error: "ECONNREFUSED: refused" });
-  const r2 = await deliverBatch(items("a"), scripted(() => ans(429, "2")));
+  const r2 = await deliverBatch(
+    items("a"),
+    scripted(() => ans(429, "2")),
+  );
   assert.equal(r2.outcomes.get("a")?.kind, "retry");
   assert.equal((r2.outcomes.get("a") as { delayMs?: number }).delayMs, 2000);
-  const r3 = await deliverBatch(items("a"), scripted(() => ans(401)));
+  const r3 = await deliverBatch(
+    items("a"),
+    scripted(() => ans(401)),
+  );
   assert.equal(r3.paused?.status, 401);
   assert.equal(r3.outcomes.get("a")?.kind, "paused");
-  const r4 = await deliverBatch(items("a"), scripted(() => ans(415)));
+  const r4 = await deliverBatch(
+    items("a"),
+    scripted(() => ans(415)),
+  );
   assert.equal(r4.configProblem?.status, 415);
 });
 

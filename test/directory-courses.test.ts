@@ -44,7 +44,10 @@ function invalidated(key: string): Promise<void> {
 
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), "er-courses-"));
-  writeFileSync(join(tmp, "courses.csv"), `course_id,name\n${COURSE},Demo from file\n"course-v1:MITx+6.002x+2026","Circuits, and Electronics"\n`);
+  writeFileSync(
+    join(tmp, "courses.csv"),
+    `course_id,name\n${COURSE},Demo from file\n"course-v1:MITx+6.002x+2026","Circuits, and Electronics"\n`,
+  );
   nats = await startNatsServer();
   ncA = await connectNats({ servers: nats.url });
   ncB = await connectNats({ servers: nats.url });
@@ -89,7 +92,15 @@ test("CSV import through the admin service", async () => {
 test("course errors name the row, field or line", async () => {
   const code = async (p: Promise<unknown>, part: string) =>
     assert.rejects(p, (e: unknown) => e instanceof ConnectError && e.code === Code.InvalidArgument && e.rawMessage.includes(part));
-  await code(client.importCourses({ courses: [{ courseId: "x", name: "ok" }, { courseId: "", name: "n" }] }), "courses[1].course_id");
+  await code(
+    client.importCourses({
+      courses: [
+        { courseId: "x", name: "ok" },
+        { courseId: "", name: "n" },
+      ],
+    }),
+    "courses[1].course_id",
+  );
   await code(client.importCourses({ courses: [{ courseId: "x", name: "" }] }), "courses[0].name");
   await code(client.importCourses({ csv: "course_id,title\nx,y\n" }), "csv: line 1: expected the header exactly course_id,name");
   await code(client.importCourses({ csv: "course_id,name\nx,y\nz,\n" }), "csv: line 3: name");

@@ -93,7 +93,10 @@ describe("HMAC-derived external ids", () => {
   });
 
   test("a configured secret wins and is not stored", async () => {
-    assert.equal(await identityHmacSecret(ncA, natsNames("dirtest-configured"), { configured: "configured-secret-0123456789" }), "configured-secret-0123456789");
+    assert.equal(
+      await identityHmacSecret(ncA, natsNames("dirtest-configured"), { configured: "configured-secret-0123456789" }),
+      "configured-secret-0123456789",
+    );
   });
 
   test("unknown users get the same UUID on every instance, distinct per reference, without email", async () => {
@@ -165,12 +168,26 @@ describe("identity table", () => {
     const csv = "user_id,username,external_id,email\n41,dan,ext-dan,dan@example.com\n\n42,,,\n";
     assert.equal((await client.importIdentities({ csv })).imported, 2);
     assert.deepEqual(await dirA.resolve({ kind: "username", value: "dan" }), { externalId: "ext-dan", email: "dan@example.com" });
-    assert.equal((await dirA.resolve({ kind: "user_id", value: "42" }))?.externalId, hmacExternalIds(secretA)({ kind: "user_id", value: "42" }));
+    assert.equal(
+      (await dirA.resolve({ kind: "user_id", value: "42" }))?.externalId,
+      hmacExternalIds(secretA)({ kind: "user_id", value: "42" }),
+    );
   });
 
   test("row errors name the row and field; nothing is written", async () => {
-    await invalid(client.importIdentities({ identities: [{ userId: "51", username: "ok" }, { userId: "52", email: "not-an-email" }] }), "identities[1].email");
-    await invalid(client.importIdentities({ identities: [{ externalId: "x", email: "x@example.com" }] }), "identities[0].user_id: user_id or username is required");
+    await invalid(
+      client.importIdentities({
+        identities: [
+          { userId: "51", username: "ok" },
+          { userId: "52", email: "not-an-email" },
+        ],
+      }),
+      "identities[1].email",
+    );
+    await invalid(
+      client.importIdentities({ identities: [{ externalId: "x", email: "x@example.com" }] }),
+      "identities[0].user_id: user_id or username is required",
+    );
     await invalid(client.importIdentities({ identities: [{ userId: "1 2" }] }), "identities[0].user_id");
     await invalid(client.importIdentities({ identities: [{ userId: "53", externalId: "has space" }] }), "identities[0].external_id");
     await invalid(client.importIdentities({}), "identities");
@@ -178,8 +195,14 @@ describe("identity table", () => {
   });
 
   test("CSV errors name the line", async () => {
-    await invalid(client.importIdentities({ csv: "user_id,username,email\n1,a,a@example.com\n" }), "csv: line 1: expected the header exactly user_id,username,external_id,email");
-    await invalid(client.importIdentities({ csv: "user_id,username,external_id,email\n1,a,,a@example.com\n2,b,,nope\n" }), "csv: line 3: email");
+    await invalid(
+      client.importIdentities({ csv: "user_id,username,email\n1,a,a@example.com\n" }),
+      "csv: line 1: expected the header exactly user_id,username,external_id,email",
+    );
+    await invalid(
+      client.importIdentities({ csv: "user_id,username,external_id,email\n1,a,,a@example.com\n2,b,,nope\n" }),
+      "csv: line 3: email",
+    );
     await invalid(client.importIdentities({ csv: "user_id,username,external_id,email\n1,a,,a@example.com\n2,b\n" }), "line 3");
     await invalid(client.importIdentities({ csv: 'user_id,username,external_id,email\n1,"unterminated,,\n' }), "csv");
   });

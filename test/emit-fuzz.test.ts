@@ -42,7 +42,8 @@ function paths(v: Json, prefix: string[] = []): string[][] {
  * 20000 levels would overflow this test's own stack.
  */
 const deepMarker = (levels: number): Json => `\u0000deep:${levels}`;
-const expandDeep = (text: string) => text.replace(/"\\u0000deep:(\d+)"/g, (_, n: string) => `${'{"a":'.repeat(Number(n))}1${"}".repeat(Number(n))}`);
+const expandDeep = (text: string) =>
+  text.replace(/"\\u0000deep:(\d+)"/g, (_, n: string) => `${'{"a":'.repeat(Number(n))}1${"}".repeat(Number(n))}`);
 
 const HUGE = "x".repeat(1_100_000); // over NATS's default max_payload once it lands in a statement
 const hostileValue: fc.Arbitrary<Json> = fc.oneof(
@@ -71,10 +72,19 @@ const extremeNumber = fc.constantFrom(1e308, -1e308, 1e-300, 5e-324, 1e16, -1);
 const mutatedFixture: fc.Arbitrary<string> = fc
   .record({
     f: fc.nat(fixtures.length - 1),
-    edits: fc.array(fc.tuple(fc.nat(), fc.oneof(hostileValue.map((v) => ({ any: v })), extremeNumber.map((n) => ({ numeric: n })))), {
-      minLength: 1,
-      maxLength: 3,
-    }),
+    edits: fc.array(
+      fc.tuple(
+        fc.nat(),
+        fc.oneof(
+          hostileValue.map((v) => ({ any: v })),
+          extremeNumber.map((n) => ({ numeric: n })),
+        ),
+      ),
+      {
+        minLength: 1,
+        maxLength: 3,
+      },
+    ),
   })
   .map(({ f, edits }) => {
     const body = structuredClone(fixtures[f]!.body);
@@ -90,7 +100,10 @@ const mutatedFixture: fc.Arbitrary<string> = fc
 
 const eventText: fc.Arbitrary<string> = fc.oneof(
   { weight: 6, arbitrary: mutatedFixture },
-  { weight: 1, arbitrary: fc.constantFrom("[]", "1", '"text"', "null", "{}", '{"name":1}', '{"name":"x"}', "", "{", "}{", "log prefix - {]") },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom("[]", "1", '"text"', "null", "{}", '{"name":1}', '{"name":"x"}', "", "{", "}{", "log prefix - {]"),
+  },
   { weight: 1, arbitrary: fc.json({ maxDepth: 4 }) },
   { weight: 1, arbitrary: fc.string({ unit: "binary", maxLength: 200 }) },
   { weight: 1, arbitrary: fc.nat(fixtures.length - 1).map((f) => JSON.stringify(fixtures[f]!.body)) },
@@ -109,7 +122,15 @@ const eventInput: fc.Arbitrary<EventInput> = fc.tuple(eventText, fc.boolean()).m
     const str = (v: unknown) => (typeof v === "string" ? v : "");
     const obj = (v: unknown) => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as JsonObject) : undefined);
     return create(EventInputSchema, {
-      event: { case: "trackingEvent", value: { name: str(b["name"]), timestamp: str(b["timestamp"] ?? b["time"]), context: obj(b["context"]), data: obj(b["data"] ?? b["event"]) } },
+      event: {
+        case: "trackingEvent",
+        value: {
+          name: str(b["name"]),
+          timestamp: str(b["timestamp"] ?? b["time"]),
+          context: obj(b["context"]),
+          data: obj(b["data"] ?? b["event"]),
+        },
+      },
     });
   }
   return create(EventInputSchema, { event: { case: "json", value: text } });
@@ -127,7 +148,13 @@ function isStructSafe(v: unknown, depth = 0): boolean {
 let sut: ServiceUnderTest;
 before(async () => {
   sut = await startServiceUnderTest({ READ_MAX_BYTES: String(16 * 1024 * 1024) });
-  await sut.createRouter({ id: "fuzz-all", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, overrideArgs: { version: "1.0.3" } });
+  await sut.createRouter({
+    id: "fuzz-all",
+    backend: Backend.XAPI,
+    endpointUrl: "http://127.0.0.1:9/x",
+    enabled: true,
+    overrideArgs: { version: "1.0.3" },
+  });
   await sut.createRouter({
     id: "fuzz-match",
     backend: Backend.XAPI,
@@ -186,7 +213,9 @@ function healthProbe() {
   };
 }
 
-test("Emit, EmitBatch and Transform answer OK or InvalidArgument; bad events never fail good ones; health keeps answering", { timeout: 120_000 }, async (t) => {
+test("Emit, EmitBatch and Transform answer OK or InvalidArgument; bad events never fail good ones; health keeps answering", {
+  timeout: 120_000,
+}, async (t) => {
   const probe = healthProbe();
   // Stopped whatever happens, so no health check is left running against a closed server.
   const health = await properties().then(
@@ -206,7 +235,9 @@ test("Emit, EmitBatch and Transform answer OK or InvalidArgument; bad events nev
 });
 
 async function properties(): Promise<void> {
-  const good = create(EventInputSchema, { event: { case: "json", value: JSON.stringify(fixtures.find((f) => f.file === "edx.course.enrollment.activated.json")!.body) } });
+  const good = create(EventInputSchema, {
+    event: { case: "json", value: JSON.stringify(fixtures.find((f) => f.file === "edx.course.enrollment.activated.json")!.body) },
+  });
 
   await fc.assert(
     fc.asyncProperty(eventInput, fc.constantFrom("emit", "transform"), async (input, rpc) => {
@@ -239,7 +270,9 @@ async function properties(): Promise<void> {
       const junk = Buffer.from([0xff, ...tail]);
       const text = Buffer.from(JSON.stringify(fixtures[f]!.body));
       const at = where % (text.length - junk.length);
-      const bytes = Buffer.from(toBinary(EmitRequestSchema, create(EmitRequestSchema, { event: { event: { case: "json", value: text.toString() } } })));
+      const bytes = Buffer.from(
+        toBinary(EmitRequestSchema, create(EmitRequestSchema, { event: { event: { case: "json", value: text.toString() } } })),
+      );
       // The event text is the last field of the last message: its bytes end the encoding. Overwriting in place
       // keeps every length prefix right.
       junk.copy(bytes, bytes.length - text.length + at);
@@ -255,5 +288,4 @@ async function properties(): Promise<void> {
     }),
     { seed: SEED, numRuns: 20 * RUNS, endOnFailure: true, reporter: shortReport },
   );
-
 }

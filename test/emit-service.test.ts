@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient, createRouterTransport } from "@connectrpc/connect";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
@@ -70,7 +70,16 @@ function clientFor(opts: { routers?: RouterConfig[]; xapiEnabled?: boolean; cali
   };
   const publisher = new StatementPublisher(js, { timeoutMs: 1000, streamName: names.deliveryStream });
   const transport = createRouterTransport(
-    ({ service }) => service(EventRoutingService, createEventRoutingService({ pipeline, publisher, emitBatchMax: opts.emitBatchMax ?? 1000, failed: createFailedRpc(new FailedStore(js, jsm, names)) })),
+    ({ service }) =>
+      service(
+        EventRoutingService,
+        createEventRoutingService({
+          pipeline,
+          publisher,
+          emitBatchMax: opts.emitBatchMax ?? 1000,
+          failed: createFailedRpc(new FailedStore(js, jsm, names)),
+        }),
+      ),
     { router: { interceptors: [errorMappingInterceptor] } },
   );
   return createClient(EventRoutingService, transport);
@@ -161,7 +170,10 @@ describe("Emit", () => {
 
   test("invalid input is InvalidArgument naming the field", async () => {
     const client = clientFor();
-    await assert.rejects(client.emit({}), (e: ConnectError) => e.code === Code.InvalidArgument && /^\[invalid_argument\] event:/.test(e.message));
+    await assert.rejects(
+      client.emit({}),
+      (e: ConnectError) => e.code === Code.InvalidArgument && /^\[invalid_argument\] event:/.test(e.message),
+    );
     await assert.rejects(
       client.emit({ event: jsonInput("{not json") }),
       (e: ConnectError) => e.code === Code.InvalidArgument && e.rawMessage.startsWith("event.json:"),
@@ -219,7 +231,10 @@ describe("EmitBatch", () => {
   test("more than the configured maximum is InvalidArgument on events", async () => {
     const client = clientFor({ emitBatchMax: 2 });
     const e = jsonInput(raw("edx.course.enrollment.activated.json"));
-    await assert.rejects(client.emitBatch({ events: [e, e, e] }), (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage.startsWith("events:"));
+    await assert.rejects(
+      client.emitBatch({ events: [e, e, e] }),
+      (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage.startsWith("events:"),
+    );
   });
 });
 

@@ -157,7 +157,11 @@ test("restarted under the same consumer name, an instance finishes its own pendi
 
   // Claim idle time of an hour: only re-reading its own pending list can finish these entries.
   const restarted = startProcess("victim", 3_600_000);
-  await waitUntil(async () => (await stored()) >= before + 2000 && (await pendingOf()) === 0, 30_000, "every entry stored and acknowledged");
+  await waitUntil(
+    async () => (await stored()) >= before + 2000 && (await pendingOf()) === 0,
+    30_000,
+    "every entry stored and acknowledged",
+  );
   assert.equal(await stored(), before + 2000, "one statement per entry");
   const exited = new Promise<number | null>((resolve) => restarted.once("exit", (code) => resolve(code)));
   restarted.kill("SIGTERM");

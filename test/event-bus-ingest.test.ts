@@ -12,13 +12,18 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { Backend, EventInputSchema, type Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
-import { IngestAdminService, IngestInputKind, IngestInputState, type IngestInputStatus } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import {
+  IngestAdminService,
+  IngestInputKind,
+  IngestInputState,
+  type IngestInputStatus,
+} from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { loadConfig } from "../src/config.js";
@@ -68,7 +73,10 @@ function config(prefix: string, extra: Record<string, string>) {
 
 async function produce(...args: string[]): Promise<Array<Record<string, unknown>>> {
   const { stdout } = await run("/usr/bin/python3", [PRODUCER, redis.url, STREAM_KEY, ...args], { maxBuffer: 64 * 1024 * 1024 });
-  return stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+  return stdout
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const clientOf = <S extends Parameters<typeof createClient>[0]>(service: S, s: RunningService) =>
@@ -117,7 +125,12 @@ async function createRouters(s: RunningService, xapiUrl: string, caliperUrl: str
 }
 
 before(async () => {
-  [nats, redis, xapiEndpoint, caliperEndpoint] = await Promise.all([startNatsServer(), TestRedisServer.start(), FaultEndpoint.start(), CaliperReceiver.start()]);
+  [nats, redis, xapiEndpoint, caliperEndpoint] = await Promise.all([
+    startNatsServer(),
+    TestRedisServer.start(),
+    FaultEndpoint.start(),
+    CaliperReceiver.start(),
+  ]);
   nc = await connectNats({ servers: nats.url });
   jsm = await jetstreamManager(nc);
 });
@@ -146,7 +159,10 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
       },
       logs.logger,
     );
-    viaEmit = await startService({ ...config("viaemit", { DELIVERY_ENABLED: "false", NATS_INGEST_ENABLED: "false" }), natsUrl: nats.url }, logs.logger.child({ instance: "emit" }));
+    viaEmit = await startService(
+      { ...config("viaemit", { DELIVERY_ENABLED: "false", NATS_INGEST_ENABLED: "false" }), natsUrl: nats.url },
+      logs.logger.child({ instance: "emit" }),
+    );
     await createRouters(viaBus, `${xapiEndpoint.url}/xapi`, caliperEndpoint.url);
     await createRouters(viaEmit, "http://127.0.0.1:9/xapi", "http://127.0.0.1:9/caliper");
     await healthBecomes(HEALTH_EVENT_BUS_REDIS, Serving.SERVING);
@@ -163,7 +179,8 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
       const text = readFileSync(join(RAW, String(w["file"])), "utf8");
       const raw = JSON.parse(text) as Record<string, unknown>;
       const log = w["tracking_log"] as { name: string; timestamp: string; data: string; context: string };
-      const sameEvent = Object.keys(raw).every((k) => ["name", "timestamp", "data", "context"].includes(k)) && raw["timestamp"] === log.timestamp;
+      const sameEvent =
+        Object.keys(raw).every((k) => ["name", "timestamp", "data", "context"].includes(k)) && raw["timestamp"] === log.timestamp;
       if (sameEvent) asIs++;
       const sent: Record<string, unknown> = { name: log.name, timestamp: log.timestamp };
       if (JSON.parse(log.data) !== null) sent["data"] = JSON.parse(log.data);
@@ -173,10 +190,15 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     assert.equal(asIs, 58, "58 of the 69 fixtures are the very event the LMS puts on the bus");
     const res = await clientOf(EventRoutingService, viaEmit).emitBatch({ events: inputs }, auth(EMIT_TOKEN));
     const expected = new Set<string>();
-    for (const r of res.results) for (const b of r.backends) for (const router of b.routerIds) for (const id of b.statementIds) expected.add(`${router} ${id}`);
+    for (const r of res.results)
+      for (const b of r.backends) for (const router of b.routerIds) for (const id of b.statementIds) expected.add(`${router} ${id}`);
     assert.ok(expected.size > 80, `${expected.size} statements`);
 
-    await waitUntil(async () => (await jsm.streams.info("EVBUS_DELIVERY")).state.messages >= expected.size, 30_000, "the bus instance stored every statement");
+    await waitUntil(
+      async () => (await jsm.streams.info("EVBUS_DELIVERY")).state.messages >= expected.size,
+      30_000,
+      "the bus instance stored every statement",
+    );
     const [bus, emitted] = await Promise.all([storedStatements("EVBUS_DELIVERY"), storedStatements("VIAEMIT_DELIVERY")]);
     assert.deepEqual([...bus.keys()].sort(), [...expected].sort(), "the same statement ids for the same routers");
     for (const [key, statement] of emitted) assert.deepEqual(bus.get(key), statement, `statement ${key}`);
@@ -185,7 +207,11 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     await waitUntil(() => xapiIds.every((id) => xapiEndpoint.stored.has(id)), 30_000, "every xAPI statement delivered to the LRS endpoint");
     const status = await busStatus();
     assert.equal(status.entriesRead, 69n);
-    assert.equal(status.outcomes.reduce((n, o) => n + o.count, 0n), 69n, "every entry went through the emit path");
+    assert.equal(
+      status.outcomes.reduce((n, o) => n + o.count, 0n),
+      69n,
+      "every entry went through the emit path",
+    );
     const expectedOutcomes = new Map<Outcome, bigint>();
     for (const r of res.results) expectedOutcomes.set(r.outcome, (expectedOutcomes.get(r.outcome) ?? 0n) + 1n);
     assert.deepEqual(new Map(status.outcomes.map((o) => [o.outcome, o.count])), expectedOutcomes, "outcomes counted as Emit reports them");
@@ -195,7 +221,11 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     const before = await subjectCount("EVBUS_DELIVERY", "evbus.deliver.bus-xapi");
     const cases = await produce("malformed", ENROLLMENT);
     const idOf = (c: string) => String(cases.find((x) => x["case"] === c)!["entry_id"]);
-    await waitUntil(async () => (await subjectCount("EVBUS_DELIVERY", "evbus.deliver.bus-xapi")) === before + 1, 20_000, "the good entry after the bad ones stored");
+    await waitUntil(
+      async () => (await subjectCount("EVBUS_DELIVERY", "evbus.deliver.bus-xapi")) === before + 1,
+      20_000,
+      "the good entry after the bad ones stored",
+    );
     await waitUntil(async () => (await busStatus()).pending === 0n, 20_000, "every entry acknowledged");
 
     const reasons = new Map<string, string>();
@@ -233,12 +263,20 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     await js.publish("evbus.ingest.lms", "{nope}");
     await js.publish("evbus.ingest.lms", JSON.stringify({ name: "edx.course.enrollment.activated" }));
     await js.publish("evbus.ingest.lms", new Uint8Array([0xff, 0xfe, 0x00]));
-    await waitUntil(async () => (await subjectCount("EVBUS_DELIVERY", "evbus.deliver.bus-xapi")) === before + 2, 20_000, "both good messages stored");
+    await waitUntil(
+      async () => (await subjectCount("EVBUS_DELIVERY", "evbus.deliver.bus-xapi")) === before + 2,
+      20_000,
+      "both good messages stored",
+    );
     await waitUntil(async () => (await subjectCount("EVBUS_REJECTED", "evbus.rejected.nats")) === 3, 20_000, "three rejected copies");
-    await waitUntil(async () => {
-      const s = await natsStatus();
-      return s.pending === 0n && s.lag === 0n && s.entriesRead === 5n;
-    }, 20_000, "every message acknowledged");
+    await waitUntil(
+      async () => {
+        const s = await natsStatus();
+        return s.pending === 0n && s.lag === 0n && s.entriesRead === 5n;
+      },
+      20_000,
+      "every message acknowledged",
+    );
     const last = await jsm.streams.getMessage("EVBUS_REJECTED", { last_by_subj: "evbus.rejected.nats" });
     assert.match(last!.header.get(HDR_REJECT_REASON), /message\.json: /);
     const info = await jsm.streams.info("EVBUS_INGEST");
@@ -249,9 +287,16 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
   });
 
   test("GetIngestStatus is admin-only", async () => {
-    await assert.rejects(clientOf(IngestAdminService, viaBus).getIngestStatus({}, auth(EMIT_TOKEN)), (e: ConnectError) => e.code === Code.PermissionDenied);
+    await assert.rejects(
+      clientOf(IngestAdminService, viaBus).getIngestStatus({}, auth(EMIT_TOKEN)),
+      (e: ConnectError) => e.code === Code.PermissionDenied,
+    );
     const res = await clientOf(IngestAdminService, viaEmit).getIngestStatus({}, auth());
-    assert.deepEqual(res.inputs.map((i) => i.state), [IngestInputState.DISABLED, IngestInputState.DISABLED], "inputs not configured there");
+    assert.deepEqual(
+      res.inputs.map((i) => i.state),
+      [IngestInputState.DISABLED, IngestInputState.DISABLED],
+      "inputs not configured there",
+    );
   });
 
   test("Redis restart mid-stream: health NOT_SERVING while it is down, consumption resumes, nothing lost or doubled", async () => {
@@ -267,10 +312,14 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     await up;
     await produce("bulk", ENROLLMENT, "500", "1500");
     await waitUntil(async () => (await subjectCount("EVBUS_DELIVERY", subject)) >= before + 2000, 30_000, "all 2000 events stored");
-    await waitUntil(async () => {
-      const s = await busStatus();
-      return s.pending === 0n && s.lag === 0n;
-    }, 20_000, "every entry acknowledged");
+    await waitUntil(
+      async () => {
+        const s = await busStatus();
+        return s.pending === 0n && s.lag === 0n;
+      },
+      20_000,
+      "every entry acknowledged",
+    );
     assert.equal(await subjectCount("EVBUS_DELIVERY", subject), before + 2000, "one statement per event: none lost, none stored twice");
     const retries = logs.lines().filter((l) => l["msg"] === "event bus: Redis unreachable; retrying");
     assert.ok(retries.length > 0 && typeof retries[0]!["retryInMs"] === "number", "the outage is logged with the next retry");

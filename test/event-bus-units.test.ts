@@ -82,7 +82,11 @@ test("malformed entries are rejected with a reason naming what is wrong", () => 
   assert.match(reasons[1]!, /missing "id"/);
   assert.match(reasons[2]!, /missing "event_data"/);
   assert.match(reasons[3]!, /not a TrackingLogData Avro record/);
-  assert.match(reasons[4]!, /not a TrackingLogData Avro record: trailing data/, "a record written with another schema is refused, not half-read");
+  assert.match(
+    reasons[4]!,
+    /not a TrackingLogData Avro record: trailing data/,
+    "a record written with another schema is refused, not half-read",
+  );
   assert.match(reasons[5]!, /tracking_log\.data is not JSON/);
   assert.match(reasons[6]!, /tracking_log\.context is not JSON/);
   assert.match(reasons[7]!, /tracking_log\.timestamp: /);
@@ -119,7 +123,13 @@ test("sorting a batch: events, rejects (with a decodable copy), other types and 
     ],
     "analytics",
   );
-  assert.deepEqual(sorted.items.map((i) => [i.kind, i.ref.sourceId]), [["event", "1-0"], ["reject", "2-0"]]);
+  assert.deepEqual(
+    sorted.items.map((i) => [i.kind, i.ref.sourceId]),
+    [
+      ["event", "1-0"],
+      ["reject", "2-0"],
+    ],
+  );
   assert.equal(sorted.otherType, 1);
   assert.deepEqual(sorted.trimmed, ["4-0"]);
   const copy = JSON.parse(Buffer.from(sorted.items[1]!.ref.raw).toString("utf8"));
@@ -146,13 +156,17 @@ test("ingest streams have byte and age limits; the ingest stream refuses new mes
 });
 
 test("NATS ingest messages are parsed exactly like Emit's json: either ERB shape, log prefix tolerated", () => {
-  const msg = (text: string, seq: number) => ({ subject: "eventrouting.ingest.lms", seq, data: Buffer.from(text), string: () => text }) as unknown as JsMsg;
+  const msg = (text: string, seq: number) =>
+    ({ subject: "eventrouting.ingest.lms", seq, data: Buffer.from(text), string: () => text }) as unknown as JsMsg;
   const items = itemsFromMessages([
     msg(`2023-05-23 13:53:13,461 INFO 20 [tracking] - {"name": "a", "time": "2023-05-23T13:53:13.461+00:00", "event": "{}"}`, 1),
     msg("{nope}", 2),
     msg(`{"name": "b"}`, 3),
   ]);
-  assert.deepEqual(items.map((i) => i.kind), ["event", "reject", "reject"]);
+  assert.deepEqual(
+    items.map((i) => i.kind),
+    ["event", "reject", "reject"],
+  );
   assert.match((items[1] as { reason: string }).reason, /invalid JSON/);
   assert.match((items[2] as { reason: string }).reason, /timestamp/);
   assert.equal(items[1]!.ref.sourceId, "2");

@@ -18,14 +18,27 @@ import {
   RetryFailedRequestSchema,
 } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { startDelivery } from "../src/delivery/delivery.js";
-import { HDR_LAST_ERROR, LAST_ERROR_MAX_CHARS, storedLastError, TRUNCATION_MARK, type FailureRecord } from "../src/delivery/failed-codec.js";
+import {
+  HDR_LAST_ERROR,
+  LAST_ERROR_MAX_CHARS,
+  storedLastError,
+  TRUNCATION_MARK,
+  type FailureRecord,
+} from "../src/delivery/failed-codec.js";
 import { walk, type FailedReader } from "../src/delivery/failed-query.js";
 import { createFailedRpc, type CallContext } from "../src/delivery/failed-rpc.js";
 import { FailedStore } from "../src/delivery/failed-store.js";
 import { CanceledError, DeadlineExceededError, UnavailableError, toConnectError } from "../src/errors.js";
 import { natsNames } from "../src/nats/names.js";
 import { errorMappingInterceptor } from "../src/server/interceptors.js";
-import { captureLogger, fakeStatement, makeRouter, MemoryRouterSource, publishStatements, TEST_DEFAULTS } from "./support/delivery-harness.js";
+import {
+  captureLogger,
+  fakeStatement,
+  makeRouter,
+  MemoryRouterSource,
+  publishStatements,
+  TEST_DEFAULTS,
+} from "./support/delivery-harness.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
 
@@ -131,13 +144,23 @@ test("ListFailed shows the error text exactly as stored in the failed stream", a
   assert.ok(f!.lastError.endsWith(TRUNCATION_MARK));
 });
 
-test("RetryFailed stops at the last sequence read at the start: a statement failing again during the call is retried once", { timeout: 60_000 }, async () => {
+test("RetryFailed stops at the last sequence read at the start: a statement failing again during the call is retried once", {
+  timeout: 60_000,
+}, async () => {
   // The endpoint refuses every statement at once, so each retried copy fails again and is appended to the
   // failed stream while the call still walks it. More entries than the old 200-entry read-ahead page.
   const n = 210;
   const endpoint = await FaultEndpoint.start(() => ({ status: 400 }));
   const routers = new MemoryRouterSource();
-  const delivery = await startDelivery({ nc, names, routers, defaults: TEST_DEFAULTS, caliperSensorId: "http://localhost:18000", logger: captureLogger().logger, sweeper: false });
+  const delivery = await startDelivery({
+    nc,
+    names,
+    routers,
+    defaults: TEST_DEFAULTS,
+    caliperSensorId: "http://localhost:18000",
+    logger: captureLogger().logger,
+    sweeper: false,
+  });
   try {
     routers.put(makeRouter("rpoison", endpoint.url, {}, { maxRetries: 0, batchSize: 1 }));
     await delivery.settled();
@@ -145,13 +168,19 @@ test("RetryFailed stops at the last sequence read at the start: a statement fail
     await publishStatements(js, names, "rpoison", statements, "edx.course.enrollment.activated");
     await waitUntil(async () => (await delivery.failed.count("rpoison")) === n, 20_000, `${n} failed`);
 
-    const r = await delivery.failedRpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpoison" }) }));
+    const r = await delivery.failedRpc.retryFailed(
+      create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpoison" }) }),
+    );
     assert.equal(r.retried, n);
     // Settled: every retried copy was answered (consumer empty) and stored again.
-    await waitUntil(async () => {
-      const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer("rpoison"));
-      return ci.num_pending === 0 && ci.num_ack_pending === 0 && (await delivery.failed.count("rpoison")) === n;
-    }, 20_000, "retried copies failed again");
+    await waitUntil(
+      async () => {
+        const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer("rpoison"));
+        return ci.num_pending === 0 && ci.num_ack_pending === 0 && (await delivery.failed.count("rpoison")) === n;
+      },
+      20_000,
+      "retried copies failed again",
+    );
     const sends = new Map<string, number>();
     for (const req of endpoint.requests) for (const id of req.ids) sends.set(id, (sends.get(id) ?? 0) + 1);
     assert.deepEqual(new Set(sends.values()), new Set([2]), "each statement: the original attempt and exactly one retry");
@@ -167,10 +196,12 @@ test("RetryFailed cancelled between entries: Canceled, and every entry is either
   await storeFailures("rcancel", n);
   const ctx = abortAfterRepublished("rcancel", 5, false);
   const rpc = createFailedRpc(store);
-  const err = await rpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rcancel" }) }), ctx).then(
-    () => assert.fail("expected the call to stop"),
-    (e: unknown) => e,
-  );
+  const err = await rpc
+    .retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rcancel" }) }), ctx)
+    .then(
+      () => assert.fail("expected the call to stop"),
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof CanceledError, String(err));
   assert.equal(toConnectError(err).code, Code.Canceled);
   const republished = await deliveryCount("rcancel");
@@ -185,10 +216,12 @@ test("RetryFailed past its deadline: DeadlineExceeded, saying how many were re-p
   await storeFailures("rdeadline", n);
   const ctx = abortAfterRepublished("rdeadline", 3, true);
   const rpc = createFailedRpc(store);
-  const err = await rpc.retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rdeadline" }) }), ctx).then(
-    () => assert.fail("expected the call to stop"),
-    (e: unknown) => e,
-  );
+  const err = await rpc
+    .retryFailed(create(RetryFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rdeadline" }) }), ctx)
+    .then(
+      () => assert.fail("expected the call to stop"),
+      (e: unknown) => e,
+    );
   assert.ok(err instanceof DeadlineExceededError, String(err));
   assert.equal(toConnectError(err).code, Code.DeadlineExceeded);
   const republished = await deliveryCount("rdeadline");
@@ -204,7 +237,10 @@ test("PurgeFailed and ListFailed with an already cancelled call change and retur
   const rpc = createFailedRpc(store);
   const filter = create(FailedFilterSchema, { routerId: "rpre", eventName: "edx.course.enrollment.activated" });
   await assert.rejects(rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter }), ctx), CanceledError);
-  await assert.rejects(rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpre" }) }), ctx), CanceledError);
+  await assert.rejects(
+    rpc.purgeFailed(create(PurgeFailedRequestSchema, { filter: create(FailedFilterSchema, { routerId: "rpre" }) }), ctx),
+    CanceledError,
+  );
   await assert.rejects(rpc.listFailed(create(ListFailedRequestSchema, { filter }), ctx), CanceledError);
   assert.equal(await store.count("rpre"), 3);
 });

@@ -15,7 +15,7 @@ import { deliveryHeaders, encodeDeliveryHeaderBlock } from "../src/routing/deliv
 import { Backend, EventInputSchema, Outcome, type EventResult } from "../gen/eventrouting/v1/event_pb.js";
 import { EmitRequestSchema, EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
-import { ConfigError, loadConfig } from "../src/config.js";
+import { type ConfigError, loadConfig } from "../src/config.js";
 import { natsNames } from "../src/nats/names.js";
 import { natsMessageBytes } from "../src/routing/statement-publisher.js";
 import { deliveryMessages } from "../src/routing/statement-routing.js";
@@ -25,7 +25,8 @@ import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { adminAuth, EMIT_TOKEN, emitAuth, rawCall, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
 
 const fixture = (file: string) => JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8")) as Record<string, any>;
-const json = (body: unknown) => create(EventInputSchema, { event: { case: "json", value: typeof body === "string" ? body : JSON.stringify(body) } });
+const json = (body: unknown) =>
+  create(EventInputSchema, { event: { case: "json", value: typeof body === "string" ? body : JSON.stringify(body) } });
 const backend = (r: EventResult | undefined, b: Backend) => r!.backends.find((x) => x.backend === b)!;
 const rejection = async (p: Promise<unknown>): Promise<ConnectError> => {
   try {
@@ -63,7 +64,13 @@ async function storedCount(routerId: string): Promise<number> {
 
 describe("regexes cannot stall the service", () => {
   test("^(a+)+$ against a username of 32 a's and '!' answers in milliseconds while a concurrent health check answers", async () => {
-    await sut.createRouter({ id: "redos", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams: [{ path: "context.username", patterns: ["^(a+)+$"] }] });
+    await sut.createRouter({
+      id: "redos",
+      backend: Backend.XAPI,
+      endpointUrl: "http://127.0.0.1:9/x",
+      enabled: true,
+      matchParams: [{ path: "context.username", patterns: ["^(a+)+$"] }],
+    });
     const hostile = fixture("edx.grades.problem.submitted.json");
     hostile["context"]["username"] = `${"a".repeat(32)}!`;
     const start = performance.now();
@@ -89,7 +96,15 @@ describe("regexes cannot stall the service", () => {
     for (const pattern of ["(a)\\1", "edx(?=x)"]) {
       const e = await rejection(
         sut.admin.createRouter(
-          { router: { id: "bad-regex", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams: [{ path: "username", patterns: ["^ok$", pattern] }] } },
+          {
+            router: {
+              id: "bad-regex",
+              backend: Backend.XAPI,
+              endpointUrl: "http://127.0.0.1:9/x",
+              enabled: true,
+              matchParams: [{ path: "username", patterns: ["^ok$", pattern] }],
+            },
+          },
           adminAuth,
         ),
       );
@@ -99,9 +114,18 @@ describe("regexes cannot stall the service", () => {
   });
 
   test("XAPI_EVENTS_REGEX / CALIPER_EVENTS_REGEX that RE2 cannot run stop start-up naming the variable", () => {
-    assert.throws(() => loadConfig({ XAPI_EVENTS_REGEX: "edx\\.video\\.,(?!edx)" }), (e: ConfigError) => /XAPI_EVENTS_REGEX=.*invalid regex "\(\?!edx\)"/.test(e.message));
-    assert.throws(() => loadConfig({ CALIPER_EVENTS_REGEX: "(x)\\1" }), (e: ConfigError) => /CALIPER_EVENTS_REGEX=.*invalid regex/.test(e.message));
-    assert.deepEqual(loadConfig({ XAPI_EVENTS_REGEX: "edx\\.video\\.,problem_check" }).xapiEventsRegex, ["edx\\.video\\.", "problem_check"]);
+    assert.throws(
+      () => loadConfig({ XAPI_EVENTS_REGEX: "edx\\.video\\.,(?!edx)" }),
+      (e: ConfigError) => /XAPI_EVENTS_REGEX=.*invalid regex "\(\?!edx\)"/.test(e.message),
+    );
+    assert.throws(
+      () => loadConfig({ CALIPER_EVENTS_REGEX: "(x)\\1" }),
+      (e: ConfigError) => /CALIPER_EVENTS_REGEX=.*invalid regex/.test(e.message),
+    );
+    assert.deepEqual(loadConfig({ XAPI_EVENTS_REGEX: "edx\\.video\\.,problem_check" }).xapiEventsRegex, [
+      "edx\\.video\\.",
+      "problem_check",
+    ]);
   });
 });
 
@@ -109,7 +133,13 @@ describe("deeply nested JSON", () => {
   test("20000 levels: Emit is InvalidArgument naming the limit; in EmitBatch that event is INVALID and the good one is stored", async () => {
     // The recursive look-ups overflowed the stack from about 10000 levels here (RangeError: Internal).
     const deep = deeplyNested(20_000);
-    await sut.createRouter({ id: "deep-good", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams: [{ path: "context.username", patterns: ["^deep-good$"] }] });
+    await sut.createRouter({
+      id: "deep-good",
+      backend: Backend.XAPI,
+      endpointUrl: "http://127.0.0.1:9/x",
+      enabled: true,
+      matchParams: [{ path: "context.username", patterns: ["^deep-good$"] }],
+    });
 
     const single = await rejection(sut.events.emit({ event: json(deep) }, emitAuth));
     assert.equal(single.code, Code.InvalidArgument);
@@ -149,7 +179,10 @@ describe("statements larger than NATS max_payload", () => {
     const batch = await sut.events.emitBatch({ events: [json(huge), json(normal)] }, emitAuth);
     const xapi = backend(batch.results[0], Backend.XAPI);
     assert.equal(xapi.outcome, Outcome.SKIPPED);
-    assert.match(xapi.reason, new RegExp(`^statement \\S+ for router big is \\d+ bytes as a NATS message, over the server's max_payload of ${maxPayload} bytes$`));
+    assert.match(
+      xapi.reason,
+      new RegExp(`^statement \\S+ for router big is \\d+ bytes as a NATS message, over the server's max_payload of ${maxPayload} bytes$`),
+    );
     assert.equal(batch.results[1]!.outcome, Outcome.PUBLISHED);
     assert.deepEqual(backend(batch.results[1], Backend.XAPI).routerIds, ["big"]);
     assert.equal(await storedCount("big"), before + 1, "only the normal event's statement is stored");
@@ -164,7 +197,13 @@ test("the size counted against max_payload is nats.js's own header encoding plus
   const names = natsNames("eventrouting");
   const statement = { id: "7d3c1c3e-0000-5000-8000-000000000001", object: { id: "https://x/é" }, verb: { id: "v" } };
   const router = { ...makeRouter("size-check", "http://127.0.0.1:9/x"), overrideArgs: { version: "1.0.3" } };
-  const [m] = deliveryMessages(names, "xapi", { body: {}, name: "edx.course.enrollment.activated", rawTimestamp: "t" }, [statement], [router]);
+  const [m] = deliveryMessages(
+    names,
+    "xapi",
+    { body: {}, name: "edx.course.enrollment.activated", rawTimestamp: "t" },
+    [statement],
+    [router],
+  );
   const h = deliveryHeaders(m!);
   h.set("Nats-Msg-Id", m!.msgId);
   h.set("Nats-Expected-Stream", names.deliveryStream);
@@ -175,7 +214,13 @@ test("the size counted against max_payload is nats.js's own header encoding plus
 
 describe("non-finite numbers", () => {
   test("1e308 video duration: Transform answers OK and Emit stores the number, never null", async () => {
-    await sut.createRouter({ id: "video", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams: [{ path: "name", patterns: ["^play_video$"] }] });
+    await sut.createRouter({
+      id: "video",
+      backend: Backend.XAPI,
+      endpointUrl: "http://127.0.0.1:9/x",
+      enabled: true,
+      matchParams: [{ path: "name", patterns: ["^play_video$"] }],
+    });
     const play = fixture("play_video.json");
     play["data"]["duration"] = 1e308;
     const preview = await sut.events.transform({ event: json(play) }, emitAuth);
@@ -222,7 +267,9 @@ describe("malformed requests", () => {
       const res = await rawCall(sut.baseUrl, protocol, EMIT, invalidUtf8Request());
       assert.equal(res.code, protocol === "connect" ? "invalid_argument" : String(Code.InvalidArgument));
       assert.match(res.message, /^request message: /);
-      const line = sut.logLines().findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && l["protocol"] === protocol);
+      const line = sut
+        .logLines()
+        .findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && l["protocol"] === protocol);
       assert.equal(line?.["code"], "invalid_argument");
     });
   }
@@ -230,11 +277,15 @@ describe("malformed requests", () => {
   test("a Struct nested past protobuf's recursion limit over gRPC is InvalidArgument and logged", async () => {
     let data: Record<string, unknown> = { leaf: 1 };
     for (let i = 0; i < 200; i++) data = { a: data };
-    const typed = create(EventInputSchema, { event: { case: "trackingEvent", value: { name: "problem_check", timestamp: "2020-01-01T00:00:00Z", data: data as any } } });
+    const typed = create(EventInputSchema, {
+      event: { case: "trackingEvent", value: { name: "problem_check", timestamp: "2020-01-01T00:00:00Z", data: data as any } },
+    });
     const e = await rejection(sut.events.emit({ event: typed }, emitAuth));
     assert.equal(e.code, Code.InvalidArgument);
     assert.match(e.rawMessage, /^request message: .*maximum recursion depth/);
-    const line = sut.logLines().findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && /recursion/.test(String(l["error"])));
+    const line = sut
+      .logLines()
+      .findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && /recursion/.test(String(l["error"])));
     assert.equal(line?.["code"], "invalid_argument");
   });
 
@@ -243,19 +294,27 @@ describe("malformed requests", () => {
       const marker = `{"name":"log-once-${protocol}"}`;
       const e = await rejection(createClient(EventRoutingService, sut.transports[protocol]).transform({ event: json(marker) }, emitAuth));
       assert.equal(e.code, Code.InvalidArgument);
-      const lines = sut.logLines().filter((l) => l["protocol"] === protocol && l["procedure"] === "eventrouting.v1.EventRoutingService/Transform");
+      const lines = sut
+        .logLines()
+        .filter((l) => l["protocol"] === protocol && l["procedure"] === "eventrouting.v1.EventRoutingService/Transform");
       assert.equal(lines.filter((l) => String(l["error"]).includes("timestamp")).length, 1, `${protocol}: ${JSON.stringify(lines)}`);
     }
   });
 
   test("Connect JSON with invalid UTF-8 is refused, not turned into U+FFFD", async () => {
     const text = Buffer.concat([Buffer.from('{"event":{"json":"{\\"name\\":\\"'), Buffer.from([0xff, 0xfe]), Buffer.from('\\"}"}}')]);
-    const res = await fetch(`${sut.baseUrl}${EMIT}`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${EMIT_TOKEN}` }, body: text });
+    const res = await fetch(`${sut.baseUrl}${EMIT}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${EMIT_TOKEN}` },
+      body: text,
+    });
     assert.equal(res.status, 400);
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(body.code, "invalid_argument");
     assert.match(body.message, /not valid UTF-8/);
-    const line = sut.logLines().findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && l["protocol"] === "connect");
+    const line = sut
+      .logLines()
+      .findLast((l) => l["procedure"] === "eventrouting.v1.EventRoutingService/Emit" && l["protocol"] === "connect");
     assert.equal(line?.["code"], "invalid_argument");
   });
 });
@@ -264,7 +323,13 @@ describe("DUPLICATE", () => {
   test("distinct events with the same ERB statement id: the second is DUPLICATE with the id, not PUBLISHED", async () => {
     const matchParams = [{ path: "context.username", patterns: ["^dupe-user$"] }];
     await sut.createRouter({ id: "dupes", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/x", enabled: true, matchParams });
-    await sut.createRouter({ id: "dupes-caliper", backend: Backend.CALIPER, endpointUrl: "http://127.0.0.1:9/c", enabled: true, matchParams });
+    await sut.createRouter({
+      id: "dupes-caliper",
+      backend: Backend.CALIPER,
+      endpointUrl: "http://127.0.0.1:9/c",
+      enabled: true,
+      matchParams,
+    });
     const first = fixture("edx.grades.problem.submitted.json");
     first["context"]["username"] = "dupe-user";
     // ERB's user is data.user_id first; a user of its own keeps other tests' statements out of the way.

@@ -62,7 +62,11 @@ function deps(streamName = names.deliveryStream): IngestDeps {
 }
 
 const ref = (id: string) => ({ origin: "batchtest.ingest.t", sourceId: id, raw: Buffer.from(`raw ${id}`) });
-const event = (id: string, name: string, timestamp: string): IngestItem => ({ kind: "event", ref: ref(id), event: eventFromObject({ name, timestamp }) });
+const event = (id: string, name: string, timestamp: string): IngestItem => ({
+  kind: "event",
+  ref: ref(id),
+  event: eventFromObject({ name, timestamp }),
+});
 
 async function count(stream: string, subject: string): Promise<number> {
   const info = await jsm.streams.info(stream, { subjects_filter: subject });
@@ -94,7 +98,10 @@ test("one batch: good events stored, a malformed one and one the emit path throw
 });
 
 test("when JetStream does not confirm, the batch fails as a whole (the caller acknowledges nothing)", async () => {
-  const items = [event("9", "ok.event", "2024-01-01T00:00:00.000009+00:00"), { kind: "reject", ref: ref("10"), reason: "bad" } as IngestItem];
+  const items = [
+    event("9", "ok.event", "2024-01-01T00:00:00.000009+00:00"),
+    { kind: "reject", ref: ref("10"), reason: "bad" } as IngestItem,
+  ];
   await assert.rejects(ingestBatch(items, deps("NO_SUCH_STREAM")), UnavailableError);
   assert.equal(await count(ingest.rejectedStream, ingest.rejectedSubject("nats")), 2, "no rejected copy stored either");
 });

@@ -53,7 +53,10 @@ async function startAgainst(nats: TestNatsServer): Promise<{ service: RunningSer
     SHUTDOWN_GRACE_MS: "1000",
   });
   const service = await startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
-  const admin = createClient(RouterAdminService, createConnectTransport({ baseUrl: `http://127.0.0.1:${service.port}`, httpVersion: "1.1" }));
+  const admin = createClient(
+    RouterAdminService,
+    createConnectTransport({ baseUrl: `http://127.0.0.1:${service.port}`, httpVersion: "1.1" }),
+  );
   return { service, admin };
 }
 
@@ -122,7 +125,11 @@ describe("an endpoint change needs the secrets again", () => {
   test("update_mask [endpoint_url] alone is refused while credentials are stored, and nothing changes", async () => {
     const before = (await admin.createRouter({ router: router("mv-mask") }, call)).router!;
     const patch = create(RouterSchema, { id: "mv-mask", endpointUrl: moved });
-    await rejects(admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url"] } }, call), Code.InvalidArgument, "router.auth:");
+    await rejects(
+      admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url"] } }, call),
+      Code.InvalidArgument,
+      "router.auth:",
+    );
     const after = (await admin.getRouter({ id: "mv-mask" }, call)).router!;
     assert.equal(after.endpointUrl, "https://lrs.school.example/xapi");
     assert.equal(after.revision, before.revision);
@@ -143,7 +150,10 @@ describe("an endpoint change needs the secrets again", () => {
   });
 
   test("a bearer token left empty is refused the same way", async () => {
-    await admin.createRouter({ router: router("mv-bearer", { auth: { kind: { case: "bearer", value: { token: TOKEN } } }, headers: {} }) }, call);
+    await admin.createRouter(
+      { router: router("mv-bearer", { auth: { kind: { case: "bearer", value: { token: TOKEN } } }, headers: {} }) },
+      call,
+    );
     const patch = create(RouterSchema, { id: "mv-bearer", endpointUrl: moved, auth: { kind: { case: "bearer", value: { token: "" } } } });
     const update = admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url", "auth"] } }, call);
     await rejects(update, Code.InvalidArgument, "router.auth.bearer.token:");
@@ -151,7 +161,11 @@ describe("an endpoint change needs the secrets again", () => {
 
   test("a header value left empty is refused, naming the header", async () => {
     await admin.createRouter({ router: router("mv-empty-hdr") }, call);
-    const patch = router("mv-empty-hdr", { endpointUrl: moved, auth: basic("new-password"), headers: { "X-Api-Key": "", "X-Tenant": "school-1" } });
+    const patch = router("mv-empty-hdr", {
+      endpointUrl: moved,
+      auth: basic("new-password"),
+      headers: { "X-Api-Key": "", "X-Tenant": "school-1" },
+    });
     await rejects(admin.updateRouter({ router: patch }, call), Code.InvalidArgument, 'router.headers["X-Api-Key"]:');
   });
 
@@ -194,13 +208,19 @@ describe("an endpoint change needs the secrets again", () => {
 describe("deleting a router removes its secrets from the bucket", () => {
   test("no earlier value (with its password or header values) stays in the routers bucket's history", async () => {
     await admin.createRouter({ router: router("del-history") }, call);
-    await admin.updateRouter({ router: create(RouterSchema, { id: "del-history", enabled: false }), updateMask: { paths: ["enabled"] } }, call);
+    await admin.updateRouter(
+      { router: create(RouterSchema, { id: "del-history", enabled: false }), updateMask: { paths: ["enabled"] } },
+      call,
+    );
     await admin.deleteRouter({ id: "del-history" }, call);
     const kv = await new Kvm(service.nc).open(natsNames("eventrouting").routersBucket);
     const entries: Array<{ operation: string; value: string }> = [];
     for await (const e of await kv.history({ key: "del-history" })) entries.push({ operation: e.operation, value: e.string() });
     assert.ok(entries.length > 0, "the key's marker is there");
-    assert.deepEqual(entries.map((e) => e.operation), ["PURGE"]);
+    assert.deepEqual(
+      entries.map((e) => e.operation),
+      ["PURGE"],
+    );
     for (const e of entries) assertNoSecrets(e.value);
     await rejects(admin.getRouter({ id: "del-history" }, call), Code.NotFound, "del-history");
     const again = (await admin.createRouter({ router: router("del-history") }, call)).router!;
@@ -225,14 +245,22 @@ describe("headers that break HTTP are refused", () => {
 
   test("more than 32 headers", async () => {
     const headers = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`X-H${i}`, "v"]));
-    await rejects(admin.createRouter({ router: router("hdr-many", { headers }) }, call), Code.InvalidArgument, "router.headers: has 33 headers");
+    await rejects(
+      admin.createRouter({ router: router("hdr-many", { headers }) }, call),
+      Code.InvalidArgument,
+      "router.headers: has 33 headers",
+    );
     const ok = Object.fromEntries(Array.from({ length: 32 }, (_, i) => [`X-H${i}`, "v"]));
     await admin.createRouter({ router: router("hdr-32", { headers: ok }) }, call);
   });
 
   test("more than 8 KiB of headers in total", async () => {
     const headers = { "X-A": "a".repeat(5000), "X-B": "b".repeat(5000) };
-    await rejects(admin.createRouter({ router: router("hdr-big", { headers }) }, call), Code.InvalidArgument, "router.headers: are 10006 bytes");
+    await rejects(
+      admin.createRouter({ router: router("hdr-big", { headers }) }, call),
+      Code.InvalidArgument,
+      "router.headers: are 10006 bytes",
+    );
   });
 
   test("nothing refused was stored", () => {
@@ -256,7 +284,11 @@ describe("malformed endpoint URLs are refused", () => {
   ];
   for (const [name, url, message] of bad) {
     test(name, async () => {
-      const err = await rejects(admin.createRouter({ router: router("url-bad", { endpointUrl: url }) }, call), Code.InvalidArgument, message);
+      const err = await rejects(
+        admin.createRouter({ router: router("url-bad", { endpointUrl: url }) }, call),
+        Code.InvalidArgument,
+        message,
+      );
       assert.ok(err.rawMessage.startsWith("router.endpoint_url"), err.rawMessage);
     });
   }

@@ -87,7 +87,10 @@ describe("router CRUD", () => {
     const got = (await client.getRouter({ id: "crud-a" })).router!;
     assertNoSecrets(got);
     assert.equal(got.revision, created.revision);
-    assert.deepEqual(got.matchParams.map((m) => [m.path, m.patterns]), [["context.org_id", ["^edX$", "Demo"]]]);
+    assert.deepEqual(
+      got.matchParams.map((m) => [m.path, m.patterns]),
+      [["context.org_id", ["^edX$", "Demo"]]],
+    );
     assert.deepEqual(got.overrideArgs, { version: "1.0.3" });
     assert.equal(got.delivery?.batchSize, 10);
     assert.equal(got.delivery?.maxRetries, 3);
@@ -103,7 +106,9 @@ describe("router CRUD", () => {
   });
 
   test("bearer routers report has_secret without the token", async () => {
-    const r = (await client.createRouter({ router: router("crud-bearer", { auth: { kind: { case: "bearer", value: { token: TOKEN } } } }) })).router!;
+    const r = (
+      await client.createRouter({ router: router("crud-bearer", { auth: { kind: { case: "bearer", value: { token: TOKEN } } } }) })
+    ).router!;
     assert.equal(r.auth?.kind.case, "bearer");
     assert.equal(r.auth?.hasSecret, true);
     assertNoSecrets(r);
@@ -147,7 +152,10 @@ describe("UpdateRouter", () => {
 
   test("an empty password with the same auth kind keeps the stored one", async () => {
     await client.createRouter({ router: router("upd-secret") });
-    const patch = create(RouterSchema, { id: "upd-secret", auth: { kind: { case: "basic", value: { username: "other-user", password: "" } } } });
+    const patch = create(RouterSchema, {
+      id: "upd-secret",
+      auth: { kind: { case: "basic", value: { username: "other-user", password: "" } } },
+    });
     const r = (await client.updateRouter({ router: patch, updateMask: { paths: ["auth"] } })).router!;
     assert.equal(r.auth?.kind.case === "basic" && r.auth.kind.value.username, "other-user");
     assert.deepEqual(store.get("upd-secret")?.auth, { kind: "basic", username: "other-user", password: SECRET });
@@ -156,12 +164,21 @@ describe("UpdateRouter", () => {
   test("switching auth kind requires the new secret", async () => {
     await client.createRouter({ router: router("upd-kind") });
     const patch = create(RouterSchema, { id: "upd-kind", auth: { kind: { case: "bearer", value: { token: "" } } } });
-    await rejects(client.updateRouter({ router: patch, updateMask: { paths: ["auth"] } }), Code.InvalidArgument, "router.auth.bearer.token");
+    await rejects(
+      client.updateRouter({ router: patch, updateMask: { paths: ["auth"] } }),
+      Code.InvalidArgument,
+      "router.auth.bearer.token",
+    );
   });
 
   test("an empty mask replaces every writable field", async () => {
     await client.createRouter({ router: router("upd-all") });
-    const replacement = router("upd-all", { displayName: "Replaced", headers: {}, matchParams: [], auth: { kind: { case: "basic", value: { username: "lrs-user", password: "" } } } });
+    const replacement = router("upd-all", {
+      displayName: "Replaced",
+      headers: {},
+      matchParams: [],
+      auth: { kind: { case: "basic", value: { username: "lrs-user", password: "" } } },
+    });
     const r = (await client.updateRouter({ router: replacement })).router!;
     assert.equal(r.displayName, "Replaced");
     assert.deepEqual(r.headers, {});
@@ -173,13 +190,21 @@ describe("UpdateRouter", () => {
     await client.createRouter({ router: router("upd-paths") });
     const patch = create(RouterSchema, { id: "upd-paths" });
     await rejects(client.updateRouter({ router: patch, updateMask: { paths: ["colour"] } }), Code.InvalidArgument, "update_mask.paths[0]");
-    await rejects(client.updateRouter({ router: patch, updateMask: { paths: ["enabled", "revision"] } }), Code.InvalidArgument, "update_mask.paths[1]");
+    await rejects(
+      client.updateRouter({ router: patch, updateMask: { paths: ["enabled", "revision"] } }),
+      Code.InvalidArgument,
+      "update_mask.paths[1]",
+    );
   });
 
   test("an update validates the merged router", async () => {
     await client.createRouter({ router: router("upd-invalid") });
     const patch = create(RouterSchema, { id: "upd-invalid", endpointUrl: "ftp://x" });
-    await rejects(client.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url"] } }), Code.InvalidArgument, "router.endpoint_url");
+    await rejects(
+      client.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url"] } }),
+      Code.InvalidArgument,
+      "router.endpoint_url",
+    );
   });
 
   test("a stale revision is Aborted and nothing is written", async () => {
@@ -194,7 +219,10 @@ describe("UpdateRouter", () => {
     await client.createRouter({ router: router("upd-concurrent") });
     const results = await Promise.allSettled(
       Array.from({ length: 8 }, (_, i) =>
-        client.updateRouter({ router: create(RouterSchema, { id: "upd-concurrent", displayName: `v${i}` }), updateMask: { paths: ["display_name"] } }),
+        client.updateRouter({
+          router: create(RouterSchema, { id: "upd-concurrent", displayName: `v${i}` }),
+          updateMask: { paths: ["display_name"] },
+        }),
       ),
     );
     const ok = results.filter((r) => r.status === "fulfilled");
@@ -216,12 +244,33 @@ describe("validation names the proto field", () => {
     ["endpoint scheme", () => ({ endpointUrl: "ftp://lrs.example.com" }), "router.endpoint_url: expected an http or https URL"],
     ["endpoint not a URL", () => ({ endpointUrl: "not a url" }), "router.endpoint_url"],
     ["endpoint with credentials", () => ({ endpointUrl: "https://u:p@lrs.example.com" }), "router.endpoint_url"],
-    ["basic without username", () => ({ auth: { kind: { case: "basic", value: { username: "", password: SECRET } } } }), "router.auth.basic.username"],
-    ["basic without password", () => ({ auth: { kind: { case: "basic", value: { username: "u", password: "" } } } }), "router.auth.basic.password"],
+    [
+      "basic without username",
+      () => ({ auth: { kind: { case: "basic", value: { username: "", password: SECRET } } } }),
+      "router.auth.basic.username",
+    ],
+    [
+      "basic without password",
+      () => ({ auth: { kind: { case: "basic", value: { username: "u", password: "" } } } }),
+      "router.auth.basic.password",
+    ],
     ["bearer without token", () => ({ auth: { kind: { case: "bearer", value: { token: "" } } } }), "router.auth.bearer.token"],
-    ["match param without pattern", () => ({ matchParams: [{ path: "name", patterns: ["x"] }, { path: "context.org_id", patterns: [] }] }), "router.match_params[1].patterns"],
+    [
+      "match param without pattern",
+      () => ({
+        matchParams: [
+          { path: "name", patterns: ["x"] },
+          { path: "context.org_id", patterns: [] },
+        ],
+      }),
+      "router.match_params[1].patterns",
+    ],
     ["match param bad path", () => ({ matchParams: [{ path: "a..b", patterns: ["x"] }] }), "router.match_params[0].path"],
-    ["match param bad regex", () => ({ matchParams: [{ path: "name", patterns: ["ok", "(unclosed"] }] }), "router.match_params[0].patterns[1]"],
+    [
+      "match param bad regex",
+      () => ({ matchParams: [{ path: "name", patterns: ["ok", "(unclosed"] }] }),
+      "router.match_params[0].patterns[1]",
+    ],
     ["header name not a token", () => ({ headers: { "Bad Header": "v" } }), 'router.headers["Bad Header"]'],
     ["header value with CRLF", () => ({ headers: { "X-Ok": "a\r\nInjected: 1" } }), 'router.headers["X-Ok"]'],
     ["reserved Authorization", () => ({ headers: { authorization: "Basic x" } }), 'router.headers["authorization"]'],
@@ -229,10 +278,22 @@ describe("validation names the proto field", () => {
     ["reserved Content-Type", () => ({ headers: { "Content-Type": "text/plain" } }), "Content-Type"],
     ["batch size too big", () => ({ delivery: { batchSize: 10_001 } }), "router.delivery.batch_size"],
     ["max retries too big", () => ({ delivery: { maxRetries: 101 } }), "router.delivery.max_retries"],
-    ["http timeout not below countdown", () => ({ delivery: { countdown: durationFromMs(5_000), httpTimeout: durationFromMs(5_000) } }), "router.delivery.http_timeout"],
+    [
+      "http timeout not below countdown",
+      () => ({ delivery: { countdown: durationFromMs(5_000), httpTimeout: durationFromMs(5_000) } }),
+      "router.delivery.http_timeout",
+    ],
     ["countdown below default http timeout", () => ({ delivery: { countdown: durationFromMs(2_000) } }), "router.delivery.countdown"],
-    ["backoff not above http timeout", () => ({ delivery: { maxRetries: 3, httpTimeout: durationFromMs(5_000), backoff: [durationFromMs(6_000), durationFromMs(5_000)] } }), "router.delivery.backoff[1]"],
-    ["backoff longer than retries (nats 2.9)", () => ({ delivery: { maxRetries: 2, httpTimeout: durationFromMs(1_000), backoff: [2_000, 4_000, 8_000].map(durationFromMs) } }), "router.delivery.backoff"],
+    [
+      "backoff not above http timeout",
+      () => ({ delivery: { maxRetries: 3, httpTimeout: durationFromMs(5_000), backoff: [durationFromMs(6_000), durationFromMs(5_000)] } }),
+      "router.delivery.backoff[1]",
+    ],
+    [
+      "backoff longer than retries (nats 2.9)",
+      () => ({ delivery: { maxRetries: 2, httpTimeout: durationFromMs(1_000), backoff: [2_000, 4_000, 8_000].map(durationFromMs) } }),
+      "router.delivery.backoff",
+    ],
     ["negative duration", () => ({ delivery: { batchInterval: durationFromMs(-5) } }), "router.delivery.batch_interval"],
   ];
   for (const [name, extra, field] of bad) {
@@ -248,9 +309,14 @@ describe("validation names the proto field", () => {
   });
 
   test("backoff of exactly max_retries entries is accepted", async () => {
-    const r = router("backoff-ok", { delivery: { maxRetries: 3, httpTimeout: durationFromMs(1_000), backoff: [2_000, 4_000, 8_000].map(durationFromMs) } });
+    const r = router("backoff-ok", {
+      delivery: { maxRetries: 3, httpTimeout: durationFromMs(1_000), backoff: [2_000, 4_000, 8_000].map(durationFromMs) },
+    });
     const created = (await client.createRouter({ router: r })).router!;
-    assert.deepEqual(created.delivery?.backoff.map((d) => Number(d.seconds)), [2, 4, 8]);
+    assert.deepEqual(
+      created.delivery?.backoff.map((d) => Number(d.seconds)),
+      [2, 4, 8],
+    );
   });
 
   test("nothing invalid was stored", () => {
@@ -270,12 +336,27 @@ describe("GetRouterStatus", () => {
     const provider: RouterStatusProvider = {
       async status(id) {
         seen.push(id);
-        return [{ routerId: id ?? "all", pending: 4, inFlight: 1, redelivered: 2, delivered: 10, failed: 1, failedStored: 1, lastError: "HTTP 503", lastErrorTime: new Date(1_700_000_000_000) }];
+        return [
+          {
+            routerId: id ?? "all",
+            pending: 4,
+            inFlight: 1,
+            redelivered: 2,
+            delivered: 10,
+            failed: 1,
+            failedStored: 1,
+            lastError: "HTTP 503",
+            lastErrorTime: new Date(1_700_000_000_000),
+          },
+        ];
       },
     };
-    const transport = createRouterTransport(({ service }) => service(RouterAdminService, createRouterAdminService({ store, status: provider })), {
-      router: { interceptors: [errorMappingInterceptor] },
-    });
+    const transport = createRouterTransport(
+      ({ service }) => service(RouterAdminService, createRouterAdminService({ store, status: provider })),
+      {
+        router: { interceptors: [errorMappingInterceptor] },
+      },
+    );
     const c = createClient(RouterAdminService, transport);
     const one = await c.getRouterStatus({ id: "crud-a" });
     const all = await c.getRouterStatus({});

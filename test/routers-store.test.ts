@@ -31,7 +31,11 @@ function valid(id: string, extra: Partial<ValidRouter> = {}): ValidRouter {
 }
 
 /** Resolves with the first change on `store` that satisfies `pred`, failing after the live-reload budget. */
-function nextChange(store: RouterStore, pred: (c: RouterChange) => boolean, budgetMs = LIVE_RELOAD_MS): Promise<{ change: RouterChange; elapsedMs: number }> {
+function nextChange(
+  store: RouterStore,
+  pred: (c: RouterChange) => boolean,
+  budgetMs = LIVE_RELOAD_MS,
+): Promise<{ change: RouterChange; elapsedMs: number }> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -77,7 +81,10 @@ test("create, update and delete on one instance reach the other's list() and sub
   assert.equal(c1.change.kind === "put" && c1.change.previous, undefined);
   assert.equal(b.get("live")?.displayName, "live");
   assert.ok(b.list().some((r) => r.id === "live"));
-  assert.ok(a.list().some((r) => r.id === "live"), "the writer sees its own create at once");
+  assert.ok(
+    a.list().some((r) => r.id === "live"),
+    "the writer sees its own create at once",
+  );
   assert.equal(b.list(), b.list(), "list() allocates nothing while no change arrives");
 
   const updated = nextChange(b, (c) => c.kind === "put" && c.router.id === "live" && !c.router.enabled);

@@ -88,7 +88,7 @@ describe("logging interceptor", () => {
   it("writes one line per RPC with procedure, protocol, code and ms, and no tokens or bodies", async () => {
     const { logger, lines, raw } = capturingLogger();
     const { client } = setup([loggingInterceptor(logger), errorMappingInterceptor, authInterceptor(TOKENS)]);
-    await client.emit({ event: input("{\"secret_body\":1}") }, h);
+    await client.emit({ event: input('{"secret_body":1}') }, h);
     await rejection(client.emit({ event: input("boom") }, h));
     await rejection(client.listFailed({}, { headers: bearer("wrong-token-value") }));
     await client.listFailed({}, { headers: bearer(ADMIN_TOKEN) });

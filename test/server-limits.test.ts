@@ -49,7 +49,9 @@ function frame(type: number, flags: number, streamId: number, payload: Buffer = 
 
 /** HPACK "literal header field without indexing, new name" (RFC 7541 6.2.2), short strings only. */
 function hpack(headers: Array<[string, string]>): Buffer {
-  return Buffer.concat(headers.map(([n, v]) => Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])));
+  return Buffer.concat(
+    headers.map(([n, v]) => Buffer.concat([Buffer.from([0, n.length]), Buffer.from(n), Buffer.from([v.length]), Buffer.from(v)])),
+  );
 }
 
 interface Frame {
@@ -100,7 +102,9 @@ describe("HTTP/2 concurrent streams", () => {
     }
   });
 
-  test("a client that opens more streams than allowed gets the extra one refused (REFUSED_STREAM or GOAWAY)", { timeout: 20_000 }, async () => {
+  test("a client that opens more streams than allowed gets the extra one refused (REFUSED_STREAM or GOAWAY)", {
+    timeout: 20_000,
+  }, async () => {
     const server = await start({ maxConcurrentStreams: 2 });
     const c = rawH2(server.port);
     await new Promise<void>((resolve) => c.socket.once("connect", () => resolve()));
@@ -146,12 +150,15 @@ describe("idle timeout", () => {
   test("a call open longer than the idle timeout is not cut", { timeout: 20_000 }, async () => {
     const arrived = deferred();
     const release = deferred();
-    const server = await start({ idleTimeoutMs: 150 }, {
-      async hold() {
-        arrived.resolve();
-        await release.promise;
+    const server = await start(
+      { idleTimeoutMs: 150 },
+      {
+        async hold() {
+          arrived.resolve();
+          await release.promise;
+        },
       },
-    });
+    );
     const baseUrl = `http://127.0.0.1:${server.port}`;
     const sessions = new Http2SessionManager(baseUrl, { idleConnectionTimeoutMs: 60_000 });
     const client = createClient(EventRoutingService, createGrpcTransport({ baseUrl, sessionManager: sessions }));

@@ -199,7 +199,16 @@ describe("real server", () => {
     ]);
     const call = await run(
       buf,
-      ["curl", "--protocol", "grpc", "-H", `Authorization: Bearer ${EMIT_TOKEN}`, "-d", '{"event":{"json":"{}"}}', `${s.baseUrl}/eventrouting.v1.EventRoutingService/Emit`],
+      [
+        "curl",
+        "--protocol",
+        "grpc",
+        "-H",
+        `Authorization: Bearer ${EMIT_TOKEN}`,
+        "-d",
+        '{"event":{"json":"{}"}}',
+        `${s.baseUrl}/eventrouting.v1.EventRoutingService/Emit`,
+      ],
       { timeout: 20_000 },
     );
     assert.deepEqual(JSON.parse(call.stdout), { result: { name: "emit" } });
@@ -324,7 +333,12 @@ describe("graceful shutdown", () => {
 describe("connection sniffing", () => {
   // Fails by timing out if the server never drops the silent connection.
   it("drops a connection that sends nothing within the sniff timeout", { timeout: 5000 }, async () => {
-    const http = await startHttpServer({ handler: () => assert.fail("no request expected"), host: "127.0.0.1", port: 0, sniffTimeoutMs: 50 });
+    const http = await startHttpServer({
+      handler: () => assert.fail("no request expected"),
+      host: "127.0.0.1",
+      port: 0,
+      sniffTimeoutMs: 50,
+    });
     try {
       const socket = net.connect(http.port, "127.0.0.1");
       const started = performance.now();

@@ -15,7 +15,10 @@ import { reflectionService } from "../src/server/reflection.js";
 
 async function ask(requests: Array<ServerReflectionRequest["messageRequest"]>): Promise<ServerReflectionResponse[]> {
   const services = [EventRoutingService, Health, ServerReflection];
-  const client = createClient(ServerReflection, createRouterTransport((r) => r.service(ServerReflection, reflectionService(services))));
+  const client = createClient(
+    ServerReflection,
+    createRouterTransport((r) => r.service(ServerReflection, reflectionService(services))),
+  );
   const out: ServerReflectionResponse[] = [];
   async function* send() {
     for (const messageRequest of requests) yield create(ServerReflectionRequestSchema, { messageRequest });

@@ -32,7 +32,14 @@ let service: RunningService;
 before(async () => {
   nats = await startNatsServer();
   lrs = await startLrs();
-  const config = loadConfig({ NATS_URL: nats.url, PORT: "0", EMIT_TOKENS: TOKEN, ADMIN_TOKENS: TOKEN, LOG_LEVEL: "silent", SHUTDOWN_GRACE_MS: "1000" });
+  const config = loadConfig({
+    NATS_URL: nats.url,
+    PORT: "0",
+    EMIT_TOKENS: TOKEN,
+    ADMIN_TOKENS: TOKEN,
+    LOG_LEVEL: "silent",
+    SHUTDOWN_GRACE_MS: "1000",
+  });
   service = await startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" }));
 });
 after(async () => {
@@ -43,11 +50,23 @@ after(async () => {
 
 const client = () => createClient(EventRoutingService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
 const admin = () => createClient(RouterAdminService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${service.port}` }));
-const input = (file: string) => create(EventInputSchema, { event: { case: "json", value: readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8") } });
+const input = (file: string) =>
+  create(EventInputSchema, { event: { case: "json", value: readFileSync(join(ERB_FIXTURES_DIR, "raw", file), "utf8") } });
 
-test("EmitBatch of the fixture events reaches a real LRS, each statement once", { skip: !lrsInstalled() && "test LRS not installed" }, async () => {
+test("EmitBatch of the fixture events reaches a real LRS, each statement once", {
+  skip: !lrsInstalled() && "test LRS not installed",
+}, async () => {
   await admin().createRouter(
-    { router: { id: "real-lrs", backend: Backend.XAPI, endpointUrl: lrs.xapiUrl, enabled: true, auth: { kind: { case: "basic", value: { username: "test", password: "test" } } }, delivery: { batchSize: 20, batchInterval: ms(100) } } },
+    {
+      router: {
+        id: "real-lrs",
+        backend: Backend.XAPI,
+        endpointUrl: lrs.xapiUrl,
+        enabled: true,
+        auth: { kind: { case: "basic", value: { username: "test", password: "test" } } },
+        delivery: { batchSize: 20, batchInterval: ms(100) },
+      },
+    },
     opts,
   );
   await service.delivery!.settled();
@@ -57,7 +76,8 @@ test("EmitBatch of the fixture events reaches a real LRS, each statement once", 
   const published = new Map<string, string>();
   for (const r of res.results) {
     assert.notEqual(r.outcome, Outcome.INVALID, r.reason);
-    for (const id of r.backends.find((b) => b.backend === Backend.XAPI)?.statementIds ?? []) if (!published.has(id)) published.set(id, r.name);
+    for (const id of r.backends.find((b) => b.backend === Backend.XAPI)?.statementIds ?? [])
+      if (!published.has(id)) published.set(id, r.name);
   }
   assert.ok(published.size > 50, `published ${published.size}`);
   await waitUntil(async () => (await lrs.allStatements()).length >= published.size, 20_000, "every statement stored in the LRS");
@@ -93,10 +113,14 @@ test("a critical statement that exhausts its retries is kept; ListFailed finds i
     const statementId = emitted.result!.backends[0]!.statementIds[0]!;
 
     let failed = await client().listFailed({ filter: { routerId: "flaky" } }, opts);
-    await waitUntil(async () => {
-      failed = await client().listFailed({ filter: { routerId: "flaky" } }, opts);
-      return failed.failed.length === 1;
-    }, 15_000, "the statement in the failed stream");
+    await waitUntil(
+      async () => {
+        failed = await client().listFailed({ filter: { routerId: "flaky" } }, opts);
+        return failed.failed.length === 1;
+      },
+      15_000,
+      "the statement in the failed stream",
+    );
     const entry = failed.failed[0]!;
     assert.equal(entry.statementId, statementId);
     assert.equal(entry.eventName, "edx.course.enrollment.deactivated");

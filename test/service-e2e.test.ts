@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { create, toJsonString } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Code, type ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
@@ -82,7 +82,10 @@ describe("one service instance", () => {
       { csv: `user_id,username,external_id,email\n3,edx,${ERB_TEST_EXTERNAL_ID},edx@example.com\n` },
       auth(ADMIN_TOKEN),
     );
-    await directory.importCourses({ courses: [{ courseId: "course-v1:edX+DemoX+Demo_Course", name: "Demonstration Course" }] }, auth(ADMIN_TOKEN));
+    await directory.importCourses(
+      { courses: [{ courseId: "course-v1:edX+DemoX+Demo_Course", name: "Demonstration Course" }] },
+      auth(ADMIN_TOKEN),
+    );
   });
 
   for (const [protocol, transport] of transports) {
@@ -127,7 +130,15 @@ describe("two instances sharing one NATS", () => {
     });
     const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(a) }));
     await admin.createRouter(
-      { router: { id: "shared-lrs", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true, auth: { kind: { case: "bearer", value: { token: "s3cret-token" } } } } },
+      {
+        router: {
+          id: "shared-lrs",
+          backend: Backend.XAPI,
+          endpointUrl: "http://127.0.0.1:9/xapi",
+          enabled: true,
+          auth: { kind: { case: "bearer", value: { token: "s3cret-token" } } },
+        },
+      },
       auth(ADMIN_TOKEN),
     );
     // The change arrives by the KV watch (pushed, not polled); the deadline only guards a broken watch.
@@ -140,7 +151,10 @@ describe("two instances sharing one NATS", () => {
     const msg = await jsm.streams.getMessage("EVENTROUTING_DELIVERY", { last_by_subj: "eventrouting.deliver.shared-lrs" });
     assert.equal(msg?.header.get("Er-Event-Name"), "edx.course.grade.passed.first_time");
 
-    const got = await createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(b) })).getRouter({ id: "shared-lrs" }, auth(ADMIN_TOKEN));
+    const got = await createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(b) })).getRouter(
+      { id: "shared-lrs" },
+      auth(ADMIN_TOKEN),
+    );
     assert.equal(got.router!.auth!.hasSecret, true);
     assert.ok(!toJsonString(RouterSchema, got.router!).includes("s3cret-token"), "secrets are write-only");
 

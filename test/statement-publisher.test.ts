@@ -74,5 +74,8 @@ test("a JetStream error (the subject is in another stream than expected) fails t
 test("no ack within the timeout (no stream listens on the subject) fails the call; nothing is reported stored", async () => {
   const publisher = new StatementPublisher(js, { timeoutMs: 500, streamName: names.deliveryStream });
   const orphan = messages("pub-d", ["o1"]).map((m) => ({ ...m, subject: "nowhere.at.all" }));
-  await assert.rejects(publisher.publish(orphan), (e: unknown) => e instanceof UnavailableError && /did not confirm 1 of 1/.test(e.message));
+  await assert.rejects(
+    publisher.publish(orphan),
+    (e: unknown) => e instanceof UnavailableError && /did not confirm 1 of 1/.test(e.message),
+  );
 });

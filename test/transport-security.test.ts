@@ -86,8 +86,14 @@ describe("TLS on the service port and to a TLS-only nats-server (mutual TLS)", (
   const trusting = () => ({ ca: readFileSync(pki.caFile) });
   for (const [name, transport] of [
     ["gRPC over h2", () => createGrpcTransport({ baseUrl: `https://localhost:${svc.port}`, nodeOptions: trusting() })],
-    ["Connect over HTTP/1.1", () => createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1", nodeOptions: trusting() })],
-    ["Connect over h2", () => createConnectTransport({ baseUrl: `https://127.0.0.1:${svc.port}`, httpVersion: "2", nodeOptions: trusting() })],
+    [
+      "Connect over HTTP/1.1",
+      () => createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1", nodeOptions: trusting() }),
+    ],
+    [
+      "Connect over h2",
+      () => createConnectTransport({ baseUrl: `https://127.0.0.1:${svc.port}`, httpVersion: "2", nodeOptions: trusting() }),
+    ],
   ] as const) {
     test(`${name} with a client that trusts the CA`, async () => {
       const admin = createClient(RouterAdminService, transport());
@@ -97,11 +103,27 @@ describe("TLS on the service port and to a TLS-only nats-server (mutual TLS)", (
   }
 
   test("a client that does not trust the CA, and a cleartext client, get no answer", async () => {
-    const untrusted = createClient(RouterAdminService, createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1" }));
-    const e1 = ConnectError.from(await untrusted.listRouters({}, call).then(() => assert.fail("answered"), (e: unknown) => e));
+    const untrusted = createClient(
+      RouterAdminService,
+      createConnectTransport({ baseUrl: `https://localhost:${svc.port}`, httpVersion: "1.1" }),
+    );
+    const e1 = ConnectError.from(
+      await untrusted.listRouters({}, call).then(
+        () => assert.fail("answered"),
+        (e: unknown) => e,
+      ),
+    );
     assert.match(e1.message, /certificate/i);
-    const cleartext = createClient(RouterAdminService, createConnectTransport({ baseUrl: `http://127.0.0.1:${svc.port}`, httpVersion: "1.1" }));
-    const e2 = ConnectError.from(await cleartext.listRouters({}, call).then(() => assert.fail("answered"), (e: unknown) => e));
+    const cleartext = createClient(
+      RouterAdminService,
+      createConnectTransport({ baseUrl: `http://127.0.0.1:${svc.port}`, httpVersion: "1.1" }),
+    );
+    const e2 = ConnectError.from(
+      await cleartext.listRouters({}, call).then(
+        () => assert.fail("answered"),
+        (e: unknown) => e,
+      ),
+    );
     assert.notEqual(e2.code, Code.Unauthenticated, "a cleartext request reached the handlers");
   });
 
@@ -152,7 +174,10 @@ function eventLogger(): { logger: Logger; lines: LogLine[]; next(match: (l: LogL
   const events = new EventEmitter();
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString("utf8").split("\n").filter((s) => s !== "")) {
+      for (const l of chunk
+        .toString("utf8")
+        .split("\n")
+        .filter((s) => s !== "")) {
         const line = JSON.parse(l) as Record<string, unknown>;
         lines.push(line);
         events.emit("line", line);

@@ -149,7 +149,11 @@ test("xAPI golden fixtures", async (t) => {
     } else failed++;
   }
   console.log(`xapi golden: ${matched} matched, ${deviated} deviated, ${failed} failed`);
-  assert.deepEqual([...Object.keys(XAPI_DEVIATIONS)].filter((f) => !used.has(f)), [], "deviation table names unknown fixtures");
+  assert.deepEqual(
+    [...Object.keys(XAPI_DEVIATIONS)].filter((f) => !used.has(f)),
+    [],
+    "deviation table names unknown fixtures",
+  );
   assert.equal(failed, 0);
 });
 

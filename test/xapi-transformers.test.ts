@@ -43,7 +43,10 @@ const at = (o: JsonObject, path: string): unknown => path.split(".").reduce<unkn
 test("video in a ccx course uses ccx-block-v1 usage keys", () => {
   const ccx = "ccx-v1:edX+DemoX+Demo_Course+ccx@2";
   const [s] = transform(withData("play_video.json", {}, { course_id: ccx }));
-  assert.equal(at(s!, "object.id"), `${LMS}/xblock/ccx-block-v1:edX+DemoX+Demo_Course+ccx@2+type@video+block@0b9e39477cf34507a7a48f74be381fdd`);
+  assert.equal(
+    at(s!, "object.id"),
+    `${LMS}/xblock/ccx-block-v1:edX+DemoX+Demo_Course+ccx@2+type@video+block@0b9e39477cf34507a7a48f74be381fdd`,
+  );
   assert.equal(at(s!, "context.contextActivities.parent.0.id"), `${LMS}/course/${ccx}`);
   assert.equal(videoUsageKey("course-v1:a+b+c", "v"), "block-v1:a+b+c+type@video+block@v");
 });
@@ -101,7 +104,10 @@ test("browser problem_check: block from the referer's activate_block_id, else fr
   assert.equal(browserProblemUsageKey(viaReferer), "block-v1:edX+DemoX+Demo_Course+type@problem+block@abc");
   const [s] = transform(readRawFixture("problem_check(browser).json"));
   assert.equal(at(s!, "verb.id"), "http://adlnet.gov/expapi/verbs/attempted");
-  assert.equal(at(s!, "object.id"), `${LMS}/xblock/${blockUsageKey("course-v1:edX+DemoX+Demo_Course", "problem", "3fc5461f86764ad7bdbdf6cbdde61e66")}`);
+  assert.equal(
+    at(s!, "object.id"),
+    `${LMS}/xblock/${blockUsageKey("course-v1:edX+DemoX+Demo_Course", "problem", "3fc5461f86764ad7bdbdf6cbdde61e66")}`,
+  );
   // Tracking-log shape: referer at top level, payload as the `event` string.
   const [l] = transform(toLogShape(readRawFixture("problem_check(browser).json")));
   assert.deepEqual(l, s);
@@ -113,7 +119,11 @@ test("multi-question problem: children follow submission order and reference the
   const parentId = statements[0]!["id"];
   assert.equal(at(statements[0]!, "object.objectType"), "Activity");
   const keys = statements.slice(1).map((s) => String(at(s, "object.id")).split("@").pop());
-  assert.deepEqual(keys, ["a0effb954cca4759994f1ac9e9434bf4_2_1", "a0effb954cca4759994f1ac9e9434bf4_4_1", "a0effb954cca4759994f1ac9e9434bf4_3_1"]);
+  assert.deepEqual(keys, [
+    "a0effb954cca4759994f1ac9e9434bf4_2_1",
+    "a0effb954cca4759994f1ac9e9434bf4_4_1",
+    "a0effb954cca4759994f1ac9e9434bf4_3_1",
+  ]);
   for (const c of statements.slice(1)) assert.deepEqual(at(c, "context.statement"), { objectType: "StatementRef", id: parentId });
 });
 
@@ -132,7 +142,10 @@ test("exam events in the live shape (payload under data) give the same statement
   assert.ok(!("event" in live.body) && "data" in live.body);
   assert.deepEqual(transform(live), transform(log));
   const [s] = transform(live);
-  assert.match(String(at(s!, "context.contextActivities.grouping.0.id")), /^http:\/\/localhost:18000\/xblock\/block-v1:.+\/attempt\/438AD672-/);
+  assert.match(
+    String(at(s!, "context.contextActivities.grouping.0.id")),
+    /^http:\/\/localhost:18000\/xblock\/block-v1:.+\/attempt\/438AD672-/,
+  );
 });
 
 test("no course name: the name is omitted and the event still transforms", () => {

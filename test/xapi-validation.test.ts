@@ -82,7 +82,10 @@ function syntheticCases(): Case[] {
     assert.ok(donor, `no donor fixture for ${t.eventName}`);
     const event = renamed(donor, t.eventName);
     cases.push({ label: `${t.eventName} (from ${donor.name})`, event });
-    cases.push({ label: `${t.eventName} (from ${donor.name}) in the other shape`, event: isLogShaped(event.body) ? toLiveShape(event) : toLogShape(event) });
+    cases.push({
+      label: `${t.eventName} (from ${donor.name}) in the other shape`,
+      event: isLogShaped(event.body) ? toLiveShape(event) : toLogShape(event),
+    });
   }
   return cases;
 }
@@ -122,7 +125,9 @@ test("the validators are wired: they reject ERB's known-invalid expected stateme
 
 test("every statement from every raw fixture, in both input shapes, passes both validators", () => {
   const r = checkCases(fixtureCases(), ERB_TEST_ENV);
-  console.log(`xapi validation: ${r.statements} statements from ${r.events} fixture events valid (LL 3.0.0 + tin-can schema), ${r.dropped} dropped`);
+  console.log(
+    `xapi validation: ${r.statements} statements from ${r.events} fixture events valid (LL 3.0.0 + tin-can schema), ${r.dropped} dropped`,
+  );
   assert.ok(r.statements >= 120);
 });
 
@@ -168,7 +173,12 @@ test("statement ids equal a plain uuid5 computation of ERB's rule in every IFI m
       const statements = registry.get(c.event.name)!.transform(c.event, env);
       statements.forEach((s, i) => {
         const childKey = i === 0 || statements.length === 1 ? undefined : childKeyOf(s);
-        const expected = referenceStatementId(s["verb"] as unknown as IdVerb, s["actor"] as unknown as XapiAgent, c.event.rawTimestamp, childKey);
+        const expected = referenceStatementId(
+          s["verb"] as unknown as IdVerb,
+          s["actor"] as unknown as XapiAgent,
+          c.event.rawTimestamp,
+          childKey,
+        );
         assert.equal(s["id"], expected, `${c.label} [${i}] (${agentIfiType})`);
         compared++;
       });
@@ -179,7 +189,10 @@ test("statement ids equal a plain uuid5 computation of ERB's rule in every IFI m
 
 /** ERB's rule spelled out with the uuid library: an oracle independent of the optimised implementation. */
 function referenceStatementId(verb: IdVerb, actor: XapiAgent, rawTimestamp: string, childKey?: string): string {
-  const namespace = uuidv5(childKey === undefined ? verbJson(verb) : `${verbJson(verb)}-${childKey}`, "6ba7b810-9dad-11d1-80b4-00c04fd430c8");
+  const namespace = uuidv5(
+    childKey === undefined ? verbJson(verb) : `${verbJson(verb)}-${childKey}`,
+    "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+  );
   return uuidv5(`${actorJson(actor)}-${rawTimestamp}`, namespace);
 }
 

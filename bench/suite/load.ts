@@ -110,7 +110,11 @@ function grpcClients() {
 }
 
 /** Statements stored by an EmitBatch answer: every statement id once per matching router. */
-async function emitBatchStored(events: ReturnType<typeof grpcClients>["events"], routers: number, onIds?: (ids: readonly string[]) => void) {
+async function emitBatchStored(
+  events: ReturnType<typeof grpcClients>["events"],
+  routers: number,
+  onIds?: (ids: readonly string[]) => void,
+) {
   const res = await events.emitBatch({ events: Array.from({ length: BATCH }, nextEvent) }, opts);
   let n = 0;
   for (const r of res.results) {
@@ -216,7 +220,13 @@ async function main(): Promise<Record<string, number>> {
       }
       await Promise.all(inFlight);
       latencies.sort((a, b) => a - b);
-      return { p50: round(percentile(latencies, 50)), p99: round(percentile(latencies, 99)), max: round(latencies.at(-1) ?? 0), count: total, errors };
+      return {
+        p50: round(percentile(latencies, 50)),
+        p99: round(percentile(latencies, 99)),
+        max: round(latencies.at(-1) ?? 0),
+        count: total,
+        errors,
+      };
     }
     case "fill": {
       const nc = await connect({ servers: args.natsUrl, noAsyncTraces: true });

@@ -17,8 +17,16 @@ const server = await startServer({
   port: 0,
   readMaxBytes: config.readMaxBytes,
   maxTimeoutMs: config.maxTimeoutMs,
-  interceptors: standardInterceptors({ logger, logRpcs: false, tokens: { emit: config.emitTokens ?? [], admin: config.adminTokens ?? [] } }),
-  http: { maxConcurrentStreams: config.http2MaxConcurrentStreams, idleTimeoutMs: config.httpIdleTimeoutMs, maxConnections: config.maxConnections },
+  interceptors: standardInterceptors({
+    logger,
+    logRpcs: false,
+    tokens: { emit: config.emitTokens ?? [], admin: config.adminTokens ?? [] },
+  }),
+  http: {
+    maxConcurrentStreams: config.http2MaxConcurrentStreams,
+    idleTimeoutMs: config.httpIdleTimeoutMs,
+    maxConnections: config.maxConnections,
+  },
   register(router) {
     router.service(EventRoutingService, { emit: () => create(EmitResponseSchema, {}) });
   },

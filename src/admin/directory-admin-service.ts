@@ -3,7 +3,7 @@
  * validated before anything is written, so a bad row 9,000 does not leave a half-imported table.
  */
 import type { ServiceImpl } from "@connectrpc/connect";
-import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
+import type { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { ValidationError } from "../errors.js";
 import type { CourseRecord } from "../directory/course-record.js";
 import { validateCourse } from "../directory/course-record.js";
@@ -34,7 +34,9 @@ export function createDirectoryAdminService(deps: DirectoryAdminServiceDeps): Se
   return {
     async importIdentities(req) {
       const records = [
-        ...req.identities.map((r, i) => validateIdentity({ userId: r.userId, username: r.username, externalId: r.externalId, email: r.email }, `identities[${i}]`)),
+        ...req.identities.map((r, i) =>
+          validateIdentity({ userId: r.userId, username: r.username, externalId: r.externalId, email: r.email }, `identities[${i}]`),
+        ),
         ...(req.csv !== "" ? parseIdentitiesCsv(req.csv, "csv") : []),
       ];
       if (records.length === 0) throw new ValidationError("identities", "no identities given (rows or csv)");

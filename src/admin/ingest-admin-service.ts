@@ -9,7 +9,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
   GetIngestStatusResponseSchema,
-  IngestAdminService,
+  type IngestAdminService,
   IngestInputKind,
   IngestInputState,
   IngestInputStatusSchema,
@@ -42,7 +42,9 @@ async function inputStatus(kind: IngestInputKind, input: StatusSource | undefine
     state: s.serving ? IngestInputState.SERVING : IngestInputState.NOT_SERVING,
     source: s.source,
     entriesRead: BigInt(st.entriesRead),
-    outcomes: [...st.outcomes].sort(([a], [b]) => a - b).map(([outcome, count]) => create(OutcomeCountSchema, { outcome, count: BigInt(count) })),
+    outcomes: [...st.outcomes]
+      .sort(([a], [b]) => a - b)
+      .map(([outcome, count]) => create(OutcomeCountSchema, { outcome, count: BigInt(count) })),
     statementsStored: BigInt(st.statementsStored),
     skippedOtherType: BigInt(st.skippedOtherType),
     rejected: BigInt(st.rejected),

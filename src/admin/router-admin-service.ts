@@ -3,7 +3,7 @@
  * (src/errors.ts); the server's error-mapping interceptor turns them into Connect codes.
  */
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import type { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { ValidationError } from "../errors.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterStatusProvider } from "../routing/router-status.js";

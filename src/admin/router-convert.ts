@@ -87,7 +87,10 @@ export function routerToProto(c: RouterConfig): Router {
   const d = c.delivery;
   const auth =
     c.auth.kind === "basic"
-      ? create(RouterAuthSchema, { kind: { case: "basic", value: { username: c.auth.username, password: "" } }, hasSecret: c.auth.password !== "" })
+      ? create(RouterAuthSchema, {
+          kind: { case: "basic", value: { username: c.auth.username, password: "" } },
+          hasSecret: c.auth.password !== "",
+        })
       : c.auth.kind === "bearer"
         ? create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } }, hasSecret: c.auth.token !== "" })
         : undefined;

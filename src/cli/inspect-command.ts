@@ -47,7 +47,9 @@ export async function runInspect(args: string[], out: Writable, err: Writable): 
         out.write(`stream ${stream}: not created yet\n`);
         continue;
       }
-      out.write(`stream ${stream}: ${info.state.messages} messages, ${info.state.bytes} bytes, seq ${info.state.first_seq}..${info.state.last_seq}\n`);
+      out.write(
+        `stream ${stream}: ${info.state.messages} messages, ${info.state.bytes} bytes, seq ${info.state.first_seq}..${info.state.last_seq}\n`,
+      );
       for (const [subject, n] of Object.entries(info.state.subjects ?? {})) out.write(`  ${subject}: ${n}\n`);
       for await (const c of jsm.consumers.list(stream)) {
         out.write(

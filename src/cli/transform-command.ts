@@ -63,7 +63,9 @@ export async function runTransform(args: string[], out: Writable, err: Writable)
         hmacExternalIds(offlineHmacSecret(config.identityHmacSecret, err)),
       ),
       courses: staticCourseDirectory(
-        new Map((values.courses ? parseCoursesCsv(readFileSync(values.courses, "utf8"), values.courses) : []).map((c) => [c.courseId, c.name])),
+        new Map(
+          (values.courses ? parseCoursesCsv(readFileSync(values.courses, "utf8"), values.courses) : []).map((c) => [c.courseId, c.name]),
+        ),
       ),
     },
     routers: { list: () => [], get: () => undefined, subscribe: () => () => {} },

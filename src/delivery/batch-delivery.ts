@@ -65,7 +65,12 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
         return;
       case "retry":
         if (verdict.configProblem) configProblem = { status: answer.status, error };
-        setAll(part, { kind: "retry", status: answer.status, error, ...(verdict.delayMs === undefined ? {} : { delayMs: verdict.delayMs }) });
+        setAll(part, {
+          kind: "retry",
+          status: answer.status,
+          error,
+          ...(verdict.delayMs === undefined ? {} : { delayMs: verdict.delayMs }),
+        });
         return;
       case "halve":
       case "isolate":

@@ -16,7 +16,11 @@ export function ackWaitMs(d: ResolvedDelivery): number {
   return d.countdownMs > d.httpTimeoutMs * 1.2 ? d.countdownMs : floor;
 }
 
-export function consumerConfig(names: NatsNames, routerId: string, d: ResolvedDelivery): Partial<ConsumerConfig> & { durable_name: string } {
+export function consumerConfig(
+  names: NatsNames,
+  routerId: string,
+  d: ResolvedDelivery,
+): Partial<ConsumerConfig> & { durable_name: string } {
   return {
     durable_name: names.deliveryConsumer(routerId),
     description: `HTTP delivery of router ${routerId}`,
@@ -32,5 +36,10 @@ export function consumerConfig(names: NatsNames, routerId: string, d: ResolvedDe
 
 /** The fields we set that may change with a router update (filter and name are fixed by the id). */
 export function consumerNeedsUpdate(current: Partial<ConsumerConfig>, wanted: Partial<ConsumerConfig>): boolean {
-  return current.ack_wait !== wanted.ack_wait || current.max_deliver !== wanted.max_deliver || current.max_ack_pending !== wanted.max_ack_pending || (current.backoff?.length ?? 0) > 0;
+  return (
+    current.ack_wait !== wanted.ack_wait ||
+    current.max_deliver !== wanted.max_deliver ||
+    current.max_ack_pending !== wanted.max_ack_pending ||
+    (current.backoff?.length ?? 0) > 0
+  );
 }

@@ -73,7 +73,12 @@ export function storedLastError(text: string): string {
   const line = text.replace(BREAKS, " ").trim();
   const chars = Array.from(line);
   if (chars.length <= LAST_ERROR_MAX_CHARS) return line;
-  return chars.slice(0, LAST_ERROR_MAX_CHARS - 1).join("").trimEnd() + TRUNCATION_MARK;
+  return (
+    chars
+      .slice(0, LAST_ERROR_MAX_CHARS - 1)
+      .join("")
+      .trimEnd() + TRUNCATION_MARK
+  );
 }
 
 /** Nats-Msg-Id of a failure: the same for the worker and the sweeper, distinct per delivery generation. */

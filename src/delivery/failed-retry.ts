@@ -15,7 +15,15 @@
  */
 import type { NatsNames } from "../nats/names.js";
 import type { FailedEntry } from "./failed-codec.js";
-import { isEmptyQuery, isRouterOnly, querySubject, walk, WalkAbortedError, type FailedReader, type FailedSelection } from "./failed-query.js";
+import {
+  isEmptyQuery,
+  isRouterOnly,
+  querySubject,
+  walk,
+  WalkAbortedError,
+  type FailedReader,
+  type FailedSelection,
+} from "./failed-query.js";
 
 export interface FailedOps extends FailedReader {
   /** The entry with this id, or null when there is none. */
@@ -98,7 +106,8 @@ export async function purgeFailed(ops: FailedOps, names: NatsNames, sel: FailedS
     if (!("ids" in sel) && (isEmptyQuery(sel.query) || isRouterOnly(sel.query))) {
       const lastSeq = await ops.lastSeq();
       if (signal?.aborted) throw new WalkAbortedError("aborted");
-      out.purged = lastSeq === 0 ? 0 : await ops.purgeUpTo(lastSeq, sel.query.routerId ? names.failedSubject(sel.query.routerId) : undefined);
+      out.purged =
+        lastSeq === 0 ? 0 : await ops.purgeUpTo(lastSeq, sel.query.routerId ? names.failedSubject(sel.query.routerId) : undefined);
       return out;
     }
     for await (const { id, entry } of selected(ops, names, sel, signal)) {

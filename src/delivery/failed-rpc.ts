@@ -130,7 +130,8 @@ export function stoppedError(rpc: string, e: unknown, ctx: CallContext): unknown
     if (left !== undefined && left <= DEADLINE_SLACK_MS) return new DeadlineExceededError(`${rpc} reached the deadline${after}`);
     return new CanceledError(`${rpc} was cancelled${after}`);
   }
-  if (cause instanceof UnavailableError) return new UnavailableError(`${cause.message}${progress === undefined ? "" : ` (${rpc} stopped${after})`}`, { cause });
+  if (cause instanceof UnavailableError)
+    return new UnavailableError(`${cause.message}${progress === undefined ? "" : ` (${rpc} stopped${after})`}`, { cause });
   return cause;
 }
 
@@ -167,7 +168,8 @@ export function createFailedRpc(store: FailedStore, opts: { logger?: Logger } = 
       });
       // Entries of deleted routers stay in the failed stream (nothing would deliver them); the response has no
       // field for them, so they are neither retried nor not_found, and a warning names them.
-      if (r.noRouter.length > 0) opts.logger?.warn({ ids: r.noRouter }, "RetryFailed skipped statements of deleted routers; purge them or recreate the router");
+      if (r.noRouter.length > 0)
+        opts.logger?.warn({ ids: r.noRouter }, "RetryFailed skipped statements of deleted routers; purge them or recreate the router");
       return create(RetryFailedResponseSchema, { retried: r.retried, notFound: r.notFound.map((n) => BigInt(n)) });
     },
     async purgeFailed(req, ctx = NO_CALL) {

@@ -12,7 +12,14 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { UnavailableError } from "../errors.js";
 import { isMessageNotFound, isStreamNotFound } from "../nats/jetstream-errors.js";
 import type { NatsNames } from "../nats/names.js";
-import { decodeFailedEntry, encodeFailureHeaders, failedMsgId, retryPublication, type FailedEntry, type FailureRecord } from "./failed-codec.js";
+import {
+  decodeFailedEntry,
+  encodeFailureHeaders,
+  failedMsgId,
+  retryPublication,
+  type FailedEntry,
+  type FailureRecord,
+} from "./failed-codec.js";
 import { listPage, querySubject, type FailedPage, type FailedQuery, type FailedSelection } from "./failed-query.js";
 import { purgeFailed, retryFailed, type FailedOps, type PurgeOutcome, type RetryOutcome } from "./failed-retry.js";
 
@@ -55,7 +62,9 @@ export class FailedStore implements FailedOps {
   }
 
   async nextOnSubject(subject: string, seq: number): Promise<FailedEntry | null> {
-    const m = await this.nats("read the failed stream", () => this.jsm.direct.getMessage(this.names.failedStream, { seq, next_by_subj: subject }));
+    const m = await this.nats("read the failed stream", () =>
+      this.jsm.direct.getMessage(this.names.failedStream, { seq, next_by_subj: subject }),
+    );
     return m ? decodeFailedEntry(m) : null;
   }
 
@@ -107,7 +116,9 @@ export class FailedStore implements FailedOps {
   /** How many failed statements are stored for a router; UnavailableError when NATS cannot say. */
   async count(routerId: string): Promise<number> {
     const subject = this.names.failedSubject(routerId);
-    const info = await this.nats("count the failed statements", () => this.jsm.streams.info(this.names.failedStream, { subjects_filter: subject }));
+    const info = await this.nats("count the failed statements", () =>
+      this.jsm.streams.info(this.names.failedStream, { subjects_filter: subject }),
+    );
     return info.state.subjects?.[subject] ?? 0;
   }
 }

@@ -90,7 +90,10 @@ export class FailedSweeper {
     try {
       const orig = await jsm.streams.getMessage(names.deliveryStream, { seq: adv.stream_seq });
       if (!orig) {
-        logger.error({ consumer: adv.consumer, streamSeq: adv.stream_seq }, "max-deliveries advisory points to a message that is gone (aged out or purged)");
+        logger.error(
+          { consumer: adv.consumer, streamSeq: adv.stream_seq },
+          "max-deliveries advisory points to a message that is gone (aged out or purged)",
+        );
         m.ack();
         return;
       }
@@ -102,7 +105,10 @@ export class FailedSweeper {
       const critical = router ? resolveDelivery(router, this.deps.defaults).criticalEvents : new Set(this.deps.defaults.criticalEvents);
       if (!critical.has(eventName)) {
         this.deps.stats.for(routerId).dropped++;
-        logger.warn({ routerId, statementIds: [statementId], eventName }, "non-critical statement exhausted its attempts without an outcome; dropped");
+        logger.warn(
+          { routerId, statementIds: [statementId], eventName },
+          "non-critical statement exhausted its attempts without an outcome; dropped",
+        );
         m.ack();
         return;
       }

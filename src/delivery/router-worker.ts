@@ -209,7 +209,8 @@ export class RouterWorker {
     if (back.length > 0) {
       const nakd = requeued.filter((ok) => !ok).length;
       const log = { routerId: this.router.id, handedBack: back.length, nakd };
-      if (nakd > 0) this.deps.logger.warn(log, "worker stopped; untried statements handed back, some nak'd (one attempt spent): NATS did not confirm");
+      if (nakd > 0)
+        this.deps.logger.warn(log, "worker stopped; untried statements handed back, some nak'd (one attempt spent): NATS did not confirm");
       else this.deps.logger.info(log, "worker stopped; untried statements handed back without spending an attempt");
     }
   }

@@ -18,7 +18,8 @@ export function parseCoursesText(text: string, source: string): Map<string, stri
     } catch (e) {
       throw new ValidationError(source, `invalid JSON: ${(e as Error).message}`);
     }
-    if (obj === null || typeof obj !== "object" || Array.isArray(obj)) throw new ValidationError(source, "expected a JSON object {course_id: name}");
+    if (obj === null || typeof obj !== "object" || Array.isArray(obj))
+      throw new ValidationError(source, "expected a JSON object {course_id: name}");
     const out = new Map<string, string>();
     for (const [courseId, name] of Object.entries(obj)) {
       if (typeof name !== "string") throw new ValidationError(`${source}[${JSON.stringify(courseId)}]`, "expected a string name");

@@ -16,7 +16,11 @@ const identitySchema = z
   .object({
     userId: z.string().regex(USER_ID_RE, { error: "expected letters, digits, '-' or '_' (at most 64)" }).optional(),
     username: z.string().min(1).max(255, { error: "expected at most 255 characters" }).optional(),
-    externalId: z.string().max(255, { error: "expected at most 255 characters" }).regex(/^\S+$/, { error: "expected no whitespace" }).optional(),
+    externalId: z
+      .string()
+      .max(255, { error: "expected at most 255 characters" })
+      .regex(/^\S+$/, { error: "expected no whitespace" })
+      .optional(),
     email: z.email({ error: "expected an email address" }).max(254).optional(),
   })
   .refine((r) => r.userId !== undefined || r.username !== undefined, { error: "user_id or username is required", path: ["userId"] });
@@ -24,7 +28,10 @@ const identitySchema = z
 const SNAKE: Readonly<Record<string, string>> = { userId: "user_id", username: "username", externalId: "external_id", email: "email" };
 
 /** Empty strings mean "not given" (proto and CSV cannot express absence otherwise). */
-export function validateIdentity(raw: { userId?: string; username?: string; externalId?: string; email?: string }, field: string): IdentityRecord {
+export function validateIdentity(
+  raw: { userId?: string; username?: string; externalId?: string; email?: string },
+  field: string,
+): IdentityRecord {
   const clean = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ""));
   const r = identitySchema.safeParse(clean);
   if (!r.success) {
@@ -77,6 +84,10 @@ export function fromStored(s: StoredIdentity): IdentityRecord {
 export function resolveWith(record: IdentityRecord | undefined, ref: UserRef, derive: ExternalIdDerivation): ResolvedUser | undefined {
   if (ref.value === "") return undefined;
   if (!record) return { externalId: derive(ref) };
-  const basis: UserRef = record.userId ? { kind: "user_id", value: record.userId } : record.username ? { kind: "username", value: record.username } : ref;
+  const basis: UserRef = record.userId
+    ? { kind: "user_id", value: record.userId }
+    : record.username
+      ? { kind: "username", value: record.username }
+      : ref;
   return { externalId: record.externalId ?? derive(basis), ...(record.email ? { email: record.email } : {}) };
 }

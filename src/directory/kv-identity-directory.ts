@@ -34,7 +34,12 @@ export class KvIdentityDirectory implements IdentityDirectory {
     this.#derive = derive;
   }
 
-  static async open(nc: NatsConnection, names: NatsNames, derive: ExternalIdDerivation, opts: KvDirectoryOptions = {}): Promise<KvIdentityDirectory> {
+  static async open(
+    nc: NatsConnection,
+    names: NatsNames,
+    derive: ExternalIdDerivation,
+    opts: KvDirectoryOptions = {},
+  ): Promise<KvIdentityDirectory> {
     const kv = await new Kvm(nc).create(names.identitiesBucket, { replicas: opts.replicas ?? 1, history: 1 });
     const cache = new KvLookupCache<IdentityRecord>(kv, (e) => fromStored(e.json<StoredIdentity>()), opts.cache);
     await cache.start();

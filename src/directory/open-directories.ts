@@ -27,8 +27,15 @@ export async function openDirectories(nc: NatsConnection, names: NatsNames, opts
   const replicas = opts.replicas ?? 1;
   const secret = await identityHmacSecret(nc, names, { replicas, ...(opts.hmacSecret ? { configured: opts.hmacSecret } : {}) });
   const fileNames = opts.coursesFile ? await loadCoursesFile(opts.coursesFile) : undefined;
-  const identities = await KvIdentityDirectory.open(nc, names, hmacExternalIds(secret), { replicas, ...(opts.cache ? { cache: opts.cache } : {}) });
-  const courses = await KvCourseDirectory.open(nc, names, { replicas, ...(fileNames ? { fileNames } : {}), ...(opts.cache ? { cache: opts.cache } : {}) });
+  const identities = await KvIdentityDirectory.open(nc, names, hmacExternalIds(secret), {
+    replicas,
+    ...(opts.cache ? { cache: opts.cache } : {}),
+  });
+  const courses = await KvCourseDirectory.open(nc, names, {
+    replicas,
+    ...(fileNames ? { fileNames } : {}),
+    ...(opts.cache ? { cache: opts.cache } : {}),
+  });
   return {
     identities,
     courses,

@@ -7,10 +7,21 @@ import { createXapiRegistry } from "../transform/xapi/index.js";
 
 type FilterConfig = Pick<
   Config,
-  "xapiEnabled" | "caliperEnabled" | "xapiEvents" | "xapiEventsRegex" | "xapiEventsRegexMode" | "caliperEvents" | "caliperEventsRegex" | "caliperEventsRegexMode"
+  | "xapiEnabled"
+  | "caliperEnabled"
+  | "xapiEvents"
+  | "xapiEventsRegex"
+  | "xapiEventsRegexMode"
+  | "caliperEvents"
+  | "caliperEventsRegex"
+  | "caliperEventsRegexMode"
 >;
 
-function eventFilter(names: readonly string[] | undefined, regex: readonly string[] | undefined, mode: "allowlist" | "blocklist"): EventFilter {
+function eventFilter(
+  names: readonly string[] | undefined,
+  regex: readonly string[] | undefined,
+  mode: "allowlist" | "blocklist",
+): EventFilter {
   if (regex && regex.length > 0) return compileRegexFilter(mode, regex);
   if (names && names.length > 0) return { kind: "names", names: new Set(names) };
   return { kind: "all" };

@@ -44,7 +44,10 @@ export interface BackendOutput {
 export async function transformEvent(event: EdxEvent, deps: PipelineDeps, only?: readonly BackendName[]): Promise<BackendOutput[]> {
   const lookups = await resolveLookups(event, deps.directories);
   const env = { ...deps.settings, ...lookups };
-  const selected = only && only.length > 0 ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true })) : deps.backends.filter((b) => b.enabled);
+  const selected =
+    only && only.length > 0
+      ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
+      : deps.backends.filter((b) => b.enabled);
   const routers = deps.routers.list();
   return selected.map((b) => {
     const result = transformForBackend(b, event, env);
@@ -85,7 +88,11 @@ function withDuplicates(p: Planned, duplicate: readonly boolean[]): BackendOutpu
 }
 
 /** Transforms and stores events; throws UnavailableError (nothing reported as accepted) when storage fails. */
-export async function emitEvents(events: readonly EdxEvent[], deps: PipelineDeps, publisher: StatementPublisher): Promise<BackendOutput[][]> {
+export async function emitEvents(
+  events: readonly EdxEvent[],
+  deps: PipelineDeps,
+  publisher: StatementPublisher,
+): Promise<BackendOutput[][]> {
   const outputs = await Promise.all(events.map((e) => transformEvent(e, deps)));
   const plans = events.map((e, i) => outputs[i]!.map((o) => plan(e, o, deps.names, publisher)));
   const duplicate = await publisher.publish(plans.flat().flatMap((p) => p.messages));

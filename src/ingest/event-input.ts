@@ -19,7 +19,8 @@ export function eventFromInput(input: EventInput | undefined, field: string): Ed
   } catch (e) {
     if (e instanceof EventParseError) {
       // For JSON text the offending key is inside the text, so it goes into the message, not the field path.
-      if (input?.event.case === "json") throw new ValidationError(`${field}.json`, e.field === "json" ? e.message : `${e.field}: ${e.message}`);
+      if (input?.event.case === "json")
+        throw new ValidationError(`${field}.json`, e.field === "json" ? e.message : `${e.field}: ${e.message}`);
       throw new ValidationError(`${field}.tracking_event.${e.field}`, e.message);
     }
     throw e;

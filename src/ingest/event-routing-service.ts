@@ -7,7 +7,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import {
   EmitBatchResponseSchema,
   EmitResponseSchema,
-  EventRoutingService,
+  type EventRoutingService,
   TransformedOutputSchema,
   TransformResponseSchema,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";

@@ -53,7 +53,11 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
   const rejects: Array<{ ref: IngestRef; reason: string }> = items.filter((i) => i.kind === "reject");
   const emitted: Array<{ item: EventItem; outputs: BackendOutput[] }> = [];
   try {
-    const outputs = await emitEvents(events.map((e) => e.event), deps.pipeline, deps.publisher);
+    const outputs = await emitEvents(
+      events.map((e) => e.event),
+      deps.pipeline,
+      deps.publisher,
+    );
     events.forEach((item, i) => emitted.push({ item, outputs: outputs[i]! }));
   } catch (e) {
     if (e instanceof UnavailableError) throw e;
@@ -67,7 +71,9 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
       }
     }
   }
-  const copies = rejects.map((r): RejectedCopy => ({ source: deps.source, origin: r.ref.origin, sourceId: r.ref.sourceId, reason: r.reason, body: r.ref.raw }));
+  const copies = rejects.map(
+    (r): RejectedCopy => ({ source: deps.source, origin: r.ref.origin, sourceId: r.ref.sourceId, reason: r.reason, body: r.ref.raw }),
+  );
   await deps.rejected.store(copies);
 
   const outcomes = new Map<Outcome, number>();
@@ -77,5 +83,10 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
     for (const o of outputs) if (o.result.outcome === "transformed") statements += o.result.statements.length * o.routers.length;
   }
-  return { outcomes, statements, rejected: rejects.length, rejectReasons: rejects.map((r) => ({ sourceId: r.ref.sourceId, reason: r.reason })) };
+  return {
+    outcomes,
+    statements,
+    rejected: rejects.length,
+    rejectReasons: rejects.map((r) => ({ sourceId: r.ref.sourceId, reason: r.reason })),
+  };
 }

@@ -44,11 +44,16 @@ export interface IngestInputs {
 
 export async function startIngestInputs(o: IngestInputsOptions): Promise<IngestInputs> {
   if (!o.eventBus && !o.natsIngest) return { eventBus: undefined, natsIngest: undefined, stop: async () => {} };
-  await ensureIngestStreams(o.jsm, o.names, { replicas: o.replicas, ingest: o.natsIngest !== undefined, clustered: o.clustered }, (stream, maxBytes) =>
-    o.logger.warn({ stream, maxBytes }, "the NATS server cannot reserve this stream's default size limit; using a smaller one"),
+  await ensureIngestStreams(
+    o.jsm,
+    o.names,
+    { replicas: o.replicas, ingest: o.natsIngest !== undefined, clustered: o.clustered },
+    (stream, maxBytes) =>
+      o.logger.warn({ stream, maxBytes }, "the NATS server cannot reserve this stream's default size limit; using a smaller one"),
   );
   const rejected = new RejectedStore(o.js, o.names, { timeoutMs: o.publishTimeoutMs });
-  const healthOf = (service: string) => (serving: boolean) => o.health.set(service, serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
+  const healthOf = (service: string) => (serving: boolean) =>
+    o.health.set(service, serving ? ServingStatus.SERVING : ServingStatus.NOT_SERVING);
 
   const eventBus = o.eventBus
     ? new EventBusConsumer(o.eventBus, {

@@ -76,7 +76,20 @@ export class NatsServerProcess {
     const portsDir = this.opts.portsDir ?? this.opts.storeDir;
     mkdirSync(this.opts.storeDir, { recursive: true });
     mkdirSync(portsDir, { recursive: true });
-    const args = ["-a", "127.0.0.1", "-p", String(port), "-m", String(monitorPort), "-js", "-sd", this.opts.storeDir, "--ports_file_dir", portsDir, ...(this.opts.extraArgs ?? [])];
+    const args = [
+      "-a",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-m",
+      String(monitorPort),
+      "-js",
+      "-sd",
+      this.opts.storeDir,
+      "--ports_file_dir",
+      portsDir,
+      ...(this.opts.extraArgs ?? []),
+    ];
     const child = spawn(this.exe, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     this.stderr = "";
@@ -140,13 +153,14 @@ export class NatsServerProcess {
     await this.stop(opts);
     if (opts.downMs) await sleep(opts.downMs);
     const portsDir = this.opts.portsDir ?? this.opts.storeDir;
-    for (const f of readdirSync(portsDir)) if (f.endsWith(".ports")) {
-      try {
-        rmSync(join(portsDir, f));
-      } catch {
-        // already gone
+    for (const f of readdirSync(portsDir))
+      if (f.endsWith(".ports")) {
+        try {
+          rmSync(join(portsDir, f));
+        } catch {
+          // already gone
+        }
       }
-    }
     await this.spawn(this.port, this.monitorPort);
   }
 

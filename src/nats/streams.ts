@@ -128,7 +128,9 @@ export async function addStreamWithDefaultLimit(
     try {
       return await addOrUpdateStream(jsm, cfg);
     } catch (e) {
-      throw new Error(`${(e as Error).message} (in a cluster, size it explicitly: DELIVERY_MAX_BYTES, docs/delivery.md Sizing)`, { cause: e });
+      throw new Error(`${(e as Error).message} (in a cluster, size it explicitly: DELIVERY_MAX_BYTES, docs/delivery.md Sizing)`, {
+        cause: e,
+      });
     }
   }
   let maxBytes = cfg.max_bytes;
@@ -145,7 +147,8 @@ export async function addStreamWithDefaultLimit(
     } catch (e) {
       const cause = (e as Error).cause;
       // A cluster answers "no suitable peers for placement, insufficient storage" (another code, same cause).
-      const tooBig = cause instanceof JetStreamApiError && (cause.code === INSUFFICIENT_STORAGE || /insufficient storage/i.test(cause.message));
+      const tooBig =
+        cause instanceof JetStreamApiError && (cause.code === INSUFFICIENT_STORAGE || /insufficient storage/i.test(cause.message));
       if (!tooBig || maxBytes / 2 < floor) throw e;
       maxBytes /= 2;
     }

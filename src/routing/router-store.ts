@@ -162,7 +162,9 @@ export class RouterStore implements RouterSource {
       if (isWrongLastSequence(e)) throw new ConflictError(`router ${id} was changed concurrently; retry`);
       throw unavailable(e);
     }
-    await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.revision > current.revision, this.#applyTimeoutMs).catch(() => {});
+    await this.#waitFor(() => !this.#entries.has(id) || this.#entries.get(id)!.revision > current.revision, this.#applyTimeoutMs).catch(
+      () => {},
+    );
   }
 
   /**
@@ -279,7 +281,9 @@ export class RouterStore implements RouterSource {
 
   /** The write is durable once the KV call returned; waiting only makes the local copy reflect it. */
   async #applied(id: string, revision: number): Promise<void> {
-    await this.#waitFor(() => this.#seen >= revision || (this.#entries.get(id)?.revision ?? 0) >= revision, this.#applyTimeoutMs).catch(() => {});
+    await this.#waitFor(() => this.#seen >= revision || (this.#entries.get(id)?.revision ?? 0) >= revision, this.#applyTimeoutMs).catch(
+      () => {},
+    );
   }
 }
 
@@ -297,7 +301,9 @@ function isWrongLastSequence(e: unknown): boolean {
 }
 
 function unavailable(e: unknown): Error {
-  return e instanceof JetStreamApiError ? new UnavailableError(`router bucket: ${e.message}`) : new UnavailableError(`router bucket unavailable: ${(e as Error).message}`);
+  return e instanceof JetStreamApiError
+    ? new UnavailableError(`router bucket: ${e.message}`)
+    : new UnavailableError(`router bucket unavailable: ${(e as Error).message}`);
 }
 
 async function nats<T>(f: () => Promise<T>): Promise<T> {

@@ -100,7 +100,9 @@ const authSchema = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("none") }),
   z.object({
     kind: z.literal("basic"),
-    username: nonEmpty("a username").max(256).refine((s) => !s.includes(":"), { error: "must not contain ':'" }),
+    username: nonEmpty("a username")
+      .max(256)
+      .refine((s) => !s.includes(":"), { error: "must not contain ':'" }),
     password: nonEmpty("a password").max(1024),
   }),
   z.object({ kind: z.literal("bearer"), token: nonEmpty("a token").max(8192) }),
@@ -182,7 +184,10 @@ export function protoFieldPath(path: readonly PropertyKey[], root = "router"): s
     if (typeof seg === "number") out += `[${seg}]`;
     else if (inHeaders) out += `[${JSON.stringify(String(seg))}]`;
     // Durations are held in ms ("countdownMs") but named without the unit in the proto ("countdown").
-    else out += `.${String(seg).replace(/Ms$/, "").replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+    else
+      out += `.${String(seg)
+        .replace(/Ms$/, "")
+        .replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
     inHeaders = seg === "headers";
   }
   for (const [from, to] of Object.entries(SNAKE_OVERRIDES)) {
@@ -219,15 +224,22 @@ export function validateRouter(input: unknown, defaults: DeliveryDefaults = FALL
   const backoff = d.backoffMs ?? [];
   const httpField = d.httpTimeoutMs !== undefined ? "http_timeout" : "countdown";
   if (httpTimeout >= countdown) {
-    throw new ValidationError(`${root}.delivery.${httpField}`, `http_timeout (${httpTimeout} ms) must be shorter than countdown (${countdown} ms)`);
+    throw new ValidationError(
+      `${root}.delivery.${httpField}`,
+      `http_timeout (${httpTimeout} ms) must be shorter than countdown (${countdown} ms)`,
+    );
   }
   backoff.forEach((ms, i) => {
     // The ack deadline of each retry; a shorter one would redeliver while the HTTP request is still running.
-    if (ms <= httpTimeout) throw new ValidationError(`${root}.delivery.backoff[${i}]`, `must be longer than http_timeout (${httpTimeout} ms)`);
+    if (ms <= httpTimeout)
+      throw new ValidationError(`${root}.delivery.backoff[${i}]`, `must be longer than http_timeout (${httpTimeout} ms)`);
   });
   // nats-server 2.9 requires max_deliver (= max_retries + 1) > backoff length.
   if (backoff.length > maxRetries) {
-    throw new ValidationError(`${root}.delivery.backoff`, `has ${backoff.length} entries but max_retries is ${maxRetries}; at most one entry per retry`);
+    throw new ValidationError(
+      `${root}.delivery.backoff`,
+      `has ${backoff.length} entries but max_retries is ${maxRetries}; at most one entry per retry`,
+    );
   }
 
   const valid: ValidRouter = {
@@ -265,7 +277,8 @@ function checkHeaders(headers: Readonly<Record<string, string>>, root: string): 
     bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
   }
   if (seen.size > MAX_HEADERS) throw new ValidationError(`${root}.headers`, `has ${seen.size} headers; at most ${MAX_HEADERS}`);
-  if (bytes > MAX_HEADER_BYTES) throw new ValidationError(`${root}.headers`, `are ${bytes} bytes (names and values); at most ${MAX_HEADER_BYTES}`);
+  if (bytes > MAX_HEADER_BYTES)
+    throw new ValidationError(`${root}.headers`, `are ${bytes} bytes (names and values); at most ${MAX_HEADER_BYTES}`);
 }
 
 /** A router id from a Get/Delete request. */

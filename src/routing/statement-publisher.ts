@@ -15,7 +15,6 @@ import { UnavailableError } from "../errors.js";
 import { encodeDeliveryHeaderBlock } from "./delivery-message.js";
 import type { DeliveryMessage } from "./statement-routing.js";
 
-
 export interface StatementPublisherOptions {
   /** How long to wait for each PubAck. */
   readonly timeoutMs: number;
@@ -63,14 +62,16 @@ interface PendingBatch {
 /** A PubAck's body: the stored stream and whether the msg id was already there, or the JetStream API error. */
 function readPubAck(msg: Msg, streamName: string): AckOutcome {
   // A 503 status with no body: nothing listens on the subject (JetStream off, or no stream for it).
-  if (msg.data.length === 0) return { ok: false, reason: msg.headers?.code === 503 ? "no responders: is the stream there?" : "empty PubAck" };
+  if (msg.data.length === 0)
+    return { ok: false, reason: msg.headers?.code === 503 ? "no responders: is the stream there?" : "empty PubAck" };
   let ack: { stream?: string; duplicate?: boolean; error?: { code?: number; err_code?: number; description?: string } };
   try {
     ack = msg.json();
   } catch {
     return { ok: false, reason: "invalid PubAck" };
   }
-  if (ack.error) return { ok: false, reason: `${ack.error.description ?? "JetStream error"} (code ${ack.error.err_code ?? ack.error.code})` };
+  if (ack.error)
+    return { ok: false, reason: `${ack.error.description ?? "JetStream error"} (code ${ack.error.err_code ?? ack.error.code})` };
   if (ack.stream !== streamName) return { ok: false, reason: `stored in stream ${ack.stream ?? "(none)"}, not ${streamName}` };
   return { ok: true, duplicate: ack.duplicate === true };
 }
@@ -156,7 +157,9 @@ export class StatementPublisher {
       duplicate.push(false);
     }
     if (failed > 0) {
-      throw new UnavailableError(`JetStream did not confirm ${failed} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`);
+      throw new UnavailableError(
+        `JetStream did not confirm ${failed} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`,
+      );
     }
     return duplicate;
   }

@@ -51,7 +51,9 @@ export function deliveryMessages(
     for (let i = 0; i < statements.length; i++) {
       const statement = statements[i]!;
       const statementId = String(statement["id"]);
-      const body = override ? utf8.encode(JSON.stringify({ ...statement, ...override })) : (shared[i] ??= utf8.encode(JSON.stringify(statement)));
+      const body = override
+        ? utf8.encode(JSON.stringify({ ...statement, ...override }))
+        : (shared[i] ??= utf8.encode(JSON.stringify(statement)));
       out.push({
         routerId: router.id,
         statementId,

@@ -122,7 +122,11 @@ async function grpcWebError(res: UniversalServerResponse): Promise<ReadError> {
   const trailer = trailerParse(bytes.subarray(5, 5 + Buffer.from(bytes.buffer, bytes.byteOffset + 1, 4).readUInt32BE(0)));
   const error = statusOf(trailer);
   if (!error) return { response };
-  return { error, response, rewrite: (e) => ({ ...res, body: once(encodeEnvelope(trailerFlag, trailerSerialize(setStatus(trailer, e)))) }) };
+  return {
+    error,
+    response,
+    rewrite: (e) => ({ ...res, body: once(encodeEnvelope(trailerFlag, trailerSerialize(setStatus(trailer, e)))) }),
+  };
 }
 
 /** Connect unary: an HTTP error status with a JSON error body. */

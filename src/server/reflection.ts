@@ -7,7 +7,7 @@ import { nestedTypes } from "@bufbuild/protobuf/reflect";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import type { ServiceImpl } from "@connectrpc/connect";
 import {
-  ServerReflection,
+  type ServerReflection,
   ServerReflectionResponseSchema,
   type ServerReflectionRequest,
   type ServerReflectionResponse,
@@ -48,7 +48,10 @@ function answer(req: ServerReflectionRequest, services: readonly DescService[], 
   const base = { validHost: req.host, originalRequest: req };
   const files = (file: DescFile | undefined, what: string): ServerReflectionResponse =>
     file === undefined
-      ? create(ServerReflectionResponseSchema, { ...base, messageResponse: { case: "errorResponse", value: { errorCode: NOT_FOUND, errorMessage: `${what} not found` } } })
+      ? create(ServerReflectionResponseSchema, {
+          ...base,
+          messageResponse: { case: "errorResponse", value: { errorCode: NOT_FOUND, errorMessage: `${what} not found` } },
+        })
       : create(ServerReflectionResponseSchema, {
           ...base,
           messageResponse: { case: "fileDescriptorResponse", value: { fileDescriptorProto: withDependencies(file, sent) } },

@@ -79,8 +79,26 @@ function uuid5Bytes(name: string, namespace: Buffer): Buffer {
 
 function formatUuid(h: Buffer): string {
   return (
-    HEX[h[0]!]! + HEX[h[1]!]! + HEX[h[2]!]! + HEX[h[3]!]! + "-" + HEX[h[4]!]! + HEX[h[5]!]! + "-" + HEX[h[6]!]! + HEX[h[7]!]! +
-    "-" + HEX[h[8]!]! + HEX[h[9]!]! + "-" + HEX[h[10]!]! + HEX[h[11]!]! + HEX[h[12]!]! + HEX[h[13]!]! + HEX[h[14]!]! + HEX[h[15]!]!
+    HEX[h[0]!]! +
+    HEX[h[1]!]! +
+    HEX[h[2]!]! +
+    HEX[h[3]!]! +
+    "-" +
+    HEX[h[4]!]! +
+    HEX[h[5]!]! +
+    "-" +
+    HEX[h[6]!]! +
+    HEX[h[7]!]! +
+    "-" +
+    HEX[h[8]!]! +
+    HEX[h[9]!]! +
+    "-" +
+    HEX[h[10]!]! +
+    HEX[h[11]!]! +
+    HEX[h[12]!]! +
+    HEX[h[13]!]! +
+    HEX[h[14]!]! +
+    HEX[h[15]!]!
   );
 }
 
@@ -105,7 +123,11 @@ function verbNamespace(verb: IdVerb, childKey: string | undefined): Buffer {
 
 function cachedActorJson(actor: XapiAgent): string {
   const key =
-    "account" in actor ? `a\n${actor.account.homePage}\n${actor.account.name}` : "mbox" in actor ? `m\n${actor.mbox}` : `s\n${actor.mbox_sha1sum}`;
+    "account" in actor
+      ? `a\n${actor.account.homePage}\n${actor.account.name}`
+      : "mbox" in actor
+        ? `m\n${actor.mbox}`
+        : `s\n${actor.mbox_sha1sum}`;
   let json = actorJsonCache.get(key);
   if (json === undefined) {
     json = actorJson(actor);
@@ -127,13 +149,6 @@ export function xapiStatementId(verb: IdVerb, actor: XapiAgent, rawTimestamp: st
  * one timestamp, and in Caliper several edX names share one type/action (stop_video and complete_video are both
  * MediaEvent/Ended and are emitted at the same instant).
  */
-export function caliperEventId(
-  type: string,
-  action: string,
-  actorId: string,
-  rawTimestamp: string,
-  objectId = "",
-  eventName = "",
-): string {
+export function caliperEventId(type: string, action: string, actorId: string, rawTimestamp: string, objectId = "", eventName = ""): string {
   return `urn:uuid:${uuidv5(`${type}|${action}|${actorId}|${rawTimestamp}|${objectId}|${eventName}`, CALIPER_NAMESPACE)}`;
 }

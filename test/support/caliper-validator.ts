@@ -28,7 +28,9 @@ type AjvInstance = Ajv;
 const AjvDraft04 = ((AjvDraft04Module as unknown as { default?: unknown }).default ?? AjvDraft04Module) as unknown as new (
   opts: Record<string, unknown>,
 ) => AjvInstance;
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (ajv: AjvInstance) => void;
+const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ?? addFormatsModule) as unknown as (
+  ajv: AjvInstance,
+) => void;
 
 export const CALIPER_SCHEMA_DIR = resolve(process.env["CALIPER_SCHEMA_DIR"] ?? join(CALIPER_REFERENCE_DIR, "schema_1_2"));
 export const CALIPER_V1P2_CONTEXT = "http://purl.imsglobal.org/ctx/caliper/v1p2";
@@ -38,7 +40,18 @@ const CALIPER_CONTEXT_FILE = join(CALIPER_REFERENCE_DIR, "caliper-v1p2.jsonld");
 /** A string entity reference or id must be an IRI (scheme ":" no whitespace) or a JSON-LD blank node `_:x`. */
 const IRI_RE = /^(?:[A-Za-z][A-Za-z0-9+.-]*:|_:)\S*$/;
 /** Event properties that hold an entity or its IRI (Caliper 1.2 §4.2 Event). */
-const ENTITY_SLOTS = ["actor", "object", "target", "generated", "referrer", "edApp", "group", "membership", "session", "federatedSession"] as const;
+const ENTITY_SLOTS = [
+  "actor",
+  "object",
+  "target",
+  "generated",
+  "referrer",
+  "edApp",
+  "group",
+  "membership",
+  "session",
+  "federatedSession",
+] as const;
 const ENVELOPE_KEYS = new Set(["sensor", "sendTime", "dataVersion", "data"]);
 const SEND_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const EVENT_ID_RE = /^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -103,7 +116,24 @@ const REFERRER = [...DIGITAL_RESOURCES, "SoftwareApplication"];
 export const CALIPER_PROFILE_TABLE: Readonly<Record<string, CaliperProfileRule>> = {
   Event: { actions: "*", object: "*", referrer: REFERRER },
   AnnotationEvent: {
-    actions: ["Bookmarked", "Classified", "Commented", "Described", "Disliked", "Highlighted", "Identified", "Liked", "Linked", "Ranked", "Questioned", "Recommended", "Replied", "Shared", "Subscribed", "Tagged"],
+    actions: [
+      "Bookmarked",
+      "Classified",
+      "Commented",
+      "Described",
+      "Disliked",
+      "Highlighted",
+      "Identified",
+      "Liked",
+      "Linked",
+      "Ranked",
+      "Questioned",
+      "Recommended",
+      "Replied",
+      "Shared",
+      "Subscribed",
+      "Tagged",
+    ],
     object: DIGITAL_RESOURCES,
     target: DIGITAL_RESOURCES,
     generated: ANNOTATIONS,
@@ -130,36 +160,100 @@ export const CALIPER_PROFILE_TABLE: Readonly<Record<string, CaliperProfileRule>>
     generated: ["Attempt"],
     referrer: REFERRER,
   },
-  FeedbackEvent: { actions: ["Commented", "Ranked"], object: "*", target: DIGITAL_RESOURCES, generated: ["Comment", "Rating"], referrer: REFERRER },
+  FeedbackEvent: {
+    actions: ["Commented", "Ranked"],
+    object: "*",
+    target: DIGITAL_RESOURCES,
+    generated: ["Comment", "Rating"],
+    referrer: REFERRER,
+  },
   ForumEvent: { actions: ["Subscribed", "Unsubscribed"], object: ["Forum"], referrer: REFERRER },
   GradeEvent: { actions: ["Graded"], object: ["Attempt"], generated: ["Score", "Result"], referrer: REFERRER },
   MediaEvent: {
     actions: [
-      "Started", "Ended", "Paused", "Resumed", "Restarted", "ForwardedTo", "JumpedTo", "ChangedResolution", "ChangedSize",
-      "ChangedSpeed", "ChangedVolume", "EnabledClosedCaptioning", "DisabledClosedCaptioning", "EnteredFullScreen",
-      "ExitedFullScreen", "Muted", "Unmuted", "OpenedPopout", "ClosedPopout",
+      "Started",
+      "Ended",
+      "Paused",
+      "Resumed",
+      "Restarted",
+      "ForwardedTo",
+      "JumpedTo",
+      "ChangedResolution",
+      "ChangedSize",
+      "ChangedSpeed",
+      "ChangedVolume",
+      "EnabledClosedCaptioning",
+      "DisabledClosedCaptioning",
+      "EnteredFullScreen",
+      "ExitedFullScreen",
+      "Muted",
+      "Unmuted",
+      "OpenedPopout",
+      "ClosedPopout",
     ],
     object: MEDIA_OBJECTS,
     target: ["MediaLocation"],
     referrer: REFERRER,
   },
   MessageEvent: { actions: ["Posted", "MarkedAsRead", "MarkedAsUnread"], object: ["Message"], referrer: REFERRER },
-  NavigationEvent: { actions: ["NavigatedTo"], object: [...DIGITAL_RESOURCES, "SoftwareApplication"], target: DIGITAL_RESOURCES, referrer: REFERRER },
+  NavigationEvent: {
+    actions: ["NavigatedTo"],
+    object: [...DIGITAL_RESOURCES, "SoftwareApplication"],
+    target: DIGITAL_RESOURCES,
+    referrer: REFERRER,
+  },
   QuestionnaireEvent: { actions: ["Started", "Submitted"], object: ["Questionnaire"], referrer: REFERRER },
-  QuestionnaireItemEvent: { actions: ["Started", "Completed", "Skipped"], object: ["QuestionnaireItem"], generated: RESPONSES, referrer: REFERRER },
+  QuestionnaireItemEvent: {
+    actions: ["Started", "Completed", "Skipped"],
+    object: ["QuestionnaireItem"],
+    generated: RESPONSES,
+    referrer: REFERRER,
+  },
   ResourceManagementEvent: {
-    actions: ["Archived", "Copied", "Created", "Deleted", "Described", "Downloaded", "Modified", "Printed", "Published", "Restored", "Retrieved", "Saved", "Unpublished", "Uploaded"],
+    actions: [
+      "Archived",
+      "Copied",
+      "Created",
+      "Deleted",
+      "Described",
+      "Downloaded",
+      "Modified",
+      "Printed",
+      "Published",
+      "Restored",
+      "Retrieved",
+      "Saved",
+      "Unpublished",
+      "Uploaded",
+    ],
     object: DIGITAL_RESOURCES,
     generated: DIGITAL_RESOURCES,
     referrer: REFERRER,
   },
   SearchEvent: { actions: ["Searched"], object: "*", generated: ["SearchResponse"], referrer: REFERRER },
-  SessionEvent: { actions: ["LoggedIn", "LoggedOut", "TimedOut"], object: ["SoftwareApplication", "Session", "LtiSession"], target: DIGITAL_RESOURCES, referrer: REFERRER },
+  SessionEvent: {
+    actions: ["LoggedIn", "LoggedOut", "TimedOut"],
+    object: ["SoftwareApplication", "Session", "LtiSession"],
+    target: DIGITAL_RESOURCES,
+    referrer: REFERRER,
+  },
   SurveyEvent: { actions: ["OptedIn", "OptedOut"], object: ["Survey"], referrer: REFERRER },
   SurveyInvitationEvent: { actions: ["Accepted", "Declined", "Sent"], object: ["SurveyInvitation"], referrer: REFERRER },
   ThreadEvent: { actions: ["MarkedAsRead", "MarkedAsUnread"], object: ["Thread"], referrer: REFERRER },
-  ToolLaunchEvent: { actions: ["Launched", "Returned"], object: ["SoftwareApplication"], target: ["Link", "LtiLink"], generated: ["LtiSession"], referrer: REFERRER },
-  ToolUseEvent: { actions: ["Used"], object: ["SoftwareApplication"], target: ["SoftwareApplication"], generated: ["AggregateMeasure", "AggregateMeasureCollection"], referrer: REFERRER },
+  ToolLaunchEvent: {
+    actions: ["Launched", "Returned"],
+    object: ["SoftwareApplication"],
+    target: ["Link", "LtiLink"],
+    generated: ["LtiSession"],
+    referrer: REFERRER,
+  },
+  ToolUseEvent: {
+    actions: ["Used"],
+    object: ["SoftwareApplication"],
+    target: ["SoftwareApplication"],
+    generated: ["AggregateMeasure", "AggregateMeasureCollection"],
+    referrer: REFERRER,
+  },
   ViewEvent: { actions: ["Viewed"], object: [...DIGITAL_RESOURCES, "Result", "Score"], target: DIGITAL_RESOURCES, referrer: REFERRER },
   // Deprecated in 1.1/1.2 but still in schema_1_2.
   OutcomeEvent: { actions: ["Graded"], object: ["Attempt"], generated: ["Result", "Score"], referrer: REFERRER },
@@ -310,7 +404,14 @@ function caliperContext(): ContextTables {
   }
   const vocab = new Map<string, Set<string>>();
   for (const [property, ns] of Object.entries(VOCAB_NAMESPACES)) {
-    vocab.set(property, new Set(Object.entries(ctx).filter(([, iri]) => typeof iri === "string" && iri.startsWith(ns)).map(([term]) => term)));
+    vocab.set(
+      property,
+      new Set(
+        Object.entries(ctx)
+          .filter(([, iri]) => typeof iri === "string" && iri.startsWith(ns))
+          .map(([term]) => term),
+      ),
+    );
   }
   contextTables = { valueTypes, vocab };
   return contextTables;
@@ -409,7 +510,8 @@ function checkIris(item: Record<string, unknown>, path: string, isEvent: boolean
   if (isEvent) {
     for (const slot of ENTITY_SLOTS) {
       const v = item[slot];
-      if (typeof v === "string" && !IRI_RE.test(v)) errors.push(`${path}/${slot}: ${JSON.stringify(v)} is neither an entity object nor an IRI`);
+      if (typeof v === "string" && !IRI_RE.test(v))
+        errors.push(`${path}/${slot}: ${JSON.stringify(v)} is neither an entity object nor an IRI`);
     }
   }
   const walk = (v: unknown, p: string): void => {
@@ -417,7 +519,8 @@ function checkIris(item: Record<string, unknown>, path: string, isEvent: boolean
     else if (isObject(v)) {
       // Only entities (objects with a type) have Caliper ids; LTI messageParameters and @context maps do not.
       const id = v["id"];
-      if (typeof v["type"] === "string" && typeof id === "string" && !IRI_RE.test(id)) errors.push(`${p}/id: ${JSON.stringify(id)} is not an IRI`);
+      if (typeof v["type"] === "string" && typeof id === "string" && !IRI_RE.test(id))
+        errors.push(`${p}/id: ${JSON.stringify(id)} is not an IRI`);
       for (const [k, x] of Object.entries(v)) if (k !== "extensions" && k !== "@context") walk(x, `${p}/${k}`);
     }
   };
@@ -494,7 +597,9 @@ function ajv(): AjvInstance {
     type: "number",
     validate: (n: number) => Number.isInteger(n) && n >= 0 && n <= 4294967295,
   } as Format);
-  for (const file of readdirSync(CALIPER_SCHEMA_DIR).filter((f) => f.endsWith(".json")).sort()) {
+  for (const file of readdirSync(CALIPER_SCHEMA_DIR)
+    .filter((f) => f.endsWith(".json"))
+    .sort()) {
     const schema = JSON.parse(readFileSync(join(CALIPER_SCHEMA_DIR, file), "utf8")) as Record<string, unknown>;
     delete schema["schema"]; // the files say "schema" where draft-04 means "$schema"
     patchSchema(schema);
@@ -524,7 +629,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function formatAjvErrors(errors: readonly ErrorObject[] | null | undefined, path: string, suffix = ""): string[] {
   return (errors ?? [])
     .filter((e) => e.keyword !== "anyOf" && e.keyword !== "oneOf")
-    .map((e) => `${path}${e.instancePath} ${e.message ?? e.keyword}${e.params && "allowedValues" in e.params ? ` (${String((e.params as { allowedValues: unknown[] }).allowedValues.slice(0, 5))}…)` : ""}${suffix}`);
+    .map(
+      (e) =>
+        `${path}${e.instancePath} ${e.message ?? e.keyword}${e.params && "allowedValues" in e.params ? ` (${String((e.params as { allowedValues: unknown[] }).allowedValues.slice(0, 5))}…)` : ""}${suffix}`,
+    );
 }
 
 /** Schema checks for one item (event or entity), §3.3 step 8. */

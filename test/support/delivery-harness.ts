@@ -43,7 +43,14 @@ export class MemoryRouterSource implements RouterSource {
 }
 
 /** Short timings for tests: ack wait 600 ms, HTTP timeout 250 ms, retry after 150 ms. */
-export const FAST: RouterDeliverySettings = { batchSize: 10, batchIntervalMs: 50, maxRetries: 3, countdownMs: 600, httpTimeoutMs: 250, backoffMs: [150] };
+export const FAST: RouterDeliverySettings = {
+  batchSize: 10,
+  batchIntervalMs: 50,
+  maxRetries: 3,
+  countdownMs: 600,
+  httpTimeoutMs: 250,
+  backoffMs: [150],
+};
 
 export const TEST_DEFAULTS: DeliveryDefaults = {
   batchSize: 10,
@@ -54,7 +61,12 @@ export const TEST_DEFAULTS: DeliveryDefaults = {
   criticalEvents: ["edx.course.enrollment.activated", "edx.course.enrollment.deactivated", "edx.course.grade.passed.first_time"],
 };
 
-export function makeRouter(id: string, endpointUrl: string, p: Partial<RouterConfig> = {}, delivery: RouterDeliverySettings = {}): RouterConfig {
+export function makeRouter(
+  id: string,
+  endpointUrl: string,
+  p: Partial<RouterConfig> = {},
+  delivery: RouterDeliverySettings = {},
+): RouterConfig {
   const now = new Date().toISOString();
   return {
     id,

@@ -120,7 +120,15 @@ export class FaultEndpoint extends LoopbackServer {
     const parsed = JSON.parse(body) as unknown;
     const statements = (Array.isArray(parsed) ? parsed : [parsed]) as Record<string, unknown>[];
     const ids = statements.map((s) => String(s["id"]));
-    const rec: ReceivedRequest = { n: this.requests.length + 1, at: Date.now(), method: req.method ?? "", path: req.url ?? "", headers: req.headers, ids, status: 0 };
+    const rec: ReceivedRequest = {
+      n: this.requests.length + 1,
+      at: Date.now(),
+      method: req.method ?? "",
+      path: req.url ?? "",
+      headers: req.headers,
+      ids,
+      status: 0,
+    };
     this.requests.push(rec);
     const a = this.script({ n: rec.n, path: rec.path, ids, statements, headers: req.headers, body }) ?? {};
     if (a.hang) return;
@@ -177,7 +185,9 @@ export class CaliperReceiver extends LoopbackServer {
   private reject(res: ServerResponse, status: number, errors: string[]): void {
     this.rejections.push({ status, errors });
     // RFC 7807 problem details, as §6.1 allows.
-    res.writeHead(status, { "Content-Type": "application/problem+json" }).end(JSON.stringify({ status, title: errors[0] ?? "error", errors }));
+    res
+      .writeHead(status, { "Content-Type": "application/problem+json" })
+      .end(JSON.stringify({ status, title: errors[0] ?? "error", errors }));
   }
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -192,7 +202,8 @@ export class CaliperReceiver extends LoopbackServer {
     } catch {
       return this.reject(res, 400, ["body is not JSON"]);
     }
-    if (typeof env !== "object" || env === null || Array.isArray(env)) return this.reject(res, 400, ["exactly one envelope object per request"]);
+    if (typeof env !== "object" || env === null || Array.isArray(env))
+      return this.reject(res, 400, ["exactly one envelope object per request"]);
     const dv = (env as Record<string, unknown>)["dataVersion"];
     if (typeof dv === "string" && dv !== CALIPER_V1P2_CONTEXT) return this.reject(res, 422, [`unsupported dataVersion ${dv}`]);
     const errors = validateCaliperEnvelope(env);
@@ -228,7 +239,8 @@ export class FailingProxy extends LoopbackServer {
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
+    for (const [k, v] of Object.entries(req.headers))
+      if (typeof v === "string" && !["host", "connection", "content-length"].includes(k)) headers[k] = v;
     const up = await fetch(`${this.target.replace(/\/+$/, "")}${req.url ?? ""}`, { method: req.method ?? "POST", headers, body });
     const text = await up.text();
     const n = this.requests.length + 1;

@@ -69,7 +69,11 @@ export async function startLrs(): Promise<TestLrs> {
   });
   const base = `http://127.0.0.1:${port}/xAPI`;
   const deadline = Date.now() + 20_000;
-  while (!(await fetch(`${base}/about`).then((r) => r.ok).catch(() => false))) {
+  while (
+    !(await fetch(`${base}/about`)
+      .then((r) => r.ok)
+      .catch(() => false))
+  ) {
     if (Date.now() > deadline) throw new Error(`LRS not answering: ${stderr}`);
     await new Promise((r) => setTimeout(r, 50));
   }

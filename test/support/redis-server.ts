@@ -83,8 +83,22 @@ export class TestRedisServer {
   private async spawn(): Promise<void> {
     const bin = process.env["REDIS_SERVER_BIN"] ?? "/usr/bin/redis-server";
     const args = [
-      "--port", String(this.port), "--bind", "127.0.0.1", "--dir", this.dir, "--save", "",
-      "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no", "--logfile", "",
+      "--port",
+      String(this.port),
+      "--bind",
+      "127.0.0.1",
+      "--dir",
+      this.dir,
+      "--save",
+      "",
+      "--appendonly",
+      "yes",
+      "--appendfsync",
+      "always",
+      "--daemonize",
+      "no",
+      "--logfile",
+      "",
     ];
     const child = spawn(bin, args, { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;

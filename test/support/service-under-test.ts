@@ -98,7 +98,13 @@ export async function rawCall(
   const contentType = { grpc: "application/grpc", "grpc-web": "application/grpc-web+proto", connect: "application/proto" }[protocol];
   const session = http2.connect(baseUrl);
   try {
-    const req = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers", authorization: `Bearer ${EMIT_TOKEN}` });
+    const req = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": contentType,
+      te: "trailers",
+      authorization: `Bearer ${EMIT_TOKEN}`,
+    });
     req.end(protocol === "connect" ? Buffer.from(message) : frame);
     const headers: Record<string, unknown> = {};
     const chunks: Buffer[] = [];

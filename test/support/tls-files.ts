@@ -33,8 +33,21 @@ export function makeTlsFiles(): TlsFiles {
   const dir = mkdtempSync(join(tmpdir(), "er-tls-"));
   process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
   openssl(dir, [
-    "req", "-x509", ...EC, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=event-routing test CA",
-    "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+    "req",
+    "-x509",
+    ...EC,
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "2",
+    "-subj",
+    "/CN=event-routing test CA",
+    "-addext",
+    "basicConstraints=critical,CA:TRUE",
+    "-addext",
+    "keyUsage=critical,keyCertSign,cRLSign",
   ]);
   leaf(dir, "server", "/CN=localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
   leaf(dir, "client", "/CN=event-routing", "extendedKeyUsage=clientAuth\n");

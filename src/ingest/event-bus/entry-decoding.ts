@@ -33,12 +33,12 @@ const utf8 = (b: Buffer | undefined): string | undefined => (b === undefined ? u
 
 export function decodeEntry(fields: EntryFields): EntryVerdict {
   const type = utf8(fields["type"]);
-  if (type === undefined || type === "") return reject("missing \"type\" field (CloudEvent type)");
+  if (type === undefined || type === "") return reject('missing "type" field (CloudEvent type)');
   if (!TRACKING_EVENT_TYPES.has(type)) return { kind: "other_type", type };
   const cloudEventId = utf8(fields["id"]);
-  if (cloudEventId === undefined || cloudEventId === "") return reject("missing \"id\" field (CloudEvent id)");
+  if (cloudEventId === undefined || cloudEventId === "") return reject('missing "id" field (CloudEvent id)');
   const eventData = fields["event_data"];
-  if (eventData === undefined) return reject("missing \"event_data\" field");
+  if (eventData === undefined) return reject('missing "event_data" field');
 
   let log;
   try {

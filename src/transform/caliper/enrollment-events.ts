@@ -9,9 +9,8 @@ import { courseIri, type TransformEnv } from "../transform-env.js";
 import { caliperEvent } from "./caliper-common.js";
 
 function courseOffering(event: EdxEvent, env: TransformEnv): JsonObject {
-  const courseId = typeof getData(event, "data.course_id") === "string"
-    ? requireString(event, "data.course_id")
-    : requireString(event, "course_id");
+  const courseId =
+    typeof getData(event, "data.course_id") === "string" ? requireString(event, "data.course_id") : requireString(event, "course_id");
   const object: JsonObject = { id: courseIri(env, courseId), type: "CourseOffering" };
   if (env.courseName !== undefined) object["name"] = env.courseName;
   const mode = getData(event, "data.mode") ?? getData(event, "event.mode");

@@ -30,17 +30,26 @@ function requirePayloadString(event: EdxEvent, key: string): string {
 
 function sequenceObject(event: EdxEvent, env: TransformEnv, type: string, target: JsonValue | undefined): JsonObject {
   const blockId = requirePayloadString(event, "id");
-  return caliperObject(event, env, type, xblockIri(env, blockId), { name: "Unit" }, {
-    tab_count: payloadValue(event, "tab_count"),
-    current_tab: payloadValue(event, "current_tab"),
-    target,
-  });
+  return caliperObject(
+    event,
+    env,
+    type,
+    xblockIri(env, blockId),
+    { name: "Unit" },
+    {
+      tab_count: payloadValue(event, "tab_count"),
+      current_tab: payloadValue(event, "current_tab"),
+      target,
+    },
+  );
 }
 
 function sequenceEvent(fixedTarget?: string) {
   return (event: EdxEvent, env: TransformEnv): JsonObject[] => {
     const target = fixedTarget ?? payloadValue(event, "target_tab");
-    return [caliperEvent(event, env, { type: TYPE, action: ACTION, object: sequenceObject(event, env, "DigitalResourceCollection", target) })];
+    return [
+      caliperEvent(event, env, { type: TYPE, action: ACTION, object: sequenceObject(event, env, "DigitalResourceCollection", target) }),
+    ];
   };
 }
 
@@ -60,9 +69,10 @@ function outlineSelected(event: EdxEvent, env: TransformEnv): JsonObject[] {
 }
 
 function sequenceOutlineSelected(event: EdxEvent, env: TransformEnv): JsonObject[] {
-  const object = payloadValue(event, "id") !== undefined
-    ? sequenceObject(event, env, "DigitalResource", payloadValue(event, "target_tab"))
-    : outlineObject(event, env);
+  const object =
+    payloadValue(event, "id") !== undefined
+      ? sequenceObject(event, env, "DigitalResource", payloadValue(event, "target_tab"))
+      : outlineObject(event, env);
   return [caliperEvent(event, env, { type: TYPE, action: ACTION, object })];
 }
 
@@ -73,7 +83,7 @@ export function registerCaliperNavigationEvents(registry: TransformerRegistry): 
     verb: VERB,
     objectType: "DigitalResourceCollection",
     objectId: "{LMS}/xblock/{data.id}",
-    result: "object.name \"Unit\", object.extensions tab_count, current_tab, target",
+    result: 'object.name "Unit", object.extensions tab_count, current_tab, target',
   };
   registry
     .register(["edx.ui.lms.sequence.next_selected"], "navigation", unit, sequenceEvent("next unit"))
@@ -98,9 +108,8 @@ export function registerCaliperNavigationEvents(registry: TransformerRegistry): 
         verb: VERB,
         objectType: "DigitalResource",
         objectId: "{LMS}/xblock/{data.id}, else {data.target_url}",
-        result: "with data.id: object.name \"Unit\", tab_count, current_tab, target; else object.name = data.target_name",
+        result: 'with data.id: object.name "Unit", tab_count, current_tab, target; else object.name = data.target_name',
       },
       sequenceOutlineSelected,
     );
 }
-

@@ -81,12 +81,20 @@ function onProblem(type: string, action: string, objectType: string) {
 
 function showAnswer(event: EdxEvent, env: TransformEnv): JsonObject[] {
   const id = `${xblockIri(env, requireKey(event, "problem_id"))}/solution`;
-  return [caliperEvent(event, env, { type: "Event", action: "Viewed", object: caliperObject(event, env, "Annotation", id, { name: "Solution" }) })];
+  return [
+    caliperEvent(event, env, {
+      type: "Event",
+      action: "Viewed",
+      object: caliperObject(event, env, "Annotation", id, { name: "Solution" }),
+    }),
+  ];
 }
 
 function hintDisplayed(event: EdxEvent, env: TransformEnv): JsonObject[] {
   const id = `${xblockIri(env, requireKey(event, "module_id"))}/hint/${requireKey(event, "hint_index")}`;
-  return [caliperEvent(event, env, { type: "Event", action: "Viewed", object: caliperObject(event, env, "Annotation", id, { name: "Hint" }) })];
+  return [
+    caliperEvent(event, env, { type: "Event", action: "Viewed", object: caliperObject(event, env, "Annotation", id, { name: "Hint" }) }),
+  ];
 }
 
 export function registerCaliperProblemEvents(registry: TransformerRegistry): void {
@@ -98,7 +106,8 @@ export function registerCaliperProblemEvents(registry: TransformerRegistry): voi
         verb: "browser: AssessmentEvent / Submitted; server: GradeEvent / Graded",
         objectType: "browser: Assessment; server: Attempt",
         objectId: "{LMS}/xblock/{problem} (browser: referer activate_block_id or input_<hash>_); server: …/user/{anon}/attempt/{attempts}",
-        result: "server: generated Score (maxScore, scoreGiven, extensions success, attempts); object.extensions assignable, assignee, count",
+        result:
+          "server: generated Score (maxScore, scoreGiven, extensions success, attempts); object.extensions assignable, assignee, count",
       },
       problemCheck,
     )
@@ -117,7 +126,12 @@ export function registerCaliperProblemEvents(registry: TransformerRegistry): voi
     .register(
       ["showanswer"],
       "problem",
-      { verb: "Event / Viewed", objectType: "Annotation", objectId: "{LMS}/xblock/{data.problem_id}/solution", result: "object.name \"Solution\"" },
+      {
+        verb: "Event / Viewed",
+        objectType: "Annotation",
+        objectId: "{LMS}/xblock/{data.problem_id}/solution",
+        result: 'object.name "Solution"',
+      },
       showAnswer,
     )
     .register(
@@ -127,7 +141,7 @@ export function registerCaliperProblemEvents(registry: TransformerRegistry): voi
         verb: "Event / Viewed",
         objectType: "Annotation",
         objectId: "{LMS}/xblock/{data.module_id}/hint/{data.hint_index}",
-        result: "object.name \"Hint\"",
+        result: 'object.name "Hint"',
       },
       hintDisplayed,
     );

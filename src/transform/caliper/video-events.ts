@@ -75,7 +75,12 @@ function changedSpeed(event: EdxEvent, env: TransformEnv): JsonObject[] {
 }
 
 const OBJECT_ID = "{LMS}/xblock/{block-v1|ccx-block-v1}:{course}+type@video+block@{data.id}";
-const mapping = (action: string, result: string) => ({ verb: `${TYPE} / ${action}`, objectType: "VideoObject", objectId: OBJECT_ID, result });
+const mapping = (action: string, result: string) => ({
+  verb: `${TYPE} / ${action}`,
+  objectType: "VideoObject",
+  objectId: OBJECT_ID,
+  result,
+});
 const PLAYHEAD = "object.duration, target.currentTime";
 
 export function registerCaliperVideoEvents(registry: TransformerRegistry): void {
@@ -107,10 +112,5 @@ export function registerCaliperVideoEvents(registry: TransformerRegistry): void 
       mapping("EnabledClosedCaptioning", PLAYHEAD),
       mediaEvent("EnabledClosedCaptioning"),
     )
-    .register(
-      ["speed_change_video"],
-      "video",
-      mapping("ChangedSpeed", `${PLAYHEAD}, extensions.oldSpeed/newSpeed`),
-      changedSpeed,
-    );
+    .register(["speed_change_video"], "video", mapping("ChangedSpeed", `${PLAYHEAD}, extensions.oldSpeed/newSpeed`), changedSpeed);
 }

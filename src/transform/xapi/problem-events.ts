@@ -14,17 +14,7 @@ import type { TransformerRegistry } from "../registry.js";
 import { lmsIri, xblockIri, type TransformEnv } from "../transform-env.js";
 import { TransformSkip } from "../transform-skip.js";
 import { weightedScore } from "./grading-events.js";
-import {
-  activity,
-  courseActivity,
-
-  verb,
-  xapiContext,
-  xapiResult,
-  xapiStatement,
-  xapiStatementIdOf,
-  type XapiVerb,
-} from "./xapi-common.js";
+import { activity, courseActivity, verb, xapiContext, xapiResult, xapiStatement, xapiStatementIdOf, type XapiVerb } from "./xapi-common.js";
 
 const ACTIVITY_INTERACTION = "http://adlnet.gov/expapi/activities/cmi.interaction";
 const ACTIVITY_QUESTION = "http://adlnet.gov/expapi/activities/question";
@@ -60,7 +50,10 @@ export function interactionType(responseType: JsonValue | undefined): string {
 /** Python json.dumps(v, ensure_ascii=False) with default separators. */
 function pyJsonNoAscii(v: JsonValue): string {
   if (Array.isArray(v)) return `[${v.map(pyJsonNoAscii).join(", ")}]`;
-  if (isJsonObject(v)) return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}: ${pyJsonNoAscii(x)}`).join(", ")}}`;
+  if (isJsonObject(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${JSON.stringify(k)}: ${pyJsonNoAscii(x)}`)
+      .join(", ")}}`;
   return JSON.stringify(v);
 }
 
@@ -82,7 +75,10 @@ function pyReprString(s: string): string {
 export function pyRepr(v: JsonValue): string {
   if (typeof v === "string") return pyReprString(v);
   if (Array.isArray(v)) return `[${v.map(pyRepr).join(", ")}]`;
-  if (isJsonObject(v)) return `{${Object.entries(v).map(([k, x]) => `${pyReprString(k)}: ${pyRepr(x)}`).join(", ")}}`;
+  if (isJsonObject(v))
+    return `{${Object.entries(v)
+      .map(([k, x]) => `${pyReprString(k)}: ${pyRepr(x)}`)
+      .join(", ")}}`;
   return pyStr(v);
 }
 
@@ -299,5 +295,3 @@ export function registerXapiProblemEvents(registry: TransformerRegistry): void {
       simpleProblemStatement(COMPLETED, ACTIVITY_INTERACTION, (e, env) => xblockIri(env, requireProblemField(e, "problem_id"))),
     );
 }
-
-
