@@ -40,5 +40,10 @@ if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then
   npm ci --prefix test/lrs --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
 
+# Every benchmark once for about a second (service, load generator and nats-server as in `npm run bench`), so
+# none of them rots. It fails only when a benchmark did not run or printed no figure: timing is never asserted.
+echo "== benchmark smoke"
+BENCH_SMOKE=1 node --import tsx bench/run.ts
+
 echo "== tests"
 exec node --import tsx --test --test-reporter=spec --test-concurrency=2 test/*.test.ts

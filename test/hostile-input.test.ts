@@ -11,7 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { headers as natsHeaders } from "@nats-io/transport-node";
+import { deliveryHeaders, encodeDeliveryHeaderBlock } from "../src/routing/delivery-message.js";
 import { Backend, EventInputSchema, Outcome, type EventResult } from "../gen/eventrouting/v1/event_pb.js";
 import { EmitRequestSchema, EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
@@ -193,7 +193,7 @@ describe("statements larger than NATS max_payload", () => {
   });
 });
 
-test("the size counted against max_payload is nats.js's own header encoding plus the body", () => {
+test("the size counted against max_payload is nats.js's own header encoding plus the body; the block sent is that encoding", () => {
   const names = natsNames("eventrouting");
   const statement = { id: "7d3c1c3e-0000-5000-8000-000000000001", object: { id: "https://x/é" }, verb: { id: "v" } };
   const router = { ...makeRouter("size-check", "http://127.0.0.1:9/x"), overrideArgs: { version: "1.0.3" } };
@@ -204,12 +204,12 @@ test("the size counted against max_payload is nats.js's own header encoding plus
     [statement],
     [router],
   );
-  const h = natsHeaders();
-  for (const [k, values] of m!.headers) for (const v of values) h.append(k, v);
+  const h = deliveryHeaders(m!);
   h.set("Nats-Msg-Id", m!.msgId);
   h.set("Nats-Expected-Stream", names.deliveryStream);
   const encoded = (h as unknown as { encode(): Uint8Array }).encode().length + Buffer.byteLength(m!.body);
   assert.equal(natsMessageBytes(m!, names.deliveryStream), encoded);
+  assert.deepEqual(encodeDeliveryHeaderBlock(m!, m!.msgId, names.deliveryStream), (h as unknown as { encode(): Uint8Array }).encode());
 });
 
 describe("non-finite numbers", () => {

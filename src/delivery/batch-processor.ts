@@ -25,6 +25,8 @@ import type { RouterStats } from "./router-stats.js";
 import type { BatchSender } from "./senders.js";
 import type { MetricsRecorder } from "../metrics/metrics.js";
 
+const utf8 = new TextDecoder();
+
 /** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
 export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
   if (d.backoffMs.length === 0) return d.countdownMs;
@@ -68,7 +70,7 @@ export class BatchProcessor {
       if (g) g.push(m);
       else groups.set(key, [m]);
     }
-    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: new TextDecoder().decode(ms[0]!.data) }));
+    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: utf8.decode(ms[0]!.data) }));
     const attemptTime = new Date();
     const report = await deliverBatch(items, this.deps.sender, signal);
     const { stats, logger, router, failures } = this.deps;
@@ -98,7 +100,10 @@ export class BatchProcessor {
       if (outcome.kind === "retry" || outcome.kind === "failed") lastError = outcome;
       if (outcome.kind === "retry") lastRetry = outcome;
       for (const m of ms) {
-        const r = await this.apply(m, key, outcome, attemptTime);
+        // Awaited only when it is a promise (exhausting publishes to the failed stream): an await per message let
+        // nats.js flush after every ack, one socket write each; acks and naks of a batch now go out in one write.
+        const settled = this.apply(m, key, outcome, attemptTime);
+        const r = settled instanceof Promise ? await settled : settled;
         if (r === "delivered") delivered++;
         if (r === "retry") retried++;
         if (r === "dropped") dropped.push(key);
@@ -128,7 +133,7 @@ export class BatchProcessor {
     return result;
   }
 
-  private async apply(m: JsMsg, statementId: string, o: TriedOutcome, attemptTime: Date): Promise<Settled> {
+  private apply(m: JsMsg, statementId: string, o: TriedOutcome, attemptTime: Date): Settled | Promise<Settled> {
     if (o.kind === "delivered") {
       m.ack();
       this.deps.held.release(m, true);

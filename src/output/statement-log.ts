@@ -17,8 +17,9 @@
 import { dirname, basename } from "node:path";
 import { pino } from "pino";
 import { createStream } from "rotating-file-stream";
-import { readDeliveryHeaders } from "../routing/delivery-message.js";
 import type { DeliveryMessage } from "../routing/statement-routing.js";
+
+const utf8 = new TextDecoder();
 
 export type LogBackend = "xapi" | "caliper";
 
@@ -36,17 +37,16 @@ interface Sink {
 
 /** Pure: the log lines for a set of stored messages, grouped by backend and statement id, in first-seen order. */
 export function statementLogLines(messages: readonly DeliveryMessage[], time: string): Map<string, string[]> {
-  const byStatement = new Map<string, { backend: string; eventName: string; statementId: string; routerIds: string[]; body: string }>();
+  const byStatement = new Map<string, { backend: string; eventName: string; statementId: string; routerIds: string[]; body: Uint8Array }>();
   for (const m of messages) {
-    const h = readDeliveryHeaders(m.headers);
-    const key = `${h.backend}\u0000${h.statementId}`;
+    const key = `${m.backend}\u0000${m.statementId}`;
     const seen = byStatement.get(key);
     if (seen) seen.routerIds.push(m.routerId);
     else
       byStatement.set(key, {
-        backend: h.backend,
-        eventName: h.eventName,
-        statementId: h.statementId,
+        backend: m.backend,
+        eventName: m.eventName,
+        statementId: m.statementId,
         routerIds: [m.routerId],
         body: m.body,
       });
@@ -61,7 +61,7 @@ export function statementLogLines(messages: readonly DeliveryMessage[], time: st
       statement_id: s.statementId,
       router_ids: s.routerIds,
     });
-    const line = `${head.slice(0, -1)},"statement":${s.body}}\n`;
+    const line = `${head.slice(0, -1)},"statement":${utf8.decode(s.body)}}\n`;
     const list = lines.get(s.backend);
     if (list) list.push(line);
     else lines.set(s.backend, [line]);

@@ -2,22 +2,26 @@
  * Decides where each statement goes: every enabled router of the statement's backend whose match_params accept
  * the ORIGINAL event gets one message on its delivery subject. Pure; publishing is statement-publisher.ts.
  */
-import type { MsgHdrs } from "@nats-io/transport-node";
 import type { NatsNames } from "../nats/names.js";
 import type { EdxEvent, JsonObject } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
-import { deliveryHeaders } from "./delivery-message.js";
+import { assertHeaderValue } from "./delivery-message.js";
 import { compiledMatchFor, matchesEvent } from "./match-params.js";
 import type { RouterConfig } from "./router-model.js";
 
 export interface DeliveryMessage {
   readonly routerId: string;
   readonly statementId: string;
+  readonly eventName: string;
+  readonly backend: BackendName;
   readonly subject: string;
+  /** Nats-Msg-Id; the headers (delivery-message.ts) are encoded at publish time from these fields. */
   readonly msgId: string;
-  readonly headers: MsgHdrs;
-  readonly body: string;
+  /** The statement as UTF-8 JSON; routers without override_args share one encoding of the same statement. */
+  readonly body: Uint8Array;
 }
+
+const utf8 = new TextEncoder();
 
 /** Routers that take an event for a backend. */
 export function matchingRouters(routers: readonly RouterConfig[], backend: BackendName, event: EdxEvent): RouterConfig[] {
@@ -36,17 +40,31 @@ export function deliveryMessages(
   routers: readonly RouterConfig[],
 ): DeliveryMessage[] {
   const out: DeliveryMessage[] = [];
+  // Here, not at publish time: an event whose name cannot be a header fails on its own, before anything is sent.
+  assertHeaderValue(event.name);
+  // Serialised once per statement (lazily: routers with override_args need their own), not once per router: the
+  // same bytes go to every router, and nats.js sends a Uint8Array as is instead of encoding a string each time.
+  const shared: Array<Uint8Array | undefined> = new Array(statements.length);
   for (const router of routers) {
     const override = backend === "xapi" && Object.keys(router.overrideArgs).length > 0 ? router.overrideArgs : undefined;
-    for (const statement of statements) {
+    const subject = names.deliverSubject(router.id);
+    for (let i = 0; i < statements.length; i++) {
+      const statement = statements[i]!;
       const statementId = String(statement["id"]);
+      let body: Uint8Array;
+      if (override) body = utf8.encode(JSON.stringify({ ...statement, ...override }));
+      else {
+        shared[i] ??= utf8.encode(JSON.stringify(statement));
+        body = shared[i];
+      }
       out.push({
         routerId: router.id,
         statementId,
-        subject: names.deliverSubject(router.id),
+        eventName: event.name,
+        backend,
+        subject,
         msgId: names.deliveryMsgId(router.id, statementId),
-        headers: deliveryHeaders({ routerId: router.id, eventName: event.name, statementId, backend }),
-        body: JSON.stringify(override ? { ...statement, ...override } : statement),
+        body,
       });
     }
   }

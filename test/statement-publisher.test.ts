@@ -1,0 +1,81 @@
+/**
+ * The pipelined publisher (plain publishes, one ack subscription, one timer per call) against a real nats-server:
+ * what js.publish used to guarantee per message must still hold — the stored message carries the msg id and
+ * delivery headers, duplicates are reported per message and in order, a JetStream error or a missing ack fails
+ * the whole call with UnavailableError, and concurrent calls never see each other's acks.
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { UnavailableError } from "../src/errors.js";
+import { natsNames } from "../src/nats/names.js";
+import type { RouterConfig } from "../src/routing/router-model.js";
+import { StatementPublisher } from "../src/routing/statement-publisher.js";
+import { deliveryMessages } from "../src/routing/statement-routing.js";
+import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
+
+const names = natsNames("pubtest");
+let nats: TestNatsServer;
+let nc: NatsConnection;
+let js: JetStreamClient;
+let jsm: JetStreamManager;
+
+before(async () => {
+  ({ nats, nc, js, jsm } = await startJetStream(names));
+});
+after(async () => {
+  await nc.close();
+  await nats.stop();
+});
+
+const router = (id: string) => ({ id, enabled: true, backend: "xapi", overrideArgs: {} }) as unknown as RouterConfig;
+const event = { body: {}, name: "edx.test.event", rawTimestamp: "t" };
+const messages = (routerId: string, ids: readonly string[]) =>
+  deliveryMessages(
+    names,
+    "xapi",
+    event,
+    ids.map((id) => ({ id, verb: { id: "v" } })),
+    [router(routerId)],
+  );
+
+test("stores each message with its msg id and delivery headers; a repeated id is reported as a duplicate, in order", async () => {
+  const publisher = new StatementPublisher(js, { timeoutMs: 5000, streamName: names.deliveryStream });
+  assert.deepEqual(await publisher.publish(messages("pub-a", ["s1", "s2"])), [false, false]);
+  assert.deepEqual(await publisher.publish(messages("pub-a", ["s3", "s1", "s4", "s2"])), [false, true, false, true]);
+  const stored = await jsm.streams.getMessage(names.deliveryStream, { last_by_subj: names.deliverSubject("pub-a") });
+  assert.equal(stored?.header.get("Nats-Msg-Id"), "pub-a:s4");
+  assert.equal(stored?.header.get("Er-Statement-Id"), "s4");
+  assert.equal(stored?.header.get("Er-Router-Id"), "pub-a");
+  assert.deepEqual(stored?.json(), { id: "s4", verb: { id: "v" } });
+});
+
+test("concurrent calls each get their own acks", async () => {
+  const publisher = new StatementPublisher(js, { timeoutMs: 5000, streamName: names.deliveryStream });
+  await publisher.publish(messages("pub-b", ["d1"]));
+  const [a, b] = await Promise.all([
+    publisher.publish(messages("pub-b", ["d1", "n1", "n2"])),
+    publisher.publish(messages("pub-b", ["n3", "d1"])),
+  ]);
+  assert.deepEqual(a, [true, false, false]);
+  assert.deepEqual(b, [false, true]);
+});
+
+test("a JetStream error (the subject is in another stream than expected) fails the call with its reason", async () => {
+  const publisher = new StatementPublisher(js, { timeoutMs: 5000, streamName: "NOT_THE_STREAM" });
+  await assert.rejects(publisher.publish(messages("pub-c", ["x1", "x2"])), (e: unknown) => {
+    assert.ok(e instanceof UnavailableError);
+    assert.match(e.message, /did not confirm 2 of 2 publishes \(.*stream.*\)/i);
+    return true;
+  });
+});
+
+test("no ack within the timeout (no stream listens on the subject) fails the call; nothing is reported stored", async () => {
+  const publisher = new StatementPublisher(js, { timeoutMs: 500, streamName: names.deliveryStream });
+  const orphan = messages("pub-d", ["o1"]).map((m) => ({ ...m, subject: "nowhere.at.all" }));
+  await assert.rejects(
+    publisher.publish(orphan),
+    (e: unknown) => e instanceof UnavailableError && /did not confirm 1 of 1/.test(e.message),
+  );
+});
