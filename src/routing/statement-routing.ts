@@ -54,8 +54,8 @@ export function deliveryMessages(
       let body: Uint8Array;
       if (override) body = utf8.encode(JSON.stringify({ ...statement, ...override }));
       else {
-        shared[i] ??= utf8.encode(JSON.stringify(statement));
-        body = shared[i];
+        body = shared[i] ?? utf8.encode(JSON.stringify(statement));
+        shared[i] = body;
       }
       out.push({
         routerId: router.id,
