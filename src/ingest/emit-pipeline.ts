@@ -17,7 +17,7 @@ import type { EdxEvent } from "../transform/edx-event.js";
 import { TransformSkip } from "../transform/transform-skip.js";
 import type { BackendName } from "../transform/registry.js";
 import { transformForBackend, type BackendSettings, type BackendTransformResult } from "../transform/transform-event.js";
-import type { TransformSettings } from "../transform/transform-env.js";
+import type { ResolvedLookups, TransformSettings } from "../transform/transform-env.js";
 import { resolveLookups, type Directories } from "./lookups.js";
 
 export interface PipelineDeps {
@@ -51,17 +51,32 @@ export async function transformEvent(event: EdxEvent, deps: PipelineDeps, only?:
       : only.length > 0
         ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
         : deps.backends.filter((b) => b.enabled);
-  return transformWith(event, deps, selected, deps.routers.list());
+  return await transformWith(event, deps, selected, deps.routers.list());
 }
 
-/** One event through the given backends, against one snapshot of the routers (an emit call reads it once). */
-async function transformWith(
+/**
+ * One event through the given backends, against one snapshot of the routers (an emit call reads it once).
+ * Synchronous when the look-ups were cached (resolveLookups), so a batch of known learners costs no promise per event.
+ */
+function transformWith(
   event: EdxEvent,
   deps: PipelineDeps,
   selected: readonly BackendSettings[],
   routers: readonly RouterConfig[],
-): Promise<BackendOutput[]> {
-  const lookups = await resolveLookups(event, deps.directories);
+): BackendOutput[] | Promise<BackendOutput[]> {
+  const lookups = resolveLookups(event, deps.directories);
+  return lookups instanceof Promise
+    ? lookups.then((l) => transformResolved(event, deps, selected, routers, l))
+    : transformResolved(event, deps, selected, routers, lookups);
+}
+
+function transformResolved(
+  event: EdxEvent,
+  deps: PipelineDeps,
+  selected: readonly BackendSettings[],
+  routers: readonly RouterConfig[],
+  lookups: ResolvedLookups,
+): BackendOutput[] {
   const env = { ...deps.settings, ...lookups };
   const outputs: BackendOutput[] = new Array(selected.length);
   for (let i = 0; i < selected.length; i++) {
@@ -129,7 +144,9 @@ export async function emitEvents(
   publisher: StatementPublisher,
 ): Promise<BackendOutput[][]> {
   const routers = deps.routers.list();
-  const outputs = await Promise.all(events.map((e) => transformWith(e, deps, deps.backends, routers)));
+  // Every event is transformed before anything is awaited; only events whose look-ups were not cached wait.
+  const maybe = events.map((e) => transformWith(e, deps, deps.backends, routers));
+  const outputs = maybe.some((o) => o instanceof Promise) ? await Promise.all(maybe) : (maybe as BackendOutput[][]);
   const plans: Planned[][] = new Array(events.length);
   const messages: DeliveryMessage[] = [];
   for (let e = 0; e < events.length; e++) {
