@@ -160,7 +160,9 @@ describe("identity table", () => {
     assert.deepEqual(dirB.resolveCached(ref), { user: derived }, "a cached miss answers with the derived id");
     assert.deepEqual(dirB.resolveCached({ kind: "user_id", value: "" }), { user: await dirB.resolve({ kind: "user_id", value: "" }) });
     const dropped = invalidated(waitersB, "id.88");
-    await client.importIdentities({ identities: [{ userId: "88", username: "eighty-eight", externalId: "ext-88", email: "e@example.com" }] });
+    await client.importIdentities({
+      identities: [{ userId: "88", username: "eighty-eight", externalId: "ext-88", email: "e@example.com" }],
+    });
     await dropped;
     assert.equal(dirB.resolveCached(ref), undefined, "a watched change drops the cached answer");
     const imported = await dirB.resolve(ref);
