@@ -153,6 +153,31 @@ describe("identity table", () => {
     assert.deepEqual(await dirB.resolve(ref), { externalId: "ext-late", email: "late@example.com" });
   });
 
+  test("the emit path's cached answers agree with resolve: none before a load, the same after, none after a change", async () => {
+    const ref = { kind: "user_id", value: "88" } as const;
+    assert.equal(dirB.resolveCached(ref), undefined, "not loaded yet: the caller must wait for resolve()");
+    const derived = await dirB.resolve(ref);
+    assert.deepEqual(dirB.resolveCached(ref), { user: derived }, "a cached miss answers with the derived id");
+    assert.deepEqual(dirB.resolveCached({ kind: "user_id", value: "" }), { user: await dirB.resolve({ kind: "user_id", value: "" }) });
+    const dropped = invalidated(waitersB, "id.88");
+    await client.importIdentities({
+      identities: [{ userId: "88", username: "eighty-eight", externalId: "ext-88", email: "e@example.com" }],
+    });
+    await dropped;
+    assert.equal(dirB.resolveCached(ref), undefined, "a watched change drops the cached answer");
+    const imported = await dirB.resolve(ref);
+    assert.deepEqual(imported, { externalId: "ext-88", email: "e@example.com" });
+    assert.deepEqual(dirB.resolveCached(ref), { user: imported });
+  });
+
+  test("courses: cached answers agree with courseName", async () => {
+    assert.deepEqual(coursesA.courseNameCached(""), { name: undefined });
+    const id = "course-v1:Cache+C1+2026";
+    assert.equal(coursesA.courseNameCached(id), undefined);
+    const name = await coursesA.courseName(id);
+    assert.deepEqual(coursesA.courseNameCached(id), { name });
+  });
+
   test("a changed username no longer resolves to the learner", async () => {
     await client.importIdentities({ identities: [{ userId: "31", username: "old-name", externalId: "ext-31" }] });
     assert.equal((await dirB.resolve({ kind: "username", value: "old-name" }))?.externalId, "ext-31");

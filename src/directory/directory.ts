@@ -19,9 +19,16 @@ export interface IdentityDirectory {
    * cannot be resolved at all.
    */
   resolve(ref: UserRef): Promise<ResolvedUser | undefined>;
+  /**
+   * What resolve() would answer, when that is known without waiting (a cache hit); undefined otherwise. Optional:
+   * the emit path uses it to skip a few promises per event, and falls back to resolve().
+   */
+  resolveCached?(ref: UserRef): { readonly user: ResolvedUser | undefined } | undefined;
 }
 
 export interface CourseDirectory {
   /** Display name, or undefined when unknown (the name is then omitted and the event still flows). */
   courseName(courseId: string): Promise<string | undefined>;
+  /** What courseName() would answer, when known without waiting (a cache hit); undefined otherwise. Optional. */
+  courseNameCached?(courseId: string): { readonly name: string | undefined } | undefined;
 }

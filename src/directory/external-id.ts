@@ -13,10 +13,27 @@ import type { UserRef } from "../transform/user-ref.js";
 
 export type ExternalIdDerivation = (ref: UserRef) => string;
 
+/**
+ * Derived ids remembered per derivation, up to this many (then forgotten all at once): a learner sends many events
+ * in a row, and an HMAC (a fresh keyed hash object, its digest and the UUID formatting) was ~4% of the emit path's
+ * CPU (docs/benchmarks.md). ~10k short strings are about 2 MB.
+ */
+const DERIVED_CACHE_LIMIT = 10_000;
+
 /** HMAC-SHA256(secret, "user_id:<id>" | "username:<name>") as a v4-shaped UUID. */
 export function hmacExternalIds(secret: string | Uint8Array): ExternalIdDerivation {
   if (secret.length === 0) throw new Error("the identity HMAC secret is empty");
-  return (ref) => uuidFromDigest(createHmac("sha256", secret).update(`${ref.kind}:${ref.value}`, "utf8").digest());
+  const derived = new Map<string, string>();
+  return (ref) => {
+    const input = `${ref.kind}:${ref.value}`;
+    let id = derived.get(input);
+    if (id === undefined) {
+      id = uuidFromDigest(createHmac("sha256", secret).update(input, "utf8").digest());
+      if (derived.size >= DERIVED_CACHE_LIMIT) derived.clear();
+      derived.set(input, id);
+    }
+    return id;
+  };
 }
 
 export function uuidFromDigest(digest: Uint8Array): string {

@@ -40,6 +40,12 @@ export class KvCourseDirectory implements CourseDirectory {
     return new KvCourseDirectory(kv, cache, opts.fileNames ?? new Map());
   }
 
+  courseNameCached(courseId: string): { readonly name: string | undefined } | undefined {
+    if (courseId === "" || courseId.length > 255) return { name: undefined };
+    const slot = this.#cache.peek(courseKey(courseId));
+    return slot && { name: slot.value ?? this.#fileNames.get(courseId) };
+  }
+
   async courseName(courseId: string): Promise<string | undefined> {
     if (courseId === "" || courseId.length > 255) return undefined;
     return (await this.#cache.get(courseKey(courseId))) ?? this.#fileNames.get(courseId);

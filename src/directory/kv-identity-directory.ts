@@ -46,6 +46,13 @@ export class KvIdentityDirectory implements IdentityDirectory {
     return new KvIdentityDirectory(kv, cache, derive);
   }
 
+  resolveCached(ref: UserRef): { readonly user: ResolvedUser | undefined } | undefined {
+    const key = refKey(ref);
+    if (key === undefined) return { user: resolveWith(undefined, ref, this.#derive) };
+    const slot = this.#cache.peek(key);
+    return slot && { user: resolveWith(slot.value, ref, this.#derive) };
+  }
+
   async resolve(ref: UserRef): Promise<ResolvedUser | undefined> {
     const key = refKey(ref);
     const record = key === undefined ? undefined : await this.#cache.get(key);

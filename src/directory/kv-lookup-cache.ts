@@ -62,6 +62,11 @@ export class KvLookupCache<T> {
     return p;
   }
 
+  /** The cached answer for a key (`value` undefined: cached as unknown), or undefined when get() would load it. */
+  peek(key: string): Slot<T> | undefined {
+    return this.#cache.get(key);
+  }
+
   /** Forgets a key at once (after this instance wrote it), without waiting for the watch. */
   invalidate(key: string): void {
     this.#generation++;

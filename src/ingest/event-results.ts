@@ -40,7 +40,7 @@ export function backendResult(o: BackendOutput): BackendResult {
     reason: duplicate ? DUPLICATE_REASON : r.outcome === "transformed" ? "" : r.reason,
     statementIds: r.outcome === "transformed" ? r.statements.map((s) => String(s["id"])) : [],
     routerIds: o.routers.map((rt) => rt.id),
-    duplicateStatementIds: [...(o.duplicates?.statementIds ?? [])],
+    duplicateStatementIds: o.duplicates ? [...o.duplicates.statementIds] : [],
   });
 }
 

@@ -11,7 +11,7 @@ import {
   TransformedOutputSchema,
   TransformResponseSchema,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
-import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
+import { Backend, type EventResult } from "../../gen/eventrouting/v1/event_pb.js";
 import type { FailedRpc } from "../delivery/failed-rpc.js";
 import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
@@ -53,24 +53,20 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       const routers = restrictRouters(deps.pipeline.routers, req.routerIds, ctx.values.get(CALLER_ROLE));
       const pipeline = routers === deps.pipeline.routers ? deps.pipeline : { ...deps.pipeline, routers };
       // One bad event never fails the others: parse errors become per-event INVALID results.
-      const parsed: Array<{ index: number; event: EdxEvent }> = [];
-      const results = new Array(req.events.length);
-      req.events.forEach((input, index) => {
+      const events: EdxEvent[] = [];
+      const indexes: number[] = [];
+      const results: EventResult[] = new Array(req.events.length);
+      for (let index = 0; index < req.events.length; index++) {
         try {
-          parsed.push({ index, event: eventFromInput(input, `events[${index}]`) });
+          events.push(eventFromInput(req.events[index], `events[${index}]`));
+          indexes.push(index);
         } catch (e) {
           if (!(e instanceof ValidationError)) throw e;
           results[index] = invalidResult(index, e.message);
         }
-      });
-      const outputs = await emitEvents(
-        parsed.map((p) => p.event),
-        pipeline,
-        deps.publisher,
-      );
-      parsed.forEach((p, i) => {
-        results[p.index] = eventResult(p.index, p.event.name, outputs[i]!);
-      });
+      }
+      const outputs = await emitEvents(events, pipeline, deps.publisher);
+      for (let i = 0; i < events.length; i++) results[indexes[i]!] = eventResult(indexes[i]!, events[i]!.name, outputs[i]!);
       return create(EmitBatchResponseSchema, { results });
     },
 

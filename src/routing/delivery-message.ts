@@ -36,7 +36,6 @@ export function deliveryHeaders(meta: DeliveryHeaderFields): MsgHdrs {
   return h;
 }
 
-const utf8 = new TextEncoder();
 const LINE_BREAK = /[\r\n]/;
 
 /** Throws, as nats.js's MsgHdrs.set does, on a value that would inject a header line. */
@@ -54,11 +53,15 @@ export function assertHeaderValue(value: string): void {
 export function encodeDeliveryHeaderBlock(meta: DeliveryHeaderFields, msgId: string, streamName: string): Uint8Array {
   const { routerId, eventName, statementId, backend } = meta;
   assertHeaderValue(routerId + eventName + statementId + backend + msgId + streamName);
-  return utf8.encode(
+  // Buffer.from (a slice of Node's pool) is about 3x cheaper than TextEncoder for a block this size; the view
+  // keeps the result a plain Uint8Array, as nats.js's own encode() returns.
+  const b = Buffer.from(
     `NATS/1.0\r\n${HDR_ROUTER_ID}: ${routerId.trim()}\r\n${HDR_EVENT_NAME}: ${eventName.trim()}\r\n` +
       `${HDR_STATEMENT_ID}: ${statementId.trim()}\r\n${HDR_BACKEND}: ${backend.trim()}\r\n` +
       `Nats-Msg-Id: ${msgId.trim()}\r\nNats-Expected-Stream: ${streamName.trim()}\r\n\r\n`,
+    "utf8",
   );
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 
 export function readDeliveryHeaders(h: MsgHdrs | undefined): DeliveryHeaderFields {

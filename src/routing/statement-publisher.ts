@@ -43,12 +43,19 @@ function headerBlock(m: DeliveryMessage, streamName: string): Uint8Array {
 }
 
 /**
- * Headers already encoded. nats.js's publish only calls encode() on the headers it is given (protocol.js in
- * @nats-io/nats-core, pinned); test/statement-publisher.test.ts reads the stored headers back, so an upgrade that
- * changes this fails there rather than in production.
+ * Headers already encoded (a class, not an object literal with a closure: one allocation per message). nats.js's
+ * publish only calls encode() on the headers it is given (protocol.js in @nats-io/nats-core, pinned);
+ * test/statement-publisher.test.ts reads the stored headers back, so an upgrade that changes this fails there
+ * rather than in production.
  */
+class EncodedHeaders {
+  constructor(private readonly bytes: Uint8Array) {}
+  encode(): Uint8Array {
+    return this.bytes;
+  }
+}
 function encodedHeaders(bytes: Uint8Array): MsgHdrs {
-  return { encode: () => bytes } as unknown as MsgHdrs;
+  return new EncodedHeaders(bytes) as unknown as MsgHdrs;
 }
 
 /** What a PubAck (or its absence) said about one message. */
