@@ -103,9 +103,6 @@ async function main(): Promise<void> {
         ...(config.adminTokens?.length ? {} : { ADMIN_TOKENS: service.tokens.admin[0]! }),
       },
     };
-    if (process.stdout.isTTY) process.stdout.write(bannerText(info));
-    else logger.info(bannerFields(info), LISTENING_MESSAGE);
-
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
@@ -118,10 +115,14 @@ async function main(): Promise<void> {
       }
       await exit(0);
     };
-    // `on`, not `once`: a second signal while shutting down must not kill the process mid-way (the default action
-    // would skip stopping the embedded nats-server and releasing the DATA_DIR lock); `stop` runs once.
+    // Installed before the banner is printed: whoever waits for the banner may signal at once, and a signal before
+    // the handlers exist kills the process without stopping its nats-server child. `on`, not `once`: a second
+    // signal while shutting down must not take the default action either; `stop` runs once.
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
+
+    if (process.stdout.isTTY) process.stdout.write(bannerText(info));
+    else logger.info(bannerFields(info), LISTENING_MESSAGE);
   } catch (e) {
     await fail(e, config, logger);
   }

