@@ -57,19 +57,30 @@ export function loggingInterceptor(log: Logger): Interceptor {
       }
       logRpcError(log, { ...fields, ms, ...(messages === undefined ? {} : { messages }) }, ConnectError.from(e));
     };
-    let res;
-    try {
-      res = await next(req);
-    } catch (e) {
-      done(e);
-      throw e;
-    }
-    if (!res.stream) {
-      done(undefined);
-      return res;
-    }
-    return { ...res, message: logStreamEnd(res, done) };
+    return observeCall(next, req, done);
   };
+}
+
+type Next = Parameters<Interceptor>[0];
+
+/**
+ * Runs the call and reports its end exactly once: a unary call when it returns or throws, a stream when its
+ * iteration ends (with the number of messages). Shared by the log line and the RPC metrics so both see the same
+ * outcome, abandoned streams included.
+ */
+export async function observeCall(next: Next, req: Parameters<Next>[0], done: (e: unknown, messages?: number) => void): ReturnType<Next> {
+  let res;
+  try {
+    res = await next(req);
+  } catch (e) {
+    done(e);
+    throw e;
+  }
+  if (!res.stream) {
+    done(undefined);
+    return res;
+  }
+  return { ...res, message: streamEnd<StreamResponse["message"] extends AsyncIterable<infer M> ? M : never>(res, done) };
 }
 
 /** The failed-call line, shared with calls that fail before the interceptors run (early-errors.ts). */
@@ -81,7 +92,7 @@ export function logRpcError(log: Logger, fields: Record<string, unknown>, err: C
   else log.info(line, "rpc");
 }
 
-async function* logStreamEnd<T>(res: StreamResponse, done: (e: unknown, messages: number) => void): AsyncIterable<T> {
+async function* streamEnd<T>(res: StreamResponse, done: (e: unknown, messages: number) => void): AsyncIterable<T> {
   let count = 0;
   let outcome: unknown = new ConnectError("stream abandoned", Code.Canceled);
   try {
