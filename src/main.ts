@@ -15,6 +15,7 @@ import { NatsServerProcess } from "./nats/nats-server-process.js";
 import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
+import { limitHeapGrowth } from "./startup/heap-growth.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
 
@@ -65,6 +66,7 @@ async function main(): Promise<void> {
     throw e;
   }
   const logger = pino({ level: config.logLevel, base: { svc: "event-routing" } });
+  limitHeapGrowth();
   process.on("uncaughtException", (e) => void fail(e, config, logger));
   process.on("unhandledRejection", (e) => void fail(e, config, logger));
 
