@@ -7,7 +7,7 @@ import { classifyStatus, MAX_RETRY_AFTER_MS, parseRetryAfter } from "../src/deli
 import { decodePageToken, encodePageToken, toSelection } from "../src/delivery/failed-rpc.js";
 import { HttpSendError, type HttpAnswer } from "../src/delivery/http-send.js";
 import { retryDelayMs } from "../src/delivery/router-worker.js";
-import type { BatchSender } from "../src/delivery/senders.js";
+import { jsonArrayOf, type BatchSender } from "../src/delivery/senders.js";
 import { ValidationError } from "../src/errors.js";
 import { natsNames } from "../src/nats/names.js";
 import type { ResolvedDelivery } from "../src/routing/router-model.js";
@@ -48,8 +48,9 @@ function scripted(answer: (bodies: readonly string[]) => HttpAnswer | Error): Ba
   return {
     calls,
     redact: (t) => t,
-    async send(bodies) {
-      calls.push([...bodies]);
+    async send(bytes) {
+      const bodies = bytes.map((b) => Buffer.from(b).toString("utf8"));
+      calls.push(bodies);
       const a = answer(bodies);
       if (a instanceof Error) throw a;
       return a;
@@ -57,7 +58,7 @@ function scripted(answer: (bodies: readonly string[]) => HttpAnswer | Error): Ba
   };
 }
 const ans = (status: number, retryAfter?: string): HttpAnswer => ({ status, retryAfter, bodySnippet: "" });
-const items = (...keys: string[]): BatchItem[] => keys.map((key) => ({ key, body: key }));
+const items = (...keys: string[]): BatchItem[] => keys.map((key) => ({ key, body: Buffer.from(key) }));
 
 test("deliverBatch isolates poison statements by bisection and delivers the rest", async () => {
   const sender = scripted((b) => (b.includes("bad1") || b.includes("bad2") ? ans(400) : ans(200)));
@@ -168,4 +169,11 @@ test("page tokens and selections are validated", () => {
   assert.throws(() => toSelection({ ids: [], all: false, filter: { routerId: "a.b>" } as never }), ValidationError);
   assert.deepEqual(toSelection({ ids: [3n], all: false }), { ids: [3] });
   assert.deepEqual(toSelection({ ids: [], all: true }), { query: {} });
+});
+
+test("an xAPI request body is the stored statements' bytes joined into one JSON array, multi-byte text intact", () => {
+  const bodies = [{ id: "a", name: "café ☕" }, { id: "b" }, { id: "c", s: "𝄞" }].map((s) => Buffer.from(JSON.stringify(s)));
+  assert.deepEqual(JSON.parse(jsonArrayOf(bodies).toString("utf8")), [{ id: "a", name: "café ☕" }, { id: "b" }, { id: "c", s: "𝄞" }]);
+  assert.equal(jsonArrayOf(bodies.slice(0, 1)).toString(), '[{"id":"a","name":"café ☕"}]');
+  assert.equal(jsonArrayOf([]).toString(), "[]");
 });

@@ -14,7 +14,8 @@ import type { BatchSender } from "./senders.js";
 export interface BatchItem {
   /** Unique within the batch (statement id). */
   readonly key: string;
-  readonly body: string;
+  /** The statement's JSON as JetStream stored it (UTF-8). */
+  readonly body: Uint8Array;
 }
 
 export interface BatchReport {

@@ -25,8 +25,6 @@ import type { RouterStats } from "./router-stats.js";
 import type { BatchSender } from "./senders.js";
 import type { MetricsRecorder } from "../metrics/metrics.js";
 
-const utf8 = new TextDecoder();
-
 /** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
 export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
   if (d.backoffMs.length === 0) return d.countdownMs;
@@ -70,7 +68,8 @@ export class BatchProcessor {
       if (g) g.push(m);
       else groups.set(key, [m]);
     }
-    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: utf8.decode(ms[0]!.data) }));
+    // The stored bytes as they are: the request is built from them without decoding to strings and back.
+    const items: BatchItem[] = [...groups].map(([key, ms]) => ({ key, body: ms[0]!.data }));
     const attemptTime = new Date();
     const report = await deliverBatch(items, this.deps.sender, signal);
     const { stats, logger, router, failures } = this.deps;

@@ -35,11 +35,11 @@ export class HttpClient {
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
 
   /** POSTs `body`; resolves with any HTTP status, rejects with HttpSendError on timeout or connection failure. */
-  post(url: URL, headers: Record<string, string>, body: string, timeoutMs: number, signal?: AbortSignal): Promise<HttpAnswer> {
+  post(url: URL, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<HttpAnswer> {
     if (signal?.aborted) return Promise.reject(new HttpSendError("aborted: delivery stopped", false));
     const mod = url.protocol === "https:" ? https : http;
     const agent = url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
-    const payload = Buffer.from(body, "utf8");
+    const payload = typeof body === "string" ? Buffer.from(body, "utf8") : body;
     return new Promise<HttpAnswer>((resolve, reject) => {
       let cause: "timeout" | "aborted" | undefined;
       const req = mod.request(url, { method: "POST", agent, headers: { ...headers, "Content-Length": String(payload.length) } }, (res) => {
