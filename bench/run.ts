@@ -1,6 +1,6 @@
 /**
  * The benchmark suite (`npm run bench`): the service against what NATS (or its own server stack) allows, measured
- * side by side in one run. Three kinds of process, each its own: nats-server, the service (`node dist/main.js`
+ * side by side in one run. Three kinds of process, each its own: nats-server, the service (`npm start`'s command,
  * after a build: the production path, as users run it; BENCH_TSX=1 runs src/main.ts under tsx instead) and the
  * load generator (bench/suite/load.ts, bundled so it starts fast). Raw and service runs are interleaved, their
  * order alternating each round, and the ratio is taken per pair (raw and service of one round) then the median;
@@ -120,8 +120,13 @@ interface Service {
   readonly admin: ReturnType<typeof createClient<typeof RouterAdminService>>;
 }
 
+/** `npm start`'s node arguments (its V8 flags included): the service is benchmarked as production starts it. */
+const START_ARGS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  .split(" ")
+  .slice(1);
+
 async function startService(natsUrl: string, env: Record<string, string>, label: string): Promise<Service> {
-  const entry = TSX ? ["--import", "tsx", "src/main.ts"] : ["--enable-source-maps", "dist/main.js"];
+  const entry = TSX ? ["--import", "tsx", "src/main.ts"] : START_ARGS;
   const prof = PROFILE
     ? ["--cpu-prof", `--cpu-prof-dir=${join(ROOT, ".bench-prof")}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`]
     : [];
@@ -512,7 +517,7 @@ const env = {
   natsServer: natsServerVersion,
   natsJs: version("@nats-io/transport-node"),
   connect: version("@connectrpc/connect-node"),
-  service: TSX ? "node --import tsx src/main.ts" : "node --enable-source-maps dist/main.js (npm run build)",
+  service: TSX ? "node --import tsx src/main.ts" : `node ${START_ARGS.join(" ")} (npm start, after npm run build)`,
   rounds: ROUNDS,
   secondsPerRun: SECONDS,
 };

@@ -28,7 +28,8 @@ const read = (path: string) => readFileSync(join(REPO, path), "utf8");
 const BUILD_INSTALL = "npm ci --no-audit --no-fund";
 const BUILD = "npm run build";
 const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
-const START = ["node", "--enable-source-maps", "dist/main.js"];
+/** The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. */
+const START = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start.split(" ");
 const HEALTHCHECK = ["node", "dist/healthcheck.js"];
 
 type Env = Record<string, string>;
@@ -108,13 +109,14 @@ describe("deployment files", () => {
     assert.ok(example.length > 5 && composeExample.includes("EMIT_TOKENS="));
 
     for (const cmd of [BUILD_INSTALL, BUILD, RUNTIME_INSTALL]) assert.match(dockerfile, new RegExp(`^RUN ${cmd}`, "m"), cmd);
-    assert.ok(dockerfile.includes(`CMD ${JSON.stringify(START).replaceAll(",", ", ")}`), "CMD starts the bundle");
+    assert.ok(dockerfile.includes(`CMD ${JSON.stringify(START).replaceAll(",", ", ")}`), "CMD starts the bundle as npm start does");
+    assert.ok(read("README.md").includes(`&& ${START.join(" ")}\``), "the README's production command is npm start's");
     assert.ok(dockerfile.includes(`HEALTHCHECK`) && dockerfile.includes(JSON.stringify(HEALTHCHECK).replaceAll(",", ", ")));
     assert.match(dockerfile, /^USER node$/m);
     assert.equal([...dockerfile.matchAll(/^FROM /gm)].length, 2, "multi-stage");
 
     const unit = read("deploy/systemd/event-routing.service");
-    assert.match(unit, /^ExecStart=\/usr\/bin\/node --enable-source-maps dist\/main\.js$/m);
+    assert.ok(unit.includes(`\nExecStart=/usr/bin/${START.join(" ")}\n`), "systemd starts the bundle as npm start does");
     assert.deepEqual(
       [...unit.matchAll(/^Environment=([A-Z_]+)=/gm)].map((m) => m[1]!).filter((v) => !KNOWN.has(v)),
       [],

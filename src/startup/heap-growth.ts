@@ -6,11 +6,12 @@
  * are promoted. V8 picks a growth factor of up to 4x when full GCs are cheap, which they are here, so the old
  * generation was let grow to ~130 MiB of mostly garbage before each full GC and the process peaked at 240-268 MiB.
  * Capped at 2x (100%), full GCs run about twice as often (each ~8 ms of pause plus ~10 ms of incremental marking
- * per ~1.5 s of load) and the peak is ~175 MiB (docs/benchmarks.md, "Memory").
+ * per ~1.5 s of load) and the peak is ~175 MiB (docs/operations.md, "Memory").
  *
  * The flag is read by V8 each time it sizes the heap after a full GC, so setting it at start-up takes effect from
  * the first one. An operator who wants another value passes it to node (`node --heap-growing-percent=N
- * dist/main.js`, or 0 for V8's own choice); that one is kept.
+ * dist/main.js`, or 0 for V8's own choice); that one is kept. The young generation's size cannot be changed this
+ * late, so its flag is on the start command instead (docs/operations.md, "Memory").
  */
 import v8 from "node:v8";
 
