@@ -2,12 +2,13 @@
  * The pipelined publisher (plain publishes, one ack subscription, one timer per call) against a real nats-server:
  * what js.publish used to guarantee per message must still hold — the stored message carries the msg id and
  * delivery headers, duplicates are reported per message and in order, a JetStream error or a missing ack fails
- * the whole call with UnavailableError, and concurrent calls never see each other's acks.
+ * the whole call with UnavailableError, and concurrent calls never see each other's acks. Calls of one event-loop
+ * turn are written together, so a connection that refuses the write must fail those calls, not the process.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../src/errors.js";
 import { natsNames } from "../src/nats/names.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
@@ -78,4 +79,28 @@ test("no ack within the timeout (no stream listens on the subject) fails the cal
     publisher.publish(orphan),
     (e: unknown) => e instanceof UnavailableError && /did not confirm 1 of 1/.test(e.message),
   );
+});
+
+test("many calls of one turn, written together, each get their own outcome", async () => {
+  const publisher = new StatementPublisher(js, { timeoutMs: 5000, streamName: names.deliveryStream });
+  await publisher.publish(messages("pub-e", ["e0"]));
+  const calls = Array.from({ length: 40 }, (_, i) => publisher.publish(messages("pub-e", [`e${i + 1}`, "e0"])));
+  assert.deepEqual(
+    await Promise.all(calls),
+    Array.from({ length: 40 }, () => [false, true]),
+  );
+});
+
+test("a closed connection fails the calls queued for the write with UnavailableError; the process carries on", async () => {
+  const closing = await connect({ servers: nats.url });
+  const publisher = new StatementPublisher(jetstream(closing), { timeoutMs: 5000, streamName: names.deliveryStream });
+  await publisher.publish(messages("pub-f", ["f1"]));
+  await closing.close();
+  const both = [publisher.publish(messages("pub-f", ["f2"])), publisher.publish(messages("pub-f", ["f3", "f4"]))];
+  for (const call of both) {
+    await assert.rejects(
+      call,
+      (e: unknown) => e instanceof UnavailableError && /did not confirm \d of \d publishes \(.*closed/i.test(e.message),
+    );
+  }
 });
