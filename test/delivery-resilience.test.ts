@@ -260,7 +260,7 @@ test("a permanent JetStream refusal makes the router UNHEALTHY (status and healt
   }
   const e = await endpoint();
   const routers = new MemoryRouterSource();
-  const { d, log } = await instance(routers, { names: pn });
+  const { d } = await instance(routers, { names: pn });
   const health = new HealthRegistry();
   bindHealthToDelivery(d.health, health);
   routers.put(makeRouter("pa", e.url));
@@ -381,7 +381,7 @@ test("a delivery stream lost under a running worker makes the router UNHEALTHY; 
   await ensureStreams(nc, sn, { replicas: 1, deliveryMaxAgeHours: 1 });
   const e = await endpoint();
   const routers = new MemoryRouterSource();
-  const { d, log } = await instance(routers, { names: sn });
+  const { d } = await instance(routers, { names: sn });
   routers.put(makeRouter("slost", e.url));
   await d.settled();
   await jsm.streams.delete(sn.deliveryStream);
