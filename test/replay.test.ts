@@ -184,7 +184,9 @@ async function referenceFor(
 
 before(async () => {
   nats = await startNatsServer();
-  [svc, ref] = await Promise.all([instance("replay"), instance("reference")]);
+  // One after the other, so a failed start cannot leave the other instance running (and the file hanging).
+  svc = await instance("replay");
+  ref = await instance("reference");
   jsm = await jetstreamManager(svc.nc);
   for (const s of [svc, ref]) for (const id of ["lrs-a", "lrs-b"]) await createRouter(s, id);
   dir = mkdtempSync(join(tmpdir(), "er-replay-"));
