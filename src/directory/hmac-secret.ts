@@ -6,7 +6,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import { openKvBucket, retryWhileCreating } from "../nats/kv-bucket.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
@@ -22,10 +22,10 @@ export interface HmacSecretOptions {
 export async function identityHmacSecret(nc: NatsConnection, names: NatsNames, opts: HmacSecretOptions = {}): Promise<string> {
   if (opts.configured) return opts.configured;
   try {
-    const kv = await new Kvm(nc).create(names.settingsBucket, { replicas: opts.replicas ?? 1, history: 1 });
+    const kv = await openKvBucket(nc, names.settingsBucket, { replicas: opts.replicas ?? 1, history: 1 });
     try {
       const generated = randomBytes(32).toString("base64url");
-      await kv.create(IDENTITY_HMAC_KEY, generated);
+      await retryWhileCreating(() => kv.create(IDENTITY_HMAC_KEY, generated));
       return generated;
     } catch (e) {
       const lostRace =

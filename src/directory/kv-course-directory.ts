@@ -2,7 +2,8 @@
  * Course names from a KV bucket (key = base64url(course_id), value JSON {course_id, name}), falling back to the
  * names loaded from COURSES_FILE at start. The bucket wins so admins can correct a name without a restart.
  */
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { openKvBucket } from "../nats/kv-bucket.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
@@ -34,7 +35,7 @@ export class KvCourseDirectory implements CourseDirectory {
   }
 
   static async open(nc: NatsConnection, names: NatsNames, opts: KvCourseDirectoryOptions = {}): Promise<KvCourseDirectory> {
-    const kv = await new Kvm(nc).create(names.coursesBucket, { replicas: opts.replicas ?? 1, history: 1 });
+    const kv = await openKvBucket(nc, names.coursesBucket, { replicas: opts.replicas ?? 1, history: 1 });
     const cache = new KvLookupCache<string>(kv, (e) => e.json<StoredCourse>().name, opts.cache);
     await cache.start();
     return new KvCourseDirectory(kv, cache, opts.fileNames ?? new Map());

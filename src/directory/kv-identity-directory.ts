@@ -3,7 +3,8 @@
  * record as JSON {user_id, username, external_id, email}, so an event naming either finds it with one get.
  * Look-ups go through a short-lived cache invalidated by a bucket watch.
  */
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { openKvBucket } from "../nats/kv-bucket.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
 import type { NatsNames } from "../nats/names.js";
@@ -40,7 +41,7 @@ export class KvIdentityDirectory implements IdentityDirectory {
     derive: ExternalIdDerivation,
     opts: KvDirectoryOptions = {},
   ): Promise<KvIdentityDirectory> {
-    const kv = await new Kvm(nc).create(names.identitiesBucket, { replicas: opts.replicas ?? 1, history: 1 });
+    const kv = await openKvBucket(nc, names.identitiesBucket, { replicas: opts.replicas ?? 1, history: 1 });
     const cache = new KvLookupCache<IdentityRecord>(kv, (e) => fromStored(e.json<StoredIdentity>()), opts.cache);
     await cache.start();
     return new KvIdentityDirectory(kv, cache, derive);

@@ -11,7 +11,8 @@
  * twice. Without that, this instance would silently keep a stale copy of every router until restarted.
  */
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
+import { openKvBucket } from "../nats/kv-bucket.js";
 import { Backoff, sleep } from "../backoff.js";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { AlreadyExistsError, ConflictError, NotFoundError, UnavailableError, ValidationError } from "../errors.js";
@@ -70,7 +71,7 @@ export class RouterStore implements RouterSource {
 
   /** Creates the bucket if needed, loads every router and starts watching. Resolves once the initial set is loaded. */
   static async open(nc: NatsConnection, names: NatsNames, opts: RouterStoreOptions = {}): Promise<RouterStore> {
-    const kv = await new Kvm(nc).create(names.routersBucket, { replicas: opts.replicas ?? 1, history: 5 });
+    const kv = await openKvBucket(nc, names.routersBucket, { replicas: opts.replicas ?? 1, history: 5 });
     // Everything up to this sequence is the initial state; the watch replays the last value of every key first.
     const lastSeq = (await kv.status()).streamInfo.state.last_seq;
     const watch = await (opts.openWatch ?? defaultOpenWatch)(kv, 0);
