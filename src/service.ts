@@ -118,7 +118,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   const http = httpOptions(config, logger);
   const nc = await connectNats(natsConnectOptions(config, config.natsUrl));
   void logNatsStatus(nc.status(), logger);
-  const cleanup: Array<() => Promise<void> | void> = [() => nc.drain()];
+  // Drained when NATS is there; when it is not (a shutdown during an outage), closed, so the client stops
+  // reconnecting instead of keeping the process alive.
+  const cleanup: Array<() => Promise<void> | void> = [() => nc.drain().catch(() => nc.close())];
   try {
     await ensureStreams(
       nc,
@@ -323,7 +325,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       close() {
         closing ??= (async () => {
           await Promise.all([server.shutdown(config.shutdownGraceMs), consoleServer?.close(config.shutdownGraceMs)]);
-          for (const step of cleanup) await step();
+          // Every step runs even when one fails (the statement log is still closed, the NATS connection still
+          // ended); the first failure is reported after.
+          const failures: unknown[] = [];
+          for (const step of cleanup) await Promise.resolve(step()).catch((e: unknown) => void failures.push(e));
+          if (failures.length > 0) throw failures[0];
         })();
         return closing;
       },
