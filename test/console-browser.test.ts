@@ -67,6 +67,8 @@ before(async () => {
     DELIVERY_MAX_RETRIES: "0",
     DELIVERY_COUNTDOWN_MS: "3000",
     DELIVERY_HTTP_TIMEOUT_MS: "2000",
+    // Off, so a Caliper router gets CreateRouter's warning (the playground names its backends: still transformed).
+    CALIPER_ENABLED: "false",
   });
   base = `http://127.0.0.1:${sut.service.consolePort}/`;
   // A router whose endpoint fails: its statements land in the failed stream (enrollment is a critical event).
@@ -193,6 +195,25 @@ test("routers list: state, pending and failed per router; disable and enable fro
   assert.equal(sut.service.routers.get("lrs")?.enabled, false);
   await row.getByRole("button", { name: "Enable lrs" }).click();
   await row.locator('[data-col="state"]', { hasText: /active|enabled/ }).waitFor();
+});
+
+test("a router the service cannot feed is created, and CreateRouter's warning is shown on its page", async () => {
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  await page.getByRole("link", { name: "New router" }).click();
+  await page.getByRole("heading", { name: "New router" }).waitFor();
+  await page.getByLabel("Router id").fill("caliper-sink");
+  await page.getByLabel("Backend").selectOption({ label: "Caliper" });
+  await page.getByLabel("Endpoint URL").fill(good.url);
+  await page.getByRole("button", { name: "Create router" }).click();
+  await page.getByRole("heading", { name: "Router caliper-sink" }).waitFor();
+  const notice = page.getByRole("status").filter({ hasText: "CALIPER_ENABLED is false" });
+  await notice.waitFor();
+  assert.match((await notice.textContent()) ?? "", /receives nothing .* until CALIPER_ENABLED=true/);
+  await shot("router-created-with-warning");
+  // Shown once: the next page has no notice.
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  await page.getByRole("heading", { name: "Routers", exact: true }).waitFor();
+  assert.equal(await page.locator(".notice").count(), 0);
 });
 
 test("edit a router: a changed display name is saved and the write-only password, left empty, is kept", async () => {

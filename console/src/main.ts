@@ -20,8 +20,11 @@ export interface ConsoleSettings {
 export interface PageContext {
   readonly api: Api;
   readonly settings: ConsoleSettings;
-  /** Changes the page (a hash change). */
-  go(hash: string): void;
+  /**
+   * Changes the page (a hash change). `notices` (e.g. the warnings a CreateRouter answer carries) are shown at the
+   * top of the next page, so what the service said about a save is not lost with the form.
+   */
+  go(hash: string, notices?: readonly string[]): void;
 }
 
 type Stop = () => void;
@@ -52,13 +55,16 @@ function start(settings: ConsoleSettings): void {
   let stop: Stop | undefined;
   // Only a signed-in shell is "signed out" by an Unauthenticated answer; during sign-in the form reports it.
   let signedIn = false;
+  /** Shown once, on the page the next go() leads to. */
+  let pendingNotices: readonly string[] = [];
   const api = createApi(session.token, () => {
     if (signedIn) signedOut("Your session ended: the token is no longer accepted.");
   });
   const ctx: PageContext = {
     api,
     settings,
-    go: (hash) => {
+    go: (hash, notices) => {
+      pendingNotices = notices ?? [];
       window.location.hash = hash;
     },
   };
@@ -126,6 +132,10 @@ function start(settings: ConsoleSettings): void {
         if (!m) continue;
         main.replaceChildren();
         stop = page(main, ctx, ...m.slice(1).filter((s): s is string => s !== undefined));
+        if (pendingNotices.length > 0) {
+          main.prepend(h("div", { class: "notice", role: "status" }, ...pendingNotices.map((n) => h("p", {}, n))));
+          pendingNotices = [];
+        }
         // Move focus to the new page's heading so keyboard and screen-reader users start there.
         main.querySelector<HTMLElement>("h1")?.focus();
         return;

@@ -220,7 +220,7 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
         ? ctx.api.routers.updateRouter({ router, updateMask: { paths: MASK } })
         : ctx.api.routers.createRouter({ router });
       call.then(
-        (res) => ctx.go(`#/routers/${res.router?.id ?? router.id}`),
+        (res) => ctx.go(`#/routers/${res.router?.id ?? router.id}`, res.warnings),
         (e: unknown) => {
           const d = describeError(e);
           if (d.field && setFieldError(form, formFieldFor(d.field.path), d.field.message)) {
