@@ -167,6 +167,8 @@ test("router detail: the NATS names are shown and an emitted event moves the liv
   await page.locator('[data-stat="delivered"]', { hasText: /^0$/ }).waitFor();
   await page.waitForFunction(() => Number(document.querySelector("figure.chart")?.dataset["samples"]) >= 1);
   assert.equal(await chart.locator("canvas").count(), 1, "uPlot drew its canvas");
+  // The axis spans the chart's five minutes even with one sample (it used to spread one point over years).
+  assert.equal(await chart.getAttribute("data-x-seconds"), "300");
   const res = await sut.events.emit({ event: { event: { case: "json", value: enrollment } } }, emitAuth);
   assert.deepEqual(new Set(res.result?.backends.flatMap((b) => b.routerIds)), new Set(["lrs", "broken-lrs"]));
   await page.locator('[data-stat="delivered"]', { hasText: /^1$/ }).waitFor();

@@ -111,7 +111,20 @@ export const routerDetailPage: Page = (main, ctx, id) => {
             { label: "pending", stroke: "#1d4ed8", width: 2, dash: [6, 4] },
           ],
           axes: [{}, { label: "statements" }],
-          scales: { y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] } },
+          scales: {
+            // Always the last five minutes, ending at the newest sample: left to itself uPlot stretched one sample
+            // over years of axis (the first seconds on the page showed 2027 to 2029).
+            x: { time: true, range: (_u, _min, max) => [max - WINDOW_MS / 1000, max] },
+            y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] },
+          },
+          // The span uPlot actually drew, for tests and for anyone inspecting the page.
+          hooks: {
+            setScale: [
+              (u, key) => {
+                if (key === "x") chartBox.dataset["xSeconds"] = String(Math.round((u.scales["x"]?.max ?? 0) - (u.scales["x"]?.min ?? 0)));
+              },
+            ],
+          },
         },
         chartData(),
         chartBox,
