@@ -99,6 +99,12 @@ async function stored(): Promise<number> {
   return info.state.subjects?.[SUBJECT] ?? 0;
 }
 
+/**
+ * Entries per test: enough that the victim cannot finish between being seen with pending entries and the kill
+ * landing (with 2,000, a faster ingest path sometimes acknowledged them all first, and the test saw none pending).
+ */
+const ENTRIES = 10_000;
+
 /** Starts a victim and SIGKILLs it the moment it holds unacknowledged entries. */
 async function killWithPending(consumer: string): Promise<{ pending: number; storedAtKill: number }> {
   const victim = startProcess(consumer, 3_600_000);
@@ -133,15 +139,15 @@ after(async () => {
 });
 
 test("SIGKILL with entries pending: another instance of the group claims them; nothing lost, none stored twice", async () => {
-  await produce(3000, 0);
+  await produce(ENTRIES, 0);
   const { pending, storedAtKill } = await killWithPending("victim");
   assert.ok(pending > 0, "the killed instance left entries pending");
-  assert.ok(storedAtKill < 3000, "killed mid-stream");
+  assert.ok(storedAtKill < ENTRIES, "killed mid-stream");
 
   const survivor = await startService({ ...loadConfig(env("survivor", 1000)), natsUrl: nats.url }, pino({ level: "silent" }));
   try {
-    await waitUntil(async () => (await stored()) >= 3000 && (await pendingOf()) === 0, 30_000, "every entry stored and acknowledged");
-    assert.equal(await stored(), 3000, "one statement per entry");
+    await waitUntil(async () => (await stored()) >= ENTRIES && (await pendingOf()) === 0, 30_000, "every entry stored and acknowledged");
+    assert.equal(await stored(), ENTRIES, "one statement per entry");
     assert.equal(await pendingOf("victim"), 0, "the victim's entries were claimed");
     assert.equal(survivor.ingest.eventBus!.stats.rejected, 0);
   } finally {
@@ -151,18 +157,18 @@ test("SIGKILL with entries pending: another instance of the group claims them; n
 
 test("restarted under the same consumer name, an instance finishes its own pending entries (no claim needed)", async () => {
   const before = await stored();
-  await produce(2000, 3000);
+  await produce(ENTRIES, ENTRIES);
   const { pending } = await killWithPending("victim");
   assert.ok(pending > 0, "the killed instance left entries pending");
 
   // Claim idle time of an hour: only re-reading its own pending list can finish these entries.
   const restarted = startProcess("victim", 3_600_000);
   await waitUntil(
-    async () => (await stored()) >= before + 2000 && (await pendingOf()) === 0,
+    async () => (await stored()) >= before + ENTRIES && (await pendingOf()) === 0,
     30_000,
     "every entry stored and acknowledged",
   );
-  assert.equal(await stored(), before + 2000, "one statement per entry");
+  assert.equal(await stored(), before + ENTRIES, "one statement per entry");
   const exited = new Promise<number | null>((resolve) => restarted.once("exit", (code) => resolve(code)));
   restarted.kill("SIGTERM");
   assert.equal(await exited, 0, "a graceful stop exits cleanly");
