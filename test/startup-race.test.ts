@@ -42,29 +42,29 @@ test("a bucket that exists already is opened as it is, whatever the options aske
 });
 
 test("an unanswered write is repeated a few times, other errors are not", async () => {
-  const named = (name: string) => Object.assign(new Error(name), { name });
-  let calls = 0;
-  const flaky = async () => {
-    calls++;
-    if (calls <= 2) throw named(calls === 1 ? "TimeoutError" : "JetStreamNotEnabled");
-    return "stored";
+  /** A write that fails with these error names in turn, then is stored (or, `forever`, keeps failing with the last). */
+  const writeFailing = (names: readonly string[], forever = false) => {
+    const write = Object.assign(
+      async () => {
+        const name = names[write.calls] ?? (forever ? names.at(-1) : undefined);
+        write.calls++;
+        if (name === undefined) return "stored";
+        throw Object.assign(new Error(name), { name });
+      },
+      { calls: 0 },
+    );
+    return write;
   };
+
+  const flaky = writeFailing(["TimeoutError", "JetStreamNotEnabled"]);
   assert.equal(await retryWhileCreating(flaky), "stored");
-  assert.equal(calls, 3);
+  assert.equal(flaky.calls, 3);
 
-  calls = 0;
-  const refused = async () => {
-    calls++;
-    throw named("JetStreamApiError");
-  };
+  const refused = writeFailing(["JetStreamApiError"], true);
   await assert.rejects(retryWhileCreating(refused), { name: "JetStreamApiError" });
-  assert.equal(calls, 1, "a refusal is not repeated");
+  assert.equal(refused.calls, 1, "a refusal is not repeated");
 
-  calls = 0;
-  const silent = async () => {
-    calls++;
-    throw named("TimeoutError");
-  };
+  const silent = writeFailing(["TimeoutError"], true);
   await assert.rejects(retryWhileCreating(silent), { name: "TimeoutError" });
-  assert.equal(calls, 4, "three repeats, then the timeout stands");
+  assert.equal(silent.calls, 4, "three repeats, then the timeout stands");
 });
