@@ -17,13 +17,12 @@ const CLOSE = Buffer.from("]");
 
 /** `[b1,b2,...]` from JSON texts in bytes. */
 export function jsonArrayOf(bodies: readonly Uint8Array[]): Buffer {
-  const parts: Uint8Array[] = new Array(bodies.length * 2 + 1);
-  parts[0] = OPEN;
+  const parts: Uint8Array[] = [OPEN];
   for (let i = 0; i < bodies.length; i++) {
-    parts[2 * i + 1] = bodies[i]!;
-    parts[2 * i + 2] = i === bodies.length - 1 ? CLOSE : COMMA;
+    if (i > 0) parts.push(COMMA);
+    parts.push(bodies[i]!);
   }
-  if (bodies.length === 0) parts.push(CLOSE);
+  parts.push(CLOSE);
   return Buffer.concat(parts);
 }
 

@@ -11,7 +11,7 @@
  */
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { sleep } from "../backoff.js";
+import { Backoff, sleep } from "../backoff.js";
 
 /** The bucket, created with `opts` when absent; an existing one is used as it is. */
 export async function openKvBucket(nc: NatsConnection, bucket: string, opts: Partial<KvOptions>): Promise<KV> {
@@ -29,8 +29,8 @@ export async function openKvBucket(nc: NatsConnection, bucket: string, opts: Par
   }
 }
 
-/** Waits before each repeat of a write that went unanswered; after the last, its error stands. */
-const REPEAT_WAITS_MS = [50, 200, 500];
+/** Repeats of a write that went unanswered; after the last, its error stands. */
+const MAX_REPEATS = 3;
 
 /**
  * `write`, repeated while it goes unanswered (TimeoutError) or finds no responder. Only for writes that are safe to
@@ -38,14 +38,15 @@ const REPEAT_WAITS_MS = [50, 200, 500];
  * caller handles like losing the race to another instance.
  */
 export async function retryWhileCreating<T>(write: () => Promise<T>): Promise<T> {
+  // Jittered: the instances that raced to create the stream should not repeat their writes in lock-step.
+  const backoff = new Backoff(50, 500);
   for (let attempt = 0; ; attempt++) {
     try {
       return await write();
     } catch (e) {
       const name = (e as Error)?.name;
-      const wait = REPEAT_WAITS_MS[attempt];
-      if ((name !== "TimeoutError" && name !== "JetStreamNotEnabled") || wait === undefined) throw e;
-      await sleep(wait);
+      if ((name !== "TimeoutError" && name !== "JetStreamNotEnabled") || attempt >= MAX_REPEATS) throw e;
+      await sleep(backoff.next());
     }
   }
 }
