@@ -4,9 +4,11 @@
  * - `faultEvents` makes distinct Open edX events (unique raw timestamps, so unique statement ids) for one scenario,
  *   with the scenario in the course id so a router's match_params can select them.
  * - `LoadGenerator` sends them with EmitBatch (or Emit) and behaves like a careful client: a call that fails (Unavailable, a
- *   dead connection) is retried with the same events, which is safe because statement ids de-duplicate. Only an OK
- *   answer with every event PUBLISHED counts as acknowledged; every call is logged with its times and code, so a
- *   test can check what the service answered during an outage.
+ *   dead connection) is retried with the same events, which is safe because statement ids de-duplicate. An OK
+ *   answer acknowledges an event that is PUBLISHED to the router; on a retried call DUPLICATE acknowledges it too,
+ *   as the contract says (the failed attempt may have stored it before its answer was lost), while a DUPLICATE on a
+ *   first attempt is a failure (these events are new). Every call is logged with its times and code, so a test can
+ *   check what the service answered during an outage.
  * - `countFaults` is the accounting: lost = acknowledged − (delivered ∪ failed ∪ dropped) must be empty; duplicates
  *   (received more than once) and unexpected (received but never acknowledged) are reported.
  */
@@ -88,6 +90,18 @@ export interface LoadOptions {
   readonly pauseMs?: number;
 }
 
+const FIRST_ATTEMPT = new Set([Outcome.PUBLISHED]);
+const RETRIED = new Set([Outcome.PUBLISHED, Outcome.DUPLICATE]);
+
+/**
+ * The outcomes that mean "stored for the router". DUPLICATE means JetStream already held every statement under its
+ * id: on a retry that is the earlier, unanswered attempt's store (the README: treat it like PUBLISHED); on a first
+ * attempt of events that were never sent it would be a false answer.
+ */
+export function storedOutcomes(attempt: number): ReadonlySet<Outcome> {
+  return attempt > 1 ? RETRIED : FIRST_ATTEMPT;
+}
+
 export class LoadGenerator {
   /** statement id -> event name, for every statement of an acknowledged call. */
   readonly acknowledged = new Map<string, string>();
@@ -148,7 +162,7 @@ export class LoadGenerator {
   }
 
   private async sendUntilAcknowledged(batch: FaultEvent[], deadline: number): Promise<void> {
-    for (;;) {
+    for (let attempt = 1; ; attempt++) {
       if (Date.now() > deadline)
         throw new Error(`load: a batch was not acknowledged within ${this.opts.deadlineMs} ms (${this.summary()})`);
       const start = Date.now();
@@ -161,9 +175,10 @@ export class LoadGenerator {
           : await client.emitBatch({ events: inputs }, callOpts);
         this.calls.push({ start, end: Date.now(), code: "OK", events: batch.length });
         for (const r of res.results) {
-          const b = r.backends.find((x) => x.outcome === Outcome.PUBLISHED && x.routerIds.includes(this.opts.routerId));
-          if (r.outcome !== Outcome.PUBLISHED || !b || b.statementIds.length === 0) {
-            this.notPublished.push(`${r.name}: ${Outcome[r.outcome]} ${r.reason}`);
+          const stored = storedOutcomes(attempt);
+          const b = r.backends.find((x) => stored.has(x.outcome) && x.routerIds.includes(this.opts.routerId));
+          if (!stored.has(r.outcome) || !b || b.statementIds.length === 0) {
+            this.notPublished.push(`${r.name}: ${Outcome[r.outcome]} ${r.reason}${attempt > 1 ? ` (attempt ${attempt})` : ""}`);
             continue;
           }
           for (const id of b.statementIds) this.acknowledged.set(id, r.name);
