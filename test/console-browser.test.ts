@@ -290,6 +290,25 @@ test("routers list: state, pending and failed per router; disable and enable fro
   await row.locator('[data-col="state"]', { hasText: /active|enabled/ }).waitFor();
 });
 
+test("router detail: dropped, failed-and-stored and in-the-failed-stream are three numbers, not one", async () => {
+  // A non-critical event to the broken router is dropped after its attempts; the enrollment before it was stored.
+  const video = readFileSync(new URL("../console/samples/play_video.json", import.meta.url), "utf8");
+  await sut.events.emit({ event: { event: { case: "json", value: video } } }, emitAuth);
+  await waitUntil(
+    async () => (await sut.admin.getRouterStatus({ id: "broken-lrs" }, adminAuth)).statuses[0]?.dropped === 1n,
+    GUARD_MS,
+    "the video statement dropped",
+  );
+  await page.locator('tr[data-router="broken-lrs"]').getByRole("link", { name: "broken-lrs", exact: true }).click();
+  await page.getByRole("heading", { name: "Router broken-lrs" }).waitFor();
+  await page.locator('[data-stat="dropped"]', { hasText: /^1$/ }).waitFor();
+  assert.equal(await page.locator('[data-stat="failed"]').textContent(), "1", "the stored enrollment only");
+  assert.equal(await page.locator('[data-stat="failed-stored"]').textContent(), "1");
+  await page.getByText("Dropped (this instance)", { exact: true }).waitFor();
+  await page.getByText("Failed, stored (this instance)", { exact: true }).waitFor();
+  await page.getByText("In the failed stream", { exact: true }).waitFor();
+});
+
 test("a router the service cannot feed is created, and CreateRouter's warning is shown on its page", async () => {
   await page.getByRole("link", { name: "Routers", exact: true }).click();
   await page.getByRole("link", { name: "New router" }).click();

@@ -1,8 +1,9 @@
 /**
- * One router: its settings, delivery state, a live chart of delivered / failed / pending (GetRouterStatus polled
- * every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS names an operator types
- * into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this service's prefix).
- * delivered and failed are the answering instance's counters since it started; pending is the backlog.
+ * One router: its settings, delivery state, a live chart of delivered / failed / dropped / pending
+ * (GetRouterStatus polled every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS
+ * names an operator types into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this
+ * service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
+ * started; pending is the backlog; "in the failed stream" is what is stored now, whoever stored it.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import uPlot from "uplot";
@@ -22,8 +23,20 @@ const RECENT_FAILED = 5;
 interface Sample {
   readonly t: number;
   readonly delivered: number;
+  /** Exhausted and stored in the failed stream (critical events), this instance. */
   readonly failed: number;
+  /** Exhausted and dropped (non-critical events), this instance. */
+  readonly dropped: number;
   readonly pending: number;
+}
+
+/**
+ * RouterStatus.failed counts every exhausted statement, the dropped ones too; the page names the two apart, as
+ * the metrics do (delivery_results_total{result="failed"|"dropped"}).
+ */
+export function exhausted(s: Pick<RouterStatus, "failed" | "dropped">): { failed: number; dropped: number } {
+  const dropped = Number(s.dropped);
+  return { failed: Math.max(0, Number(s.failed) - dropped), dropped };
 }
 
 function dl(pairs: Array<[string, Node | string]>): HTMLDListElement {
@@ -97,6 +110,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
     samples.map((s) => s.t / 1000),
     samples.map((s) => s.delivered),
     samples.map((s) => s.failed),
+    samples.map((s) => s.dropped),
     samples.map((s) => s.pending),
   ];
   /** HH:MM:SS in UTC, the time part of the ISO 8601 form formatTime uses everywhere else. */
@@ -126,7 +140,8 @@ export const routerDetailPage: Page = (main, ctx, id) => {
           series: [
             { label: "time (UTC)", value: (_u, v) => (v == null ? "—" : formatTime(new Date(v * 1000))) },
             { label: "delivered", stroke: "#1f7a3a", width: 2, points: { show: true } },
-            { label: "failed", stroke: "#b3261e", width: 2, points: { show: true } },
+            { label: "failed, stored", stroke: "#b3261e", width: 2, points: { show: true } },
+            { label: "dropped", stroke: "#9a6700", width: 2, points: { show: true } },
             { label: "pending", stroke: "#1d4ed8", width: 2, dash: [6, 4], points: { show: true } },
           ],
           axes: [
@@ -169,7 +184,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
     const last = samples.at(-1)!;
     chartBox.dataset["samples"] = String(samples.length);
     chartBox.dataset["delivered"] = String(last.delivered);
-    chartSummary.textContent = `At ${formatTime(new Date(last.t))}: ${last.delivered} delivered, ${last.failed} failed, ${last.pending} pending.`;
+    chartSummary.textContent = `At ${formatTime(new Date(last.t))}: ${last.delivered} delivered, ${last.failed} failed and stored, ${last.dropped} dropped, ${last.pending} pending.`;
   };
 
   const showStatus = (s: RouterStatus | undefined, r: Router): void => {
@@ -189,8 +204,9 @@ export const routerDetailPage: Page = (main, ctx, id) => {
         ["Pending", h("span", { "data-stat": "pending" }, String(s?.pending ?? "—"))],
         ["In flight", String(s?.inFlight ?? "—")],
         ["Delivered (this instance)", h("span", { "data-stat": "delivered" }, String(s?.delivered ?? "—"))],
-        ["Failed (this instance)", h("span", { "data-stat": "failed" }, String(s?.failed ?? "—"))],
-        ["Failed, stored", String(s?.failedStored ?? "—")],
+        ["Failed, stored (this instance)", h("span", { "data-stat": "failed" }, s ? String(exhausted(s).failed) : "—")],
+        ["Dropped (this instance)", h("span", { "data-stat": "dropped" }, s ? String(exhausted(s).dropped) : "—")],
+        ["In the failed stream", h("span", { "data-stat": "failed-stored" }, String(s?.failedStored ?? "—"))],
         ["Last success", time(s?.lastSuccessTime)],
         ["Oldest pending", time(s?.oldestPendingTime)],
         ["Expires (age limit)", time(s?.oldestPendingExpireTime)],
@@ -239,7 +255,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       showStatus(st, router);
       if (st) {
         const now = Date.now();
-        samples.push({ t: now, delivered: Number(st.delivered), failed: Number(st.failed), pending: Number(st.pending) });
+        samples.push({ t: now, delivered: Number(st.delivered), ...exhausted(st), pending: Number(st.pending) });
         while (samples.length > 0 && samples[0]!.t < now - WINDOW_MS) samples.shift();
         drawChart();
       }

@@ -148,7 +148,7 @@ export const routersPage: Page = (main, ctx) => {
           h(
             "tr",
             {},
-            ...["Router", "Backend", "Endpoint", "State", "Pending", "Failed (stored)", "Last success", "Last error", "Actions"].map((c) =>
+            ...["Router", "Backend", "Endpoint", "State", "Pending", "In failed stream", "Last success", "Last error", "Actions"].map((c) =>
               h("th", { scope: "col" }, c),
             ),
           ),
