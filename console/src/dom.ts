@@ -68,13 +68,15 @@ export function formatTime(d: Date | undefined): string {
 }
 
 /**
- * A URL that may wrap only after "/" or before "?", "&", "#" (a <wbr> there), never inside a word: break-all cut
- * hosts and paths mid-word, which read as two different values.
+ * A URL that may wrap only after a "/" of its path or before "?", "&", "#" (a <wbr> there), never inside a word
+ * nor inside scheme://host:port: break-all cut hosts and paths mid-word, which read as two different values.
  */
 export function breakableUrl(url: string): HTMLSpanElement {
   const span = h("span", { class: "url" });
-  for (const part of url.split(/(?<=\/)|(?=[?&#])/)) append(span, part, document.createElement("wbr"));
-  span.lastChild?.remove();
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? "";
+  const parts = url.slice(origin.length).split(/(?<=\/)|(?=[?&#])/);
+  parts[0] = origin + (parts[0] ?? "");
+  for (const [i, part] of parts.entries()) append(span, i > 0 ? document.createElement("wbr") : null, part);
   return span;
 }
 

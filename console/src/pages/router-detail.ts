@@ -17,7 +17,7 @@ import { BACKEND_LABEL, deleteRouter, setEnabled, STATE_LABEL, stateText } from 
 const POLL_MS = 2000;
 const WINDOW_MS = 5 * 60_000;
 /** The narrowest x range: a few polls' worth, so the first samples spread across the chart. */
-const MIN_SPAN_S = 30;
+const MIN_SPAN_S = 10;
 const RECENT_FAILED = 5;
 
 interface Sample {
@@ -147,6 +147,9 @@ export const routerDetailPage: Page = (main, ctx, id) => {
           axes: [
             {
               label: "time (UTC)",
+              // Whole seconds and up, well apart: the labels have no sub-second part, so finer ticks read twice.
+              incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
+              space: 80,
               // uPlot's own labels are in the browser's zone and locale, with a date on the first tick that read
               // as a wrong date ("8/27/29"); plain UTC clock times name one zone and no date at all.
               values: (_u, splits) => {
