@@ -93,8 +93,9 @@ export class RejectedStream {
     }
   }
 
+  /** One input's subject, or every input's: the wildcard in the source's place (`<prefix>.rejected.*`). */
   private subject(source: IngestSource | undefined): string {
-    return source ? this.names.rejectedSubject(source) : this.names.rejectedSubject("*" as IngestSource);
+    return this.names.rejectedSubject(source ?? ("*" as IngestSource));
   }
 
   private async next(subject: string, seq: number): Promise<RejectedEntry | null> {
