@@ -11,6 +11,7 @@ import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createDirectoryAdminService } from "./admin/directory-admin-service.js";
 import { createIngestAdminService } from "./admin/ingest-admin-service.js";
+import { RejectedStream } from "./ingest/rejected-stream.js";
 import { createRouterAdminService } from "./admin/router-admin-service.js";
 import type { Config } from "./config.js";
 import { startConsoleServer } from "./console/console-server.js";
@@ -223,6 +224,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
           logger,
         }),
     });
+    const rejectedStream = new RejectedStream(await jetstreamManager(nc), ingestNames(config.natsPrefix));
     const server = await startServer({
       host: config.host,
       port: config.port,
@@ -255,7 +257,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         );
         router.service(
           IngestAdminService,
-          createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest }),
+          createIngestAdminService({
+            eventBus: ingest.eventBus,
+            natsIngest: ingest.natsIngest,
+            rejected: rejectedStream,
+          }),
           ADMIN_SERVICE_OPTIONS,
         );
       },

@@ -8,12 +8,16 @@
  * own "Failed to load resource" lines for the RPC answers the steps provoke on purpose (401, 403, 400).
  */
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { jetstream } from "@nats-io/jetstream";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
+import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { createClient } from "@connectrpc/connect";
+import { connectNats } from "../src/nats/connection.js";
 import { buildConsole } from "./support/console-build.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import {
@@ -29,6 +33,11 @@ import {
 // DOM they use is declared here (file-local) instead of adding the DOM library to the whole program.
 interface BrowserElement {
   readonly textContent: string | null;
+  readonly className: string;
+  readonly clientWidth: number;
+  readonly scrollWidth: number;
+  readonly childNodes: Iterable<{ readonly nodeName: string; readonly textContent: string | null }>;
+  getBoundingClientRect(): { readonly left: number; readonly right: number; readonly bottom: number; readonly width: number };
   readonly outerHTML: string;
   readonly dataset: Record<string, string | undefined>;
   getAttribute(name: string): string | null;
@@ -41,6 +50,12 @@ declare const document: {
 };
 declare const sessionStorage: { readonly length: number; setItem(key: string, value: string): void };
 declare const CSS: { escape(s: string): string };
+declare function getComputedStyle(el: BrowserElement): {
+  readonly whiteSpace: string;
+  readonly wordBreak: string;
+  readonly overflowX: string;
+  readonly color: string;
+};
 
 const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
 const GUARD_MS = 20_000;
@@ -91,6 +106,18 @@ after(async () => {
 
 async function shot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+}
+
+/** ISO 8601 in UTC, seconds precision: the one time format of the console, the CLI and the logs. */
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/;
+
+/** The bottoms of a filter form's controls: aligned when they are all the same. */
+async function filterBottoms(): Promise<number[]> {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("form.filters input, form.filters select, form.filters button")].map((el) =>
+      Math.round(el.getBoundingClientRect().bottom),
+    ),
+  );
 }
 
 /** Every form control on the page has a label (for=id, aria-label or a wrapping label). */
@@ -150,11 +177,11 @@ test("create a router: an invalid URL shows the RPC's message under the endpoint
   assert.equal(await page.getByLabel("Endpoint URL").getAttribute("aria-invalid"), "true");
   assert.equal(await page.evaluate(() => document.activeElement?.getAttribute("name")), "endpoint_url", "focus moves to the invalid field");
   await shot("router-form-error");
-  await page.getByLabel("Endpoint URL").fill(good.url);
+  await page.getByLabel("Endpoint URL").fill(`${good.url}/lrs/data/xAPI`);
   await page.getByRole("button", { name: "Create router" }).click();
   await page.getByRole("heading", { name: "Router lrs" }).waitFor();
   const stored = sut.service.routers.get("lrs");
-  assert.equal(stored?.endpointUrl, good.url);
+  assert.equal(stored?.endpointUrl, `${good.url}/lrs/data/xAPI`);
   // Write-only: the detail page says a secret is stored, and nothing on it shows the password.
   await page.getByText("basic (secret stored)").waitFor();
   assert.ok(!(await page.content()).includes("s3cret-password"));
@@ -167,8 +194,55 @@ test("router detail: the NATS names are shown and an emitted event moves the liv
   await page.locator('[data-stat="delivered"]', { hasText: /^0$/ }).waitFor();
   await page.waitForFunction(() => Number(document.querySelector("figure.chart")?.dataset["samples"]) >= 1);
   assert.equal(await chart.locator("canvas").count(), 1, "uPlot drew its canvas");
-  // The axis spans the chart's five minutes even with one sample (it used to spread one point over years).
-  assert.equal(await chart.getAttribute("data-x-seconds"), "300");
+  // Seeded from the first answer and scaled to the samples it has (at least 10 s), not an empty five minutes
+  // (it once spread one point over years of axis, then drew it on the edge of five empty minutes).
+  assert.equal(await chart.getAttribute("data-x-seconds"), "10");
+  // The axis labels are UTC clock times near now: no date, so no wrong date ("8/27/29").
+  const labels = ((await chart.getAttribute("data-x-labels")) ?? "").split(" ");
+  assert.ok(labels.length >= 2, `axis labels: ${labels.join(" ")}`);
+  assert.equal(new Set(labels).size, labels.length, `no label twice: ${labels.join(" ")}`);
+  const nowS = Math.floor(Date.now() / 1000) % 86_400;
+  for (const l of labels) {
+    assert.match(l, /^\d\d:\d\d:\d\d$/);
+    const [hh, mm, ss] = l.split(":").map(Number) as [number, number, number];
+    const delta = (nowS - (hh * 3600 + mm * 60 + ss) + 86_400) % 86_400;
+    assert.ok(delta <= 120 || delta >= 86_400 - 10, `label ${l} is within the last two minutes (UTC)`);
+  }
+  // The legend shows the newest values without the pointer on the chart, and the chart fills its container.
+  const legendValue = (series: string) => chart.locator(".u-legend .u-series", { hasText: series }).locator(".u-value");
+  assert.equal(await legendValue("delivered").textContent(), "0");
+  assert.match((await legendValue("time").textContent()) ?? "", ISO_UTC);
+  const widths = await page.evaluate(() => {
+    const fig = document.querySelector("figure.chart")!;
+    return { fig: fig.clientWidth, plot: document.querySelector("figure.chart .uplot")!.getBoundingClientRect().width };
+  });
+  assert.ok(Math.abs(widths.fig - widths.plot) <= 2, `chart ${widths.plot}px fills its container ${widths.fig}px`);
+  // The endpoint URL may wrap only after "/" (a <wbr>), never mid-word; ids and times do not wrap at all.
+  const url = await page.evaluate(() => {
+    const el = document.querySelector(".facts .url")!;
+    const nodes = [...el.childNodes];
+    return {
+      style: getComputedStyle(el).wordBreak,
+      breaksAfter: nodes.flatMap((n, i) => (n.nodeName === "WBR" ? [nodes[i - 1]?.textContent ?? ""] : [])),
+      text: el.textContent,
+    };
+  });
+  assert.equal(url.text, `${good.url}/lrs/data/xAPI`);
+  assert.equal(url.style, "normal");
+  assert.deepEqual(url.breaksAfter, [`${good.url}/`, "lrs/", "data/"], "breaks after the path's slashes only");
+  // A long nats command scrolls inside its box instead of being clipped by the column.
+  await page.setViewportSize({ width: 1000, height: 820 });
+  const commands = await page.evaluate(() => {
+    const pre = document.querySelector("pre.commands")!;
+    const col = pre.closest("section")!;
+    return {
+      overflowX: getComputedStyle(pre).overflowX,
+      scrolls: pre.scrollWidth > pre.clientWidth,
+      inside: pre.getBoundingClientRect().right <= col.getBoundingClientRect().right + 1,
+    };
+  });
+  await page.setViewportSize({ width: 1366, height: 820 });
+  assert.deepEqual(commands, { overflowX: "auto", scrolls: true, inside: true });
   const res = await sut.events.emit({ event: { event: { case: "json", value: enrollment } } }, emitAuth);
   assert.deepEqual(new Set(res.result?.backends.flatMap((b) => b.routerIds)), new Set(["lrs", "broken-lrs"]));
   await page.locator('[data-stat="delivered"]', { hasText: /^1$/ }).waitFor();
@@ -176,6 +250,8 @@ test("router detail: the NATS names are shown and an emitted event moves the liv
     const d = document.querySelector("figure.chart")?.dataset;
     return d?.["delivered"] === "1" && Number(d["samples"]) >= 2;
   });
+  assert.equal(await legendValue("delivered").textContent(), "1");
+  assert.match((await page.locator('dt:text-is("Last success") + dd').textContent()) ?? "", ISO_UTC);
   assert.equal(good.storedIds().size, 1);
   await shot("router-detail");
 });
@@ -191,12 +267,47 @@ test("routers list: state, pending and failed per router; disable and enable fro
   const row = page.locator('tr[data-router="lrs"]');
   await row.locator('[data-col="state"]', { hasText: "active" }).waitFor();
   await page.locator('tr[data-router="broken-lrs"] [data-col="failed"]', { hasText: /^1$/ }).waitFor();
+  await page.locator('tr[data-router="broken-lrs"] [data-col="last-error"]', { hasText: /HTTP 503/ }).waitFor();
+  // "No error" is a plain dash, not drawn as an error; an error starts with its ISO 8601 time.
+  const lastError = (id: string) =>
+    page.evaluate((sel) => {
+      const td = document.querySelector(sel)!;
+      return { text: td.textContent, className: td.className };
+    }, `tr[data-router="${id}"] [data-col="last-error"]`);
+  assert.deepEqual(await lastError("lrs"), { text: "—", className: "muted" });
+  const broken = await lastError("broken-lrs");
+  assert.equal(broken.className, "error-text");
+  assert.match(broken.text ?? "", /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ HTTP 503/);
+  assert.equal(
+    await page.evaluate(() => getComputedStyle(document.querySelector('tr[data-router="broken-lrs"] a.id')!).whiteSpace),
+    "nowrap",
+    "router ids do not wrap",
+  );
   await shot("routers");
   await row.getByRole("button", { name: "Disable lrs" }).click();
   await row.locator('[data-col="state"]', { hasText: "disabled" }).waitFor();
   assert.equal(sut.service.routers.get("lrs")?.enabled, false);
   await row.getByRole("button", { name: "Enable lrs" }).click();
   await row.locator('[data-col="state"]', { hasText: /active|enabled/ }).waitFor();
+});
+
+test("router detail: dropped, failed-and-stored and in-the-failed-stream are three numbers, not one", async () => {
+  // A non-critical event to the broken router is dropped after its attempts; the enrollment before it was stored.
+  const video = readFileSync(new URL("../console/samples/play_video.json", import.meta.url), "utf8");
+  await sut.events.emit({ event: { event: { case: "json", value: video } } }, emitAuth);
+  await waitUntil(
+    async () => (await sut.admin.getRouterStatus({ id: "broken-lrs" }, adminAuth)).statuses[0]?.dropped === 1n,
+    GUARD_MS,
+    "the video statement dropped",
+  );
+  await page.locator('tr[data-router="broken-lrs"]').getByRole("link", { name: "broken-lrs", exact: true }).click();
+  await page.getByRole("heading", { name: "Router broken-lrs" }).waitFor();
+  await page.locator('[data-stat="dropped"]', { hasText: /^1$/ }).waitFor();
+  assert.equal(await page.locator('[data-stat="failed"]').textContent(), "1", "the stored enrollment only");
+  assert.equal(await page.locator('[data-stat="failed-stored"]').textContent(), "1");
+  await page.getByText("Dropped (this instance)", { exact: true }).waitFor();
+  await page.getByText("Failed, stored (this instance)", { exact: true }).waitFor();
+  await page.getByText("In the failed stream", { exact: true }).waitFor();
 });
 
 test("a router the service cannot feed is created, and CreateRouter's warning is shown on its page", async () => {
@@ -243,6 +354,9 @@ test("failed statements: filter, view one as JSON, retry the selected one after 
   await row.first().waitFor();
   assert.equal(await row.count(), 1);
   const id = (await row.getAttribute("data-failed"))!;
+  assert.match((await row.locator("td.time").textContent()) ?? "", ISO_UTC);
+  const bottoms = await filterBottoms();
+  assert.ok(Math.max(...bottoms) - Math.min(...bottoms) <= 1, `filter controls aligned: ${bottoms.join(", ")}`);
   // Dismissing the confirmation does nothing.
   page.once("dialog", (d) => void d.dismiss());
   await page.getByRole("button", { name: "Purge all matching" }).click();
@@ -280,6 +394,47 @@ test("failed statements: purge all matching the filter, after confirming", async
   assert.equal((await sut.events.listFailed({}, adminAuth)).failed.length, 0);
 });
 
+test("rejected input: each entry's input, reason and time; one shown whole; purge the selected one after confirming", async () => {
+  const ingest = createClient(IngestAdminService, sut.transports.grpc);
+  const nc = await connectNats({ servers: sut.nats.url });
+  try {
+    const js = jetstream(nc);
+    await js.publish("eventrouting.ingest.lms", "{nope}");
+    await js.publish("eventrouting.ingest.lms", JSON.stringify({ name: "edx.course.enrollment.activated", note: "no context" }));
+  } finally {
+    await nc.close();
+  }
+  await waitUntil(async () => (await ingest.listRejected({}, adminAuth)).rejected.length === 2, GUARD_MS, "two rejected copies");
+  await page.getByRole("link", { name: "Rejected input" }).click();
+  await page.getByRole("heading", { name: "Rejected input" }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+  const rows = page.locator("tr[data-rejected]");
+  await rows.nth(1).waitFor();
+  assert.equal(await rows.count(), 2);
+  const first = rows.first();
+  assert.equal(await first.locator('[data-col="input"]').textContent(), "{nope}");
+  assert.match((await first.locator('[data-col="reason"]').textContent()) ?? "", /JSON/i);
+  assert.match((await first.locator("td.time").textContent()) ?? "", ISO_UTC);
+  const bottoms = await filterBottoms();
+  assert.ok(Math.max(...bottoms) - Math.min(...bottoms) <= 1, `filter controls aligned: ${bottoms.join(", ")}`);
+  const second = rows.nth(1);
+  const secondId = (await second.getAttribute("data-rejected"))!;
+  await second.getByRole("button", { name: `View #${secondId}` }).click();
+  await page.locator("pre.json", { hasText: '"note": "no context"' }).waitFor();
+  await shot("rejected");
+  // Purge the first after confirming; the second stays.
+  const firstId = (await first.getAttribute("data-rejected"))!;
+  await first.getByRole("checkbox").check();
+  page.once("dialog", (d) => void (d.message().includes("Purge 1 selected entry") ? d.accept() : d.dismiss()));
+  await page.getByRole("button", { name: "Purge selected" }).click();
+  await page.getByRole("status").filter({ hasText: "1 purged." }).waitFor();
+  await page.locator(`tr[data-rejected="${firstId}"]`).waitFor({ state: "detached" });
+  assert.deepEqual(
+    (await ingest.listRejected({}, adminAuth)).rejected.map((r) => String(r.id)),
+    [secondId],
+  );
+});
+
 test("playground: a sample through Transform shows xAPI and Caliper statements and the routers that would receive them", async () => {
   await page.getByRole("link", { name: "Playground" }).click();
   await page.getByRole("heading", { name: "Playground" }).waitFor();
@@ -310,6 +465,14 @@ test("a token that stops being accepted returns to the sign-in form; Sign out fo
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.getByLabel("Admin token").waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.length), 0);
+});
+
+test("no console module imports the shell: shared types live in page.ts (main.ts imports the pages; no cycle)", () => {
+  const dir = new URL("../console/src/", import.meta.url);
+  const files = readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && f !== "main.ts");
+  assert.ok(files.length > 5);
+  const importers = files.filter((f) => /from "(\.\.?\/)+main\.js"/.test(readFileSync(new URL(f, dir), "utf8")));
+  assert.deepEqual(importers, []);
 });
 
 test("no console errors or CSP violations on any page", () => {

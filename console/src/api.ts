@@ -6,6 +6,7 @@
 import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 
 const TOKEN_KEY = "event-routing.console.admin-token";
@@ -13,6 +14,7 @@ const TOKEN_KEY = "event-routing.console.admin-token";
 export interface Api {
   readonly routers: Client<typeof RouterAdminService>;
   readonly events: Client<typeof EventRoutingService>;
+  readonly ingest: Client<typeof IngestAdminService>;
 }
 
 export const session = {
@@ -34,7 +36,11 @@ export function createApi(token: () => string | null, onSignedOut: () => void): 
     }
   };
   const transport = createConnectTransport({ baseUrl: window.location.origin, interceptors: [auth] });
-  return { routers: createClient(RouterAdminService, transport), events: createClient(EventRoutingService, transport) };
+  return {
+    routers: createClient(RouterAdminService, transport),
+    events: createClient(EventRoutingService, transport),
+    ingest: createClient(IngestAdminService, transport),
+  };
 }
 
 export interface DescribedError {

@@ -58,8 +58,26 @@ export function setFieldError(form: HTMLElement, name: string, message: string |
   return true;
 }
 
+/**
+ * Every time on the console as ISO 8601 in UTC ("2026-12-07T16:47:48Z"), the form the CLI and the service's logs
+ * use, so a time read here can be matched against them; the browser's locale form ("12/7/26, 4:47:48 PM") named
+ * no zone and read differently per reader.
+ */
 export function formatTime(d: Date | undefined): string {
-  return d ? d.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" }) : "—";
+  return d ? d.toISOString().replace(/\.\d{3}Z$/, "Z") : "—";
+}
+
+/**
+ * A URL that may wrap only after a "/" of its path or before "?", "&", "#" (a <wbr> there), never inside a word
+ * nor inside scheme://host:port: break-all cut hosts and paths mid-word, which read as two different values.
+ */
+export function breakableUrl(url: string): HTMLSpanElement {
+  const span = h("span", { class: "url" });
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(url)?.[0] ?? "";
+  const parts = url.slice(origin.length).split(/(?<=\/)|(?=[?&#])/);
+  parts[0] = origin + (parts[0] ?? "");
+  for (const [i, part] of parts.entries()) append(span, i > 0 ? document.createElement("wbr") : null, part);
+  return span;
 }
 
 export function prettyJson(value: unknown): HTMLPreElement {

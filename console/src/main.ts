@@ -1,40 +1,26 @@
 /**
- * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed",
+ * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed", "#/rejected",
  * "#/playground"). The hash keeps every page a static file on the server; it never holds the token. Each page
  * renders into <main> and returns a stop function (the router detail polls), called when the page changes.
  */
 import "uplot/dist/uPlot.min.css";
 import "./console.css";
-import { createApi, describeError, session, type Api } from "./api.js";
+import { createApi, describeError, session } from "./api.js";
 import { clear, field, h } from "./dom.js";
+import type { ConsoleSettings, Page, PageContext, Stop } from "./page.js";
 import { failedPage } from "./pages/failed.js";
 import { playgroundPage } from "./pages/playground.js";
+import { rejectedPage } from "./pages/rejected.js";
 import { routerDetailPage } from "./pages/router-detail.js";
 import { routerFormPage } from "./pages/router-form.js";
 import { routersPage } from "./pages/routers.js";
-
-export interface ConsoleSettings {
-  readonly natsPrefix: string;
-}
-
-export interface PageContext {
-  readonly api: Api;
-  readonly settings: ConsoleSettings;
-  /**
-   * Changes the page (a hash change). `notices` (e.g. the warnings a CreateRouter answer carries) are shown at the
-   * top of the next page, so what the service said about a save is not lost with the form.
-   */
-  go(hash: string, notices?: readonly string[]): void;
-}
-
-type Stop = () => void;
-export type Page = (main: HTMLElement, ctx: PageContext, ...params: string[]) => Stop | undefined;
 
 const ROUTES: Array<[RegExp, Page]> = [
   [/^#\/routers\/new$/, (m, c) => routerFormPage(m, c)],
   [/^#\/routers\/([a-z0-9_-]+)\/edit$/, (m, c, id) => routerFormPage(m, c, id)],
   [/^#\/routers\/([a-z0-9_-]+)$/, routerDetailPage],
   [/^#\/failed$/, failedPage],
+  [/^#\/rejected$/, rejectedPage],
   [/^#\/playground$/, playgroundPage],
   [/^(#\/routers)?$/, routersPage],
 ];
@@ -42,6 +28,7 @@ const ROUTES: Array<[RegExp, Page]> = [
 const NAV: Array<[string, string]> = [
   ["#/routers", "Routers"],
   ["#/failed", "Failed statements"],
+  ["#/rejected", "Rejected input"],
   ["#/playground", "Playground"],
 ];
 

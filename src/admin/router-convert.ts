@@ -128,6 +128,7 @@ export function routerStatusToProto(s: RouterStatus): ProtoRouterStatus {
     delivered: BigInt(s.delivered),
     failed: BigInt(s.failed),
     failedStored: BigInt(s.failedStored),
+    dropped: BigInt(s.dropped ?? 0),
     lastError: s.lastError ?? "",
     ...(s.lastErrorTime ? { lastErrorTime: timestampFromDate(s.lastErrorTime) } : {}),
     ...(s.lastSuccessTime ? { lastSuccessTime: timestampFromDate(s.lastSuccessTime) } : {}),

@@ -10,6 +10,7 @@ import { IMPORT_USAGE, runImport } from "./import-command.js";
 import { runInspect } from "./inspect-command.js";
 import { runReplay } from "./replay/replay-command.js";
 import { REPLAY_USAGE } from "./replay/replay-options.js";
+import { REJECTED_USAGE, runRejected } from "./rejected-command.js";
 import { EXIT, type Io } from "./remote.js";
 import { ROUTERS_USAGE, runRouters } from "./routers-command.js";
 import { runStatus } from "./status-command.js";
@@ -23,7 +24,7 @@ ${REPLAY_USAGE}
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
   npm run cli -- status [ROUTER_ID]
-${ROUTERS_USAGE}${FAILED_USAGE}${IMPORT_USAGE}
+${ROUTERS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}
 Exit codes: 0 ok, 1 usage, 2 not found, 3 unavailable, 4 not allowed (token), 5 refused (invalid, exists, conflict), 6 other.
 `;
 
@@ -43,6 +44,8 @@ async function main(argv: string[]): Promise<number> {
       return runRouters(rest, io);
     case "failed":
       return runFailed(rest, io);
+    case "rejected":
+      return runRejected(rest, io);
     case "identities":
     case "courses":
       return runImport(command, rest, io);

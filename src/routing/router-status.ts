@@ -16,8 +16,10 @@ export interface RouterStatus {
   readonly redelivered: number;
   /** Delivered since this instance started (per-instance counter). */
   readonly delivered: number;
-  /** Exhausted since this instance started (per-instance counter). */
+  /** Exhausted since this instance started (per-instance counter): stored in the failed stream plus `dropped`. */
   readonly failed: number;
+  /** Of `failed`: non-critical statements dropped (logged with ids), not kept; absent where unknown. */
+  readonly dropped?: number;
   /** Currently kept in the failed stream for this router. */
   readonly failedStored: number;
   readonly lastError?: string;

@@ -8,7 +8,7 @@ import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { FailedFilterSchema, FailedStatement } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { describeError } from "../api.js";
 import { clear, field, formatTime, h, prettyJson, statusLine } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 
 type Filter = MessageInitShape<typeof FailedFilterSchema>;
 
@@ -129,12 +129,12 @@ export const failedPage: Page = (main, ctx) => {
               { "data-failed": String(f.id) },
               h("td", {}, boxes[i]!),
               h("td", { class: "num" }, String(f.id)),
-              h("td", {}, f.routerId),
+              h("td", { class: "id" }, f.routerId),
               h("td", {}, f.eventName),
               h("td", { class: "num" }, String(f.attempts)),
               h("td", { class: "num" }, f.lastHttpStatus ? String(f.lastHttpStatus) : "—"),
-              h("td", { class: "error-text" }, f.lastError),
-              h("td", {}, formatTime(f.failedTime ? timestampDate(f.failedTime) : undefined)),
+              f.lastError ? h("td", { class: "error-text" }, f.lastError) : h("td", { class: "muted" }, "—"),
+              h("td", { class: "time" }, formatTime(f.failedTime ? timestampDate(f.failedTime) : undefined)),
               h(
                 "td",
                 {},

@@ -10,7 +10,7 @@ import playVideo from "../../samples/play_video.json";
 import problemCheck from "../../samples/problem_check.server.json";
 import { describeError } from "../api.js";
 import { clear, field, h, prettyJson } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 import { BACKEND_LABEL } from "./routers.js";
 
 const SAMPLES: Record<string, unknown> = {

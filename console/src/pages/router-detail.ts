@@ -1,27 +1,42 @@
 /**
- * One router: its settings, delivery state, a live chart of delivered / failed / pending (GetRouterStatus polled
- * every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS names an operator types
- * into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this service's prefix).
- * delivered and failed are the answering instance's counters since it started; pending is the backlog.
+ * One router: its settings, delivery state, a live chart of delivered / failed / dropped / pending
+ * (GetRouterStatus polled every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS
+ * names an operator types into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this
+ * service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
+ * started; pending is the backlog; "in the failed stream" is what is stored now, whoever stored it.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import uPlot from "uplot";
 import type { Router, RouterStatus } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { natsNames } from "../../../src/nats/names.js";
 import { describeError } from "../api.js";
-import { clear, formatTime, h, statusLine } from "../dom.js";
-import type { Page } from "../main.js";
+import { breakableUrl, clear, formatTime, h, statusLine } from "../dom.js";
+import type { Page } from "../page.js";
 import { BACKEND_LABEL, deleteRouter, setEnabled, STATE_LABEL, stateText } from "./routers.js";
 
 const POLL_MS = 2000;
 const WINDOW_MS = 5 * 60_000;
+/** The narrowest x range: a few polls' worth, so the first samples spread across the chart. */
+const MIN_SPAN_S = 10;
 const RECENT_FAILED = 5;
 
 interface Sample {
   readonly t: number;
   readonly delivered: number;
+  /** Exhausted and stored in the failed stream (critical events), this instance. */
   readonly failed: number;
+  /** Exhausted and dropped (non-critical events), this instance. */
+  readonly dropped: number;
   readonly pending: number;
+}
+
+/**
+ * RouterStatus.failed counts every exhausted statement, the dropped ones too; the page names the two apart, as
+ * the metrics do (delivery_results_total{result="failed"|"dropped"}).
+ */
+export function exhausted(s: Pick<RouterStatus, "failed" | "dropped">): { failed: number; dropped: number } {
+  const dropped = Number(s.dropped);
+  return { failed: Math.max(0, Number(s.failed) - dropped), dropped };
 }
 
 function dl(pairs: Array<[string, Node | string]>): HTMLDListElement {
@@ -87,6 +102,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
   const samples: Sample[] = [];
   const seenErrors: Array<{ at: Date | undefined; text: string }> = [];
   let plot: uPlot | undefined;
+  let resize: ResizeObserver | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
 
@@ -94,47 +110,84 @@ export const routerDetailPage: Page = (main, ctx, id) => {
     samples.map((s) => s.t / 1000),
     samples.map((s) => s.delivered),
     samples.map((s) => s.failed),
+    samples.map((s) => s.dropped),
     samples.map((s) => s.pending),
   ];
+  /** HH:MM:SS in UTC, the time part of the ISO 8601 form formatTime uses everywhere else. */
+  const clock = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(11, 19);
+  /**
+   * The x range: the samples the page has (at least MIN_SPAN_S, so the first one is not a dot on the edge of an
+   * empty five minutes), growing to the last WINDOW_MS.
+   */
+  const xRange = (): uPlot.Range.MinMax => {
+    // From the samples themselves: with one sample uPlot's own min and max are not the data's.
+    const max = (samples.at(-1)?.t ?? Date.now()) / 1000;
+    const first = (samples[0]?.t ?? Date.now()) / 1000;
+    return [Math.max(max - WINDOW_MS / 1000, Math.min(first, max - MIN_SPAN_S)), max];
+  };
+  /** The legend shows the newest values whenever the pointer is not over the chart (uPlot shows "--" then). */
+  const legendToLatest = (u: uPlot): void => {
+    if (u.cursor.idx == null && samples.length > 0) u.setLegend({ idx: samples.length - 1 }, false);
+  };
+  const chartWidth = (): number => Math.max(320, chartBox.clientWidth);
   const drawChart = (): void => {
-    const width = Math.max(320, Math.min(1100, main.clientWidth - 8));
     if (!plot) {
       plot = new uPlot(
         {
-          width,
+          width: chartWidth(),
           height: 240,
-          title: "Statements (last 5 minutes)",
+          title: "Statements (up to the last 5 minutes)",
           series: [
-            {},
-            { label: "delivered", stroke: "#1f7a3a", width: 2 },
-            { label: "failed", stroke: "#b3261e", width: 2 },
-            { label: "pending", stroke: "#1d4ed8", width: 2, dash: [6, 4] },
+            { label: "time (UTC)", value: (_u, v) => (v == null ? "—" : formatTime(new Date(v * 1000))) },
+            { label: "delivered", stroke: "#1f7a3a", width: 2, points: { show: true } },
+            { label: "failed, stored", stroke: "#b3261e", width: 2, points: { show: true } },
+            { label: "dropped", stroke: "#9a6700", width: 2, points: { show: true } },
+            { label: "pending", stroke: "#1d4ed8", width: 2, dash: [6, 4], points: { show: true } },
           ],
-          axes: [{}, { label: "statements" }],
+          axes: [
+            {
+              label: "time (UTC)",
+              // Whole seconds and up, well apart: the labels have no sub-second part, so finer ticks read twice.
+              incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
+              space: 80,
+              // uPlot's own labels are in the browser's zone and locale, with a date on the first tick that read
+              // as a wrong date ("8/27/29"); plain UTC clock times name one zone and no date at all.
+              values: (_u, splits) => {
+                const labels = splits.map((v) => clock(v));
+                chartBox.dataset["xLabels"] = labels.join(" ");
+                return labels;
+              },
+            },
+            { label: "statements" },
+          ],
           scales: {
-            // Always the last five minutes, ending at the newest sample: left to itself uPlot stretched one sample
-            // over years of axis (the first seconds on the page showed 2027 to 2029).
-            x: { time: true, range: (_u, _min, max) => [max - WINDOW_MS / 1000, max] },
+            // Left to itself uPlot stretched one sample over years of axis (the first seconds showed 2027 to 2029).
+            x: { time: true, range: () => xRange() },
             y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] },
           },
-          // The span uPlot actually drew, for tests and for anyone inspecting the page.
           hooks: {
+            // The span uPlot actually drew, for tests and for anyone inspecting the page.
             setScale: [
               (u, key) => {
                 if (key === "x") chartBox.dataset["xSeconds"] = String(Math.round((u.scales["x"]?.max ?? 0) - (u.scales["x"]?.min ?? 0)));
               },
             ],
+            setCursor: [legendToLatest],
           },
         },
         chartData(),
         chartBox,
       );
       chartBox.append(chartSummary);
+      // The chart fills its container, also when the window is resized.
+      resize = new ResizeObserver(() => plot?.setSize({ width: chartWidth(), height: 240 }));
+      resize.observe(chartBox);
     } else plot.setData(chartData());
+    legendToLatest(plot);
     const last = samples.at(-1)!;
     chartBox.dataset["samples"] = String(samples.length);
     chartBox.dataset["delivered"] = String(last.delivered);
-    chartSummary.textContent = `At ${new Date(last.t).toLocaleTimeString()}: ${last.delivered} delivered, ${last.failed} failed, ${last.pending} pending.`;
+    chartSummary.textContent = `At ${formatTime(new Date(last.t))}: ${last.delivered} delivered, ${last.failed} failed and stored, ${last.dropped} dropped, ${last.pending} pending.`;
   };
 
   const showStatus = (s: RouterStatus | undefined, r: Router): void => {
@@ -154,8 +207,9 @@ export const routerDetailPage: Page = (main, ctx, id) => {
         ["Pending", h("span", { "data-stat": "pending" }, String(s?.pending ?? "—"))],
         ["In flight", String(s?.inFlight ?? "—")],
         ["Delivered (this instance)", h("span", { "data-stat": "delivered" }, String(s?.delivered ?? "—"))],
-        ["Failed (this instance)", h("span", { "data-stat": "failed" }, String(s?.failed ?? "—"))],
-        ["Failed, stored", String(s?.failedStored ?? "—")],
+        ["Failed, stored (this instance)", h("span", { "data-stat": "failed" }, s ? String(exhausted(s).failed) : "—")],
+        ["Dropped (this instance)", h("span", { "data-stat": "dropped" }, s ? String(exhausted(s).dropped) : "—")],
+        ["In the failed stream", h("span", { "data-stat": "failed-stored" }, String(s?.failedStored ?? "—"))],
         ["Last success", time(s?.lastSuccessTime)],
         ["Oldest pending", time(s?.oldestPendingTime)],
         ["Expires (age limit)", time(s?.oldestPendingExpireTime)],
@@ -204,7 +258,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       showStatus(st, router);
       if (st) {
         const now = Date.now();
-        samples.push({ t: now, delivered: Number(st.delivered), failed: Number(st.failed), pending: Number(st.pending) });
+        samples.push({ t: now, delivered: Number(st.delivered), ...exhausted(st), pending: Number(st.pending) });
         while (samples.length > 0 && samples[0]!.t < now - WINDOW_MS) samples.shift();
         drawChart();
       }
@@ -222,7 +276,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       dl([
         ["Display name", r.displayName || "—"],
         ["Backend", BACKEND_LABEL[r.backend]],
-        ["Endpoint", h("span", { class: "url" }, r.endpointUrl)],
+        ["Endpoint", breakableUrl(r.endpointUrl)],
         ["Enabled", r.enabled ? "yes" : "no"],
         ["Authentication", r.auth?.kind.case ? `${r.auth.kind.case}${r.auth.hasSecret ? " (secret stored)" : ""}` : "none"],
         [
@@ -261,6 +315,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
   return () => {
     stopped = true;
     clearTimeout(timer);
+    resize?.disconnect();
     plot?.destroy();
   };
 };

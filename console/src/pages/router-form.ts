@@ -9,7 +9,7 @@ import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
 import type { Router, RouterSchema } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { describeError } from "../api.js";
 import { clear, field, h, setFieldError, statusLine } from "../dom.js";
-import type { Page } from "../main.js";
+import type { Page } from "../page.js";
 
 type RouterInit = MessageInitShape<typeof RouterSchema>;
 

@@ -7,8 +7,8 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
 import { RouterState, type Router, type RouterStatus } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { describeError } from "../api.js";
-import { clear, formatTime, h, statusLine } from "../dom.js";
-import type { Page, PageContext } from "../main.js";
+import { breakableUrl, clear, formatTime, h, statusLine } from "../dom.js";
+import type { Page, PageContext } from "../page.js";
 
 export const BACKEND_LABEL: Record<Backend, string> = {
   [Backend.UNSPECIFIED]: "—",
@@ -109,20 +109,24 @@ export const routersPage: Page = (main, ctx) => {
         h(
           "th",
           { scope: "row" },
-          h("a", { href: `#/routers/${r.id}` }, r.id),
+          h("a", { href: `#/routers/${r.id}`, class: "id" }, r.id),
           r.displayName ? h("div", { class: "muted" }, r.displayName) : null,
         ),
         h("td", {}, BACKEND_LABEL[r.backend]),
-        h("td", { class: "url" }, r.endpointUrl),
+        h("td", {}, breakableUrl(r.endpointUrl)),
         h("td", { "data-col": "state" }, h("span", { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}` }, stateText(r, s))),
         h("td", { class: "num", "data-col": "pending" }, s ? String(s.pending) : "—"),
         h("td", { class: "num", "data-col": "failed" }, s ? String(s.failedStored) : "—"),
-        h("td", {}, formatTime(s?.lastSuccessTime ? timestampDate(s.lastSuccessTime) : undefined)),
-        h(
-          "td",
-          { class: "error-text" },
-          s?.lastError ? `${formatTime(s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined)}: ${s.lastError}` : "—",
-        ),
+        h("td", { class: "time" }, formatTime(s?.lastSuccessTime ? timestampDate(s.lastSuccessTime) : undefined)),
+        // "No error" is a plain dash, not drawn in the error colour.
+        s?.lastError
+          ? h(
+              "td",
+              { class: "error-text", "data-col": "last-error" },
+              h("span", { class: "time" }, formatTime(s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined)),
+              ` ${s.lastError}`,
+            )
+          : h("td", { class: "muted", "data-col": "last-error" }, "—"),
         h(
           "td",
           { class: "actions" },
@@ -144,7 +148,7 @@ export const routersPage: Page = (main, ctx) => {
           h(
             "tr",
             {},
-            ...["Router", "Backend", "Endpoint", "State", "Pending", "Failed (stored)", "Last success", "Last error", "Actions"].map((c) =>
+            ...["Router", "Backend", "Endpoint", "State", "Pending", "In failed stream", "Last success", "Last error", "Actions"].map((c) =>
               h("th", { scope: "col" }, c),
             ),
           ),
@@ -155,7 +159,7 @@ export const routersPage: Page = (main, ctx) => {
   };
   const refresh = (): void => {
     load().then(
-      () => (status.textContent = `Updated at ${new Date().toLocaleTimeString()}.`),
+      () => (status.textContent = `Updated at ${formatTime(new Date())}.`),
       (e: unknown) => clear(body, h("p", { class: "error", role: "alert" }, describeError(e).message)),
     );
   };

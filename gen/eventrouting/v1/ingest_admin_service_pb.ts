@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/ingest_admin_service.proto.
  */
 export const file_eventrouting_v1_ingest_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CipldmVudHJvdXRpbmcvdjEvaW5nZXN0X2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSIYChZHZXRJbmdlc3RTdGF0dXNSZXF1ZXN0Ik0KF0dldEluZ2VzdFN0YXR1c1Jlc3BvbnNlEjIKBmlucHV0cxgBIAMoCzIiLmV2ZW50cm91dGluZy52MS5Jbmdlc3RJbnB1dFN0YXR1cyJICgxPdXRjb21lQ291bnQSKQoHb3V0Y29tZRgBIAEoDjIYLmV2ZW50cm91dGluZy52MS5PdXRjb21lEg0KBWNvdW50GAIgASgEItEDChFJbmdlc3RJbnB1dFN0YXR1cxIuCgRraW5kGAEgASgOMiAuZXZlbnRyb3V0aW5nLnYxLkluZ2VzdElucHV0S2luZBIwCgVzdGF0ZRgCIAEoDjIhLmV2ZW50cm91dGluZy52MS5Jbmdlc3RJbnB1dFN0YXRlEg4KBnNvdXJjZRgDIAEoCRIUCgxlbnRyaWVzX3JlYWQYBCABKAQSLwoIb3V0Y29tZXMYBSADKAsyHS5ldmVudHJvdXRpbmcudjEuT3V0Y29tZUNvdW50EhkKEXN0YXRlbWVudHNfc3RvcmVkGAYgASgEEhoKEnNraXBwZWRfb3RoZXJfdHlwZRgHIAEoBBIQCghyZWplY3RlZBgIIAEoBBIPCgdwZW5kaW5nGAkgASgEEhAKA2xhZxgKIAEoBEgAiAEBEhIKCmxhc3RfZXJyb3IYCyABKAkSMwoPbGFzdF9lcnJvcl90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X3N1Y2Nlc3NfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdHJpbW1lZBgOIAEoBEIGCgRfbGFnKncKD0luZ2VzdElucHV0S2luZBIhCh1JTkdFU1RfSU5QVVRfS0lORF9VTlNQRUNJRklFRBAAEiUKIUlOR0VTVF9JTlBVVF9LSU5EX0VWRU5UX0JVU19SRURJUxABEhoKFklOR0VTVF9JTlBVVF9LSU5EX05BVFMQAiqbAQoQSW5nZXN0SW5wdXRTdGF0ZRIiCh5JTkdFU1RfSU5QVVRfU1RBVEVfVU5TUEVDSUZJRUQQABIfChtJTkdFU1RfSU5QVVRfU1RBVEVfRElTQUJMRUQQARIeChpJTkdFU1RfSU5QVVRfU1RBVEVfU0VSVklORxACEiIKHklOR0VTVF9JTlBVVF9TVEFURV9OT1RfU0VSVklORxADMnoKEkluZ2VzdEFkbWluU2VydmljZRJkCg9HZXRJbmdlc3RTdGF0dXMSJy5ldmVudHJvdXRpbmcudjEuR2V0SW5nZXN0U3RhdHVzUmVxdWVzdBooLmV2ZW50cm91dGluZy52MS5HZXRJbmdlc3RTdGF0dXNSZXNwb25zZWIGcHJvdG8z", [file_eventrouting_v1_event, file_google_protobuf_timestamp]);
+  fileDesc("CipldmVudHJvdXRpbmcvdjEvaW5nZXN0X2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSIYChZHZXRJbmdlc3RTdGF0dXNSZXF1ZXN0Ik0KF0dldEluZ2VzdFN0YXR1c1Jlc3BvbnNlEjIKBmlucHV0cxgBIAMoCzIiLmV2ZW50cm91dGluZy52MS5Jbmdlc3RJbnB1dFN0YXR1cyJICgxPdXRjb21lQ291bnQSKQoHb3V0Y29tZRgBIAEoDjIYLmV2ZW50cm91dGluZy52MS5PdXRjb21lEg0KBWNvdW50GAIgASgEItEDChFJbmdlc3RJbnB1dFN0YXR1cxIuCgRraW5kGAEgASgOMiAuZXZlbnRyb3V0aW5nLnYxLkluZ2VzdElucHV0S2luZBIwCgVzdGF0ZRgCIAEoDjIhLmV2ZW50cm91dGluZy52MS5Jbmdlc3RJbnB1dFN0YXRlEg4KBnNvdXJjZRgDIAEoCRIUCgxlbnRyaWVzX3JlYWQYBCABKAQSLwoIb3V0Y29tZXMYBSADKAsyHS5ldmVudHJvdXRpbmcudjEuT3V0Y29tZUNvdW50EhkKEXN0YXRlbWVudHNfc3RvcmVkGAYgASgEEhoKEnNraXBwZWRfb3RoZXJfdHlwZRgHIAEoBBIQCghyZWplY3RlZBgIIAEoBBIPCgdwZW5kaW5nGAkgASgEEhAKA2xhZxgKIAEoBEgAiAEBEhIKCmxhc3RfZXJyb3IYCyABKAkSMwoPbGFzdF9lcnJvcl90aW1lGAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI1ChFsYXN0X3N1Y2Nlc3NfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHdHJpbW1lZBgOIAEoBEIGCgRfbGFnIt4BCg1SZWplY3RlZEVudHJ5EgoKAmlkGAEgASgEEg4KBnNvdXJjZRgCIAEoCRIOCgZvcmlnaW4YAyABKAkSEQoJc291cmNlX2lkGAQgASgJEg4KBnJlYXNvbhgFIAEoCRIxCg1yZWplY3RlZF90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgppbnB1dF90ZXh0GAcgASgJSAASFQoLaW5wdXRfYnl0ZXMYCCABKAxIABIVCg1vcmlnaW5hbF9zaXplGAkgASgEQgcKBWlucHV0IkwKE0xpc3RSZWplY3RlZFJlcXVlc3QSDgoGc291cmNlGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJImEKFExpc3RSZWplY3RlZFJlc3BvbnNlEjAKCHJlamVjdGVkGAEgAygLMh4uZXZlbnRyb3V0aW5nLnYxLlJlamVjdGVkRW50cnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKFFB1cmdlUmVqZWN0ZWRSZXF1ZXN0EgsKA2lkcxgBIAMoBBILCgNhbGwYAiABKAgiOgoVUHVyZ2VSZWplY3RlZFJlc3BvbnNlEg4KBnB1cmdlZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQqdwoPSW5nZXN0SW5wdXRLaW5kEiEKHUlOR0VTVF9JTlBVVF9LSU5EX1VOU1BFQ0lGSUVEEAASJQohSU5HRVNUX0lOUFVUX0tJTkRfRVZFTlRfQlVTX1JFRElTEAESGgoWSU5HRVNUX0lOUFVUX0tJTkRfTkFUUxACKpsBChBJbmdlc3RJbnB1dFN0YXRlEiIKHklOR0VTVF9JTlBVVF9TVEFURV9VTlNQRUNJRklFRBAAEh8KG0lOR0VTVF9JTlBVVF9TVEFURV9ESVNBQkxFRBABEh4KGklOR0VTVF9JTlBVVF9TVEFURV9TRVJWSU5HEAISIgoeSU5HRVNUX0lOUFVUX1NUQVRFX05PVF9TRVJWSU5HEAMytwIKEkluZ2VzdEFkbWluU2VydmljZRJkCg9HZXRJbmdlc3RTdGF0dXMSJy5ldmVudHJvdXRpbmcudjEuR2V0SW5nZXN0U3RhdHVzUmVxdWVzdBooLmV2ZW50cm91dGluZy52MS5HZXRJbmdlc3RTdGF0dXNSZXNwb25zZRJbCgxMaXN0UmVqZWN0ZWQSJC5ldmVudHJvdXRpbmcudjEuTGlzdFJlamVjdGVkUmVxdWVzdBolLmV2ZW50cm91dGluZy52MS5MaXN0UmVqZWN0ZWRSZXNwb25zZRJeCg1QdXJnZVJlamVjdGVkEiUuZXZlbnRyb3V0aW5nLnYxLlB1cmdlUmVqZWN0ZWRSZXF1ZXN0GiYuZXZlbnRyb3V0aW5nLnYxLlB1cmdlUmVqZWN0ZWRSZXNwb25zZWIGcHJvdG8z", [file_eventrouting_v1_event, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message eventrouting.v1.GetIngestStatusRequest
@@ -180,6 +180,192 @@ export const IngestInputStatusSchema: GenMessage<IngestInputStatus> = /*@__PURE_
   messageDesc(file_eventrouting_v1_ingest_admin_service, 3);
 
 /**
+ * One malformed input, as the rejected stream keeps it.
+ *
+ * @generated from message eventrouting.v1.RejectedEntry
+ */
+export type RejectedEntry = Message<"eventrouting.v1.RejectedEntry"> & {
+  /**
+   * The rejected stream's sequence: the id PurgeRejected takes.
+   *
+   * @generated from field: uint64 id = 1;
+   */
+  id: bigint;
+
+  /**
+   * Which input rejected it: "event-bus-redis" or "nats".
+   *
+   * @generated from field: string source = 2;
+   */
+  source: string;
+
+  /**
+   * The Redis stream key, or the NATS subject the message was published to.
+   *
+   * @generated from field: string origin = 3;
+   */
+  origin: string;
+
+  /**
+   * The input's own id: the Redis entry id, or the ingest stream sequence.
+   *
+   * @generated from field: string source_id = 4;
+   */
+  sourceId: string;
+
+  /**
+   * Why it was rejected (a parser's message, a missing field, ...).
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * When the copy was stored.
+   *
+   * @generated from field: google.protobuf.Timestamp rejected_time = 6;
+   */
+  rejectedTime?: Timestamp | undefined;
+
+  /**
+   * The input as received: a Redis entry as JSON ({"fields": {...}, "base64_fields": {...}}), a NATS message's
+   * body as is. Text when it is valid UTF-8, bytes otherwise.
+   *
+   * @generated from oneof eventrouting.v1.RejectedEntry.input
+   */
+  input: {
+    /**
+     * @generated from field: string input_text = 7;
+     */
+    value: string;
+    case: "inputText";
+  } | {
+    /**
+     * @generated from field: bytes input_bytes = 8;
+     */
+    value: Uint8Array;
+    case: "inputBytes";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Set when the input was larger than the copy kept (its first 256 KiB): the original size in bytes.
+   *
+   * @generated from field: uint64 original_size = 9;
+   */
+  originalSize: bigint;
+};
+
+/**
+ * Describes the message eventrouting.v1.RejectedEntry.
+ * Use `create(RejectedEntrySchema)` to create a new message.
+ */
+export const RejectedEntrySchema: GenMessage<RejectedEntry> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_ingest_admin_service, 4);
+
+/**
+ * @generated from message eventrouting.v1.ListRejectedRequest
+ */
+export type ListRejectedRequest = Message<"eventrouting.v1.ListRejectedRequest"> & {
+  /**
+   * Only copies from this input ("event-bus-redis" or "nats"); empty for all.
+   *
+   * @generated from field: string source = 1;
+   */
+  source: string;
+
+  /**
+   * Default 100, at most 1000.
+   *
+   * @generated from field: uint32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message eventrouting.v1.ListRejectedRequest.
+ * Use `create(ListRejectedRequestSchema)` to create a new message.
+ */
+export const ListRejectedRequestSchema: GenMessage<ListRejectedRequest> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_ingest_admin_service, 5);
+
+/**
+ * @generated from message eventrouting.v1.ListRejectedResponse
+ */
+export type ListRejectedResponse = Message<"eventrouting.v1.ListRejectedResponse"> & {
+  /**
+   * @generated from field: repeated eventrouting.v1.RejectedEntry rejected = 1;
+   */
+  rejected: RejectedEntry[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message eventrouting.v1.ListRejectedResponse.
+ * Use `create(ListRejectedResponseSchema)` to create a new message.
+ */
+export const ListRejectedResponseSchema: GenMessage<ListRejectedResponse> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_ingest_admin_service, 6);
+
+/**
+ * @generated from message eventrouting.v1.PurgeRejectedRequest
+ */
+export type PurgeRejectedRequest = Message<"eventrouting.v1.PurgeRejectedRequest"> & {
+  /**
+   * Either ids, or all = true.
+   *
+   * @generated from field: repeated uint64 ids = 1;
+   */
+  ids: bigint[];
+
+  /**
+   * @generated from field: bool all = 2;
+   */
+  all: boolean;
+};
+
+/**
+ * Describes the message eventrouting.v1.PurgeRejectedRequest.
+ * Use `create(PurgeRejectedRequestSchema)` to create a new message.
+ */
+export const PurgeRejectedRequestSchema: GenMessage<PurgeRejectedRequest> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_ingest_admin_service, 7);
+
+/**
+ * @generated from message eventrouting.v1.PurgeRejectedResponse
+ */
+export type PurgeRejectedResponse = Message<"eventrouting.v1.PurgeRejectedResponse"> & {
+  /**
+   * @generated from field: uint32 purged = 1;
+   */
+  purged: number;
+
+  /**
+   * Ids that were not found (already purged, or dropped by the stream's age or size limit).
+   *
+   * @generated from field: repeated uint64 not_found = 2;
+   */
+  notFound: bigint[];
+};
+
+/**
+ * Describes the message eventrouting.v1.PurgeRejectedResponse.
+ * Use `create(PurgeRejectedResponseSchema)` to create a new message.
+ */
+export const PurgeRejectedResponseSchema: GenMessage<PurgeRejectedResponse> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_ingest_admin_service, 8);
+
+/**
  * @generated from enum eventrouting.v1.IngestInputKind
  */
 export enum IngestInputKind {
@@ -262,6 +448,27 @@ export const IngestAdminService: GenService<{
     methodKind: "unary";
     input: typeof GetIngestStatusRequestSchema;
     output: typeof GetIngestStatusResponseSchema;
+  },
+  /**
+   * The rejected stream: copies of malformed input (bad Avro, missing fields, invalid JSON) with the reason,
+   * oldest first. Shared by every instance.
+   *
+   * @generated from rpc eventrouting.v1.IngestAdminService.ListRejected
+   */
+  listRejected: {
+    methodKind: "unary";
+    input: typeof ListRejectedRequestSchema;
+    output: typeof ListRejectedResponseSchema;
+  },
+  /**
+   * Deletes rejected copies: the given ids, or every copy stored when the call began (all = true).
+   *
+   * @generated from rpc eventrouting.v1.IngestAdminService.PurgeRejected
+   */
+  purgeRejected: {
+    methodKind: "unary";
+    input: typeof PurgeRejectedRequestSchema;
+    output: typeof PurgeRejectedResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_eventrouting_v1_ingest_admin_service, 0);
