@@ -15,6 +15,7 @@ import { NatsServerProcess } from "./nats/nats-server-process.js";
 import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
+import { completeTokens, writeTokensFile } from "./startup/generated-tokens.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
@@ -88,7 +89,21 @@ async function main(): Promise<void> {
       );
     }
 
-    const service = await startService({ ...config, natsUrl }, logger);
+    // Generated tokens are shown by the terminal banner, or written to a file only this user reads; never logged.
+    const tokens = completeTokens(config);
+    const generatedNames = Object.keys(tokens.generated);
+    const terminal = process.stdout.isTTY === true;
+    const tokensFile = generatedNames.length > 0 && !terminal ? writeTokensFile(config.dataDir, tokens.generated) : undefined;
+    if (generatedNames.length > 0) {
+      logger.warn(
+        { generated: generatedNames, ...(tokensFile ? { file: tokensFile } : {}) },
+        tokensFile
+          ? "no tokens configured: generated tokens written to the file (readable by this user only); set them to keep them across restarts"
+          : "no tokens configured: generated tokens shown once in the banner; set them to keep them across restarts",
+      );
+    }
+
+    const service = await startService({ ...config, natsUrl, emitTokens: tokens.emitTokens, adminTokens: tokens.adminTokens }, logger);
     const info = {
       version: PACKAGE_VERSION,
       address: `${config.host}:${service.port}`,
@@ -100,10 +115,8 @@ async function main(): Promise<void> {
         service.consolePort === undefined
           ? undefined
           : `${config.tlsCertFile !== undefined ? "https" : "http"}://${config.host}:${service.consolePort}/`,
-      generatedTokens: {
-        ...(config.emitTokens?.length ? {} : { EMIT_TOKENS: service.tokens.emit[0]! }),
-        ...(config.adminTokens?.length ? {} : { ADMIN_TOKENS: service.tokens.admin[0]! }),
-      },
+      generatedTokens: tokens.generated,
+      tokensFile,
     };
     let stopping = false;
     const stop = async (signal: string) => {
@@ -123,7 +136,7 @@ async function main(): Promise<void> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
 
-    if (process.stdout.isTTY) process.stdout.write(bannerText(info));
+    if (terminal) process.stdout.write(bannerText(info));
     else logger.info(bannerFields(info), LISTENING_MESSAGE);
   } catch (e) {
     await fail(e, config, logger);
