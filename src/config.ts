@@ -92,7 +92,7 @@ const natsUrlList = z.string().superRefine((value, ctx) => {
 /** Example values people copy; refused whatever their length, as a token or key that everyone knows. */
 const PLACEHOLDER = /change[-_ ]?me|replace[-_ ]?me|placeholder|^<.*>$|^(.)\1*$/i;
 const TOKEN_MIN = 24;
-const GENERATE_HINT = "generate one with: openssl rand -base64 32";
+const GENERATE_HINT = "generate one with: openssl rand -hex 32";
 
 /**
  * Bearer tokens: long enough not to be guessed, not an example's placeholder, and sendable as `Bearer <token>`.
