@@ -15,7 +15,7 @@ import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { createClient as createRedisClient } from "@redis/client";
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
-import { connectNats, natsConnectOptions } from "../src/nats/connection.js";
+import { connectNats, natsConnectOptions, splitUrlCredentials } from "../src/nats/connection.js";
 import { onTestExit, startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { TestRedisServer } from "./support/redis-server.js";
 
@@ -220,6 +220,18 @@ describe("a start under a supervisor writes no secret", () => {
 });
 
 describe("NATS_URL user info is used as the nats CLI uses it", () => {
+  test("user:pass is a user and password, a lone user a token, percent-decoded; the URLs keep none of it", () => {
+    assert.deepEqual(splitUrlCredentials("nats://us%40r:p%3As%2Fs@n1:4222, nats://us%40r:p%3As%2Fs@n2:4222"), {
+      servers: ["nats://n1:4222", "nats://n2:4222"],
+      credentials: { user: "us@r", pass: "p:s/s" },
+    });
+    assert.deepEqual(splitUrlCredentials("s3cr3t@n1:4222"), { servers: ["nats://n1:4222"], credentials: { token: "s3cr3t" } });
+    assert.deepEqual(splitUrlCredentials("nats://n1:4222,tls://n2:4443"), {
+      servers: ["nats://n1:4222", "tls://n2:4443"],
+      credentials: undefined,
+    });
+  });
+
   test("nats://token@host authenticates to a nats-server with a token; without it the server refuses", async () => {
     const token = "NatsToken-5e6f7a8b9c0d";
     const withToken = await startNatsServer({ extraArgs: ["--auth", token] });
