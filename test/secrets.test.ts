@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -217,6 +217,43 @@ describe("a start under a supervisor writes no secret", () => {
     }
     assertNoSecret(run.output(), { "the wrong Redis password": wrong, "the NATS password": NATS_PASSWORD });
   });
+});
+
+// util-linux `script` runs a command on a pseudo-terminal: the start as a person at a terminal sees it.
+const SCRIPT = ["/usr/bin/script", "/bin/script"].find((p) => existsSync(p));
+
+test("on a terminal the generated tokens are shown once, in the banner, and no file is written", {
+  skip: SCRIPT === undefined,
+}, async () => {
+  const dataDir = tempDir();
+  const child = spawn(SCRIPT!, ["-qfec", `${process.execPath} --import tsx src/main.ts`, "/dev/null"], {
+    env: { PATH: process.env["PATH"] ?? "", PORT: "0", DATA_DIR: dataDir, NATS_URL: natsUrl(NATS_PASSWORD), IDENTITY_HMAC_SECRET: HMAC },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const unhook = onTestExit(() => child.kill("SIGKILL"));
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  let out = "";
+  const banner = new Promise<RegExpExecArray>((resolve, reject) => {
+    const look = (b: Buffer) => {
+      out += b;
+      const m = /EMIT_TOKENS\s+(\S+)\s+\(generated[^\n]*\n\s*ADMIN_TOKENS\s+(\S+)\s+\(generated/.exec(out);
+      if (m) resolve(m);
+    };
+    child.stdout.on("data", look);
+    child.stderr.on("data", look);
+    void exited.then(() => reject(new Error(`exited before the banner: ${out}`)));
+  });
+  try {
+    const [, emit, admin] = await banner;
+    assert.match(emit!, /^[A-Za-z0-9][A-Za-z0-9_-]{42}$/);
+    assert.match(out, /"msg":"no tokens configured: generated tokens shown once in the banner/);
+    for (const token of [emit!, admin!]) assert.equal(out.split(token).length - 1, 1, "shown exactly once");
+    assert.equal(existsSync(join(dataDir, "generated-tokens.env")), false);
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
+    unhook();
+  }
 });
 
 describe("NATS_URL user info is used as the nats CLI uses it", () => {
