@@ -15,7 +15,7 @@ import { NatsServerProcess } from "./nats/nats-server-process.js";
 import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
-import { completeTokens, writeTokensFile } from "./startup/generated-tokens.js";
+import { provideTokens } from "./startup/generated-tokens.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
@@ -90,19 +90,8 @@ async function main(): Promise<void> {
     }
 
     // Generated tokens are shown by the terminal banner, or written to a file only this user reads; never logged.
-    const tokens = completeTokens(config);
-    const generatedNames = Object.keys(tokens.generated);
     const terminal = process.stdout.isTTY === true;
-    const tokensFile = generatedNames.length > 0 && !terminal ? writeTokensFile(config.dataDir, tokens.generated) : undefined;
-    if (generatedNames.length > 0) {
-      logger.warn(
-        { generated: generatedNames, ...(tokensFile ? { file: tokensFile } : {}) },
-        tokensFile
-          ? "no tokens configured: generated tokens written to the file (readable by this user only); set them to keep them across restarts"
-          : "no tokens configured: generated tokens shown once in the banner; set them to keep them across restarts",
-      );
-    }
-
+    const tokens = provideTokens(config, terminal, logger);
     const service = await startService({ ...config, natsUrl, emitTokens: tokens.emitTokens, adminTokens: tokens.adminTokens }, logger);
     const info = {
       version: PACKAGE_VERSION,
@@ -116,7 +105,7 @@ async function main(): Promise<void> {
           ? undefined
           : `${config.tlsCertFile !== undefined ? "https" : "http"}://${config.host}:${service.consolePort}/`,
       generatedTokens: tokens.generated,
-      tokensFile,
+      tokensFile: tokens.tokensFile,
     };
     let stopping = false;
     const stop = async (signal: string) => {

@@ -7,6 +7,7 @@
  */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import type { Logger } from "pino";
 import { ConfigError } from "../config.js";
 import { generateToken } from "../server/auth.js";
 
@@ -75,4 +76,26 @@ export function writeTokensFile(dataDir: string, generated: Readonly<Record<stri
     );
   }
   return file;
+}
+
+/**
+ * The start command's step: completes the tokens and, when some were generated, puts them where this module's
+ * header says (the file only when not on a terminal) and logs their names and the file.
+ */
+export function provideTokens(
+  config: TokenSettings & { readonly dataDir: string },
+  terminal: boolean,
+  logger: Logger,
+): CompletedTokens & { readonly tokensFile: string | undefined } {
+  const tokens = completeTokens(config);
+  const generated = Object.keys(tokens.generated);
+  if (generated.length === 0) return { ...tokens, tokensFile: undefined };
+  const tokensFile = terminal ? undefined : writeTokensFile(config.dataDir, tokens.generated);
+  logger.warn(
+    { generated, ...(tokensFile ? { file: tokensFile } : {}) },
+    tokensFile
+      ? "no tokens configured: generated tokens written to the file (readable by this user only); set them to keep them across restarts"
+      : "no tokens configured: generated tokens shown once in the banner; set them to keep them across restarts",
+  );
+  return { ...tokens, tokensFile };
 }
