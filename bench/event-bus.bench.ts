@@ -24,7 +24,7 @@ import { TestRedisServer } from "../test/support/redis-server.js";
 
 const ENTRIES = Number(process.env["BENCH_ENTRIES"] ?? 100_000);
 const EMIT_SECONDS = Number(process.env["BENCH_SECONDS"] ?? 4);
-const TOKEN = "bench";
+const TOKEN = "bench-token-0123456789abcdef";
 const STREAM = "analytics";
 
 // The fixture mix as the LMS would put it on the bus: {name, timestamp, data, context}.

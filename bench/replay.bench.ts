@@ -22,7 +22,7 @@ import { startNatsServer } from "../test/support/nats-server.js";
 import { corpusTemplates, corpusTimestamp, LOG_PREFIX, withTimestamp, writeCorpus } from "../test/support/tracking-corpus.js";
 
 const LINES = Number(process.env["BENCH_REPLAY_LINES"] ?? 100_000);
-const TOKEN = "bench";
+const TOKEN = "bench-token-0123456789abcdef";
 const dir = mkdtempSync(join(tmpdir(), "er-replay-bench-"));
 const corpus = writeCorpus({
   dir,

@@ -6,6 +6,7 @@ import { existsSync, statSync } from "node:fs";
 import { z } from "zod";
 import { compileLinearPrefix, RegexSyntaxError } from "./linear-regex.js";
 import type { AgentIfiType } from "./transform/transform-env.js";
+import { withoutUserinfo } from "./url-userinfo.js";
 import { PACKAGE_NAME, PACKAGE_VERSION } from "./version.js";
 
 interface VarSpec<T> {
@@ -14,6 +15,11 @@ interface VarSpec<T> {
   /** Raw default, parsed like a set value; "(...)" texts are descriptions of computed defaults, not values. */
   readonly defaultText: string;
   readonly schema: z.ZodType<T>;
+  /**
+   * Values that must never be shown: "value", the whole value (tokens, keys), is left out of every error;
+   * "userinfo", a URL that may carry a password, is shown without its user info (url-userinfo.ts).
+   */
+  readonly secret?: "value" | "userinfo";
 }
 
 const bool = z
@@ -50,9 +56,12 @@ const httpUrl = z
 
 /**
  * NATS server URLs as nats.js takes them: nats://, tls://, ws:// or wss:// (or a bare host:port), comma-separated.
- * Checked here so a typo names the variable instead of failing later inside the client.
+ * Checked here so a typo names the variable instead of failing later inside the client. User info
+ * (`nats://user:pass@host`, `nats://token@host`) is taken as the nats CLI takes it (src/nats/connection.ts), so every
+ * entry that has some must have the same; messages show the entries without it.
  */
 const natsUrlList = z.string().superRefine((value, ctx) => {
+  const credentials = new Set<string>();
   for (const entry of value.split(",").map((s) => s.trim())) {
     const withScheme = /^[a-z]+:\/\//i.test(entry) ? entry : `nats://${entry}`;
     let url: URL | undefined;
@@ -69,10 +78,60 @@ const natsUrlList = z.string().superRefine((value, ctx) => {
     if (!ok) {
       ctx.addIssue({
         code: "custom",
-        message: `"${entry}" is not a NATS server URL; expected nats://host:4222 (tls://, ws://, wss:// too), comma-separated for a cluster`,
+        message: `"${withoutUserinfo(entry)}" is not a NATS server URL; expected nats://host:4222 (tls://, ws://, wss:// too), comma-separated for a cluster`,
       });
       return;
     }
+    if (url!.username !== "" || url!.password !== "") credentials.add(`${url!.username}:${url!.password}`);
+  }
+  if (credentials.size > 1) {
+    ctx.addIssue({ code: "custom", message: "the URLs carry different user info; a connection has one user: give every URL the same" });
+  }
+});
+
+/** Example values people copy; refused whatever their length, as a token or key that everyone knows. */
+const PLACEHOLDER = /change[-_ ]?me|replace[-_ ]?me|placeholder|^<.*>$|^(.)\1*$/i;
+const TOKEN_MIN = 24;
+const GENERATE_HINT = "generate one with: openssl rand -hex 32";
+
+/**
+ * Bearer tokens: long enough not to be guessed, not an example's placeholder, and sendable as `Bearer <token>`.
+ * Messages give the rule and the position, never the token.
+ */
+const tokenList = list.superRefine((tokens, ctx) => {
+  tokens.forEach((t, i) => {
+    const which = tokens.length > 1 ? `token ${i + 1}` : "the token";
+    const problem = PLACEHOLDER.test(t)
+      ? `${which} is a placeholder from an example`
+      : t.length < TOKEN_MIN
+        ? `${which} has ${t.length} characters; at least ${TOKEN_MIN} are needed`
+        : /\s/.test(t)
+          ? `${which} contains a space (it is sent as "Authorization: Bearer <token>")`
+          : undefined;
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: `${problem}; ${GENERATE_HINT}` });
+  });
+});
+
+/** A secret key: long enough, and not an example's placeholder. */
+const secretKey = (min: number) =>
+  z
+    .string()
+    .min(min, `expected at least ${min} characters; ${GENERATE_HINT}`)
+    .refine((s) => !PLACEHOLDER.test(s), `a placeholder from an example; ${GENERATE_HINT}`);
+
+/** A Redis URL as node-redis takes it; shown without its user info when wrong. */
+const redisUrl = z.string().superRefine((value, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || !/^rediss?:$/.test(url.protocol) || url.hostname === "") {
+    ctx.addIssue({
+      code: "custom",
+      message: `"${withoutUserinfo(value)}" is not a Redis URL; expected redis://[:password@]host:6379[/db] or rediss://`,
+    });
   }
 });
 
@@ -84,6 +143,11 @@ export const DEFAULT_CRITICAL_EVENTS = [
 
 function v<T>(name: string, defaultText: string, description: string, schema: z.ZodType<T>): VarSpec<T> {
   return { name, defaultText, description, schema };
+}
+
+/** Marks a variable whose value (or a URL's user info) must never be shown; see VarSpec.secret. */
+function secret<T>(kind: "value" | "userinfo", spec: VarSpec<T>): VarSpec<T> {
+  return { ...spec, secret: kind };
 }
 
 /** Every variable the service reads, in --help order. */
@@ -126,11 +190,14 @@ export const CONFIG_VARS = {
     "Open client connections at most; more are closed on accept (keep LimitNOFILE above it).",
     positiveInt,
   ),
-  natsUrl: v(
-    "NATS_URL",
-    "(unset)",
-    "NATS server URL(s), comma-separated. Unset: start a local nats-server -js child.",
-    natsUrlList.optional(),
+  natsUrl: secret(
+    "userinfo",
+    v(
+      "NATS_URL",
+      "(unset)",
+      "NATS server URL(s), comma-separated; nats://user:pass@host or nats://token@host authenticate. Unset: start a local nats-server -js child.",
+      natsUrlList.optional(),
+    ),
   ),
   natsServerBin: v(
     "NATS_SERVER_BIN",
@@ -237,11 +304,14 @@ export const CONFIG_VARS = {
     z.enum(["allowlist", "blocklist"]),
   ),
   caliperSensorId: v("CALIPER_SENSOR_ID", "(LMS_ROOT_URL)", "Caliper envelope sensor id.", z.string().min(1).optional()),
-  identityHmacSecret: v(
-    "IDENTITY_HMAC_SECRET",
-    "(generated once, kept in NATS)",
-    "Key deriving external ids for users not in the identity table (at least 16 characters).",
-    z.string().min(16, "expected at least 16 characters").optional(),
+  identityHmacSecret: secret(
+    "value",
+    v(
+      "IDENTITY_HMAC_SECRET",
+      "(generated once, kept in NATS)",
+      "Key deriving external ids for users not in the identity table (at least 16 characters).",
+      secretKey(16).optional(),
+    ),
   ),
   coursesFile: v(
     "COURSES_FILE",
@@ -255,13 +325,24 @@ export const CONFIG_VARS = {
       )
       .optional(),
   ),
-  emitTokens: v(
-    "EMIT_TOKENS",
-    "(generated and printed)",
-    "Comma-separated bearer tokens allowed to call Emit, EmitBatch and Transform.",
-    list.optional(),
+  emitTokens: secret(
+    "value",
+    v(
+      "EMIT_TOKENS",
+      "(generated: shown on a terminal, else written to DATA_DIR/generated-tokens.env)",
+      "Comma-separated bearer tokens allowed to call Emit, EmitBatch and Transform (each at least 24 characters).",
+      tokenList.optional(),
+    ),
   ),
-  adminTokens: v("ADMIN_TOKENS", "(generated and printed)", "Comma-separated bearer tokens allowed to call every RPC.", list.optional()),
+  adminTokens: secret(
+    "value",
+    v(
+      "ADMIN_TOKENS",
+      "(generated: shown on a terminal, else written to DATA_DIR/generated-tokens.env)",
+      "Comma-separated bearer tokens allowed to call every RPC (each at least 24 characters).",
+      tokenList.optional(),
+    ),
+  ),
   emitBatchMax: v("EMIT_BATCH_MAX", "1000", "Most events in one EmitBatch call.", positiveInt),
   readMaxBytes: v("READ_MAX_BYTES", "4194304", "Largest request message in bytes.", positiveInt),
   maxTimeoutMs: v("MAX_TIMEOUT_MS", "60000", "Largest client deadline accepted, in ms.", positiveInt),
@@ -292,14 +373,14 @@ export const CONFIG_VARS = {
     list,
   ),
   // ---- Inputs beside Emit (src/ingest/): the Open edX event bus on Redis, named as Open edX names them ----
-  eventBusRedisUrl: v(
-    "EVENT_BUS_REDIS_CONNECTION_URL",
-    "(unset)",
-    "Redis of the Open edX event bus (event-bus-redis), e.g. redis://:password@redis:6379/0. Unset: the Redis input is off.",
-    z
-      .string()
-      .regex(/^rediss?:\/\//, "expected a redis:// or rediss:// URL")
-      .optional(),
+  eventBusRedisUrl: secret(
+    "userinfo",
+    v(
+      "EVENT_BUS_REDIS_CONNECTION_URL",
+      "(unset)",
+      "Redis of the Open edX event bus (event-bus-redis), e.g. redis://:password@redis:6379/0. Unset: the Redis input is off.",
+      redisUrl.optional(),
+    ),
   ),
   eventBusTopicPrefix: v(
     "EVENT_BUS_TOPIC_PREFIX",
@@ -373,6 +454,13 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** How a bad value is named in an error: NAME="value", without what VarSpec.secret hides. */
+function shown(spec: VarSpec<unknown>, raw: string | undefined): string {
+  if (spec.secret === "value") return `${spec.name} (value not shown)`;
+  const value = raw !== undefined && spec.secret === "userinfo" ? withoutUserinfo(raw) : raw;
+  return `${spec.name}=${JSON.stringify(value)}`;
+}
+
 function rawDefault(spec: VarSpec<unknown>): string | undefined {
   return spec.defaultText.startsWith("(") ? undefined : spec.defaultText;
 }
@@ -386,7 +474,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const value = raw === undefined || raw === "" ? rawDefault(spec) : raw;
     const parsed = spec.schema.safeParse(value);
     if (parsed.success) out[key] = parsed.data;
-    else problems.push(`${spec.name}=${JSON.stringify(raw)}: ${parsed.error.issues[0]?.message ?? "invalid"} (${spec.description})`);
+    else problems.push(`${shown(spec, raw)}: ${parsed.error.issues[0]?.message ?? "invalid"} (${spec.description})`);
   }
   if (problems.length === 0 && (out["deliveryHttpTimeoutMs"] as number) >= (out["deliveryCountdownMs"] as number)) {
     problems.push("DELIVERY_HTTP_TIMEOUT_MS must be below DELIVERY_COUNTDOWN_MS, or a slow request is redelivered while in flight");
@@ -401,14 +489,40 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if ((env["NATS_CREDS"] ?? "") !== "" && (env["NATS_NKEY_SEED_FILE"] ?? "") !== "") {
     problems.push("NATS_CREDS and NATS_NKEY_SEED_FILE are both set: choose one way to authenticate to NATS");
   }
+  const natsUrl = env["NATS_URL"] ?? "";
+  if (withoutUserinfo(natsUrl) !== natsUrl && ((env["NATS_CREDS"] ?? "") !== "" || (env["NATS_NKEY_SEED_FILE"] ?? "") !== "")) {
+    problems.push("NATS_URL carries a user or token and NATS_CREDS / NATS_NKEY_SEED_FILE is set: choose one way to authenticate to NATS");
+  }
+  if (problems.length === 0) problems.push(...portClashes(out as Config));
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join("\n  ")}`);
   return out as Config;
+}
+
+/** Two listeners given one port: refused here, rather than the second failing with "in use" after the first took it. */
+function portClashes(c: Config): string[] {
+  // 0 is "off" for METRICS_PORT and "any free port" for the others: never a clash.
+  const ports = (
+    [
+      ["PORT", c.port],
+      ["METRICS_PORT", c.metricsPort],
+      ["CONSOLE_PORT", c.consolePort],
+    ] as Array<[string, number | undefined]>
+  ).filter((p): p is [string, number] => p[1] !== undefined && p[1] > 0);
+  const out: string[] = [];
+  ports.forEach(([a, port], i) => {
+    for (const [b, other] of ports.slice(i + 1)) {
+      if (other === port) out.push(`${a} and ${b} are both ${port}: each listener needs a port of its own`);
+    }
+  });
+  return out;
 }
 
 /** The --help text: every variable with its default. */
 export function configHelp(): string {
   const rows = Object.values(CONFIG_VARS).map(
-    (s) => `  ${s.name.padEnd(28)} ${s.description}\n  ${"".padEnd(28)} default: ${s.defaultText}`,
+    (s: VarSpec<unknown>) =>
+      `  ${s.name.padEnd(28)} ${s.description}${s.secret ? ` Secret: ${s.secret === "value" ? "never shown" : "shown without user info"}.` : ""}\n` +
+      `  ${"".padEnd(28)} default: ${s.defaultText}`,
   );
   return `event-routing: Open edX events to xAPI and Caliper, delivered through NATS JetStream.\n\nUsage: npm start [-- --help]\n\nEnvironment variables:\n${rows.join("\n")}\n`;
 }

@@ -15,6 +15,7 @@ import { NatsServerProcess } from "./nats/nats-server-process.js";
 import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
+import { provideTokens } from "./startup/generated-tokens.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
@@ -88,7 +89,10 @@ async function main(): Promise<void> {
       );
     }
 
-    const service = await startService({ ...config, natsUrl }, logger);
+    // Generated tokens are shown by the terminal banner, or written to a file only this user reads; never logged.
+    const terminal = process.stdout.isTTY === true;
+    const tokens = provideTokens(config, terminal, logger);
+    const service = await startService({ ...config, natsUrl, emitTokens: tokens.emitTokens, adminTokens: tokens.adminTokens }, logger);
     const info = {
       version: PACKAGE_VERSION,
       address: `${config.host}:${service.port}`,
@@ -100,10 +104,8 @@ async function main(): Promise<void> {
         service.consolePort === undefined
           ? undefined
           : `${config.tlsCertFile !== undefined ? "https" : "http"}://${config.host}:${service.consolePort}/`,
-      generatedTokens: {
-        ...(config.emitTokens?.length ? {} : { EMIT_TOKENS: service.tokens.emit[0]! }),
-        ...(config.adminTokens?.length ? {} : { ADMIN_TOKENS: service.tokens.admin[0]! }),
-      },
+      generatedTokens: tokens.generated,
+      tokensFile: tokens.tokensFile,
     };
     let stopping = false;
     const stop = async (signal: string) => {
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
 
-    if (process.stdout.isTTY) process.stdout.write(bannerText(info));
+    if (terminal) process.stdout.write(bannerText(info));
     else logger.info(bannerFields(info), LISTENING_MESSAGE);
   } catch (e) {
     await fail(e, config, logger);

@@ -174,7 +174,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());
 
-    const tokens = resolveTokens(config, logger);
+    const tokens = resolveTokens(config);
     const pipeline = {
       settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
       backends,

@@ -80,7 +80,13 @@ describe("deployment files", () => {
     const docs = kubernetesDocs();
     const byKind = (kind: string) => docs.filter((d) => d.kind === kind);
     const configMap = byKind("ConfigMap")[0] as unknown as { data: Env };
-    const secret = byKind("Secret").find((d) => d.metadata.name === "event-routing") as unknown as { stringData: Env };
+    // The Secret is made by the `kubectl create secret` command in the file's header, with generated values: a
+    // Secret in the file would put example values back at every `kubectl apply`.
+    assert.deepEqual(byKind("Secret"), [], "no Secret with example values in the applied file");
+    const header = read("deploy/kubernetes/event-routing.yaml");
+    const secretNames = [...header.matchAll(/--from-literal=([A-Z_]+)="\$\(openssl rand -hex 32\)"/g)].map((m) => m[1]!);
+    assert.deepEqual(secretNames, ["EMIT_TOKENS", "ADMIN_TOKENS", "IDENTITY_HMAC_SECRET"], "tokens and key are generated");
+    const secret = { stringData: Object.fromEntries([...header.matchAll(/--from-literal=([A-Z_]+)=/g)].map((m) => [m[1]!, ""])) };
     const deployment = byKind("Deployment")[0] as unknown as {
       spec: { template: { spec: { containers: Array<Record<string, unknown> & { env?: Array<{ name: string }> }> } } };
     };
@@ -236,8 +242,8 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
         PATH: process.env["PATH"] ?? "",
         NATS_URL: nats.url,
         PORT: "0",
-        EMIT_TOKENS: "e",
-        ADMIN_TOKENS: "a",
+        EMIT_TOKENS: "packaging-emit-token-0123456789",
+        ADMIN_TOKENS: "packaging-admin-token-0123456789",
         IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789",
       },
       stdio: ["ignore", "pipe", "pipe"],

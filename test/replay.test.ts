@@ -30,8 +30,8 @@ import { LOG_PREFIX, corpusTimestamp, withTimestamp, writeCorpus, type Corpus } 
 import { xapiValidationProblems } from "./support/xapi-validators.js";
 import type { JsonObject } from "../src/transform/edx-event.js";
 
-const EMIT_TOKEN = "replay-emit-token";
-const ADMIN_TOKEN = "replay-admin-token";
+const EMIT_TOKEN = "replay-emit-token-0123456789";
+const ADMIN_TOKEN = "replay-admin-token-0123456789";
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const SAMPLE_LOG = join(ERB_FIXTURES_DIR, "tracking.log");
 

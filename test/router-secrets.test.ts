@@ -48,7 +48,7 @@ async function startAgainst(nats: TestNatsServer): Promise<{ service: RunningSer
     NATS_URL: nats.url,
     PORT: "0",
     ADMIN_TOKENS: ADMIN_TOKEN,
-    EMIT_TOKENS: "emit-unused",
+    EMIT_TOKENS: "emit-token-unused-0123456789",
     DELIVERY_ENABLED: "false",
     SHUTDOWN_GRACE_MS: "1000",
   });

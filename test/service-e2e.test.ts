@@ -34,8 +34,8 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
 }
 
 const run = promisify(execFile);
-const EMIT_TOKEN = "emit-token-for-tests";
-const ADMIN_TOKEN = "admin-token-for-tests";
+const EMIT_TOKEN = "emit-token-for-tests-0123456789";
+const ADMIN_TOKEN = "admin-token-for-tests-0123456789";
 const rawPath = (file: string) => join(ERB_FIXTURES_DIR, "raw", file);
 const jsonInput = (file: string) => create(EventInputSchema, { event: { case: "json", value: readFileSync(rawPath(file), "utf8") } });
 const auth = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });

@@ -30,8 +30,8 @@ test("close() during a NATS outage ends the NATS connection and still closes the
   const config = loadConfig({
     NATS_URL: nats.url,
     PORT: "0",
-    EMIT_TOKENS: "emit-token-for-tests",
-    ADMIN_TOKENS: "admin-token-for-tests",
+    EMIT_TOKENS: "emit-token-for-tests-0123456789",
+    ADMIN_TOKENS: "admin-token-for-tests-0123456789",
     XAPI_STATEMENT_LOG: log,
     DELIVERY_ENABLED: "false",
     SHUTDOWN_GRACE_MS: "1000",
@@ -42,14 +42,14 @@ test("close() during a NATS outage ends the NATS connection and still closes the
     // The statement log has what routers stored: one router, so the emit below is logged.
     await createClient(RouterAdminService, transport).createRouter(
       { router: { id: "shutdown", backend: Backend.XAPI, endpointUrl: "http://127.0.0.1:9/xapi", enabled: true } },
-      { headers: { authorization: "Bearer admin-token-for-tests" } },
+      { headers: { authorization: "Bearer admin-token-for-tests-0123456789" } },
     );
     const events = createClient(EventRoutingService, transport);
     const json = readFileSync(join(ERB_FIXTURES_DIR, "raw", "play_video.json"), "utf8");
     await events.emit(
       { event: create(EventInputSchema, { event: { case: "json", value: json } }) },
       {
-        headers: { authorization: "Bearer emit-token-for-tests" },
+        headers: { authorization: "Bearer emit-token-for-tests-0123456789" },
       },
     );
     await nats.server.stop();

@@ -49,7 +49,14 @@ test("without NATS_URL, start runs its own nats-server, serves, and stops both o
   const dataDir = mkdtempSync(join(tmpdir(), "er-start-"));
   try {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, NATS_URL: "", PORT: "0", DATA_DIR: dataDir, EMIT_TOKENS: "e", ADMIN_TOKENS: "a" },
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        PORT: "0",
+        DATA_DIR: dataDir,
+        EMIT_TOKENS: "start-command-emit-token-0123456789",
+        ADMIN_TOKENS: "start-command-admin-token-0123456789",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { bannerText } from "../src/startup/banner.js";
 import { HEAP_GROWING_PERCENT, heapGrowthFlag } from "../src/startup/heap-growth.js";
+import { describeStartupError } from "../src/startup/startup-errors.js";
 import { freePort } from "./support/free-port.js";
 import { onTestExit } from "./support/nats-server.js";
 
@@ -53,9 +54,12 @@ interface Run {
   line(msg: RegExp): Promise<Record<string, unknown>>;
 }
 
+const STARTUP_EMIT_TOKEN = "startup-test-emit-token-0123456789";
+const STARTUP_ADMIN_TOKEN = "startup-test-admin-token-0123456789";
+
 function run(env: Record<string, string>, preload: string[] = []): Run {
   const child = spawn(process.execPath, ["--import", "tsx", ...preload.flatMap((p) => ["--import", p]), "src/main.ts"], {
-    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: "e", ADMIN_TOKENS: "a", ...env },
+    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: STARTUP_EMIT_TOKEN, ADMIN_TOKENS: STARTUP_ADMIN_TOKEN, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const unhook = onTestExit(() => child.kill("SIGKILL"));
@@ -122,6 +126,33 @@ test("port in use after the embedded nats-server started: one line naming PORT, 
   }
 });
 
+test("a busy CONSOLE_PORT (or METRICS_PORT) is reported as that variable, not PORT", async () => {
+  const busy = await occupy();
+  try {
+    // The error a listener really gets on that port.
+    const err = await new Promise<unknown>((resolve) => {
+      const second = createServer();
+      second.once("error", resolve);
+      second.listen(busy.port, "127.0.0.1", () => second.close(() => resolve(undefined)));
+    });
+    const config = { host: "127.0.0.1", port: 0, natsMonitorPort: undefined };
+    const asConsole = describeStartupError(err, { ...config, metricsPort: 0, consolePort: busy.port });
+    assert.equal(asConsole?.exitCode, 3);
+    assert.match(
+      asConsole?.message ?? "",
+      new RegExp(`^CONSOLE_PORT=${busy.port}: address 127.0.0.1:${busy.port} is already in use; choose another CONSOLE_PORT`),
+    );
+    const asMetrics = describeStartupError(err, { ...config, metricsPort: busy.port, consolePort: undefined });
+    assert.match(asMetrics?.message ?? "", new RegExp(`^METRICS_PORT=${busy.port}:`));
+    assert.match(
+      describeStartupError(err, { ...config, port: busy.port, metricsPort: 0, consolePort: undefined })?.message ?? "",
+      /^PORT=/,
+    );
+  } finally {
+    busy.server.close();
+  }
+});
+
 test("a bad setting found after the nats-server started (TLS file missing): exit 2, the file named, the nats-server stopped", async () => {
   const dir = dataDir();
   const r = run({ DATA_DIR: dir, TLS_CERT_FILE: join(dir, "missing-cert.pem"), TLS_KEY_FILE: join(dir, "missing-key.pem") });
@@ -171,8 +202,9 @@ test("banner with every URL and generated tokens; NATS_MONITOR_PORT honoured; a 
     assert.match(String(banner["url"]), /^http:\/\/127\.0\.0\.1:\d+$/);
     assert.equal(banner["monitoring"], `http://127.0.0.1:${monitor}`);
     assert.equal(banner["metrics"], `http://127.0.0.1:${metrics}/metrics`);
-    const tokens = banner["generatedTokens"] as Record<string, string>;
-    assert.deepEqual(Object.keys(tokens).sort(), ["ADMIN_TOKENS", "EMIT_TOKENS"]);
+    // The log names the generated tokens and their file, never a value (secrets.test.ts checks every byte).
+    assert.deepEqual((banner["generatedTokens"] as string[]).sort(), ["ADMIN_TOKENS", "EMIT_TOKENS"]);
+    assert.equal(banner["tokensFile"], join(dir, "generated-tokens.env"));
     assert.equal((await fetch(`http://127.0.0.1:${monitor}/healthz`)).status, 200);
     assert.equal((await fetch(`http://127.0.0.1:${metrics}/metrics`)).status, 200);
 
@@ -243,6 +275,7 @@ test("on a terminal the banner is plain text with every URL and the generated to
     metrics: undefined,
     console: "http://127.0.0.1:8090/",
     generatedTokens: { ADMIN_TOKENS: "tok" },
+    tokensFile: undefined,
   });
   assert.match(text, /Console\s+http:\/\/127\.0\.0\.1:8090\//);
   assert.match(text, /Listening\s+http:\/\/127\.0\.0\.1:8080/);

@@ -28,7 +28,7 @@ function service(natsUrl: string, env: Record<string, string>, logger: Logger = 
     NATS_URL: natsUrl,
     PORT: "0",
     ADMIN_TOKENS: ADMIN_TOKEN,
-    EMIT_TOKENS: "emit-unused",
+    EMIT_TOKENS: "emit-token-unused-0123456789",
     DELIVERY_ENABLED: "false",
     SHUTDOWN_GRACE_MS: "1000",
     ...env,

@@ -3,10 +3,15 @@
  * the operator's choice of authentication (a creds file, or an NKey seed whose private key never leaves this
  * process) and TLS (a CA to verify the server, a client certificate for mutual TLS). Any TLS option makes TLS
  * required: the connection fails rather than falling back to cleartext.
+ *
+ * User info in NATS_URL is taken as the nats CLI takes it: `nats://user:pass@host` is a user and password,
+ * `nats://token@host` a token. nats.js itself ignores it (the server then answers "Authorization Violation"), so
+ * it is moved from the URLs into connection options here, and the URLs kept for messages carry none.
  */
 import { connect, credsAuthenticator, nkeyAuthenticator, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
 import { readFileSync } from "node:fs";
 import type { Config } from "../config.js";
+import { withoutUserinfo } from "../url-userinfo.js";
 
 export interface NatsTlsOptions {
   /** PEM CA bundle that signs the server's certificate (absent: the system's trusted CAs). */
@@ -17,6 +22,7 @@ export interface NatsTlsOptions {
 }
 
 export interface NatsConnectOptions {
+  /** Comma-separated URLs; user info in them is used as below and never shown. */
   readonly servers: string;
   readonly name?: string;
   readonly credsFile?: string;
@@ -43,6 +49,34 @@ export function natsConnectOptions(config: NatsConfig, servers: string, name?: s
   };
 }
 
+export type UrlCredentials = { readonly user: string; readonly pass: string } | { readonly token: string } | undefined;
+
+/**
+ * The user info of the first URL that has some, percent-decoded (config.ts requires every URL to carry the same),
+ * and the URLs without it.
+ */
+export function splitUrlCredentials(servers: string): { servers: string[]; credentials: UrlCredentials } {
+  let credentials: UrlCredentials;
+  const bare = servers.split(",").map((entry) => {
+    const s = entry.trim();
+    const withScheme = /^[a-z]+:\/\//i.test(s) ? s : `nats://${s}`;
+    let url: URL;
+    try {
+      url = new URL(withScheme);
+    } catch {
+      return s; // nats.js reports it; config.ts refuses it before we get here
+    }
+    if (url.username === "" && url.password === "") return s;
+    const user = decodeURIComponent(url.username);
+    credentials ??= url.password === "" ? { token: user } : { user, pass: decodeURIComponent(url.password) };
+    url.username = "";
+    url.password = "";
+    // URL keeps a "/" path the NATS URL did not have; nats.js takes either.
+    return url.toString().replace(/\/$/, "");
+  });
+  return { servers: bare, credentials };
+}
+
 /** The first connection failed: names the URL and what to check (start-up prints it without a stack). */
 export class NatsUnreachableError extends Error {
   override name = "NatsUnreachableError";
@@ -54,7 +88,7 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
   } catch (e) {
     const reason = (e as Error)?.message ?? String(e);
     throw new NatsUnreachableError(
-      `NATS_URL=${opts.servers}: cannot connect (${reason}). Check that nats-server runs there with JetStream (-js), that the ` +
+      `NATS_URL=${withoutUserinfo(opts.servers)}: cannot connect (${reason}). Check that nats-server runs there with JetStream (-js), that the ` +
         "host and port are reachable from this machine, and NATS_CREDS / NATS_NKEY_SEED_FILE / NATS_TLS_* if the server requires them.",
       { cause: e },
     );
@@ -62,8 +96,9 @@ export async function connectNats(opts: NatsConnectOptions): Promise<NatsConnect
 }
 
 function connectOnce(opts: NatsConnectOptions): Promise<NatsConnection> {
+  const { servers, credentials } = splitUrlCredentials(opts.servers);
   return connect({
-    servers: opts.servers.split(",").map((s) => s.trim()),
+    servers,
     name: opts.name ?? "event-routing",
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -73,6 +108,7 @@ function connectOnce(opts: NatsConnectOptions): Promise<NatsConnection> {
     // errors are mapped by type and message (UnavailableError, JetStream API codes), never by stack, so the
     // logs lose only the call site of a NATS timeout, which names its subject anyway.
     noAsyncTraces: true,
+    ...(credentials ?? {}),
     ...(opts.credsFile ? { authenticator: credsAuthenticator(readFileSync(opts.credsFile)) } : {}),
     ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(readSeed(opts.nkeySeedFile)) } : {}),
     ...(opts.tls ? { tls: tlsOptions(opts.tls) } : {}),

@@ -4,7 +4,6 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
-import type { Logger } from "pino";
 
 export interface Tokens {
   readonly emit: readonly string[];
@@ -75,35 +74,26 @@ export function authInterceptor(tokens: Tokens): Interceptor {
   };
 }
 
+/**
+ * 32 random bytes as base64url (43 characters). Drawn again while it starts with `-` or `_`: a token starting with
+ * `-` is taken for an option by command lines (`--token -x...`).
+ */
 export function generateToken(): string {
-  return randomBytes(32).toString("base64url");
+  for (;;) {
+    const token = randomBytes(32).toString("base64url");
+    if (/^[A-Za-z0-9]/.test(token)) return token;
+  }
 }
 
 /**
- * Tokens from config; a missing set is generated and printed once to stderr (not the log, which may be shipped
- * elsewhere), so a quick start is authenticated without setup.
+ * Tokens from config; a missing set gets one generated token. Nothing is printed here: the start command decides
+ * where generated tokens are shown (src/startup/generated-tokens.ts), and never in the log.
  */
-export function resolveTokens(
-  config: { readonly emitTokens?: readonly string[] | undefined; readonly adminTokens?: readonly string[] | undefined },
-  logger: Logger,
-  write: (text: string) => void = (text) => process.stderr.write(text),
-): Tokens {
-  const generated: Array<[name: string, token: string]> = [];
-  const orGenerate = (list: readonly string[] | undefined, name: string): string[] => {
-    if (list !== undefined && list.length > 0) return [...list];
-    const token = generateToken();
-    generated.push([name, token]);
-    return [token];
-  };
-  const out: Tokens = { emit: orGenerate(config.emitTokens, "EMIT_TOKENS"), admin: orGenerate(config.adminTokens, "ADMIN_TOKENS") };
-  if (generated.length > 0) {
-    const bar = "=".repeat(78);
-    write(
-      `${bar}\nNo tokens configured; generated for this run only (set them to keep them across restarts):\n\n` +
-        generated.map(([name, token]) => `  ${name}=${token}\n`).join("") +
-        `\nSend as: Authorization: Bearer <token>\n${bar}\n`,
-    );
-    logger.warn({ generated: generated.map(([name]) => name) }, "generated bearer tokens printed to stderr");
-  }
-  return out;
+export function resolveTokens(config: {
+  readonly emitTokens?: readonly string[] | undefined;
+  readonly adminTokens?: readonly string[] | undefined;
+}): Tokens {
+  const orGenerate = (list: readonly string[] | undefined): string[] =>
+    list !== undefined && list.length > 0 ? [...list] : [generateToken()];
+  return { emit: orGenerate(config.emitTokens), admin: orGenerate(config.adminTokens) };
 }

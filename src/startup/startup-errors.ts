@@ -20,7 +20,16 @@ export interface StartupProblem {
   readonly exitCode: number;
 }
 
-type PortConfig = Pick<Config, "port" | "metricsPort" | "natsMonitorPort" | "host">;
+type PortConfig = Pick<Config, "port" | "metricsPort" | "consolePort" | "natsMonitorPort" | "host">;
+
+/** The variable that set a port a listener could not take (config.ts refuses two variables with one port). */
+function portVariable(port: number | undefined, config: PortConfig | undefined): string {
+  if (config && port !== undefined && port > 0) {
+    if (port === config.metricsPort) return "METRICS_PORT";
+    if (port === config.consolePort) return "CONSOLE_PORT";
+  }
+  return "PORT";
+}
 
 export function describeStartupError(e: unknown, config: PortConfig | undefined): StartupProblem | undefined {
   if (e instanceof ConfigError) return { message: e.message, exitCode: EXIT_CONFIG };
@@ -28,7 +37,7 @@ export function describeStartupError(e: unknown, config: PortConfig | undefined)
   if (e instanceof NatsUnreachableError || e instanceof DataDirLockedError) return { message: e.message, exitCode: EXIT_UNAVAILABLE };
   const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
   if (err?.code === "EADDRINUSE" || (err?.code === "EACCES" && err.syscall === "listen")) {
-    const variable = config && err.port === config.metricsPort && config.metricsPort > 0 ? "METRICS_PORT" : "PORT";
+    const variable = portVariable(err.port, config);
     const what = err.code === "EADDRINUSE" ? "is already in use" : "may not be used by this user (ports below 1024 need privileges)";
     return {
       message: `${variable}=${err.port}: address ${err.address ?? config?.host}:${err.port} ${what}; choose another ${variable} or stop the process holding it`,
