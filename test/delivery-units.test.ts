@@ -149,7 +149,7 @@ const delivery = (p: Partial<ResolvedDelivery> = {}): ResolvedDelivery => ({
 });
 
 test("consumer config: ack wait above the HTTP timeout, max_deliver = retries + 1, no backoff", () => {
-  const cfg = consumerConfig(natsNames("x"), "r1", delivery());
+  const cfg = consumerConfig(natsNames("x"), { id: "r1" }, delivery());
   assert.equal(cfg.durable_name, "deliver-r1");
   assert.equal(cfg.filter_subject, "x.deliver.r1");
   assert.equal(cfg.max_deliver, 4);

@@ -60,7 +60,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const js = jetstream(opts.nc);
   const jsm = await jetstreamManager(opts.nc);
   const logger = opts.logger.child({ component: "delivery" });
-  const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
+  const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id));
   const stats = new StatsRegistry();
   const runtime: DeliveryRuntime = {
     js,

@@ -138,10 +138,10 @@ export interface Publication {
  * original one may still be inside the delivery stream's dedupe window; derived from the failed id, so running
  * RetryFailed again after a crash between publish and delete is de-duplicated.
  */
-export function retryPublication(names: NatsNames, entry: FailedEntry): Publication {
+export function retryPublication(names: NatsNames, entry: FailedEntry, incarnation?: number): Publication {
   return {
-    subject: names.deliverSubject(entry.routerId),
-    msgId: `${names.deliveryMsgId(entry.routerId, entry.statementId)}:retry:${entry.id}`,
+    subject: names.deliverSubject(entry.routerId, incarnation),
+    msgId: `${names.deliveryMsgId(entry.routerId, entry.statementId, incarnation)}:retry:${entry.id}`,
     headers: deliveryHeaders(entry),
     body: entry.body,
   };

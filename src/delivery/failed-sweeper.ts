@@ -98,7 +98,8 @@ export class FailedSweeper {
         return;
       }
       const meta = readDeliveryHeaders(orig.header);
-      const routerId = meta.routerId || adv.consumer.slice("deliver-".length);
+      // Without the header, the consumer names the router (minus an incarnation suffix, nats/names.ts).
+      const routerId = meta.routerId || adv.consumer.slice("deliver-".length).replace(/-R\d+$/, "");
       const { eventName } = meta;
       const statementId = meta.statementId || `seq:${orig.seq}`;
       const router = this.deps.routers.get(routerId);

@@ -42,6 +42,12 @@ export interface RouterConfig {
   /** ISO 8601. */
   readonly createTime: string;
   readonly updateTime: string;
+  /**
+   * Absent for the first router under this id; for one created after a router of the same id was deleted, the
+   * KV revision of that deletion. Names its own delivery subject, consumer and msg ids (nats/names.ts
+   * "Incarnations"), so the deleted router's clean-up can never touch it. Set by the store, never by a client.
+   */
+  readonly incarnation?: number;
   /** KV revision (not stored in the value; filled in when read). */
   readonly revision: number;
 }

@@ -32,7 +32,7 @@ export interface RouterInput {
 }
 
 /** The writable part of a RouterConfig; the store adds times and the revision. */
-export type ValidRouter = Omit<RouterConfig, "createTime" | "updateTime" | "revision">;
+export type ValidRouter = Omit<RouterConfig, "createTime" | "updateTime" | "revision" | "incarnation">;
 
 /** Used when the caller has no configured defaults; mirrors ERB (countdown 30 s, 3 retries) and the proto docs. */
 export const FALLBACK_DELIVERY_DEFAULTS: DeliveryDefaults = {
