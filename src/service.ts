@@ -169,6 +169,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
           caliperSensorId: caliperSensorId(config, config.caliperSensorId),
           logger,
           ...(metrics ? { metrics: metrics.recorder } : {}),
+          failedMaxBytes: config.failedMaxBytes,
         })
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());

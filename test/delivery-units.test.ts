@@ -145,6 +145,7 @@ const delivery = (p: Partial<ResolvedDelivery> = {}): ResolvedDelivery => ({
   backoffMs: [],
   httpTimeoutMs: 10_000,
   criticalEvents: new Set(),
+  exhausted: "all",
   ...p,
 });
 

@@ -1,6 +1,7 @@
 /**
- * The failed stream's JetStream shell: statements of business-critical events that exhausted their delivery
- * attempts (or were refused for good), kept until an operator retries or purges them. The message format is
+ * The failed stream's JetStream shell: statements that exhausted their delivery attempts (or were refused for
+ * good), kept until an operator retries or purges them; those of non-critical events may be discarded when the
+ * stream is over FAILED_MAX_BYTES (failed-trim.ts). The message format is
  * failed-codec.ts, filters and paging failed-query.ts, the retry/purge steps failed-retry.ts; this file only
  * talks to NATS.
  *
@@ -38,6 +39,8 @@ export class FailedStore implements FailedOps {
      * incarnation (nats/names.ts), also for entries its deleted predecessor left.
      */
     private readonly routerOf: (routerId: string) => Pick<RouterConfig, "incarnation"> | undefined = () => ({}),
+    /** Called after a discardable (non-critical) entry was stored: the stream may now be over its byte limit. */
+    private readonly onDiscardableStored: () => void = () => {},
   ) {}
 
   routerExists(routerId: string): boolean {
@@ -63,6 +66,7 @@ export class FailedStore implements FailedOps {
         expect: { streamName: this.names.failedStream },
       }),
     );
+    if (rec.discardable) this.onDiscardableStored();
   }
 
   async get(id: number): Promise<FailedEntry | null> {

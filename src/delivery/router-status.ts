@@ -82,6 +82,7 @@ export function createStatusProvider(deps: {
             // "Exhausted": stored in the failed stream or, for non-critical events, dropped.
             failed: (s?.failed ?? 0) + (s?.dropped ?? 0),
             dropped: s?.dropped ?? 0,
+            discarded: s?.discarded ?? 0,
             // FailedStore.count throws UnavailableError when it cannot count: never report 0 for "unknown".
             failedStored: await deps.failed.count(id),
             ...(s?.lastError !== undefined ? { lastError: s.lastError } : {}),

@@ -143,6 +143,7 @@ const routerSchema = z.object({
     backoffMs: z.array(durationMs).max(100).optional(),
     httpTimeoutMs: durationMs.optional(),
     criticalEvents: z.array(z.string().min(1).max(200)).max(1000).optional(),
+    exhausted: z.enum(["all", "critical"]).optional(),
   }),
 });
 
