@@ -257,6 +257,12 @@ export const CONFIG_VARS = {
     "Largest advisory stream in bytes (0 = no limit); when full, the oldest advisories are dropped.",
     nonNegativeInt,
   ),
+  failedMaxBytes: v(
+    "FAILED_MAX_BYTES",
+    "1073741824",
+    "Failed stream size in bytes above which its oldest non-critical statements are discarded, each logged and counted; critical ones never are (0 = no limit).",
+    nonNegativeInt,
+  ),
   lmsRootUrl: v("LMS_ROOT_URL", "http://localhost:18000", "LMS root URL: actor homePage and every IRI.", httpUrl),
   transformerVersion: v(
     "TRANSFORMER_VERSION",
@@ -369,7 +375,7 @@ export const CONFIG_VARS = {
   criticalEvents: v(
     "CRITICAL_EVENTS",
     DEFAULT_CRITICAL_EVENTS.join(","),
-    "Events kept in the failed stream when delivery is exhausted.",
+    "Events whose exhausted statements are never discarded from the failed stream (the others may be: FAILED_MAX_BYTES).",
     list,
   ),
   // ---- Inputs beside Emit (src/ingest/): the Open edX event bus on Redis, named as Open edX names them ----

@@ -170,6 +170,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
           caliperSensorId: caliperSensorId(config, config.caliperSensorId),
           logger,
           ...(metrics ? { metrics: metrics.recorder } : {}),
+          failedMaxBytes: config.failedMaxBytes,
         })
       : undefined;
     if (delivery) cleanup.unshift(() => delivery.stop());
@@ -220,7 +221,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       // The failed stream needs only JetStream, so every instance answers these RPCs, delivering or not.
       failed:
         delivery?.failedRpc ??
-        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined), {
+        createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id)), {
           logger,
         }),
     });
@@ -301,7 +302,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
                 names,
                 routers,
                 stats: new StatsRegistry(),
-                failed: new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id) !== undefined),
+                failed: new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id)),
                 isRunning: () => false,
               }),
             inputs: [

@@ -127,10 +127,10 @@ test("413: the batch is halved until the endpoint accepts it", async () => {
   assert.ok(e.requests.filter((r) => r.status === 200).every((r) => r.ids.length <= 2));
 });
 
-test("poison statement in a batch: the rest is delivered, the critical poison fails at once, a non-critical one is dropped and logged", async () => {
+test("poison statement in a batch (router keeping critical ones only): the rest is delivered, the critical poison fails at once, a non-critical one is dropped and logged", async () => {
   const poison = new Set<string>();
   const e = await endpoint(({ ids }) => (ids.some((id) => poison.has(id)) ? { status: 400 } : undefined));
-  await addRouter("rpoison", e.url, {}, { batchSize: 6, batchIntervalMs: 300 });
+  await addRouter("rpoison", e.url, {}, { batchSize: 6, batchIntervalMs: 300, exhausted: "critical" });
   const good = Array.from({ length: 4 }, () => fakeStatement());
   const badCritical = fakeStatement();
   const badOther = fakeStatement();
@@ -199,7 +199,7 @@ test("a long split sequence keeps its messages alive with working(): no redelive
 test("critical statement exhausting retries: failed stream with metadata, ListFailed, RetryFailed after recovery empties it", async () => {
   let down = true;
   const e = await endpoint(() => (down ? { status: 503 } : undefined));
-  await addRouter("rexhaust", e.url, {}, { maxRetries: 2, backoffMs: [100] });
+  await addRouter("rexhaust", e.url, {}, { maxRetries: 2, backoffMs: [100], exhausted: "critical" });
   const critical = fakeStatement();
   const other = fakeStatement();
   const t0 = Date.now();
@@ -223,7 +223,7 @@ test("critical statement exhausting retries: failed stream with metadata, ListFa
   assert.ok(first >= t0 && last - first >= 190, `attempts at ${first - t0} and ${last - t0} ms`);
   assert.ok(timestampDate(f.failedTime!).getTime() >= last);
   assert.deepEqual(f.statement, critical);
-  // The non-critical statement is not kept.
+  // The non-critical statement is not kept (ERB's policy, chosen for this router).
   const byName = await rpc.listFailed(
     create(ListFailedRequestSchema, { filter: create(FailedFilterSchema, { eventName: "edx.video.played" }) }),
   );

@@ -1,7 +1,7 @@
 /**
  * Router lifecycle and scale-out against a real nats-server: consumers follow the RouterSource live (create,
  * update, disable keeps the backlog, delete purges it), two service instances share one consumer without
- * delivering anything twice, the advisory sweeper moves a critical statement whose worker died on its final
+ * delivering anything twice, the advisory sweeper moves statements whose worker died on their final
  * attempt, and Caliper batches arrive as one valid envelope at a receiver enforcing §6.1.
  */
 import assert from "node:assert/strict";
@@ -68,7 +68,7 @@ async function consumer(id: string) {
 }
 
 // First in the file: no other instance (with its sweeper) may be running yet.
-test("sweeper backstop: a critical statement whose final attempt never completed lands in the failed stream once, even when no sweeper ran at the time", async () => {
+test("sweeper backstop: statements whose final attempt never completed land in the failed stream once (the non-critical one marked discardable), even when no sweeper ran at the time", async () => {
   const e = await endpoint();
   const routers = new MemoryRouterSource();
   // No sweeper in this instance: the advisory must wait in the advisory stream.
@@ -76,18 +76,20 @@ test("sweeper backstop: a critical statement whose final attempt never completed
   routers.put(makeRouter("crash", e.url, { enabled: false }, { maxRetries: 0 }));
   await d.settled();
   const st = fakeStatement();
+  const ordinary = fakeStatement();
   await publishStatements(js, names, "crash", [st], "edx.course.enrollment.activated");
-  // A "worker" that takes the message on its last attempt and dies without answering.
+  await publishStatements(js, names, "crash", [ordinary], "edx.video.played");
+  // A "worker" that takes the messages on their last attempt and dies without answering.
   const c = await js.consumers.get(names.deliveryStream, names.deliveryConsumer("crash"));
-  const m = await c.next({ expires: 2000 });
-  assert.ok(m, "took the message");
+  assert.ok(await c.next({ expires: 2000 }), "took the critical message");
+  assert.ok(await c.next({ expires: 2000 }), "took the other message");
   // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
   routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
   const advSubject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.deliveryStream}.deliver-crash`;
   await waitUntil(
     async () => {
       const info = await jsm.streams.info(names.advisoryStream, { subjects_filter: advSubject });
-      return (info.state.subjects?.[advSubject] ?? 0) === 1;
+      return (info.state.subjects?.[advSubject] ?? 0) === 2;
     },
     6000,
     "advisory captured",
@@ -95,17 +97,19 @@ test("sweeper backstop: a critical statement whose final attempt never completed
   assert.equal(await d.failed.count("crash"), 0, "nothing moved it yet");
   // An instance with the sweeper starts later and finds the advisory.
   const d2 = await instance(new MemoryRouterSource());
-  await waitUntil(async () => (await d2.failed.count("crash")) === 1, 6000, "sweeper stored it");
+  await waitUntil(async () => (await d2.failed.count("crash")) === 2, 6000, "sweeper stored them");
   const page = await d2.failed.list({ routerId: "crash" }, 10);
-  const f = page.entries[0]!;
-  assert.equal(f.statementId, st["id"]);
+  const f = page.entries.find((x) => x.statementId === st["id"])!;
+  assert.equal(f.discardable, false, "a critical statement is never discardable");
+  const o = page.entries.find((x) => x.statementId === ordinary["id"]);
+  assert.equal(o?.discardable, true, "kept by the default policy, marked discardable");
   assert.equal(f.attempts, 1);
   assert.equal(f.lastHttpStatus, 0);
   assert.match(f.lastError, /no outcome recorded/);
   assert.equal(e.requests.length, 0);
   // The worker path uses the same msg id: a late record of the same failure is de-duplicated.
   await d2.failed.record({ ...f, lastError: "late worker" }, f.body);
-  assert.equal(await d2.failed.count("crash"), 1);
+  assert.equal(await d2.failed.count("crash"), 2);
 });
 
 test("consumers follow the router source: update, disable keeps the backlog, re-enable delivers it, delete purges", async () => {

@@ -371,7 +371,7 @@ test("an endpoint echoing the request never gets the router's secrets into stats
 
 test("consumer config of a recreated consumer equals the configured one (no drift)", () => {
   const r: RouterConfig = makeRouter("x", "http://127.0.0.1:9", {}, { maxRetries: 2 });
-  const cfg = consumerConfig(names, "x", resolveDelivery(r, TEST_DEFAULTS));
+  const cfg = consumerConfig(names, { id: "x" }, resolveDelivery(r, TEST_DEFAULTS));
   assert.equal(cfg.max_deliver, 3);
 });
 

@@ -4,6 +4,7 @@ import { deliverBatch, type BatchItem } from "../src/delivery/batch-delivery.js"
 import { Batcher } from "../src/delivery/batcher.js";
 import { ackWaitMs, consumerConfig } from "../src/delivery/consumer-config.js";
 import { classifyStatus, MAX_RETRY_AFTER_MS, parseRetryAfter } from "../src/delivery/delivery-outcome.js";
+import { decodeFailedEntry, encodeFailureHeaders, retryPublication, type FailedEntry } from "../src/delivery/failed-codec.js";
 import { decodePageToken, encodePageToken, toSelection } from "../src/delivery/failed-rpc.js";
 import { HttpSendError, type HttpAnswer } from "../src/delivery/http-send.js";
 import { retryDelayMs } from "../src/delivery/router-worker.js";
@@ -145,11 +146,12 @@ const delivery = (p: Partial<ResolvedDelivery> = {}): ResolvedDelivery => ({
   backoffMs: [],
   httpTimeoutMs: 10_000,
   criticalEvents: new Set(),
+  exhausted: "all",
   ...p,
 });
 
 test("consumer config: ack wait above the HTTP timeout, max_deliver = retries + 1, no backoff", () => {
-  const cfg = consumerConfig(natsNames("x"), "r1", delivery());
+  const cfg = consumerConfig(natsNames("x"), { id: "r1" }, delivery());
   assert.equal(cfg.durable_name, "deliver-r1");
   assert.equal(cfg.filter_subject, "x.deliver.r1");
   assert.equal(cfg.max_deliver, 4);
@@ -176,4 +178,43 @@ test("an xAPI request body is the stored statements' bytes joined into one JSON 
   assert.deepEqual(JSON.parse(jsonArrayOf(bodies).toString("utf8")), [{ id: "a", name: "café ☕" }, { id: "b" }, { id: "c", s: "𝄞" }]);
   assert.equal(jsonArrayOf(bodies.slice(0, 1)).toString(), '[{"id":"a","name":"café ☕"}]');
   assert.equal(jsonArrayOf([]).toString(), "[]");
+});
+
+test("incarnation names: the first router under an id keeps the plain names; a re-created one gets its own subject, consumer and msg ids", () => {
+  const n = natsNames("x");
+  assert.equal(n.deliverSubject("r1"), "x.deliver.r1");
+  assert.equal(n.deliveryConsumer("r1"), "deliver-r1");
+  assert.equal(n.deliveryMsgId("r1", "s"), "r1:s");
+  assert.equal(n.deliverSubject("r1", 7), "x.deliver.r1.7");
+  assert.equal(n.deliveryConsumer("r1", 7), "deliver-r1-R7");
+  assert.equal(n.deliveryMsgId("r1", "s", 7), "r1#7:s");
+  // Router ids are lower case: an incarnation's consumer name cannot be another router's plain one.
+  assert.notEqual(n.deliveryConsumer("r1", 7), n.deliveryConsumer("r1-r7"));
+  const cfg = consumerConfig(n, { id: "r1", incarnation: 7 }, delivery());
+  assert.equal(cfg.durable_name, "deliver-r1-R7");
+  assert.equal(cfg.filter_subject, "x.deliver.r1.7");
+  const entry = { id: 5, routerId: "r1", statementId: "s", eventName: "e", backend: "xapi" } as FailedEntry;
+  assert.equal(retryPublication(n, entry).subject, "x.deliver.r1");
+  assert.equal(retryPublication(n, entry, 7).subject, "x.deliver.r1.7", "RetryFailed goes to the current incarnation");
+  assert.equal(retryPublication(n, entry, 7).msgId, "r1#7:s:retry:5");
+});
+
+test("failed entries: Er-Discardable marks non-critical ones; entries without it (all older ones) read as never discardable", () => {
+  const rec = {
+    routerId: "r1",
+    eventName: "e",
+    statementId: "s",
+    backend: "xapi",
+    attempts: 1,
+    lastHttpStatus: 0,
+    lastError: "x",
+    firstAttemptTime: new Date(0),
+    lastAttemptTime: new Date(0),
+    deliverySeq: 1,
+  };
+  const read = (h: ReturnType<typeof encodeFailureHeaders>) =>
+    decodeFailedEntry({ seq: 1, subject: "x.failed.r1", header: h, time: new Date(0), string: () => "{}" } as never);
+  assert.equal(read(encodeFailureHeaders({ ...rec, discardable: true })).discardable, true);
+  assert.equal(read(encodeFailureHeaders(rec)).discardable, false);
+  assert.equal(encodeFailureHeaders(rec).get("Er-Discardable"), "");
 });

@@ -4,11 +4,13 @@
  * - one that hangs (never answers): the HTTP timeout ends each attempt, nothing is lost or duplicated;
  * - one that resets the connection half-way through its 200 answer: the statements were stored, the service cannot
  *   know it and sends them again, so exactly those arrive twice;
- * - one that is down past the retry budget: critical statements land in the failed stream, the others are dropped
- *   by policy (logged with their ids); after recovery RetryFailed delivers each failed statement exactly once.
+ * - one that is down past the retry budget: every statement lands in the failed stream (the default), or on a router
+ *   keeping critical ones only (ERB), the critical ones do and the others are dropped by policy (logged with their
+ *   ids); after recovery RetryFailed delivers each failed statement exactly once.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { ExhaustedStatements } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { countFaults, CRITICAL_EVENT, faultEvents, LoadGenerator, summaryLine } from "./support/fault-load.js";
 import { createScenarioRouter, failedIds, routerIdle } from "./support/fault-rpc.js";
 import { FaultEndpoint, waitUntil, type Script } from "./support/http-endpoints.js";
@@ -125,7 +127,7 @@ test("fault endpoint-reset: an endpoint that resets the connection mid-response;
   }
 });
 
-test("fault endpoint-down: down past the retry budget, critical statements are kept and others dropped; RetryFailed after recovery delivers each once", {
+test("fault endpoint-down: down past the retry budget, every statement is kept in the failed stream; RetryFailed after recovery delivers each once", {
   timeout: 90_000,
 }, async (t) => {
   const e = await endpoint();
@@ -140,25 +142,66 @@ test("fault endpoint-down: down past the retry budget, critical statements are k
   const g = await load("down", "down", 400, 2);
   const exhausted = await settled(g, e, "down", 45_000);
   t.diagnostic(summaryLine("endpoint-down", exhausted, "endpoint refusing connections through 3 attempts per statement"));
+  const c = svc.clients();
+  const all = new Set(g.acknowledged.keys());
+  assert.equal(exhausted.acknowledged, 400);
+  assert.equal(exhausted.lost, 0);
+  assert.equal(exhausted.delivered, 0);
+  assert.deepEqual(await failedIds(c, "down"), all, "every exhausted statement is in the failed stream, critical or not");
+  assert.equal(svc.droppedIds("down").size, 0, "none dropped");
+
+  await e.reopen();
+  const retried = await c.events.retryFailed({ filter: { routerId: "down" } }, authed);
+  assert.equal(retried.retried, all.size);
+  await waitUntil(
+    async () => [...all].every((id) => e.stored.has(id)) && (await routerIdle(c, "down")),
+    30_000,
+    "every failed statement delivered after RetryFailed",
+  );
+  const after = countFaults(g.acknowledged.keys(), e.stored, await failedIds(c, "down"), svc.droppedIds("down"));
+  t.diagnostic(summaryLine("endpoint-down-then-retry", after, `RetryFailed re-sent ${retried.retried}`));
+  assert.equal(after.lost, 0);
+  assert.equal(after.failed, 0, "the failed stream is empty");
+  assert.equal(after.delivered, all.size);
+  assert.equal(after.duplicates, 0, "each retried statement delivered exactly once");
+  assert.equal(after.unexpected, 0);
+});
+
+test("fault endpoint-down-keep-critical: a router keeping critical statements only (ERB): the others are dropped and logged; RetryFailed after recovery delivers each kept one once", {
+  timeout: 90_000,
+}, async (t) => {
+  const e = await endpoint();
+  await e.close(); // connection refused from the first attempt
+  await createScenarioRouter(svc.clients(), "downkc", `${e.url}/xapi`, "downkc", {
+    batchSize: 20,
+    batchIntervalMs: 50,
+    maxRetries: 2,
+    countdownMs: 300,
+    httpTimeoutMs: 200,
+    exhausted: ExhaustedStatements.KEEP_CRITICAL,
+  });
+  const g = await load("downkc", "downkc", 400, 2);
+  const exhausted = await settled(g, e, "downkc", 45_000);
+  t.diagnostic(summaryLine("endpoint-down-keep-critical", exhausted, "endpoint refusing connections through 3 attempts per statement"));
   const critical = new Set([...g.acknowledged].filter(([, name]) => name === CRITICAL_EVENT).map(([id]) => id));
   const ordinary = new Set([...g.acknowledged.keys()].filter((id) => !critical.has(id)));
   const c = svc.clients();
   assert.equal(exhausted.acknowledged, 400);
   assert.equal(exhausted.lost, 0);
   assert.equal(exhausted.delivered, 0);
-  assert.deepEqual(await failedIds(c, "down"), critical, "exactly the critical statements are in the failed stream");
-  assert.deepEqual(svc.droppedIds("down"), ordinary, "exactly the others were dropped by policy");
+  assert.deepEqual(await failedIds(c, "downkc"), critical, "exactly the critical statements are in the failed stream");
+  assert.deepEqual(svc.droppedIds("downkc"), ordinary, "exactly the others were dropped by policy");
 
   await e.reopen();
-  const retried = await c.events.retryFailed({ filter: { routerId: "down" } }, authed);
+  const retried = await c.events.retryFailed({ filter: { routerId: "downkc" } }, authed);
   assert.equal(retried.retried, critical.size);
   await waitUntil(
-    async () => [...critical].every((id) => e.stored.has(id)) && (await routerIdle(c, "down")),
+    async () => [...critical].every((id) => e.stored.has(id)) && (await routerIdle(c, "downkc")),
     30_000,
     "every failed statement delivered after RetryFailed",
   );
-  const after = countFaults(g.acknowledged.keys(), e.stored, await failedIds(c, "down"), svc.droppedIds("down"));
-  t.diagnostic(summaryLine("endpoint-down-then-retry", after, `RetryFailed re-sent ${retried.retried}`));
+  const after = countFaults(g.acknowledged.keys(), e.stored, await failedIds(c, "downkc"), svc.droppedIds("downkc"));
+  t.diagnostic(summaryLine("endpoint-down-keep-critical-then-retry", after, `RetryFailed re-sent ${retried.retried}`));
   assert.equal(after.lost, 0);
   assert.equal(after.failed, 0, "the failed stream is empty");
   assert.equal(after.delivered, critical.size);

@@ -3,13 +3,15 @@
  * Exact accounting: every statement an EmitBatch acknowledged arrives at the endpoint; duplicates are bounded by
  * what the dead instance held (its consumer's max_ack_pending); nothing arrives that was never acknowledged.
  * Then the same crash while statements are running out of attempts against an endpoint that is down: every
- * acknowledged statement ends in the failed stream (critical) or is dropped by policy (the others), the ones whose
+ * acknowledged statement ends in the failed stream (critical) or, on a router that keeps critical ones only, is
+ * dropped by policy (the others), the ones whose
  * final attempt died with the process through the advisory sweeper, and none is kept twice.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { ExhaustedStatements } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { countFaults, CRITICAL_EVENT, faultEvents, LoadGenerator, summaryLine } from "./support/fault-load.js";
@@ -121,6 +123,8 @@ test("fault sigkill-service-exhausting: SIGKILL during a final attempt: each cri
     maxRetries: 1,
     countdownMs: 1500,
     httpTimeoutMs: 800,
+    // ERB's policy, so the sweeper's drop path is exercised too (the default keeps every exhausted statement).
+    exhausted: ExhaustedStatements.KEEP_CRITICAL,
   });
   const events = faultEvents("exhaustcrash", 160, { criticalEvery: 2 });
   const load = LoadGenerator.start({ client: () => svc!.clients().events, events, batchSize: 40, routerId: router, deadlineMs: 60_000 });

@@ -5,7 +5,7 @@ import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient, createRouterTransport, type Client } from "@connectrpc/connect";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
-import { RouterAdminService, RouterSchema, type Router } from "../gen/eventrouting/v1/router_admin_service_pb.js";
+import { ExhaustedStatements, RouterAdminService, RouterSchema, type Router } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createRouterAdminService } from "../src/admin/router-admin-service.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
@@ -133,6 +133,28 @@ describe("router CRUD", () => {
     await rejects(client.getRouter({ id: "crud-del" }), Code.NotFound);
     const again = (await client.createRouter({ router: router("crud-del") })).router!;
     assert.equal(again.id, "crud-del");
+    assert.ok(again.incarnation > 0n, "a router created again under a deleted id is a new incarnation");
+    await rejects(
+      client.updateRouter({ router: create(RouterSchema, { id: "crud-del", incarnation: 1n }), updateMask: { paths: ["incarnation"] } }),
+      Code.InvalidArgument,
+      "output only",
+    );
+  });
+
+  test("delivery.exhausted: unset reads as unspecified (every exhausted statement kept); KEEP_CRITICAL is stored and updatable", async () => {
+    const plain = (await client.createRouter({ router: router("exh-a") })).router!;
+    assert.equal(plain.delivery?.exhausted, ExhaustedStatements.UNSPECIFIED);
+    assert.equal(plain.incarnation, 0n);
+    assert.equal(store.get("exh-a")?.delivery.exhausted, undefined);
+    const patch = create(RouterSchema, { id: "exh-a", delivery: { exhausted: ExhaustedStatements.KEEP_CRITICAL } });
+    const after = (await client.updateRouter({ router: patch, updateMask: { paths: ["delivery.exhausted"] } })).router!;
+    assert.equal(after.delivery?.exhausted, ExhaustedStatements.KEEP_CRITICAL);
+    assert.equal(store.get("exh-a")?.delivery.exhausted, "critical");
+    await rejects(
+      client.createRouter({ router: router("exh-b", { delivery: { exhausted: 7 as ExhaustedStatements } }) }),
+      Code.InvalidArgument,
+      "exhausted",
+    );
   });
 });
 

@@ -103,6 +103,24 @@ test("create, update and delete on one instance reach the other's list() and sub
   t.diagnostic(`applied after ${[c1, c2, c3].map((c) => c.elapsedMs.toFixed(0)).join(", ")} ms`);
 });
 
+test("a router created again under a deleted id is a new incarnation, kept by updates; racing creates over one deletion: one wins", async () => {
+  const first = await a.create(valid("again"));
+  assert.equal(first.incarnation, undefined, "the first router under an id keeps the plain NATS names");
+  await a.delete("again");
+  const second = await a.create(valid("again"));
+  assert.ok(second.incarnation !== undefined && second.incarnation > first.revision, "named by the deletion's revision");
+  const updated = await a.update("again", (cur) => ({ ...cur, enabled: false }));
+  assert.equal(updated.incarnation, second.incarnation, "an update is the same incarnation");
+  assert.equal((await b.fetch("again")).incarnation, second.incarnation);
+  await a.delete("again");
+  const raced = await Promise.allSettled([a.create(valid("again")), b.create(valid("again"))]);
+  const won = raced.filter((r) => r.status === "fulfilled");
+  assert.equal(won.length, 1, "only one create over the same deletion succeeds");
+  assert.match(String((raced.find((r) => r.status === "rejected") as PromiseRejectedResult).reason), /already exists/);
+  const third = (won[0] as PromiseFulfilledResult<Awaited<ReturnType<RouterStore["create"]>>>).value;
+  assert.ok(third.incarnation! > second.incarnation!);
+});
+
 test("a newly opened instance loads every stored router before open() resolves", async () => {
   await a.create(valid("preload-1"));
   await a.create(valid("preload-2", { enabled: false }));

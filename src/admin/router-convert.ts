@@ -8,6 +8,7 @@ import { durationFromMs, durationMs, timestampFromDate, type Duration } from "@b
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import {
   DeliverySettingsSchema,
+  ExhaustedStatements,
   MatchParamSchema,
   RouterAuthSchema,
   RouterSchema,
@@ -17,7 +18,7 @@ import {
   type RouterAuth as ProtoRouterAuth,
   type RouterStatus as ProtoRouterStatus,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import type { RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
+import type { ExhaustedPolicy, RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
 import type { RouterState as RouterStateName, RouterStatus } from "../routing/router-status.js";
 import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
 
@@ -36,6 +37,20 @@ function authInput(a: ProtoRouterAuth | undefined): RouterAuthInput {
   }
 }
 
+/** Unspecified means "the default" (KEEP_ALL) and is stored as absent; an unknown number is refused by validation. */
+function exhaustedFromProto(e: ExhaustedStatements): { exhausted?: ExhaustedPolicy } {
+  if (e === ExhaustedStatements.UNSPECIFIED) return {};
+  if (e === ExhaustedStatements.KEEP_ALL) return { exhausted: "all" };
+  if (e === ExhaustedStatements.KEEP_CRITICAL) return { exhausted: "critical" };
+  return { exhausted: `unknown value ${e}` as ExhaustedPolicy };
+}
+
+function exhaustedToProto(e: ExhaustedPolicy | undefined): ExhaustedStatements {
+  if (e === "all") return ExhaustedStatements.KEEP_ALL;
+  if (e === "critical") return ExhaustedStatements.KEEP_CRITICAL;
+  return ExhaustedStatements.UNSPECIFIED;
+}
+
 const ms = (d: Duration | undefined): number | undefined => (d === undefined ? undefined : durationMs(d));
 
 /** Request Router → unvalidated input. Proto defaults (0, empty) mean "service default". */
@@ -50,6 +65,7 @@ export function routerInputFromProto(r: Router): RouterInput {
         ...(d.backoff.length > 0 ? { backoffMs: d.backoff.map((b) => durationMs(b)) } : {}),
         ...(d.httpTimeout ? { httpTimeoutMs: ms(d.httpTimeout) } : {}),
         ...(d.criticalEvents.length > 0 ? { criticalEvents: [...d.criticalEvents] } : {}),
+        ...exhaustedFromProto(d.exhausted),
       }
     : {};
   return {
@@ -112,10 +128,12 @@ export function routerToProto(c: RouterConfig): Router {
       backoff: (d.backoffMs ?? []).map((b) => durationFromMs(b)),
       ...(d.httpTimeoutMs !== undefined ? { httpTimeout: durationFromMs(d.httpTimeoutMs) } : {}),
       criticalEvents: [...(d.criticalEvents ?? [])],
+      exhausted: exhaustedToProto(d.exhausted),
     }),
     createTime: timestampFromDate(new Date(c.createTime)),
     updateTime: timestampFromDate(new Date(c.updateTime)),
     revision: BigInt(c.revision),
+    incarnation: BigInt(c.incarnation ?? 0),
   });
 }
 
@@ -129,6 +147,7 @@ export function routerStatusToProto(s: RouterStatus): ProtoRouterStatus {
     failed: BigInt(s.failed),
     failedStored: BigInt(s.failedStored),
     dropped: BigInt(s.dropped ?? 0),
+    discarded: BigInt(s.discarded ?? 0),
     lastError: s.lastError ?? "",
     ...(s.lastErrorTime ? { lastErrorTime: timestampFromDate(s.lastErrorTime) } : {}),
     ...(s.lastSuccessTime ? { lastSuccessTime: timestampFromDate(s.lastSuccessTime) } : {}),

@@ -28,9 +28,10 @@ const DELIVERY: Readonly<Record<string, keyof RouterDeliverySettings>> = {
   backoff: "backoffMs",
   http_timeout: "httpTimeoutMs",
   critical_events: "criticalEvents",
+  exhausted: "exhausted",
 };
 
-const OUTPUT_ONLY = new Set(["create_time", "update_time", "revision"]);
+const OUTPUT_ONLY = new Set(["create_time", "update_time", "revision", "incarnation"]);
 
 export function applyUpdateMask(current: RouterInput, patch: RouterInput, paths: readonly string[]): RouterInput {
   let next: RouterInput;

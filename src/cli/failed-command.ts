@@ -1,7 +1,7 @@
 /**
  * `failed list|retry|purge`: the failed stream through ListFailed / RetryFailed / PurgeFailed, with the RPCs'
  * filters (--router, --event, --since, --until). retry and purge act on ids, or on a filter, or on everything
- * with --all; purge also needs --yes, as it deletes the only copy of business-critical statements.
+ * with --all; purge also needs --yes, as it deletes the only copy of the statements.
  */
 import { parseArgs } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";

@@ -5,8 +5,10 @@
  * - failed (a single statement refused: 400/413/422): exhausted at once;
  * - paused (401/403/404/410, about the router) and unsent (delivery stopped first): NOT settled, handed back to
  *   the worker, which keeps holding them (PAUSED) or hands them back without spending an attempt.
- * Exhausted: a critical event goes to the failed stream (publish, then term); any other is terminated, counted
- * and logged. Attempts are counted with requeue.ts's rule, so hand-backs never use one up.
+ * Exhausted: the statement goes to the failed stream (publish, then term), marked discardable when its event is
+ * not critical (failed-trim.ts may discard those when the stream is full). A router that keeps critical ones only
+ * (ExhaustedPolicy "critical", ERB's behaviour) terminates the others instead, counted and logged with their ids.
+ * Attempts are counted with requeue.ts's rule, so hand-backs never use one up.
  *
  * Retries are driven by nak(delay) with no consumer `backoff` (NATS-JETSTREAM.md §2.1: nak delays are inflated
  * by a backoff schedule). The ack wait only matters when this instance dies holding messages.
@@ -85,6 +87,7 @@ export class BatchProcessor {
       ...(report.paused ? { pauseReason: report.paused } : {}),
     };
     const dropped: string[] = [];
+    const kept: string[] = [];
     let delivered = 0;
     let retried = 0;
     let lastError: { status: number; error: string } | undefined;
@@ -106,6 +109,7 @@ export class BatchProcessor {
         if (r === "delivered") delivered++;
         if (r === "retry") retried++;
         if (r === "dropped") dropped.push(key);
+        if (r === "failed" && !this.isCritical(m)) kept.push(key);
         this.deps.metrics?.settled(
           router.id,
           r,
@@ -126,7 +130,13 @@ export class BatchProcessor {
     if (dropped.length > 0) {
       logger.warn(
         { routerId: router.id, statementIds: dropped, count: dropped.length },
-        "non-critical statements exhausted their attempts; dropped",
+        "non-critical statements exhausted their attempts; dropped (the router keeps critical ones only)",
+      );
+    }
+    if (kept.length > 0) {
+      logger.warn(
+        { routerId: router.id, statementIds: kept, count: kept.length },
+        "non-critical statements exhausted their attempts; kept in the failed stream",
       );
     }
     return result;
@@ -147,11 +157,16 @@ export class BatchProcessor {
     return this.exhaust(m, statementId, o, attemptTime);
   }
 
+  private isCritical(m: JsMsg): boolean {
+    return this.deps.delivery.criticalEvents.has(m.headers?.get(HDR_EVENT_NAME) ?? "");
+  }
+
   /** Last attempt failed, or the endpoint refused the statement for good. */
   private async exhaust(m: JsMsg, statementId: string, o: { status: number; error: string }, attemptTime: Date): Promise<Settled> {
     const { stats, logger, router, held, delivery } = this.deps;
     const eventName = m.headers?.get(HDR_EVENT_NAME) ?? "";
-    if (!delivery.criticalEvents.has(eventName)) {
+    const critical = this.isCritical(m);
+    if (!critical && delivery.exhausted === "critical") {
       m.term();
       held.release(m, true);
       stats.dropped++;
@@ -170,6 +185,7 @@ export class BatchProcessor {
           firstAttemptTime: held.firstTry(m) ?? storedTime(m, publishTime(m)),
           lastAttemptTime: attemptTime,
           deliverySeq: m.seq,
+          ...(critical ? {} : { discardable: true }),
         },
         m.data,
       );
@@ -187,10 +203,13 @@ export class BatchProcessor {
     m.term();
     held.release(m, true);
     stats.failed++;
-    logger.error(
-      { routerId: router.id, statementId, eventName, attempts: attemptNumber(m), lastHttpStatus: o.status },
-      "critical statement failed; kept in the failed stream",
-    );
+    // Non-critical ones are logged once per batch by process(): an outage exhausts many at a time.
+    if (critical) {
+      logger.error(
+        { routerId: router.id, statementId, eventName, attempts: attemptNumber(m), lastHttpStatus: o.status },
+        "critical statement failed; kept in the failed stream",
+      );
+    }
     return "failed";
   }
 }

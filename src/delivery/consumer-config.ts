@@ -9,7 +9,7 @@
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import type { NatsNames } from "../nats/names.js";
-import type { ResolvedDelivery } from "../routing/router-model.js";
+import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
 
 export function ackWaitMs(d: ResolvedDelivery): number {
   const floor = Math.ceil(d.httpTimeoutMs * 1.5);
@@ -18,13 +18,13 @@ export function ackWaitMs(d: ResolvedDelivery): number {
 
 export function consumerConfig(
   names: NatsNames,
-  routerId: string,
+  router: Pick<RouterConfig, "id" | "incarnation">,
   d: ResolvedDelivery,
 ): Partial<ConsumerConfig> & { durable_name: string } {
   return {
-    durable_name: names.deliveryConsumer(routerId),
-    description: `HTTP delivery of router ${routerId}`,
-    filter_subject: names.deliverSubject(routerId),
+    durable_name: names.deliveryConsumer(router.id, router.incarnation),
+    description: `HTTP delivery of router ${router.id}${router.incarnation ? ` (incarnation ${router.incarnation})` : ""}`,
+    filter_subject: names.deliverSubject(router.id, router.incarnation),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,

@@ -6,6 +6,14 @@
  * Every instance does this; the JetStream calls are idempotent, so racing instances agree.
  * Changes for one router are applied in order (a promise chain per id).
  *
+ * Delete, then create again under the same id: the new router is another incarnation with its own subject and
+ * consumer (nats/names.ts "Incarnations"), and a delete only ever removes the consumer and subject of the
+ * incarnation that was deleted. That matters because the delete waits for this instance's worker to stop (up to
+ * the HTTP timeout with a batch in flight), and other instances apply it on their own schedule: meanwhile the new
+ * router is stored to and consumed elsewhere. Each instance purges the old subject after its own worker stopped,
+ * which also removes what that worker handed back while stopping; repeating the purge is harmless because nothing
+ * but the deleted incarnation's leftovers can be on that subject.
+ *
  * JetStream errors: transient ones (no connection, timeouts, leader elections) are retried with backoff and
  * jitter, and the router is reported unhealthy after a few; a permanent refusal (a consumer limit, an invalid
  * configuration: JetStream understood and said no) is NOT retried: the router is reported UNHEALTHY with the
@@ -45,6 +53,8 @@ export function workerFingerprint(router: RouterConfig, d: ResolvedDelivery): st
 
 export class ConsumerManager {
   private readonly running = new Map<string, Running>();
+  /** The router (incarnation) whose consumer this instance set up last, per id: what a delete must remove. */
+  private readonly applied = new Map<string, RouterConfig>();
   private readonly chains = new Map<string, Promise<void>>();
   private unsubscribe: (() => void) | undefined;
   private readonly stopping = new AbortController();
@@ -72,7 +82,7 @@ export class ConsumerManager {
 
   private onChange(c: RouterChange): Promise<void> {
     if (c.kind === "put") return this.enqueue(c.router.id, () => this.applyPut(c.router));
-    return this.enqueue(c.id, () => this.applyDelete(c.id));
+    return this.enqueue(c.id, () => this.applyDelete(c.id, c.previous));
   }
 
   private enqueue(id: string, job: () => Promise<void>): Promise<void> {
@@ -85,6 +95,10 @@ export class ConsumerManager {
 
   private async applyPut(router: RouterConfig): Promise<void> {
     const { logger, stats } = this.deps;
+    const before = this.applied.get(router.id);
+    // Another incarnation without a delete in between (a change this instance never saw): the old one is gone.
+    if (before && (before.incarnation ?? 0) !== (router.incarnation ?? 0)) await this.removeIncarnation(before);
+    this.applied.set(router.id, router);
     const d = resolveDelivery(router, this.deps.defaults);
     if (d.countdownMs <= d.httpTimeoutMs) {
       logger.warn(
@@ -93,7 +107,7 @@ export class ConsumerManager {
       );
     }
     try {
-      await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router.id, d)));
+      await this.retrying(router.id, () => this.ensureConsumer(router.id, consumerConfig(this.deps.names, router, d)));
     } catch (e) {
       if (this.stopped) return;
       const reason = `JetStream refused the delivery consumer: ${(e as Error).message}`;
@@ -114,15 +128,15 @@ export class ConsumerManager {
     const worker = new RouterWorker(router, d, {
       js: this.deps.js,
       streamName: this.deps.names.deliveryStream,
-      consumerName: this.deps.names.deliveryConsumer(router.id),
+      consumerName: this.deps.names.deliveryConsumer(router.id, router.incarnation),
       failed: this.deps.failed,
       stats: stats.for(router.id),
       logger,
       client,
       caliperSensorId: this.deps.caliperSensorId,
       ackWaitMs: ackWaitMs(d),
-      msgIdPrefix: this.deps.names.deliveryMsgId(router.id, ""),
-      recreateConsumer: () => this.recreateConsumer(router.id),
+      msgIdPrefix: this.deps.names.deliveryMsgId(router.id, "", router.incarnation),
+      recreateConsumer: () => this.recreateConsumer(router),
       onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
       ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       ...(this.deps.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: this.deps.failureSummaryEveryMs } : {}),
@@ -135,10 +149,13 @@ export class ConsumerManager {
    * The consumer vanished under a running worker: create it again from the router as currently known. Not queued
    * on the router's chain (a queued delete waits for the worker to stop, and the worker waits for this).
    */
-  private async recreateConsumer(routerId: string): Promise<void> {
-    const router = this.deps.routers.get(routerId);
-    if (!router?.enabled || this.stopped) throw new Error(`router ${routerId} is no longer enabled here`);
-    await this.ensureConsumer(routerId, consumerConfig(this.deps.names, routerId, resolveDelivery(router, this.deps.defaults)));
+  private async recreateConsumer(mine: RouterConfig): Promise<void> {
+    const router = this.deps.routers.get(mine.id);
+    // A deleted (or replaced) incarnation must not get its consumer back: its subject is being purged.
+    if (!router?.enabled || (router.incarnation ?? 0) !== (mine.incarnation ?? 0) || this.stopped) {
+      throw new Error(`router ${mine.id} is no longer enabled here`);
+    }
+    await this.ensureConsumer(mine.id, consumerConfig(this.deps.names, router, resolveDelivery(router, this.deps.defaults)));
   }
 
   /**
@@ -187,15 +204,29 @@ export class ConsumerManager {
     await jsm.consumers.update(names.deliveryStream, cfg.durable_name, { ...update, backoff: [] });
   }
 
-  private async applyDelete(routerId: string): Promise<void> {
+  private async applyDelete(routerId: string, previous: RouterConfig | undefined): Promise<void> {
+    const router = previous ?? this.applied.get(routerId);
+    this.applied.delete(routerId);
+    await this.removeIncarnation(router ?? { id: routerId });
+    this.deps.stats.delete(routerId);
+  }
+
+  /**
+   * Stops this instance's worker of that incarnation, then deletes its consumer and purges its subject. Both are
+   * named by the incarnation, so a router created again under the same id meanwhile is not touched (see header).
+   */
+  private async removeIncarnation(router: Pick<RouterConfig, "id" | "incarnation">): Promise<void> {
     const { jsm, names, logger } = this.deps;
-    await this.stopWorker(routerId);
-    await jsm.consumers.delete(names.deliveryStream, names.deliveryConsumer(routerId)).catch((e: unknown) => {
+    const { id, incarnation } = router;
+    if ((this.running.get(id)?.worker.router.incarnation ?? 0) === (incarnation ?? 0)) await this.stopWorker(id);
+    await jsm.consumers.delete(names.deliveryStream, names.deliveryConsumer(id, incarnation)).catch((e: unknown) => {
       if (!isConsumerNotFound(e)) throw e;
     });
-    const purged = await jsm.streams.purge(names.deliveryStream, { filter: names.deliverSubject(routerId) });
-    this.deps.stats.delete(routerId);
-    logger.info({ routerId, purged: purged.purged }, "router deleted: consumer removed and its undelivered statements purged");
+    const purged = await jsm.streams.purge(names.deliveryStream, { filter: names.deliverSubject(id, incarnation) });
+    logger.info(
+      { routerId: id, ...(incarnation ? { incarnation } : {}), purged: purged.purged },
+      "router deleted: consumer removed and its undelivered statements purged",
+    );
   }
 
   private async stopWorker(routerId: string): Promise<void> {

@@ -14,6 +14,7 @@ import type { DeliveryRuntime } from "./delivery-runtime.js";
 import { createFailedRpc, type FailedRpc } from "./failed-rpc.js";
 import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
+import { FailedTrimmer } from "./failed-trim.js";
 import { PendingAgeMonitor } from "./pending-age.js";
 import { StatsRegistry } from "./router-stats.js";
 import type { RouterStatusProvider } from "../routing/router-status.js";
@@ -35,7 +36,15 @@ export interface DeliveryOptions {
   readonly ageCheckEveryMs?: number;
   /** Delivery counters (src/metrics/); absent when metrics are off. */
   readonly metrics?: MetricsRecorder;
+  /**
+   * FAILED_MAX_BYTES: above it, the oldest non-critical failed statements are discarded (failed-trim.ts);
+   * 0 = no limit. Default DEFAULT_FAILED_MAX_BYTES.
+   */
+  readonly failedMaxBytes?: number;
 }
+
+/** 1 GiB: room for about a million failed statements of ~1 KiB. */
+export const DEFAULT_FAILED_MAX_BYTES = 1024 ** 3;
 
 /** Routers this instance cannot deliver for (gRPC health: server/health.ts bindHealthToDelivery). */
 export interface DeliveryHealth {
@@ -60,8 +69,24 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const js = jetstream(opts.nc);
   const jsm = await jetstreamManager(opts.nc);
   const logger = opts.logger.child({ component: "delivery" });
-  const failed = new FailedStore(js, jsm, opts.names, (id) => opts.routers.get(id) !== undefined);
   const stats = new StatsRegistry();
+  const trimmer = new FailedTrimmer({
+    jsm,
+    names: opts.names,
+    logger,
+    maxBytes: opts.failedMaxBytes ?? DEFAULT_FAILED_MAX_BYTES,
+    stats,
+    ...(opts.metrics ? { metrics: opts.metrics } : {}),
+  });
+  const failed = new FailedStore(
+    js,
+    jsm,
+    opts.names,
+    (id) => opts.routers.get(id),
+    () => trimmer.request(),
+  );
+  // The limit may have been lowered since the last run.
+  trimmer.request();
   const runtime: DeliveryRuntime = {
     js,
     jsm,
@@ -100,6 +125,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
       await ages.stop();
       await sweeper?.stop();
       await manager.stop();
+      await trimmer.idle();
     },
   };
 }

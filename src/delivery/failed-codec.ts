@@ -26,6 +26,8 @@ export const HDR_LAST_ERROR = "Er-Last-Error";
 export const HDR_FIRST_ATTEMPT = "Er-First-Attempt-Time";
 export const HDR_LAST_ATTEMPT = "Er-Last-Attempt-Time";
 export const HDR_DELIVERY_SEQ = "Er-Delivery-Seq";
+/** "true" on a statement of a non-critical event: it may be discarded when the stream is full (failed-trim.ts). */
+export const HDR_DISCARDABLE = "Er-Discardable";
 
 /**
  * Most characters (Unicode code points) of the stored Er-Last-Error. 500 keeps an endpoint's error summary (an
@@ -50,6 +52,11 @@ export interface FailureRecord {
   readonly lastAttemptTime: Date;
   /** Sequence of the original in the delivery stream. */
   readonly deliverySeq: number;
+  /**
+   * Not a critical event: kept, but discarded oldest first when the failed stream is over FAILED_MAX_BYTES.
+   * Absent or false (every entry written before this existed was critical) = never discarded.
+   */
+  readonly discardable?: boolean;
 }
 
 export interface FailedEntry extends FailureRecord {
@@ -94,6 +101,7 @@ export function encodeFailureHeaders(rec: FailureRecord): MsgHdrs {
   h.set(HDR_FIRST_ATTEMPT, rec.firstAttemptTime.toISOString());
   h.set(HDR_LAST_ATTEMPT, rec.lastAttemptTime.toISOString());
   h.set(HDR_DELIVERY_SEQ, String(rec.deliverySeq));
+  if (rec.discardable) h.set(HDR_DISCARDABLE, "true");
   return h;
 }
 
@@ -121,6 +129,7 @@ export function decodeFailedEntry(m: StoredMsg): FailedEntry {
     firstAttemptTime: dateHeader(h, HDR_FIRST_ATTEMPT, m.time),
     lastAttemptTime: dateHeader(h, HDR_LAST_ATTEMPT, m.time),
     deliverySeq: Number(header(h, HDR_DELIVERY_SEQ)) || 0,
+    discardable: header(h, HDR_DISCARDABLE) === "true",
     failedTime: m.time,
     body: m.string(),
   };
@@ -138,10 +147,10 @@ export interface Publication {
  * original one may still be inside the delivery stream's dedupe window; derived from the failed id, so running
  * RetryFailed again after a crash between publish and delete is de-duplicated.
  */
-export function retryPublication(names: NatsNames, entry: FailedEntry): Publication {
+export function retryPublication(names: NatsNames, entry: FailedEntry, incarnation?: number): Publication {
   return {
-    subject: names.deliverSubject(entry.routerId),
-    msgId: `${names.deliveryMsgId(entry.routerId, entry.statementId)}:retry:${entry.id}`,
+    subject: names.deliverSubject(entry.routerId, incarnation),
+    msgId: `${names.deliveryMsgId(entry.routerId, entry.statementId, incarnation)}:retry:${entry.id}`,
     headers: deliveryHeaders(entry),
     body: entry.body,
   };

@@ -1,6 +1,7 @@
 /**
- * The failed stream's JetStream shell: statements of business-critical events that exhausted their delivery
- * attempts (or were refused for good), kept until an operator retries or purges them. The message format is
+ * The failed stream's JetStream shell: statements that exhausted their delivery attempts (or were refused for
+ * good), kept until an operator retries or purges them; those of non-critical events may be discarded when the
+ * stream is over FAILED_MAX_BYTES (failed-trim.ts). The message format is
  * failed-codec.ts, filters and paging failed-query.ts, the retry/purge steps failed-retry.ts; this file only
  * talks to NATS.
  *
@@ -12,6 +13,7 @@ import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { UnavailableError } from "../errors.js";
 import { isMessageNotFound, isStreamNotFound } from "../nats/jetstream-errors.js";
 import type { NatsNames } from "../nats/names.js";
+import type { RouterConfig } from "../routing/router-model.js";
 import {
   decodeFailedEntry,
   encodeFailureHeaders,
@@ -31,9 +33,19 @@ export class FailedStore implements FailedOps {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
-    /** Retrying for a deleted router would park the statement where no consumer reads it: such entries stay. */
-    readonly routerExists: (routerId: string) => boolean = () => true,
+    /**
+     * The router as currently configured, or undefined when deleted. Retrying for a deleted router would park
+     * the statement where no consumer reads it: such entries stay. A retry goes to the router's current
+     * incarnation (nats/names.ts), also for entries its deleted predecessor left.
+     */
+    private readonly routerOf: (routerId: string) => Pick<RouterConfig, "incarnation"> | undefined = () => ({}),
+    /** Called after a discardable (non-critical) entry was stored: the stream may now be over its byte limit. */
+    private readonly onDiscardableStored: () => void = () => {},
   ) {}
+
+  routerExists(routerId: string): boolean {
+    return this.routerOf(routerId) !== undefined;
+  }
 
   /** Runs one NATS request; any failure becomes UnavailableError naming what could not be done. */
   private async nats<T>(what: string, request: () => Promise<T>): Promise<T> {
@@ -54,6 +66,7 @@ export class FailedStore implements FailedOps {
         expect: { streamName: this.names.failedStream },
       }),
     );
+    if (rec.discardable) this.onDiscardableStored();
   }
 
   async get(id: number): Promise<FailedEntry | null> {
@@ -74,7 +87,7 @@ export class FailedStore implements FailedOps {
   }
 
   async republish(entry: FailedEntry): Promise<void> {
-    const p = retryPublication(this.names, entry);
+    const p = retryPublication(this.names, entry, this.routerOf(entry.routerId)?.incarnation);
     await this.nats("re-publish the statement for delivery", () =>
       this.js.publish(p.subject, p.body, { msgID: p.msgId, headers: p.headers, expect: { streamName: this.names.deliveryStream } }),
     );

@@ -1,5 +1,5 @@
 /**
- * Backstop for the failed stream. The worker normally stores an exhausted critical statement itself
+ * Backstop for the failed stream. The worker normally stores an exhausted statement itself
  * (publish, then term). If the instance dies during the final attempt, the server eventually raises a
  * MAX_DELIVERIES advisory instead; the advisory stream captures it (so none is lost while no instance runs)
  * and this sweeper, on a shared durable consumer, moves the original into the failed stream with the SAME msg id
@@ -98,16 +98,19 @@ export class FailedSweeper {
         return;
       }
       const meta = readDeliveryHeaders(orig.header);
-      const routerId = meta.routerId || adv.consumer.slice("deliver-".length);
+      // Without the header, the consumer names the router (minus an incarnation suffix, nats/names.ts).
+      const routerId = meta.routerId || adv.consumer.slice("deliver-".length).replace(/-R\d+$/, "");
       const { eventName } = meta;
       const statementId = meta.statementId || `seq:${orig.seq}`;
       const router = this.deps.routers.get(routerId);
-      const critical = router ? resolveDelivery(router, this.deps.defaults).criticalEvents : new Set(this.deps.defaults.criticalEvents);
-      if (!critical.has(eventName)) {
+      // A deleted router's statement is kept like any other (the default policy): RetryFailed leaves it alone.
+      const policy = router ? resolveDelivery(router, this.deps.defaults) : undefined;
+      const critical = (policy?.criticalEvents ?? new Set(this.deps.defaults.criticalEvents)).has(eventName);
+      if (!critical && policy?.exhausted === "critical") {
         this.deps.stats.for(routerId).dropped++;
         logger.warn(
           { routerId, statementIds: [statementId], eventName },
-          "non-critical statement exhausted its attempts without an outcome; dropped",
+          "non-critical statement exhausted its attempts without an outcome; dropped (the router keeps critical ones only)",
         );
         m.ack();
         return;
@@ -125,10 +128,17 @@ export class FailedSweeper {
           firstAttemptTime: orig.time,
           lastAttemptTime: at,
           deliverySeq: orig.seq,
+          ...(critical ? {} : { discardable: true }),
         },
         orig.data,
       );
-      logger.error({ routerId, statementId, eventName }, "critical statement moved to the failed stream by the sweeper");
+      this.deps.stats.for(routerId).failed++;
+      if (critical) logger.error({ routerId, statementId, eventName }, "critical statement moved to the failed stream by the sweeper");
+      else
+        logger.warn(
+          { routerId, statementIds: [statementId], eventName },
+          "non-critical statement moved to the failed stream by the sweeper",
+        );
       m.ack();
     } catch (e) {
       logger.warn({ err: (e as Error).message, streamSeq: adv.stream_seq }, "sweeper could not handle advisory; will retry");

@@ -12,6 +12,7 @@ import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import type { NatsNames } from "../nats/names.js";
+import type { RouterConfig } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
 import { storedTime } from "./requeue.js";
 
@@ -35,12 +36,12 @@ export async function deliveryMaxAgeMs(jsm: JetStreamManager, names: NatsNames):
 export async function oldestPending(
   jsm: JetStreamManager,
   names: NatsNames,
-  routerId: string,
+  router: Pick<RouterConfig, "id" | "incarnation">,
   ci: ConsumerInfo,
   maxAgeMs: number,
 ): Promise<PendingAge | undefined> {
   if (ci.num_pending + ci.num_ack_pending === 0) return undefined;
-  const subject = names.deliverSubject(routerId);
+  const subject = names.deliverSubject(router.id, router.incarnation);
   const m = await jsm.direct.getMessage(names.deliveryStream, { seq: ci.ack_floor.stream_seq + 1, next_by_subj: subject });
   if (!m) return undefined;
   const oldest = storedTime({ headers: m.header }, m.time);
@@ -84,8 +85,8 @@ export class PendingAgeMonitor {
     if (maxAgeMs <= 0) return;
     for (const r of routers.list()) {
       try {
-        const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(r.id));
-        const age = await oldestPending(jsm, names, r.id, ci, maxAgeMs);
+        const ci = await jsm.consumers.info(names.deliveryStream, names.deliveryConsumer(r.id, r.incarnation));
+        const age = await oldestPending(jsm, names, r, ci, maxAgeMs);
         if (!age?.expires || now - age.oldest.getTime() < maxAgeMs * PENDING_AGE_WARN_RATIO) continue;
         logger.warn(
           {

@@ -5,10 +5,12 @@
  */
 export class RouterStats {
   delivered = 0;
-  /** Exhausted or refused statements of critical events, stored in the failed stream. */
+  /** Exhausted or refused statements stored in the failed stream (every one, or the critical ones: ExhaustedPolicy). */
   failed = 0;
-  /** Exhausted or refused statements of non-critical events, dropped (logged with ids). */
+  /** Exhausted or refused statements of non-critical events dropped at once (a router keeping critical ones only). */
   dropped = 0;
+  /** Non-critical statements discarded from the failed stream (over FAILED_MAX_BYTES) by this instance. */
+  discarded = 0;
   lastError: string | undefined;
   lastErrorTime: Date | undefined;
   lastSuccessTime: Date | undefined;

@@ -60,12 +60,14 @@ export function createStatusProvider(deps: {
       return Promise.all(
         routers.map(async (router): Promise<DeliveryRouterStatus> => {
           const id = router.id;
-          const ci = await deps.jsm.consumers.info(deps.names.deliveryStream, deps.names.deliveryConsumer(id)).catch((e: unknown) => {
-            if (isConsumerNotFound(e)) return null;
-            throw unavailable(e);
-          });
+          const ci = await deps.jsm.consumers
+            .info(deps.names.deliveryStream, deps.names.deliveryConsumer(id, router.incarnation))
+            .catch((e: unknown) => {
+              if (isConsumerNotFound(e)) return null;
+              throw unavailable(e);
+            });
           const age = ci
-            ? await oldestPending(deps.jsm, deps.names, id, ci, maxAgeMs).catch((e: unknown) => {
+            ? await oldestPending(deps.jsm, deps.names, router, ci, maxAgeMs).catch((e: unknown) => {
                 throw unavailable(e);
               })
             : undefined;
@@ -80,6 +82,7 @@ export function createStatusProvider(deps: {
             // "Exhausted": stored in the failed stream or, for non-critical events, dropped.
             failed: (s?.failed ?? 0) + (s?.dropped ?? 0),
             dropped: s?.dropped ?? 0,
+            discarded: s?.discarded ?? 0,
             // FailedStore.count throws UnavailableError when it cannot count: never report 0 for "unknown".
             failedStored: await deps.failed.count(id),
             ...(s?.lastError !== undefined ? { lastError: s.lastError } : {}),

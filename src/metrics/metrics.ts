@@ -18,11 +18,14 @@ export const METRIC_PREFIX = "event_routing_";
 /** How an HTTP delivery attempt ended (the answer classes of docs/operations.md). */
 export type AnswerClass = "2xx" | "409" | "4xx" | "429" | "5xx" | "timeout" | "network";
 
-/** What happened to one stored statement after an attempt (batch-processor.ts's settled kinds). */
-export type SettledResult = "delivered" | "retry" | "failed" | "dropped" | "held";
+/**
+ * What happened to one stored statement after an attempt (batch-processor.ts's settled kinds), or "discarded":
+ * a non-critical failed statement removed later because the failed stream was over FAILED_MAX_BYTES.
+ */
+export type SettledResult = "delivered" | "retry" | "failed" | "dropped" | "held" | "discarded";
 
 const ANSWER_CLASSES: readonly AnswerClass[] = ["2xx", "409", "4xx", "429", "5xx", "timeout", "network"];
-const SETTLED_RESULTS: readonly SettledResult[] = ["delivered", "retry", "failed", "dropped", "held"];
+const SETTLED_RESULTS: readonly SettledResult[] = ["delivered", "retry", "failed", "dropped", "held", "discarded"];
 
 export function answerClass(status: number | undefined, timedOut = false): AnswerClass {
   if (status === undefined || status === 0) return timedOut ? "timeout" : "network";

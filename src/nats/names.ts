@@ -3,14 +3,25 @@
  * can predict them. README "Operating" lists them; keep both in step.
  *
  *   stream   EVENTROUTING_DELIVERY     subjects eventrouting.deliver.<router id>   statements awaiting delivery
+ *                                      (eventrouting.deliver.<router id>.<n> for a router re-created under a
+ *                                      deleted id, incarnation n: see "Incarnations" below)
  *   stream   EVENTROUTING_FAILED       subjects eventrouting.failed.<router id>    exhausted critical statements
  *   stream   EVENTROUTING_ADVISORIES   $JS.EVENT.ADVISORY.CONSUMER.{MAX_DELIVERIES,MSG_TERMINATED}.EVENTROUTING_DELIVERY.*
  *   consumer deliver-<router id>       durable pull consumer on EVENTROUTING_DELIVERY, one per router
+ *                                      (deliver-<router id>-R<n> for incarnation n)
  *   consumer failed-sweeper            durable on EVENTROUTING_ADVISORIES (backstop for crashes)
  *   KV       eventrouting_routers      router configurations (key = router id)
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *
+ * Incarnations: a router created under an id that was deleted before gets its own subject, consumer and msg ids
+ * (n = the KV revision of the deletion it replaced, so unique per id). A deleted router's worker may still be
+ * finishing a batch on some instance when the new one starts storing statements; each instance then removes the
+ * old consumer and purges the old subject when its own worker has stopped. With one shared subject that purge
+ * took the new router's statements too, and a lagging instance deleted the new router's consumer. The first router
+ * under an id has no incarnation and keeps the plain names, so existing routers, consumers and backlogs stay as
+ * they are. Router ids are lower case, so the "-R" of a consumer name cannot be part of an id.
  *
  * Ingest (ingestNames below, kept apart from the delivery names):
  *   stream   EVENTROUTING_INGEST       subjects eventrouting.ingest.>              raw events from any NATS producer
@@ -27,11 +38,15 @@ export interface NatsNames {
   readonly coursesBucket: string;
   readonly settingsBucket: string;
   readonly sweeperConsumer: string;
-  deliverSubject(routerId: string): string;
+  /** `incarnation` undefined or 0: the first router under this id (see "Incarnations" above). */
+  deliverSubject(routerId: string, incarnation?: number): string;
   failedSubject(routerId: string): string;
-  deliveryConsumer(routerId: string): string;
-  /** Nats-Msg-Id of a delivery message: router id + statement id, so a retried Emit does not duplicate. */
-  deliveryMsgId(routerId: string, statementId: string): string;
+  deliveryConsumer(routerId: string, incarnation?: number): string;
+  /**
+   * Nats-Msg-Id of a delivery message: router id (+ incarnation) + statement id, so a retried Emit does not
+   * duplicate, while a re-created router still gets a statement its predecessor had within the dedupe window.
+   */
+  deliveryMsgId(routerId: string, statementId: string, incarnation?: number): string;
   /** Nats-Msg-Id on the failed stream; shared by the worker and the sweeper so either path de-duplicates. */
   failedMsgId(routerId: string, statementId: string): string;
   advisorySubjects(): string[];
@@ -50,10 +65,10 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
     sweeperConsumer: "failed-sweeper",
-    deliverSubject: (routerId) => `${prefix}.deliver.${routerId}`,
+    deliverSubject: (routerId, incarnation) => `${prefix}.deliver.${routerId}${incarnation ? `.${incarnation}` : ""}`,
     failedSubject: (routerId) => `${prefix}.failed.${routerId}`,
-    deliveryConsumer: (routerId) => `deliver-${routerId}`,
-    deliveryMsgId: (routerId, statementId) => `${routerId}:${statementId}`,
+    deliveryConsumer: (routerId, incarnation) => `deliver-${routerId}${incarnation ? `-R${incarnation}` : ""}`,
+    deliveryMsgId: (routerId, statementId, incarnation) => `${routerId}${incarnation ? `#${incarnation}` : ""}:${statementId}`,
     failedMsgId: (routerId, statementId) => `failed:${routerId}:${statementId}`,
     advisorySubjects: () => [
       `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${deliveryStream}.*`,

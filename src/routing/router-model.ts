@@ -26,7 +26,16 @@ export interface RouterDeliverySettings {
   readonly backoffMs?: readonly number[];
   readonly httpTimeoutMs?: number;
   readonly criticalEvents?: readonly string[];
+  /** Which exhausted statements go to the failed stream (see ExhaustedPolicy); undefined = "all". */
+  readonly exhausted?: ExhaustedPolicy;
 }
+
+/**
+ * "all": every exhausted statement is kept in the failed stream; critical ones are never discarded, the others
+ * may be, oldest first, when the stream is over FAILED_MAX_BYTES (failed-trim.ts). "critical": only critical
+ * ones are kept and the others dropped (logged with their ids), as ERB does.
+ */
+export type ExhaustedPolicy = "all" | "critical";
 
 export interface RouterConfig {
   readonly id: string;
@@ -42,6 +51,12 @@ export interface RouterConfig {
   /** ISO 8601. */
   readonly createTime: string;
   readonly updateTime: string;
+  /**
+   * Absent for the first router under this id; for one created after a router of the same id was deleted, the
+   * KV revision of that deletion. Names its own delivery subject, consumer and msg ids (nats/names.ts
+   * "Incarnations"), so the deleted router's clean-up can never touch it. Set by the store, never by a client.
+   */
+  readonly incarnation?: number;
   /** KV revision (not stored in the value; filled in when read). */
   readonly revision: number;
 }
@@ -63,6 +78,7 @@ export interface ResolvedDelivery {
   readonly backoffMs: readonly number[];
   readonly httpTimeoutMs: number;
   readonly criticalEvents: ReadonlySet<string>;
+  readonly exhausted: ExhaustedPolicy;
 }
 
 export function resolveDelivery(router: RouterConfig, defaults: DeliveryDefaults): ResolvedDelivery {
@@ -75,5 +91,6 @@ export function resolveDelivery(router: RouterConfig, defaults: DeliveryDefaults
     backoffMs: d.backoffMs ?? [],
     httpTimeoutMs: d.httpTimeoutMs ?? defaults.httpTimeoutMs,
     criticalEvents: new Set(d.criticalEvents && d.criticalEvents.length > 0 ? d.criticalEvents : defaults.criticalEvents),
+    exhausted: d.exhausted ?? "all",
   };
 }

@@ -22,6 +22,8 @@ export interface RouterStatus {
   readonly dropped?: number;
   /** Currently kept in the failed stream for this router. */
   readonly failedStored: number;
+  /** Non-critical failed statements this instance discarded (FAILED_MAX_BYTES); absent = 0. */
+  readonly discarded?: number;
   readonly lastError?: string;
   readonly lastErrorTime?: Date;
   readonly lastSuccessTime?: Date;

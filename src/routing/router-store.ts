@@ -116,13 +116,21 @@ export class RouterStore implements RouterSource {
     return decode(e);
   }
 
+  /**
+   * Under an id whose router was deleted, the new router is a new incarnation (router-model.ts): the deletion's
+   * marker revision names it, and the write is conditional on that marker still being the last entry, so two
+   * creates racing over one marker cannot both succeed with the same incarnation.
+   */
   async create(router: ValidRouter): Promise<RouterConfig> {
     const now = new Date().toISOString();
-    const stored: Stored = { ...router, createTime: now, updateTime: now };
+    const marker = await nats(() => this.#kv.get(router.id));
+    if (marker?.operation === "PUT") throw new AlreadyExistsError(`router ${router.id} already exists`);
+    const stored: Stored = { ...router, ...(marker ? { incarnation: marker.revision } : {}), createTime: now, updateTime: now };
     const value = this.#encode(stored);
     let revision: number;
     try {
-      revision = await this.#kv.create(router.id, value);
+      // previousSeq 0 rather than kv.create, which would write over a marker that appeared meanwhile.
+      revision = await this.#kv.put(router.id, value, { previousSeq: marker ? marker.revision : 0 });
     } catch (e) {
       if (isWrongLastSequence(e)) throw new AlreadyExistsError(`router ${router.id} already exists`);
       throw unavailable(e);
@@ -141,7 +149,13 @@ export class RouterStore implements RouterSource {
     if (expectedRevision !== 0 && expectedRevision !== current.revision) {
       throw new ConflictError(`router ${id} was changed (revision ${current.revision}, expected ${expectedRevision}); read it again`);
     }
-    const next: Stored = { ...change(current), id, createTime: current.createTime, updateTime: new Date().toISOString() };
+    const next: Stored = {
+      ...change(current),
+      id,
+      ...(current.incarnation ? { incarnation: current.incarnation } : {}),
+      createTime: current.createTime,
+      updateTime: new Date().toISOString(),
+    };
     const value = this.#encode(next);
     let revision: number;
     try {

@@ -32,7 +32,7 @@ export interface RouterInput {
 }
 
 /** The writable part of a RouterConfig; the store adds times and the revision. */
-export type ValidRouter = Omit<RouterConfig, "createTime" | "updateTime" | "revision">;
+export type ValidRouter = Omit<RouterConfig, "createTime" | "updateTime" | "revision" | "incarnation">;
 
 /** Used when the caller has no configured defaults; mirrors ERB (countdown 30 s, 3 retries) and the proto docs. */
 export const FALLBACK_DELIVERY_DEFAULTS: DeliveryDefaults = {
@@ -143,6 +143,7 @@ const routerSchema = z.object({
     backoffMs: z.array(durationMs).max(100).optional(),
     httpTimeoutMs: durationMs.optional(),
     criticalEvents: z.array(z.string().min(1).max(200)).max(1000).optional(),
+    exhausted: z.enum(["all", "critical"]).optional(),
   }),
 });
 

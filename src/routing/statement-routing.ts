@@ -53,7 +53,7 @@ export function deliveryMessages(
   const shared: Array<Uint8Array | undefined> = new Array(statements.length);
   for (const router of routers) {
     const override = backend === "xapi" && Object.keys(router.overrideArgs).length > 0 ? router.overrideArgs : undefined;
-    const subject = names.deliverSubject(router.id);
+    const subject = names.deliverSubject(router.id, router.incarnation);
     for (let i = 0; i < statements.length; i++) {
       const statement = statements[i]!;
       const statementId = String(statement["id"]);
@@ -69,7 +69,7 @@ export function deliveryMessages(
         eventName: event.name,
         backend,
         subject,
-        msgId: names.deliveryMsgId(router.id, statementId),
+        msgId: names.deliveryMsgId(router.id, statementId, router.incarnation),
         body,
       });
     }

@@ -5,6 +5,7 @@
  */
 import { create } from "@bufbuild/protobuf";
 import { Backend, EventInputSchema } from "../../gen/eventrouting/v1/event_pb.js";
+import type { ExhaustedStatements } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { faultEvents, scenarioMatch } from "./fault-load.js";
 import { waitUntil } from "./http-endpoints.js";
 import { authed, type ServiceClients } from "./service-process.js";
@@ -17,6 +18,8 @@ export interface RouterTimings {
   readonly maxRetries: number;
   readonly countdownMs: number;
   readonly httpTimeoutMs: number;
+  /** Which exhausted statements are kept; unset = the service default (every one). */
+  readonly exhausted?: ExhaustedStatements;
 }
 
 /** An xAPI router taking only `scenario`'s events; resolves once Emit would route to it. */
@@ -41,6 +44,7 @@ export async function createScenarioRouter(
           maxRetries: t.maxRetries,
           countdown: ms(t.countdownMs),
           httpTimeout: ms(t.httpTimeoutMs),
+          ...(t.exhausted !== undefined ? { exhausted: t.exhausted } : {}),
         },
       },
     },

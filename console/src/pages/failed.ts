@@ -40,11 +40,7 @@ export const failedPage: Page = (main, ctx) => {
   clear(
     main,
     h("h1", { tabindex: -1 }, "Failed statements"),
-    h(
-      "p",
-      { class: "muted" },
-      "Statements of critical events that exhausted their delivery attempts. Retry sends them to their router again.",
-    ),
+    h("p", { class: "muted" }, "Statements that exhausted their delivery attempts. Retry sends them to their router again."),
     filters,
     h("div", { class: "toolbar", role: "group", "aria-label": "Actions" }, retrySel, purgeSel, retryAll, purgeAll),
     status,

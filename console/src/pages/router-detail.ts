@@ -43,8 +43,10 @@ function dl(pairs: Array<[string, Node | string]>): HTMLDListElement {
   return h("dl", { class: "facts" }, ...pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
-function natsPanel(prefix: string, id: string): HTMLElement {
+/** `incarnation` (Router.incarnation, 0 for the first router under an id) names the subject and consumer. */
+function natsPanel(prefix: string, id: string, incarnation = 0): HTMLElement {
   const n = natsNames(prefix);
+  const inc = incarnation || undefined;
   const code = (s: string): HTMLElement => h("code", {}, s);
   return h(
     "section",
@@ -52,8 +54,8 @@ function natsPanel(prefix: string, id: string): HTMLElement {
     h("h2", { id: "nats-title" }, "NATS names"),
     dl([
       ["Delivery stream", code(n.deliveryStream)],
-      ["Subject", code(n.deliverSubject(id))],
-      ["Consumer", code(n.deliveryConsumer(id))],
+      ["Subject", code(n.deliverSubject(id, inc))],
+      ["Consumer", code(n.deliveryConsumer(id, inc))],
       ["Failed stream", code(n.failedStream)],
       ["Failed subject", code(n.failedSubject(id))],
     ]),
@@ -61,8 +63,8 @@ function natsPanel(prefix: string, id: string): HTMLElement {
       "pre",
       { class: "commands", tabindex: 0, "aria-label": "nats CLI commands" },
       [
-        `nats consumer info ${n.deliveryStream} ${n.deliveryConsumer(id)}`,
-        `nats stream subjects ${n.deliveryStream} '${n.deliverSubject(id)}'`,
+        `nats consumer info ${n.deliveryStream} ${n.deliveryConsumer(id, inc)}`,
+        `nats stream subjects ${n.deliveryStream} '${n.deliverSubject(id, inc)}'`,
         `nats stream view ${n.failedStream} --subject '${n.failedSubject(id)}'`,
         `nats kv get ${n.routersBucket} ${id}`,
       ].join("\n"),
@@ -80,6 +82,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
   const errors = h("ul", { class: "errors" });
   const failed = h("div", {});
   const actions = h("div", { class: "actions" });
+  let natsBox = natsPanel(ctx.settings.natsPrefix, routerId);
   clear(
     main,
     h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, `Router ${routerId}`), actions),
@@ -88,7 +91,7 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       "div",
       { class: "columns" },
       h("section", { "aria-labelledby": "settings-title" }, h("h2", { id: "settings-title" }, "Settings"), facts),
-      natsPanel(ctx.settings.natsPrefix, routerId),
+      natsBox,
     ),
     h("section", { "aria-labelledby": "delivery-title" }, h("h2", { id: "delivery-title" }, "Delivery"), live, chartBox),
     h(
@@ -254,6 +257,11 @@ export const routerDetailPage: Page = (main, ctx, id) => {
       if (stopped) return;
       // Re-rendered only on a change, so a focused button is not replaced under the keyboard every poll.
       if (router?.revision !== r.router!.revision) renderSettings(r.router!);
+      if ((router?.incarnation ?? 0n) !== r.router!.incarnation) {
+        const next = natsPanel(ctx.settings.natsPrefix, routerId, Number(r.router!.incarnation));
+        natsBox.replaceWith(next);
+        natsBox = next;
+      }
       router = r.router!;
       showStatus(st, router);
       if (st) {

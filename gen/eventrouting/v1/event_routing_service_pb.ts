@@ -173,7 +173,7 @@ export const TransformedOutputSchema: GenMessage<TransformedOutput> = /*@__PURE_
   messageDesc(file_eventrouting_v1_event_routing_service, 6);
 
 /**
- * A statement that exhausted its delivery attempts and was kept because its event is business-critical.
+ * A statement that exhausted its delivery attempts and was kept (see DeliverySettings.exhausted).
  *
  * @generated from message eventrouting.v1.FailedStatement
  */
@@ -479,7 +479,7 @@ export const EventRoutingService: GenService<{
     output: typeof TransformResponseSchema;
   },
   /**
-   * Lists statements that exhausted their retries (business-critical events only).
+   * Lists statements that exhausted their retries (only business-critical ones on a KEEP_CRITICAL router).
    *
    * @generated from rpc eventrouting.v1.EventRoutingService.ListFailed
    */
