@@ -40,6 +40,9 @@ test("the splitter keeps byte offsets across chunks (multi-byte characters, CRLF
       ['{"x":1}', 4, bytes.length],
     ],
   );
+  // The last line has no newline: marked, with where it starts, so the checkpoint can stay before it.
+  assert.deepEqual([last!.unterminated, last!.startOffset], [true, bytes.length - Buffer.byteLength('{"x":1}')]);
+  assert.equal(lines[1]!.unterminated, undefined);
   // Resumed at an offset, the numbering continues from the checkpoint.
   const resumed = new LineSplitter(3, 1, 1000).push(bytes.subarray(3));
   assert.deepEqual(
