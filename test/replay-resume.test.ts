@@ -142,4 +142,126 @@ describe("replay's checkpoint at the edges", () => {
     assert.doesNotMatch(second.stderr, /invalid/);
     assert.equal(await storedFor("lrs-partial"), 7, "every line stored once, the finished one included");
   });
+
+  test("--follow stopped before a rotation: the restart reads the rotated file's tail, then the new file", async () => {
+    await createRouter("lrs-rotated");
+    const sub = mkdtempSync(join(dir, "rotated-"));
+    const log = join(sub, "tracking.log");
+    const checkpoint = join(sub, "ckpt.json");
+    writeFileSync(log, lines(10));
+    const args = ["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-rotated", log];
+    const first = startCli(args);
+    await until("the first 10 lines", async () => (await storedFor("lrs-rotated")) === 10);
+    first.child.kill("SIGINT");
+    assert.equal((await first.done).code, 130);
+    // While it was stopped: the LMS wrote 5 more lines, then the log was rotated and the new file got 3.
+    appendFileSync(log, lines(5));
+    renameSync(log, `${log}.1`);
+    writeFileSync(log, lines(3));
+    const second = startCli(args);
+    await until("the rotated tail and the new file", async () => (await storedFor("lrs-rotated")) >= 18);
+    second.child.kill("SIGINT");
+    const r = await second.done;
+    assert.equal(r.code, 130, r.stderr);
+    assert.equal(await storedFor("lrs-rotated"), 18);
+    assert.match(r.stderr, /tracking\.log\.1/, "the rotated file is named");
+  });
+
+  test("copytruncate, then regrowth past the saved offset: the file is read from its start, not mid-content", async () => {
+    await createRouter("lrs-copytruncate");
+    const sub = mkdtempSync(join(dir, "copytruncate-"));
+    const log = join(sub, "tracking.log");
+    const checkpoint = join(sub, "ckpt.json");
+    writeFileSync(log, lines(10));
+    const args = ["replay", "--json", "--checkpoint", checkpoint, "--router", "lrs-copytruncate", log];
+    assert.equal((await cli(args)).code, 0);
+    assert.equal(await storedFor("lrs-copytruncate"), 10);
+    // logrotate's copytruncate: the content goes to a copy, the file (same inode) is emptied, then written again.
+    writeFileSync(`${log}.1`, readFileSync(log));
+    writeFileSync(log, "");
+    appendFileSync(log, lines(25));
+    const second = await cli(args);
+    assert.equal(second.code, 0, second.stderr);
+    assert.equal(summaryOf(second).lines, 25, second.stderr);
+    assert.deepEqual(summaryOf(second).outcomes, { published: 25 });
+    assert.match(second.stderr, /content changed/);
+    assert.equal(await storedFor("lrs-copytruncate"), 35);
+  });
+
+  test("two runs on one checkpoint: the second is refused before sending anything; a killed run's lock is taken over", async () => {
+    await createRouter("lrs-shared");
+    const sub = mkdtempSync(join(dir, "shared-"));
+    const log = join(sub, "tracking.log");
+    const checkpoint = join(sub, "ckpt.json");
+    writeFileSync(log, lines(4));
+    const args = ["replay", "--json", "--follow", "--poll-ms", "50", "--checkpoint", checkpoint, "--router", "lrs-shared", log];
+    const first = startCli(args);
+    await until("the first run's lines", async () => (await storedFor("lrs-shared")) === 4);
+    const other = join(sub, "other.log");
+    writeFileSync(other, lines(3));
+    const refused = await cli(["replay", "--json", "--checkpoint", checkpoint, "--router", "lrs-shared", other]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /in use by another replay \(pid \d+/);
+    assert.equal(await storedFor("lrs-shared"), 4, "the refused run sent nothing");
+
+    first.child.kill("SIGKILL");
+    await first.done;
+    const taken = await cli(["replay", "--json", "--checkpoint", checkpoint, "--router", "lrs-shared", other]);
+    assert.equal(taken.code, 0, taken.stderr);
+    assert.equal(await storedFor("lrs-shared"), 7);
+    const saved = JSON.parse(readFileSync(checkpoint, "utf8")) as { inputs: Record<string, unknown> };
+    assert.deepEqual(Object.keys(saved.inputs).sort(), [other, log].sort(), "both runs' inputs kept");
+    assert.deepEqual(
+      readdirSync(sub).filter((f) => f.includes(".tmp") || f.endsWith(".lock")),
+      [],
+      "no temporary file or lock left behind",
+    );
+  });
+
+  test("an unwritable checkpoint stops the run before anything is sent", async () => {
+    await createRouter("lrs-unwritable");
+    const sub = mkdtempSync(join(dir, "unwritable-"));
+    const log = join(sub, "tracking.log");
+    writeFileSync(log, lines(3));
+    // A path below a regular file cannot be created, whoever runs the test (root ignores permission bits).
+    writeFileSync(join(sub, "not-a-dir"), "");
+    const r = await cli(["replay", "--json", "--checkpoint", join(sub, "not-a-dir", "ckpt.json"), "--router", "lrs-unwritable", log]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /checkpoint .*not-a-dir.*cannot be written/);
+    assert.match(r.stderr, /--checkpoint|--no-checkpoint/);
+    assert.equal(await storedFor("lrs-unwritable"), 0);
+  });
+
+  test("the default checkpoint: in the XDG state directory, one per inputs and router set, named in the summary", async () => {
+    await createRouter("lrs-default");
+    const sub = mkdtempSync(join(dir, "default-"));
+    const log = join(sub, "tracking.log");
+    writeFileSync(log, lines(4));
+    const state = join(sub, "state");
+    const args = ["replay", "--router", "lrs-default", log];
+    // Run from the log's directory: nothing may be written to the working directory.
+    const r = await cli(args, { XDG_STATE_HOME: state });
+    assert.equal(r.code, 0, r.stderr);
+    const written = readdirSync(join(state, "event-routing", "replay"));
+    assert.equal(written.length, 1, String(written));
+    assert.ok(r.stdout.includes(join(state, "event-routing", "replay", written[0]!)), r.stdout);
+    assert.equal(existsSync(join(process.cwd(), "replay-checkpoint.json")), false);
+    // The same command resumes from it (nothing new to read); other inputs get their own.
+    const again = await cli([...args, "--json"], { XDG_STATE_HOME: state });
+    assert.equal(summaryOf(again).lines, 0, again.stderr);
+    const other = join(sub, "other.log");
+    writeFileSync(other, lines(1));
+    assert.equal((await cli(["replay", "--router", "lrs-default", other], { XDG_STATE_HOME: state })).code, 0);
+    assert.equal(readdirSync(join(state, "event-routing", "replay")).length, 2);
+    // Without XDG_STATE_HOME: below $HOME/.local/state; an unwritable one is refused before sending.
+    const home = join(sub, "home");
+    mkdirSync(home);
+    assert.equal((await cli(args, { XDG_STATE_HOME: "", HOME: home })).code, 0);
+    assert.equal(readdirSync(join(home, ".local", "state", "event-routing", "replay")).length, 1);
+    writeFileSync(join(sub, "file-home"), "");
+    const refused = await cli([...args.slice(0, -1), other], { XDG_STATE_HOME: "", HOME: join(sub, "file-home") });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /XDG_STATE_HOME/);
+    assert.equal(await storedFor("lrs-default"), 5);
+  });
 });
