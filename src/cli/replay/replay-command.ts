@@ -57,8 +57,11 @@ const display = (path: string) => {
   const rel = relative(process.cwd(), path);
   return rel.startsWith("..") ? path : rel;
 };
-/** The service names the request field (events[i].json); in a line report the file:line says where. */
-const lineReason = (reason: string) => reason.replace(/^events\[\d+\]\.json: /, "");
+/**
+ * The service names the request field (events[i].json for a batch, event.json for Transform); in a line report
+ * the file:line says where, so every mode reports a line in the same words.
+ */
+const lineReason = (reason: string) => reason.replace(/^(events\[\d+\]|event)\.json: /, "");
 
 export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {

@@ -104,7 +104,8 @@ export function summaryText(t: Tally, run: RunInfo): string {
   const mode = run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`;
   out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${mode}`);
   if (run.checkpoint) out.push(`  checkpoint: ${run.checkpoint}`);
-  out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}, stored ${d.stored} (one per statement per router)`);
+  const stored = run.mode === "emit" ? `, stored ${d.stored} (one per statement per router)` : "";
+  out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}${stored}`);
   if (d.duplicates > 0) out.push(`  statements already stored (sent before, not stored again): ${d.duplicates}`);
   out.push(
     `  by outcome: ${
