@@ -14,12 +14,12 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { Backend, EventInputSchema, EventResultSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { loadConfig } from "../src/config.js";
@@ -429,6 +429,15 @@ describe("replay options", () => {
       }
     }
     assert.ok(invalid > 0, "the sample holds malformed lines");
+    // What --dry-run asks for (it only counts): the same results, without the statements themselves.
+    const counted = await client(svc).transformBatch({ events: inputs, omitStatements: true }, auth(EMIT_TOKEN));
+    for (const [i, r] of counted.results.entries()) {
+      assert.deepEqual(toJson(EventResultSchema, r.result!), toJson(EventResultSchema, batch.results[i]!.result!));
+      assert.deepEqual(
+        r.outputs.map((o) => [o.backend, o.routerIds, o.statements.length]),
+        batch.results[i]!.outputs.map((o) => [o.backend, o.routerIds, 0]),
+      );
+    }
     await assert.rejects(
       client(svc).transformBatch({ events: inputs }),
       (e: ConnectError) => e.code === Code.Unauthenticated,

@@ -46,13 +46,13 @@ function backendsOnly(backends: readonly Backend[]): BackendName[] {
   });
 }
 
-function transformResponse(index: number, event: EdxEvent, outputs: readonly BackendOutput[]): TransformResponse {
+function transformResponse(index: number, event: EdxEvent, outputs: readonly BackendOutput[], statements = true): TransformResponse {
   return create(TransformResponseSchema, {
     result: eventResult(index, event.name, outputs),
     outputs: outputs.map((o) =>
       create(TransformedOutputSchema, {
         backend: BACKEND_TO_PROTO[o.backend],
-        statements: o.result.outcome === "transformed" ? o.result.statements : [],
+        statements: statements && o.result.outcome === "transformed" ? o.result.statements : [],
         routerIds: o.routers.map((r) => r.id),
       }),
     ),
@@ -118,7 +118,8 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
         }
       }
       const outputs = await transformEvents(events, deps.pipeline, only);
-      for (let i = 0; i < events.length; i++) results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!);
+      for (let i = 0; i < events.length; i++)
+        results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!, !req.omitStatements);
       return create(TransformBatchResponseSchema, { results });
     },
 

@@ -52,7 +52,13 @@ export function emitProcessor(client: Client<typeof EventRoutingService>, router
  * and gets Transform per event, several at once. `routerIds` (if any) narrows the routers reported, as
  * EmitBatch's restriction would.
  */
-export function dryProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[], timeoutMs: number): Processor {
+export function dryProcessor(
+  client: Client<typeof EventRoutingService>,
+  routerIds: readonly string[],
+  timeoutMs: number,
+  /** --output wants the statements; a dry run that only counts asks for results alone (much smaller answers). */
+  statements: boolean,
+): Processor {
   const only = routerIds.length > 0 ? new Set(routerIds) : undefined;
   const outcome = (res: TransformResponse): LineOutcome => {
     const output: OutputStatement[] = res.outputs.flatMap((o) =>
@@ -81,7 +87,7 @@ export function dryProcessor(client: Client<typeof EventRoutingService>, routerI
     async process(lines) {
       if (!batched) return perEvent(lines);
       try {
-        const res = await client.transformBatch({ events: lines.map(jsonInput) }, { timeoutMs });
+        const res = await client.transformBatch({ events: lines.map(jsonInput), omitStatements: !statements }, { timeoutMs });
         return res.results.map(outcome);
       } catch (e) {
         if (!(e instanceof ConnectError && e.code === Code.Unimplemented)) throw e;

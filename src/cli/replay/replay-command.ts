@@ -161,7 +161,12 @@ async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint 
   const processor: Processor = opts.offline
     ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
     : opts.dryRun
-      ? dryProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs)
+      ? dryProcessor(
+          serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }),
+          opts.routerIds,
+          opts.timeoutMs,
+          opts.output !== undefined,
+        )
       : emitProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs);
   const output: Writable | undefined =
     opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);

@@ -19,7 +19,7 @@ export const REPLAY_USAGE = `Usage: npm run cli -- replay [options] FILE|DIR|GLO
   --router ID            store only for this router (repeatable)
   --batch-size N         events per EmitBatch (default 500)      --in-flight N   batches at once (default 4)
   --rate N               at most N events/s
-  --dry-run              transform and count through the service (Transform), store nothing
+  --dry-run              transform and count through the service (TransformBatch), store nothing
   --output FILE|-        write the transformed statements as NDJSON instead of storing them
   --offline              transform in-process, no service (with --lms-root-url, --transformer-version,
                          --identities FILE.csv, --courses FILE.csv as for transform)
