@@ -14,6 +14,7 @@ import { FileHead, fingerprintOf } from "../src/cli/replay/fingerprint.js";
 import { discoverInputs } from "../src/cli/replay/inputs.js";
 import type { LineOutcome } from "../src/cli/replay/line-outcome.js";
 import { LineSplitter } from "../src/cli/replay/line-splitter.js";
+import { readInput } from "../src/cli/replay/line-sources.js";
 import { RateLimiter } from "../src/cli/replay/rate-limiter.js";
 import { createProgress } from "../src/cli/replay/progress.js";
 import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
@@ -279,4 +280,21 @@ test("the tally stays bounded: past MAX_KEYS distinct event names the rest count
   assert.equal(t.data.byEvent[OTHER]!["no_transformer"], 500);
   assert.deepEqual(t.data.byEvent["/courses/x/block-1"], { no_transformer: 1, published: 1 });
   assert.equal(t.data.events, MAX_KEYS + 501);
+});
+
+test("following a file emptied and written again past the position (copytruncate): read from its start, never mid-content", async () => {
+  const path = join(dir, "followed.log");
+  writeFileSync(path, "old line 1\nold line 2\nold line 3\n");
+  const stop = new AbortController();
+  const lines = readInput(
+    { path, gzip: false },
+    { start: { offset: 0, lines: 0, note: "" }, maxLineBytes: 1000, follow: true, pollMs: 20, signal: stop.signal },
+  );
+  for (let i = 1; i <= 3; i++) assert.equal((await lines.next()).value?.text, `old line ${i}`);
+  // Same inode, longer than the position: only the first bytes tell it is other content.
+  writeFileSync(path, "new line 1 is longer\nnew line 2\nnew line 3\n");
+  const next = (await lines.next()).value!;
+  assert.deepEqual([next.text, next.lineNo, next.startOffset], ["new line 1 is longer", 1, 0]);
+  stop.abort();
+  await lines.return(undefined);
 });

@@ -93,6 +93,16 @@ async function* readPlain(path: string, opts: ReadOptions): AsyncGenerator<Sourc
   };
   try {
     while (!opts.signal.aborted) {
+      // Followed, the file may be emptied in place (`> tracking.log`, copytruncate) and written again at any time:
+      // shorter than the position, or other first bytes, before every read (an fstat and a 1 KiB read) rather
+      // than only when idle, so new content is never read from the middle.
+      if (opts.follow && position > 0) {
+        const now = await identityOf(fh);
+        if (now.size < position || !head.startsLike(await readHead(fh, head.size))) {
+          restart(now);
+          continue;
+        }
+      }
       const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
       if (bytesRead > 0) {
         head.observe(position, buffer.subarray(0, bytesRead));
@@ -105,7 +115,6 @@ async function* readPlain(path: string, opts: ReadOptions): AsyncGenerator<Sourc
         if (last) yield { ...last, identity, head };
         return;
       }
-      // Wait first, then look: a truncation and regrowth during the wait is seen before the new bytes are read.
       await sleep(opts.pollMs, opts.signal);
       if (opts.signal.aborted) break;
       const onDisk = await stat(path).catch(() => undefined);
@@ -123,12 +132,7 @@ async function* readPlain(path: string, opts: ReadOptions): AsyncGenerator<Sourc
         await fh.close();
         fh = next;
         restart(await identityOf(fh));
-        continue;
       }
-      // Truncated in place (`> tracking.log`, copytruncate): shorter than the position, or grown again past it
-      // with other first bytes.
-      const now = await identityOf(fh);
-      if (now.size < position || !head.startsLike(await readHead(fh, head.size))) restart(now);
     }
   } finally {
     await fh.close();
