@@ -429,6 +429,14 @@ describe("replay options", () => {
       }
     }
     assert.ok(invalid > 0, "the sample holds malformed lines");
+    // What --output asks for: the same statements as JSON text.
+    const asJson = await client(svc).transformBatch({ events: inputs, statementsAsJson: true }, auth(EMIT_TOKEN));
+    for (const [i, r] of asJson.results.entries()) {
+      assert.deepEqual(
+        r.outputs.map((o) => [o.statements.length, o.statementsJson.map((t) => JSON.parse(t) as unknown)]),
+        batch.results[i]!.outputs.map((o) => [0, o.statements]),
+      );
+    }
     // What --dry-run asks for (it only counts): the same results, without the statements themselves.
     const counted = await client(svc).transformBatch({ events: inputs, omitStatements: true }, auth(EMIT_TOKEN));
     for (const [i, r] of counted.results.entries()) {

@@ -46,16 +46,26 @@ function backendsOnly(backends: readonly Backend[]): BackendName[] {
   });
 }
 
-function transformResponse(index: number, event: EdxEvent, outputs: readonly BackendOutput[], statements = true): TransformResponse {
+/** How a TransformResponse carries the statements: as Structs (Transform), JSON text, or not at all. */
+type StatementForm = "struct" | "json" | "none";
+
+function transformResponse(
+  index: number,
+  event: EdxEvent,
+  outputs: readonly BackendOutput[],
+  form: StatementForm = "struct",
+): TransformResponse {
   return create(TransformResponseSchema, {
     result: eventResult(index, event.name, outputs),
-    outputs: outputs.map((o) =>
-      create(TransformedOutputSchema, {
+    outputs: outputs.map((o) => {
+      const statements = o.result.outcome === "transformed" ? o.result.statements : [];
+      return create(TransformedOutputSchema, {
         backend: BACKEND_TO_PROTO[o.backend],
-        statements: statements && o.result.outcome === "transformed" ? o.result.statements : [],
+        statements: form === "struct" ? statements : [],
+        statementsJson: form === "json" ? statements.map((st) => JSON.stringify(st)) : [],
         routerIds: o.routers.map((r) => r.id),
-      }),
-    ),
+      });
+    }),
   });
 }
 
@@ -105,6 +115,7 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
         throw new ValidationError("events", `at most ${deps.emitBatchMax} events per call, got ${req.events.length}`);
       }
       const only = backendsOnly(req.backends);
+      const form: StatementForm = req.omitStatements ? "none" : req.statementsAsJson ? "json" : "struct";
       const events: EdxEvent[] = [];
       const indexes: number[] = [];
       const results: TransformResponse[] = new Array(req.events.length);
@@ -118,8 +129,7 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
         }
       }
       const outputs = await transformEvents(events, deps.pipeline, only);
-      for (let i = 0; i < events.length; i++)
-        results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!, !req.omitStatements);
+      for (let i = 0; i < events.length; i++) results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!, form);
       return create(TransformBatchResponseSchema, { results });
     },
 

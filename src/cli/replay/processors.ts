@@ -56,13 +56,16 @@ export function dryProcessor(
   client: Client<typeof EventRoutingService>,
   routerIds: readonly string[],
   timeoutMs: number,
-  /** --output wants the statements; a dry run that only counts asks for results alone (much smaller answers). */
+  /**
+   * --output wants the statements (asked as JSON text: Structs in bulk cost more than the transform); a dry run
+   * that only counts asks for results alone.
+   */
   statements: boolean,
 ): Processor {
   const only = routerIds.length > 0 ? new Set(routerIds) : undefined;
   const outcome = (res: TransformResponse): LineOutcome => {
     const output: OutputStatement[] = res.outputs.flatMap((o) =>
-      o.statements.map((s) => ({
+      [...o.statements, ...o.statementsJson.map((text) => JSON.parse(text) as JsonObject)].map((s) => ({
         backend: BACKEND_NAME[o.backend] ?? "xapi",
         routerIds: o.routerIds.filter((id) => only === undefined || only.has(id)),
         statement: s as JsonObject,
@@ -87,7 +90,10 @@ export function dryProcessor(
     async process(lines) {
       if (!batched) return perEvent(lines);
       try {
-        const res = await client.transformBatch({ events: lines.map(jsonInput), omitStatements: !statements }, { timeoutMs });
+        const res = await client.transformBatch(
+          { events: lines.map(jsonInput), omitStatements: !statements, statementsAsJson: true },
+          { timeoutMs },
+        );
         return res.results.map(outcome);
       } catch (e) {
         if (!(e instanceof ConnectError && e.code === Code.Unimplemented)) throw e;
