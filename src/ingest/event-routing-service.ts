@@ -1,6 +1,6 @@
 /**
- * EventRoutingService: Emit, EmitBatch, Transform and TransformBatch here; the failed-event RPCs are delivery's and are plugged
- * in as handlers. Domain errors are thrown and mapped to Connect codes by the server's error interceptor.
+ * EventRoutingService: Emit, EmitBatch, Transform and TransformBatch here; the failed-event RPCs are delivery's
+ * and are plugged in as handlers. Domain errors are thrown and mapped to Connect codes by the server's error interceptor.
  */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";

@@ -508,7 +508,8 @@ export const PurgeFailedResponseSchema: GenMessage<PurgeFailedResponse> = /*@__P
 
 /**
  * Ingests Open edX tracking events, transforms them to xAPI and Caliper and stores them for delivery.
- * Emit, EmitBatch, Transform and TransformBatch need an emitter (or admin) token; the *Failed RPCs need an admin token.
+ * Emit, EmitBatch, Transform and TransformBatch need an emitter (or admin) token; the *Failed RPCs need an
+ * admin token.
  *
  * @generated from service eventrouting.v1.EventRoutingService
  */
