@@ -10,9 +10,11 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../src/backoff.js";
 import { BatchSender, type BatchLine } from "../src/cli/replay/batch-sender.js";
 import { resumePoint, type CheckpointEntry } from "../src/cli/replay/checkpoint.js";
+import { FileHead, fingerprintOf } from "../src/cli/replay/fingerprint.js";
 import { discoverInputs } from "../src/cli/replay/inputs.js";
 import type { LineOutcome } from "../src/cli/replay/line-outcome.js";
 import { LineSplitter } from "../src/cli/replay/line-splitter.js";
+import { readInput } from "../src/cli/replay/line-sources.js";
 import { RateLimiter } from "../src/cli/replay/rate-limiter.js";
 import { createProgress } from "../src/cli/replay/progress.js";
 import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
@@ -40,6 +42,9 @@ test("the splitter keeps byte offsets across chunks (multi-byte characters, CRLF
       ['{"x":1}', 4, bytes.length],
     ],
   );
+  // The last line has no newline: marked, with where it starts, so the checkpoint can stay before it.
+  assert.deepEqual([last!.unterminated, last!.startOffset], [true, bytes.length - Buffer.byteLength('{"x":1}')]);
+  assert.equal(lines[1]!.unterminated, undefined);
   // Resumed at an offset, the numbering continues from the checkpoint.
   const resumed = new LineSplitter(3, 1, 1000).push(bytes.subarray(3));
   assert.deepEqual(
@@ -70,6 +75,26 @@ test("resume rule: same inode resumes; truncated, replaced or changed gzip start
   assert.deepEqual(resumePoint(entries, "/l/old.gz", { dev: 1, ino: 20, size: 50 }, true).offset, 400);
   assert.equal(resumePoint(entries, "/l/old.gz", { dev: 1, ino: 20, size: 51 }, true).offset, 0, "gzip rewritten");
   assert.equal(resumePoint(entries, "/l/new.log", { dev: 1, ino: 99, size: 5 }, false).offset, 0);
+  // The fingerprint: same inode and big enough, but other first bytes (copytruncate, then regrowth) start over;
+  // a reused inode under another name is not taken for the renamed file.
+  const first = Buffer.from("2024-01-01 first line\n".repeat(10));
+  const printed = { "/l/tracking.log": entry({ head: fingerprintOf(first, 80) }) };
+  assert.equal(resumePoint(printed, "/l/tracking.log", { dev: 1, ino: 10, size: 200, head: first }, false).offset, 80);
+  const rewritten = resumePoint(
+    printed,
+    "/l/tracking.log",
+    { dev: 1, ino: 10, size: 200, head: Buffer.from("2024-02-02 x\n".repeat(20)) },
+    false,
+  );
+  assert.deepEqual([rewritten.offset, rewritten.note], [0, "content changed since the checkpoint (copytruncate, or rewritten)"]);
+  assert.equal(resumePoint(printed, "/l/tracking.log.1", { dev: 1, ino: 10, size: 200, head: Buffer.from("other") }, false).offset, 0);
+  // The reader's view of the first bytes, filled as it reads, fingerprints only up to the committed offset.
+  const head = new FileHead(first.subarray(0, 30));
+  head.observe(30, first.subarray(30, 100));
+  head.observe(500, Buffer.from("ignored: past what is known"));
+  assert.deepEqual(head.fingerprint(80), fingerprintOf(first, 80));
+  assert.equal(head.startsLike(first), true);
+  assert.equal(head.startsLike(Buffer.from("2024-01-01 f")), false, "shorter than what was read: truncated");
 });
 
 const outcome = (name: string): LineOutcome => ({ outcome: "published", name, reason: "", statements: 1, stored: 1 });
@@ -146,13 +171,25 @@ test("the rate limiter books events on a virtual clock", async () => {
 });
 
 test("options: environment and flags, checkpoint only when storing, --follow and --router rules", () => {
-  const o = parseReplayArgs(["a.log"], { EVENT_ROUTING_URL: "http://svc:1", EVENT_ROUTING_TOKEN: "t" });
-  assert.deepEqual([o.url, o.token, o.checkpoint, o.batchSize, o.inFlight], ["http://svc:1", "t", "replay-checkpoint.json", 500, 4]);
-  assert.equal(parseReplayArgs(["--url", "http://x", "a"], { EVENT_ROUTING_URL: "http://svc:1" }).url, "http://x");
+  const env = { EVENT_ROUTING_URL: "http://svc:1", EVENT_ROUTING_TOKEN: "t", HOME: "/home/u" };
+  const o = parseReplayArgs(["a.log"], env);
+  assert.deepEqual([o.url, o.token, o.batchSize, o.inFlight], ["http://svc:1", "t", 500, 4]);
+  // The default checkpoint: per user, one per inputs and target, never in the working directory.
+  assert.match(o.checkpoint!, /^\/home\/u\/\.local\/state\/event-routing\/replay\/a\.log-[0-9a-f]{16}\.json$/);
+  assert.equal(o.checkpointIsDefault, true);
+  assert.match(parseReplayArgs(["a.log"], { ...env, XDG_STATE_HOME: "/s" }).checkpoint!, /^\/s\/event-routing\/replay\/a\.log-/);
+  assert.match(parseReplayArgs(["a.log"], { ...env, XDG_STATE_HOME: "rel" }).checkpoint!, /^\/home\/u\//, "a relative XDG path is ignored");
+  assert.equal(parseReplayArgs(["a.log"], env).checkpoint, o.checkpoint, "the same command, the same checkpoint");
+  for (const other of [["b.log"], ["--router", "r", "a.log"], ["--url", "http://other", "a.log"]])
+    assert.notEqual(parseReplayArgs(other, env).checkpoint, o.checkpoint, other.join(" "));
+  assert.equal(parseReplayArgs(["-"], env).checkpoint, undefined, "stdin alone has nothing to resume");
+  assert.equal(parseReplayArgs(["--checkpoint", "c.json", "a"], {}).checkpointIsDefault, false);
+  assert.throws(() => parseReplayArgs(["a.log"], {}), /neither XDG_STATE_HOME nor HOME is set.*--checkpoint FILE or --no-checkpoint/);
+  assert.equal(parseReplayArgs(["--url", "http://x", "a"], env).url, "http://x");
   assert.equal(parseReplayArgs(["--dry-run", "a"], {}).checkpoint, undefined);
   assert.equal(parseReplayArgs(["--output", "-", "a"], {}).dryRun, true);
-  assert.equal(parseReplayArgs(["--rate", "50", "a"], {}).batchSize, 50, "a batch is at most one second's worth");
-  assert.deepEqual(parseReplayArgs(["--router", "a", "--router", "b", "x"], {}).routerIds, ["a", "b"]);
+  assert.equal(parseReplayArgs(["--rate", "50", "a"], env).batchSize, 50, "a batch is at most one second's worth");
+  assert.deepEqual(parseReplayArgs(["--router", "a", "--router", "b", "x"], env).routerIds, ["a", "b"]);
   assert.throws(() => parseReplayArgs(["--offline", "--router", "a", "x"], {}), UsageError);
   assert.throws(() => parseReplayArgs(["--follow", "a", "b"], {}), UsageError);
   assert.throws(() => parseReplayArgs(["--batch-size", "0", "a"], {}), /--batch-size must be a positive integer/);
@@ -243,4 +280,21 @@ test("the tally stays bounded: past MAX_KEYS distinct event names the rest count
   assert.equal(t.data.byEvent[OTHER]!["no_transformer"], 500);
   assert.deepEqual(t.data.byEvent["/courses/x/block-1"], { no_transformer: 1, published: 1 });
   assert.equal(t.data.events, MAX_KEYS + 501);
+});
+
+test("following a file emptied and written again past the position (copytruncate): read from its start, never mid-content", async () => {
+  const path = join(dir, "followed.log");
+  writeFileSync(path, "old line 1\nold line 2\nold line 3\n");
+  const stop = new AbortController();
+  const lines = readInput(
+    { path, gzip: false },
+    { start: { offset: 0, lines: 0, note: "" }, maxLineBytes: 1000, follow: true, pollMs: 20, signal: stop.signal },
+  );
+  for (let i = 1; i <= 3; i++) assert.equal((await lines.next()).value?.text, `old line ${i}`);
+  // Same inode, longer than the position: only the first bytes tell it is other content.
+  writeFileSync(path, "new line 1 is longer\nnew line 2\nnew line 3\n");
+  const next = (await lines.next()).value!;
+  assert.deepEqual([next.text, next.lineNo, next.startOffset], ["new line 1 is longer", 1, 0]);
+  stop.abort();
+  await lines.return(undefined);
 });

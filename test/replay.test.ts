@@ -14,17 +14,18 @@ import { appendFileSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { create } from "@bufbuild/protobuf";
+import { create, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
-import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { Backend, EventInputSchema, EventResultSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { loadConfig } from "../src/config.js";
 import { startService, type RunningService } from "../src/service.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { freePort } from "./support/free-port.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { LOG_PREFIX, corpusTimestamp, withTimestamp, writeCorpus, type Corpus } from "./support/tracking-corpus.js";
 import { xapiValidationProblems } from "./support/xapi-validators.js";
@@ -41,8 +42,9 @@ let ref: RunningService;
 let jsm: JetStreamManager;
 let dir: string;
 
-async function instance(prefix: string): Promise<RunningService> {
+async function instance(prefix: string, extra: Record<string, string> = {}): Promise<RunningService> {
   const config = loadConfig({
+    ...extra,
     NATS_URL: nats.url,
     NATS_PREFIX: prefix,
     PORT: "0",
@@ -185,7 +187,8 @@ async function referenceFor(
 before(async () => {
   nats = await startNatsServer();
   // One after the other, so a failed start cannot leave the other instance running (and the file hanging).
-  svc = await instance("replay");
+  // The main instance counts its RPCs (GET /metrics): a dry run must use one TransformBatch per batch.
+  svc = await instance("replay", { METRICS_PORT: String(await freePort()) });
   ref = await instance("reference");
   jsm = await jetstreamManager(svc.nc);
   for (const s of [svc, ref]) for (const id of ["lrs-a", "lrs-b"]) await createRouter(s, id);
@@ -356,7 +359,9 @@ describe("replay options", () => {
     const before = await totalStored();
     const dry = await cli(["replay", "--json", "--dry-run", ...corpus.paths]);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.deepEqual(summaryOf(dry).outcomes, expected.outcomes);
+    // Nothing stored, so nothing "published": the same counts, the events transformed.
+    const { published, ...others } = expected.outcomes;
+    assert.deepEqual(summaryOf(dry).outcomes, { ...others, transformed: published });
     assert.equal(summaryOf(dry).stored, 0);
     assert.equal(summaryOf(dry).statements, expected.statements);
 
@@ -376,6 +381,122 @@ describe("replay options", () => {
       assert.deepEqual(xapiValidationProblems(l.statement), [], JSON.stringify(l.statement));
     }
     assert.equal(new Set(lines.map((l) => l.statement["id"])).size, lines.length);
+  });
+
+  test("--dry-run makes one TransformBatch call per batch (no Transform per event), with the results of per-event Transform", async () => {
+    const corpus = smallCorpus("dry-batch", 8, 600);
+    const lineTexts = corpus.paths.slice(1).flatMap((p) =>
+      readFileSync(p, "utf8")
+        .split("\n")
+        .filter((l) => l !== ""),
+    );
+    const rpcs = async () => {
+      const text = await (await fetch(svc.metricsUrl!)).text();
+      const count = (method: string) => {
+        const series = `event_routing_rpc_requests_total{procedure="eventrouting.v1.EventRoutingService/${method}",code="ok"}`;
+        const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+        return line === undefined ? 0 : Number(line.slice(series.length + 1));
+      };
+      return { batch: count("TransformBatch"), single: count("Transform") };
+    };
+    const before = await rpcs();
+    const dry = await cli(["replay", "--json", "--dry-run", "--batch-size", "100", ...corpus.paths.slice(1)]);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(summaryOf(dry).lines, 400);
+    const after = await rpcs();
+    const batches = after.batch - before.batch;
+    // 4 full batches, maybe a few more if a stall under load made the idle flush send a partial one.
+    assert.ok(batches >= 4 && batches <= 10, `${batches} TransformBatch calls for 400 lines in batches of 100`);
+    assert.equal(after.single - before.single, 0, "no Transform per event");
+
+    // The batch answers what Transform answers for each event (an invalid one: INVALID, with the same reason).
+    const inputs = lineTexts.slice(0, 150).map((text) => create(EventInputSchema, { event: { case: "json", value: text } }));
+    const batch = await client(svc).transformBatch({ events: inputs }, auth(EMIT_TOKEN));
+    assert.equal(batch.results.length, inputs.length);
+    let invalid = 0;
+    for (const [i, input] of inputs.entries()) {
+      const got = batch.results[i]!;
+      assert.equal(got.result!.index, i);
+      try {
+        const one = await client(svc).transform({ event: input }, auth(EMIT_TOKEN));
+        assert.deepEqual({ ...got, result: { ...got.result!, index: 0 } }, one, `line ${i}: TransformBatch and Transform disagree`);
+      } catch (e) {
+        if (!(e instanceof ConnectError && e.code === Code.InvalidArgument)) throw e;
+        invalid++;
+        assert.equal(got.result!.outcome, Outcome.INVALID);
+        assert.equal(got.result!.reason.replace(/^events\[\d+\]/, "event"), e.rawMessage);
+        assert.deepEqual(got.outputs, []);
+      }
+    }
+    assert.ok(invalid > 0, "the sample holds malformed lines");
+    // What --output asks for: the same statements as JSON text.
+    const asJson = await client(svc).transformBatch({ events: inputs, statementsAsJson: true }, auth(EMIT_TOKEN));
+    for (const [i, r] of asJson.results.entries()) {
+      assert.deepEqual(
+        r.outputs.map((o) => [o.statements.length, o.statementsJson.map((t) => JSON.parse(t) as unknown)]),
+        batch.results[i]!.outputs.map((o) => [0, o.statements]),
+      );
+    }
+    // What --dry-run asks for (it only counts): the same results, without the statements themselves.
+    const counted = await client(svc).transformBatch({ events: inputs, omitStatements: true }, auth(EMIT_TOKEN));
+    for (const [i, r] of counted.results.entries()) {
+      assert.deepEqual(toJson(EventResultSchema, r.result!), toJson(EventResultSchema, batch.results[i]!.result!));
+      assert.deepEqual(
+        r.outputs.map((o) => [o.backend, o.routerIds, o.statements.length]),
+        batch.results[i]!.outputs.map((o) => [o.backend, o.routerIds, 0]),
+      );
+    }
+    await assert.rejects(
+      client(svc).transformBatch({ events: inputs }),
+      (e: ConnectError) => e.code === Code.Unauthenticated,
+      "an emit token is needed, as for Transform",
+    );
+  });
+
+  test("a truncated line is invalid JSON in the same words in every mode; a run that stores nothing never says published", async () => {
+    const sub = mkdtempSync(join(dir, "messages-"));
+    const log = join(sub, "tracking.log");
+    const full = JSON.stringify(
+      withTimestamp(
+        JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.course.enrollment.activated.json"), "utf8")) as Record<string, unknown>,
+        corpusTimestamp(9, 0),
+      ),
+    );
+    const cuts = [
+      full,
+      full.slice(0, full.indexOf("}") - 5), // cut before any closing brace
+      full.slice(0, Math.floor(full.length / 2)), // cut after a nested object closed
+      `${LOG_PREFIX}${full.slice(0, 40)}`,
+    ];
+    writeFileSync(log, `${cuts.join("\n")}\n`);
+    const reasons = (r: CliRun) =>
+      r.stderr
+        .split("\n")
+        .map((l) => /tracking\.log:(\d+): (.*)$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => `${m[1]}: ${m[2]}`);
+    const runs = {
+      emit: await cli(["replay", "--no-checkpoint", log]),
+      dry: await cli(["replay", "--dry-run", log]),
+      output: await cli(["replay", "--output", join(sub, "out.ndjson"), log]),
+      offline: await cli(["replay", "--offline", "--output", join(sub, "offline.ndjson"), log]),
+    };
+    for (const [mode, r] of Object.entries(runs)) {
+      assert.equal(r.code, 0, `${mode}: ${r.stderr}`);
+      const got = reasons(r);
+      assert.deepEqual(
+        got.map((g) => g.split(":")[0]),
+        ["2", "3", "4"],
+        `${mode}: ${r.stderr}`,
+      );
+      for (const g of got) assert.match(g, /^\d: invalid JSON/, `${mode}: ${g}`);
+      assert.deepEqual(got, reasons(runs.emit), `${mode} reports the lines in the words of a real replay`);
+      if (mode === "emit") assert.match(r.stdout, /by outcome: .*published 1/);
+      else {
+        assert.doesNotMatch(r.stdout, /published/, `${mode} stored nothing: ${r.stdout}`);
+        assert.match(r.stdout, /by outcome: .*transformed 1/);
+      }
+    }
   });
 
   for (const signal of ["SIGINT", "SIGKILL"] as const) {

@@ -1,7 +1,7 @@
 /**
  * The emit path for a set of events: resolve look-ups, transform per backend (pure), match routers, then store
- * every resulting message in one pipelined publish. Used by Emit, EmitBatch and Transform (which stops before
- * publishing).
+ * every resulting message in one pipelined publish. Used by Emit, EmitBatch, Transform and TransformBatch (which
+ * stop before publishing).
  *
  * Before publishing, a backend whose messages include one larger than the server accepts is skipped for that
  * event (nothing of it is stored, the reason names the size), so one oversized statement neither fails the call
@@ -45,13 +45,29 @@ export interface BackendOutput {
  * disabled so a mapping can be previewed before it is switched on, or every enabled one when none is named.
  */
 export async function transformEvent(event: EdxEvent, deps: PipelineDeps, only?: readonly BackendName[]): Promise<BackendOutput[]> {
-  const selected =
-    only === undefined
-      ? deps.backends
-      : only.length > 0
-        ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
-        : deps.backends.filter((b) => b.enabled);
-  return await transformWith(event, deps, selected, deps.routers.list());
+  return await transformWith(event, deps, selectBackends(deps, only), deps.routers.list());
+}
+
+/**
+ * Transform for many events (TransformBatch): what transformEvent gives each, against one router snapshot and
+ * without a promise per event when the look-ups were cached, as emitEvents does before it publishes.
+ */
+export async function transformEvents(
+  events: readonly EdxEvent[],
+  deps: PipelineDeps,
+  only?: readonly BackendName[],
+): Promise<BackendOutput[][]> {
+  const selected = selectBackends(deps, only);
+  const routers = deps.routers.list();
+  const maybe = events.map((e) => transformWith(e, deps, selected, routers));
+  return maybe.some((o) => o instanceof Promise) ? await Promise.all(maybe) : (maybe as BackendOutput[][]);
+}
+
+function selectBackends(deps: PipelineDeps, only: readonly BackendName[] | undefined): readonly BackendSettings[] {
+  if (only === undefined) return deps.backends;
+  return only.length > 0
+    ? deps.backends.filter((b) => only.includes(b.backend)).map((b) => ({ ...b, enabled: true }))
+    : deps.backends.filter((b) => b.enabled);
 }
 
 /**

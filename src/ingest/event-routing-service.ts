@@ -1,6 +1,6 @@
 /**
- * EventRoutingService: Emit, EmitBatch and Transform here; the failed-event RPCs are delivery's and are plugged
- * in as handlers. Domain errors are thrown and mapped to Connect codes by the server's error interceptor.
+ * EventRoutingService: Emit, EmitBatch, Transform and TransformBatch here; the failed-event RPCs are delivery's
+ * and are plugged in as handlers. Domain errors are thrown and mapped to Connect codes by the server's error interceptor.
  */
 import { create } from "@bufbuild/protobuf";
 import type { ServiceImpl } from "@connectrpc/connect";
@@ -8,7 +8,9 @@ import {
   EmitBatchResponseSchema,
   EmitResponseSchema,
   type EventRoutingService,
+  TransformBatchResponseSchema,
   TransformedOutputSchema,
+  type TransformResponse,
   TransformResponseSchema,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Backend, type EventResult } from "../../gen/eventrouting/v1/event_pb.js";
@@ -18,7 +20,7 @@ import type { StatementPublisher } from "../routing/statement-publisher.js";
 import { CALLER_ROLE } from "../server/auth.js";
 import type { EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
-import { emitEvents, transformEvent, type PipelineDeps } from "./emit-pipeline.js";
+import { emitEvents, transformEvent, transformEvents, type BackendOutput, type PipelineDeps } from "./emit-pipeline.js";
 import { eventFromInput } from "./event-input.js";
 import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
 import { restrictRouters } from "./router-restriction.js";
@@ -35,6 +37,37 @@ const PROTO_TO_BACKEND = new Map<Backend, BackendName>([
   [Backend.XAPI, "xapi"],
   [Backend.CALIPER, "caliper"],
 ]);
+
+function backendsOnly(backends: readonly Backend[]): BackendName[] {
+  return backends.map((b, i) => {
+    const name = PROTO_TO_BACKEND.get(b);
+    if (!name) throw new ValidationError(`backends[${i}]`, "expected BACKEND_XAPI or BACKEND_CALIPER");
+    return name;
+  });
+}
+
+/** How a TransformResponse carries the statements: as Structs (Transform), JSON text, or not at all. */
+type StatementForm = "struct" | "json" | "none";
+
+function transformResponse(
+  index: number,
+  event: EdxEvent,
+  outputs: readonly BackendOutput[],
+  form: StatementForm = "struct",
+): TransformResponse {
+  return create(TransformResponseSchema, {
+    result: eventResult(index, event.name, outputs),
+    outputs: outputs.map((o) => {
+      const statements = o.result.outcome === "transformed" ? o.result.statements : [];
+      return create(TransformedOutputSchema, {
+        backend: BACKEND_TO_PROTO[o.backend],
+        statements: form === "struct" ? statements : [],
+        statementsJson: form === "json" ? statements.map((st) => JSON.stringify(st)) : [],
+        routerIds: o.routers.map((r) => r.id),
+      });
+    }),
+  });
+}
 
 export function createEventRoutingService(deps: EventRoutingServiceDeps): ServiceImpl<typeof EventRoutingService> {
   const failed = deps.failed;
@@ -72,22 +105,32 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
 
     async transform(req) {
       const event = eventFromInput(req.event, "event");
-      const only = req.backends.map((b, i) => {
-        const name = PROTO_TO_BACKEND.get(b);
-        if (!name) throw new ValidationError(`backends[${i}]`, "expected BACKEND_XAPI or BACKEND_CALIPER");
-        return name;
-      });
-      const outputs = await transformEvent(event, deps.pipeline, only);
-      return create(TransformResponseSchema, {
-        result: eventResult(0, event.name, outputs),
-        outputs: outputs.map((o) =>
-          create(TransformedOutputSchema, {
-            backend: BACKEND_TO_PROTO[o.backend],
-            statements: o.result.outcome === "transformed" ? o.result.statements : [],
-            routerIds: o.routers.map((r) => r.id),
-          }),
-        ),
-      });
+      const outputs = await transformEvent(event, deps.pipeline, backendsOnly(req.backends));
+      return transformResponse(0, event, outputs);
+    },
+
+    // Transform per event in one call, as EmitBatch is to Emit: a dry-run replay at the speed of a real one.
+    async transformBatch(req) {
+      if (req.events.length > deps.emitBatchMax) {
+        throw new ValidationError("events", `at most ${deps.emitBatchMax} events per call, got ${req.events.length}`);
+      }
+      const only = backendsOnly(req.backends);
+      const form: StatementForm = req.omitStatements ? "none" : req.statementsAsJson ? "json" : "struct";
+      const events: EdxEvent[] = [];
+      const indexes: number[] = [];
+      const results: TransformResponse[] = new Array(req.events.length);
+      for (let index = 0; index < req.events.length; index++) {
+        try {
+          events.push(eventFromInput(req.events[index], `events[${index}]`));
+          indexes.push(index);
+        } catch (e) {
+          if (!(e instanceof ValidationError)) throw e;
+          results[index] = create(TransformResponseSchema, { result: invalidResult(index, e.message) });
+        }
+      }
+      const outputs = await transformEvents(events, deps.pipeline, only);
+      for (let i = 0; i < events.length; i++) results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!, form);
+      return create(TransformBatchResponseSchema, { results });
     },
 
     // The context carries the caller's deadline and cancellation down to the walk over the failed stream.

@@ -1,6 +1,6 @@
 /**
- * Bearer-token authorisation: emitter tokens may call Emit, EmitBatch and Transform; admin tokens may call
- * everything; health and reflection are open so probes and `buf curl --list-services` need no secret.
+ * Bearer-token authorisation: emitter tokens may call Emit, EmitBatch, Transform and TransformBatch; admin tokens
+ * may call everything; health and reflection are open so probes and `buf curl --list-services` need no secret.
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Code, ConnectError, createContextKey, type Interceptor } from "@connectrpc/connect";
@@ -23,6 +23,7 @@ const EMIT_PROCEDURES = new Set([
   "eventrouting.v1.EventRoutingService/Emit",
   "eventrouting.v1.EventRoutingService/EmitBatch",
   "eventrouting.v1.EventRoutingService/Transform",
+  "eventrouting.v1.EventRoutingService/TransformBatch",
 ]);
 
 /** The role a procedure needs; undefined when it is open. Anything not listed needs admin, so new RPCs start closed. */

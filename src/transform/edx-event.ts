@@ -53,7 +53,9 @@ export function isJsonObject(v: unknown): v is JsonObject {
 export function parseEventJson(text: string): EdxEvent {
   const start = text.indexOf("{");
   const end = text.lastIndexOf("}");
-  if (start < 0 || end < start) throw new EventParseError("json", "no JSON object found");
+  if (start < 0) throw new EventParseError("json", "no JSON object found");
+  // An object that never closes is a line cut short: invalid JSON, in the same words as one cut elsewhere.
+  if (end < start) throw new EventParseError("json", "invalid JSON: the object is not closed (a truncated line?)");
   let parsed: unknown;
   try {
     parsed = JSON.parse(text.slice(start, end + 1));

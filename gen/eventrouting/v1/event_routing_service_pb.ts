@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/event_routing_service.proto.
  */
 export const file_eventrouting_v1_event_routing_service: GenFile = /*@__PURE__*/
-  fileDesc("CitldmVudHJvdXRpbmcvdjEvZXZlbnRfcm91dGluZ19zZXJ2aWNlLnByb3RvEg9ldmVudHJvdXRpbmcudjEiOQoLRW1pdFJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dCI8CgxFbWl0UmVzcG9uc2USLAoGcmVzdWx0GAEgASgLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0IlMKEEVtaXRCYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSEgoKcm91dGVyX2lkcxgCIAMoCSJCChFFbWl0QmF0Y2hSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0ImoKEFRyYW5zZm9ybVJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dBIqCghiYWNrZW5kcxgCIAMoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kInYKEVRyYW5zZm9ybVJlc3BvbnNlEiwKBnJlc3VsdBgBIAEoCzIcLmV2ZW50cm91dGluZy52MS5FdmVudFJlc3VsdBIzCgdvdXRwdXRzGAIgAygLMiIuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybWVkT3V0cHV0In8KEVRyYW5zZm9ybWVkT3V0cHV0EikKB2JhY2tlbmQYASABKA4yGC5ldmVudHJvdXRpbmcudjEuQmFja2VuZBIrCgpzdGF0ZW1lbnRzGAIgAygLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdBISCgpyb3V0ZXJfaWRzGAMgAygJIuYCCg9GYWlsZWRTdGF0ZW1lbnQSCgoCaWQYASABKAQSEQoJcm91dGVyX2lkGAIgASgJEhIKCmV2ZW50X25hbWUYAyABKAkSFAoMc3RhdGVtZW50X2lkGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNEhgKEGxhc3RfaHR0cF9zdGF0dXMYBiABKAUSEgoKbGFzdF9lcnJvchgHIAEoCRI2ChJmaXJzdF9hdHRlbXB0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfYXR0ZW1wdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmYWlsZWRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoJc3RhdGVtZW50GAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKTAQoMRmFpbGVkRmlsdGVyEhEKCXJvdXRlcl9pZBgBIAEoCRISCgpldmVudF9uYW1lGAIgASgJEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChFMaXN0RmFpbGVkUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl8KEkxpc3RGYWlsZWRSZXNwb25zZRIwCgZmYWlsZWQYASADKAsyIC5ldmVudHJvdXRpbmcudjEuRmFpbGVkU3RhdGVtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJdChJSZXRyeUZhaWxlZFJlcXVlc3QSCwoDaWRzGAEgAygEEi0KBmZpbHRlchgCIAEoCzIdLmV2ZW50cm91dGluZy52MS5GYWlsZWRGaWx0ZXISCwoDYWxsGAMgASgIIjkKE1JldHJ5RmFpbGVkUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQiXQoSUHVyZ2VGYWlsZWRSZXF1ZXN0EgsKA2lkcxgBIAMoBBItCgZmaWx0ZXIYAiABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEgsKA2FsbBgDIAEoCCI4ChNQdXJnZUZhaWxlZFJlc3BvbnNlEg4KBnB1cmdlZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQyjQQKE0V2ZW50Um91dGluZ1NlcnZpY2USQwoERW1pdBIcLmV2ZW50cm91dGluZy52MS5FbWl0UmVxdWVzdBodLmV2ZW50cm91dGluZy52MS5FbWl0UmVzcG9uc2USUgoJRW1pdEJhdGNoEiEuZXZlbnRyb3V0aW5nLnYxLkVtaXRCYXRjaFJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuRW1pdEJhdGNoUmVzcG9uc2USUgoJVHJhbnNmb3JtEiEuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybVJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtUmVzcG9uc2USVQoKTGlzdEZhaWxlZBIiLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVxdWVzdBojLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVzcG9uc2USWAoLUmV0cnlGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUmV0cnlGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlJldHJ5RmFpbGVkUmVzcG9uc2USWAoLUHVyZ2VGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUHVyZ2VGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlB1cmdlRmFpbGVkUmVzcG9uc2ViBnByb3RvMw", [file_eventrouting_v1_event, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CitldmVudHJvdXRpbmcvdjEvZXZlbnRfcm91dGluZ19zZXJ2aWNlLnByb3RvEg9ldmVudHJvdXRpbmcudjEiOQoLRW1pdFJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dCI8CgxFbWl0UmVzcG9uc2USLAoGcmVzdWx0GAEgASgLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0IlMKEEVtaXRCYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSEgoKcm91dGVyX2lkcxgCIAMoCSJCChFFbWl0QmF0Y2hSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0ImoKEFRyYW5zZm9ybVJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dBIqCghiYWNrZW5kcxgCIAMoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kInYKEVRyYW5zZm9ybVJlc3BvbnNlEiwKBnJlc3VsdBgBIAEoCzIcLmV2ZW50cm91dGluZy52MS5FdmVudFJlc3VsdBIzCgdvdXRwdXRzGAIgAygLMiIuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybWVkT3V0cHV0IqUBChVUcmFuc2Zvcm1CYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSKgoIYmFja2VuZHMYAiADKA4yGC5ldmVudHJvdXRpbmcudjEuQmFja2VuZBIXCg9vbWl0X3N0YXRlbWVudHMYAyABKAgSGgoSc3RhdGVtZW50c19hc19qc29uGAQgASgIIk0KFlRyYW5zZm9ybUJhdGNoUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLmV2ZW50cm91dGluZy52MS5UcmFuc2Zvcm1SZXNwb25zZSKYAQoRVHJhbnNmb3JtZWRPdXRwdXQSKQoHYmFja2VuZBgBIAEoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kEisKCnN0YXRlbWVudHMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJvdXRlcl9pZHMYAyADKAkSFwoPc3RhdGVtZW50c19qc29uGAQgAygJIuYCCg9GYWlsZWRTdGF0ZW1lbnQSCgoCaWQYASABKAQSEQoJcm91dGVyX2lkGAIgASgJEhIKCmV2ZW50X25hbWUYAyABKAkSFAoMc3RhdGVtZW50X2lkGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNEhgKEGxhc3RfaHR0cF9zdGF0dXMYBiABKAUSEgoKbGFzdF9lcnJvchgHIAEoCRI2ChJmaXJzdF9hdHRlbXB0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfYXR0ZW1wdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmYWlsZWRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoJc3RhdGVtZW50GAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKTAQoMRmFpbGVkRmlsdGVyEhEKCXJvdXRlcl9pZBgBIAEoCRISCgpldmVudF9uYW1lGAIgASgJEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChFMaXN0RmFpbGVkUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl8KEkxpc3RGYWlsZWRSZXNwb25zZRIwCgZmYWlsZWQYASADKAsyIC5ldmVudHJvdXRpbmcudjEuRmFpbGVkU3RhdGVtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJdChJSZXRyeUZhaWxlZFJlcXVlc3QSCwoDaWRzGAEgAygEEi0KBmZpbHRlchgCIAEoCzIdLmV2ZW50cm91dGluZy52MS5GYWlsZWRGaWx0ZXISCwoDYWxsGAMgASgIIjkKE1JldHJ5RmFpbGVkUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQiXQoSUHVyZ2VGYWlsZWRSZXF1ZXN0EgsKA2lkcxgBIAMoBBItCgZmaWx0ZXIYAiABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEgsKA2FsbBgDIAEoCCI4ChNQdXJnZUZhaWxlZFJlc3BvbnNlEg4KBnB1cmdlZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQy8AQKE0V2ZW50Um91dGluZ1NlcnZpY2USQwoERW1pdBIcLmV2ZW50cm91dGluZy52MS5FbWl0UmVxdWVzdBodLmV2ZW50cm91dGluZy52MS5FbWl0UmVzcG9uc2USUgoJRW1pdEJhdGNoEiEuZXZlbnRyb3V0aW5nLnYxLkVtaXRCYXRjaFJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuRW1pdEJhdGNoUmVzcG9uc2USUgoJVHJhbnNmb3JtEiEuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybVJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtUmVzcG9uc2USYQoOVHJhbnNmb3JtQmF0Y2gSJi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtQmF0Y2hSZXF1ZXN0GicuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybUJhdGNoUmVzcG9uc2USVQoKTGlzdEZhaWxlZBIiLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVxdWVzdBojLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVzcG9uc2USWAoLUmV0cnlGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUmV0cnlGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlJldHJ5RmFpbGVkUmVzcG9uc2USWAoLUHVyZ2VGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUHVyZ2VGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlB1cmdlRmFpbGVkUmVzcG9uc2ViBnByb3RvMw", [file_eventrouting_v1_event, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message eventrouting.v1.EmitRequest
@@ -144,6 +144,65 @@ export const TransformResponseSchema: GenMessage<TransformResponse> = /*@__PURE_
   messageDesc(file_eventrouting_v1_event_routing_service, 5);
 
 /**
+ * @generated from message eventrouting.v1.TransformBatchRequest
+ */
+export type TransformBatchRequest = Message<"eventrouting.v1.TransformBatchRequest"> & {
+  /**
+   * @generated from field: repeated eventrouting.v1.EventInput events = 1;
+   */
+  events: EventInput[];
+
+  /**
+   * Backends to transform for, for every event; empty means every enabled backend (as TransformRequest.backends).
+   *
+   * @generated from field: repeated eventrouting.v1.Backend backends = 2;
+   */
+  backends: Backend[];
+
+  /**
+   * Results only (outcomes, reasons, statement ids, routers): the outputs carry no statements. For a dry run that
+   * counts: encoding every statement as a Struct costs more than the transform itself.
+   *
+   * @generated from field: bool omit_statements = 3;
+   */
+  omitStatements: boolean;
+
+  /**
+   * The statements as JSON text (TransformedOutput.statements_json) instead of Structs: the same content, several
+   * times cheaper to encode and decode in bulk (replay --output). Ignored with omit_statements.
+   *
+   * @generated from field: bool statements_as_json = 4;
+   */
+  statementsAsJson: boolean;
+};
+
+/**
+ * Describes the message eventrouting.v1.TransformBatchRequest.
+ * Use `create(TransformBatchRequestSchema)` to create a new message.
+ */
+export const TransformBatchRequestSchema: GenMessage<TransformBatchRequest> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_event_routing_service, 6);
+
+/**
+ * @generated from message eventrouting.v1.TransformBatchResponse
+ */
+export type TransformBatchResponse = Message<"eventrouting.v1.TransformBatchResponse"> & {
+  /**
+   * One per event, in request order, as Transform would answer it (an invalid event: result INVALID, no outputs).
+   *
+   * @generated from field: repeated eventrouting.v1.TransformResponse results = 1;
+   */
+  results: TransformResponse[];
+};
+
+/**
+ * Describes the message eventrouting.v1.TransformBatchResponse.
+ * Use `create(TransformBatchResponseSchema)` to create a new message.
+ */
+export const TransformBatchResponseSchema: GenMessage<TransformBatchResponse> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_event_routing_service, 7);
+
+/**
  * @generated from message eventrouting.v1.TransformedOutput
  */
 export type TransformedOutput = Message<"eventrouting.v1.TransformedOutput"> & {
@@ -163,6 +222,13 @@ export type TransformedOutput = Message<"eventrouting.v1.TransformedOutput"> & {
    * @generated from field: repeated string router_ids = 3;
    */
   routerIds: string[];
+
+  /**
+   * TransformBatch with statements_as_json: each statement as one JSON object text (statements is then empty).
+   *
+   * @generated from field: repeated string statements_json = 4;
+   */
+  statementsJson: string[];
 };
 
 /**
@@ -170,7 +236,7 @@ export type TransformedOutput = Message<"eventrouting.v1.TransformedOutput"> & {
  * Use `create(TransformedOutputSchema)` to create a new message.
  */
 export const TransformedOutputSchema: GenMessage<TransformedOutput> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 6);
+  messageDesc(file_eventrouting_v1_event_routing_service, 8);
 
 /**
  * A statement that exhausted its delivery attempts and was kept (see DeliverySettings.exhausted).
@@ -245,7 +311,7 @@ export type FailedStatement = Message<"eventrouting.v1.FailedStatement"> & {
  * Use `create(FailedStatementSchema)` to create a new message.
  */
 export const FailedStatementSchema: GenMessage<FailedStatement> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 7);
+  messageDesc(file_eventrouting_v1_event_routing_service, 9);
 
 /**
  * Selects failed statements. All set fields must match.
@@ -283,7 +349,7 @@ export type FailedFilter = Message<"eventrouting.v1.FailedFilter"> & {
  * Use `create(FailedFilterSchema)` to create a new message.
  */
 export const FailedFilterSchema: GenMessage<FailedFilter> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 8);
+  messageDesc(file_eventrouting_v1_event_routing_service, 10);
 
 /**
  * @generated from message eventrouting.v1.ListFailedRequest
@@ -312,7 +378,7 @@ export type ListFailedRequest = Message<"eventrouting.v1.ListFailedRequest"> & {
  * Use `create(ListFailedRequestSchema)` to create a new message.
  */
 export const ListFailedRequestSchema: GenMessage<ListFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 9);
+  messageDesc(file_eventrouting_v1_event_routing_service, 11);
 
 /**
  * @generated from message eventrouting.v1.ListFailedResponse
@@ -336,7 +402,7 @@ export type ListFailedResponse = Message<"eventrouting.v1.ListFailedResponse"> &
  * Use `create(ListFailedResponseSchema)` to create a new message.
  */
 export const ListFailedResponseSchema: GenMessage<ListFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 10);
+  messageDesc(file_eventrouting_v1_event_routing_service, 12);
 
 /**
  * @generated from message eventrouting.v1.RetryFailedRequest
@@ -365,7 +431,7 @@ export type RetryFailedRequest = Message<"eventrouting.v1.RetryFailedRequest"> &
  * Use `create(RetryFailedRequestSchema)` to create a new message.
  */
 export const RetryFailedRequestSchema: GenMessage<RetryFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 11);
+  messageDesc(file_eventrouting_v1_event_routing_service, 13);
 
 /**
  * @generated from message eventrouting.v1.RetryFailedResponse
@@ -389,7 +455,7 @@ export type RetryFailedResponse = Message<"eventrouting.v1.RetryFailedResponse">
  * Use `create(RetryFailedResponseSchema)` to create a new message.
  */
 export const RetryFailedResponseSchema: GenMessage<RetryFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 12);
+  messageDesc(file_eventrouting_v1_event_routing_service, 14);
 
 /**
  * @generated from message eventrouting.v1.PurgeFailedRequest
@@ -416,7 +482,7 @@ export type PurgeFailedRequest = Message<"eventrouting.v1.PurgeFailedRequest"> &
  * Use `create(PurgeFailedRequestSchema)` to create a new message.
  */
 export const PurgeFailedRequestSchema: GenMessage<PurgeFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 13);
+  messageDesc(file_eventrouting_v1_event_routing_service, 15);
 
 /**
  * @generated from message eventrouting.v1.PurgeFailedResponse
@@ -438,11 +504,12 @@ export type PurgeFailedResponse = Message<"eventrouting.v1.PurgeFailedResponse">
  * Use `create(PurgeFailedResponseSchema)` to create a new message.
  */
 export const PurgeFailedResponseSchema: GenMessage<PurgeFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 14);
+  messageDesc(file_eventrouting_v1_event_routing_service, 16);
 
 /**
  * Ingests Open edX tracking events, transforms them to xAPI and Caliper and stores them for delivery.
- * Emit, EmitBatch and Transform need an emitter (or admin) token; the *Failed RPCs need an admin token.
+ * Emit, EmitBatch, Transform and TransformBatch need an emitter (or admin) token; the *Failed RPCs need an
+ * admin token.
  *
  * @generated from service eventrouting.v1.EventRoutingService
  */
@@ -477,6 +544,18 @@ export const EventRoutingService: GenService<{
     methodKind: "unary";
     input: typeof TransformRequestSchema;
     output: typeof TransformResponseSchema;
+  },
+  /**
+   * Dry run for many events in one call (at most EmitBatch's maximum): for each event what Transform answers,
+   * at the speed of EmitBatch (one router snapshot, no per-event round trip). One bad event never fails the
+   * others: its result is INVALID with the reason naming events[i].
+   *
+   * @generated from rpc eventrouting.v1.EventRoutingService.TransformBatch
+   */
+  transformBatch: {
+    methodKind: "unary";
+    input: typeof TransformBatchRequestSchema;
+    output: typeof TransformBatchResponseSchema;
   },
   /**
    * Lists statements that exhausted their retries (only business-critical ones on a KEEP_CRITICAL router).

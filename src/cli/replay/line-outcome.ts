@@ -12,7 +12,10 @@ export interface OutputStatement {
 }
 
 export interface LineOutcome {
-  /** The service's outcome in lower case: published, filtered, no_transformer, skipped, invalid, duplicate. */
+  /**
+   * The service's outcome in lower case: published, filtered, no_transformer, skipped, invalid, duplicate; in a
+   * run that stores nothing, transformed instead of published.
+   */
   readonly outcome: string;
   /** Event name; "" when the line did not parse. */
   readonly name: string;
@@ -43,7 +46,9 @@ export function fromEventResult(r: EventResult, stored: boolean): LineOutcome {
     // counting it as held for all of them is exact there.
     messages += (b.statementIds.length - b.duplicateStatementIds.length) * b.routerIds.length;
   }
-  return { outcome: outcomeName(r.outcome), name: r.name, reason: r.reason, statements, stored: stored ? messages : 0, duplicates };
+  // PUBLISHED says "stored": a run that stores nothing (dry run, --output, offline) reports the event transformed.
+  const outcome = !stored && r.outcome === Outcome.PUBLISHED ? "transformed" : outcomeName(r.outcome);
+  return { outcome, name: r.name, reason: r.reason, statements, stored: stored ? messages : 0, duplicates };
 }
 
 export function invalidLine(reason: string): LineOutcome {

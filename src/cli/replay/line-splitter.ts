@@ -10,8 +10,15 @@ export interface LogLine {
   readonly text: string;
   /** 1-based line number in its input. */
   readonly lineNo: number;
+  /** Byte offset where the line starts. */
+  readonly startOffset: number;
   /** Byte offset just past this line's newline (or past its last byte at the end of the input). */
   readonly endOffset: number;
+  /**
+   * The input ended without a newline after this line. In a live log that is a line still being written: its
+   * offset must never be checkpointed (a resumed run would start mid-line), the next run reads it again whole.
+   */
+  readonly unterminated?: boolean;
   /** Longer than the limit: `text` holds only its first bytes. */
   readonly tooLong?: boolean;
 }
@@ -52,7 +59,7 @@ export class LineSplitter {
   /** The last line when the input does not end with a newline. */
   end(): LogLine | undefined {
     if (this.offset === this.lineStartOffset) return undefined;
-    return this.take();
+    return { ...this.take(), unterminated: true };
   }
 
   /** Bytes of the partial line held (follow mode waits for its newline). */
@@ -77,7 +84,13 @@ export class LineSplitter {
     let text = Buffer.concat(this.parts).toString("utf8");
     if (text.endsWith("\r")) text = text.slice(0, -1);
     this.lineNo += 1;
-    const line: LogLine = { text, lineNo: this.lineNo, endOffset: this.offset, ...(this.overflow ? { tooLong: true } : {}) };
+    const line: LogLine = {
+      text,
+      lineNo: this.lineNo,
+      startOffset: this.lineStartOffset,
+      endOffset: this.offset,
+      ...(this.overflow ? { tooLong: true } : {}),
+    };
     this.parts = [];
     this.partBytes = 0;
     this.overflow = false;

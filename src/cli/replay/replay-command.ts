@@ -6,20 +6,22 @@
  * and prints the summary; a second Ctrl-C quits at once (the checkpoint is still valid: it only ever holds
  * acknowledged offsets). Exit 0 when done, 1 when stopped by an error, 130 when interrupted, 2 on bad usage.
  */
-import { createWriteStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { createWriteStream, existsSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
 import { offlinePipeline } from "../offline-pipeline.js";
 import { BatchSender, type BatchLine } from "./batch-sender.js";
-import { Checkpoint, resumePoint, type ResumePoint } from "./checkpoint.js";
+import { Checkpoint, resumePoint, type FileNow, type ResumePoint } from "./checkpoint.js";
+import { readHead } from "./fingerprint.js";
 import { discoverInputs, type InputFile } from "./inputs.js";
 import { invalidLine, type LineOutcome } from "./line-outcome.js";
 import { readInput, type SourceLine } from "./line-sources.js";
 import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type Processor } from "./processors.js";
 import { createProgress } from "./progress.js";
 import { RateLimiter } from "./rate-limiter.js";
-import { parseReplayArgs, REPLAY_USAGE, UsageError, type ReplayOptions } from "./replay-options.js";
+import { LEGACY_CHECKPOINT, parseReplayArgs, REPLAY_USAGE, UsageError, type ReplayOptions } from "./replay-options.js";
+import { findRotated } from "./rotated-file.js";
 import { summaryJson, summaryText, Tally } from "./summary.js";
 
 export interface ReplayIo {
@@ -29,8 +31,21 @@ export interface ReplayIo {
 }
 
 interface LineMeta {
+  /** The file read (a rotated input's old file is read under its input's key). */
   readonly input: InputFile;
+  /** The input's checkpoint key. */
+  readonly key: string;
   readonly line: SourceLine;
+}
+
+/** One file to read: where to start, and under which input's key its offsets are checkpointed. */
+interface Plan {
+  readonly input: InputFile;
+  readonly key: string;
+  readonly start: ResumePoint;
+  readonly follow: boolean;
+  /** Bytes now (undefined for stdin). */
+  readonly size: number | undefined;
 }
 
 /** A partial batch is sent after this long without a new line (a followed log, a slow pipe). */
@@ -42,8 +57,11 @@ const display = (path: string) => {
   const rel = relative(process.cwd(), path);
   return rel.startsWith("..") ? path : rel;
 };
-/** The service names the request field (events[i].json); in a line report the file:line says where. */
-const lineReason = (reason: string) => reason.replace(/^events\[\d+\]\.json: /, "");
+/**
+ * The service names the request field (events[i].json for a batch, event.json for Transform); in a line report
+ * the file:line says where, so every mode reports a line in the same words.
+ */
+const lineReason = (reason: string) => reason.replace(/^(events\[\d+\]|event)\.json: /, "");
 
 export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -58,45 +76,114 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     io.err.write(`${e.message}\n${REPLAY_USAGE}`);
     return 2;
   }
+  if (opts.checkpointIsDefault && existsSync(LEGACY_CHECKPOINT))
+    io.err.write(
+      `${LEGACY_CHECKPOINT} in the working directory is no longer the default checkpoint: pass --checkpoint ${LEGACY_CHECKPOINT} to resume from it\n`,
+    );
+  // Locked and proven writable before anything is read or sent (see checkpoint.ts): a run that cannot keep its
+  // checkpoint stops here, with exit 1, rather than after its first stored batch.
+  let checkpoint: Checkpoint | undefined;
+  try {
+    checkpoint = opts.checkpoint
+      ? Checkpoint.open(
+          opts.checkpoint,
+          opts.target,
+          opts.checkpointIsDefault
+            ? "set XDG_STATE_HOME to a writable directory (in a container: a mounted volume), or pass --checkpoint FILE or --no-checkpoint"
+            : undefined,
+        )
+      : undefined;
+  } catch (e) {
+    io.err.write(`replay: ${(e as Error).message}\n`);
+    return 1;
+  }
+  try {
+    return await replay(opts, io, checkpoint);
+  } finally {
+    checkpoint?.close();
+  }
+}
+
+/** A file as it is now, with its first bytes for the checkpoint's fingerprint (plain files). */
+async function fileNow(input: InputFile): Promise<FileNow> {
+  const fh = await open(input.path, "r");
+  try {
+    const s = await fh.stat();
+    return { dev: s.dev, ino: s.ino, size: s.size, ...(input.gzip ? {} : { head: await readHead(fh) }) };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Where each input starts. A plain input whose checkpointed file was rotated away (the path names a new file)
+ * and is not an input itself first gets the rest of that old file, found by inode next to it, read under the
+ * input's key: a follower stopped between a rotation and reading the old file's last lines loses none of them.
+ */
+async function planInputs(inputs: readonly InputFile[], checkpoint: Checkpoint | undefined, follow: boolean): Promise<Plan[]> {
+  const now = new Map<string, FileNow>();
+  for (const input of inputs) if (input.path !== "-") now.set(input.path, await fileNow(input));
+  const inodes = new Set([...now.values()].map((f) => `${f.dev}:${f.ino}`));
+  const plans: Plan[] = [];
+  for (const input of inputs) {
+    const file = now.get(input.path);
+    if (file === undefined) {
+      plans.push({ input, key: input.path, start: { offset: 0, lines: 0, note: "stdin" }, follow: false, size: undefined });
+      continue;
+    }
+    const entry = checkpoint?.entries[input.path];
+    if (checkpoint && entry && !input.gzip && !entry.gzip && !inodes.has(`${entry.dev}:${entry.ino}`)) {
+      const rotated = await findRotated(input.path, entry);
+      if (rotated !== undefined) {
+        const old: InputFile = { path: rotated, gzip: false };
+        const oldNow = await fileNow(old);
+        const start = resumePoint(checkpoint.entries, rotated, oldNow, false);
+        const note = `${start.note}, rotated from ${display(input.path)}`;
+        plans.push({ input: old, key: input.path, start: { ...start, note }, follow: false, size: oldNow.size });
+      }
+    }
+    const start = checkpoint ? resumePoint(checkpoint.entries, input.path, file, input.gzip) : { offset: 0, lines: 0, note: "new input" };
+    plans.push({ input, key: input.path, start, follow, size: file.size });
+  }
+  return plans;
+}
+
+async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint | undefined): Promise<number> {
   const started = Date.now();
-  const target = opts.offline ? "offline" : `${opts.url} routers=[${[...opts.routerIds].sort().join(",")}]`;
-  const checkpoint = opts.checkpoint ? Checkpoint.load(opts.checkpoint, target) : undefined;
-  if (checkpoint?.ignoredReason) io.err.write(`checkpoint ${opts.checkpoint}: ${checkpoint.ignoredReason}\n`);
-  const exclude = new Set([opts.checkpoint, opts.output].filter((p): p is string => p !== undefined && p !== "-").map((p) => resolve(p)));
+  if (checkpoint?.ignoredReason) io.err.write(`checkpoint ${checkpoint.path}: ${checkpoint.ignoredReason}\n`);
+  const exclude = new Set(
+    [opts.checkpoint, opts.checkpoint && `${opts.checkpoint}.lock`, opts.output]
+      .filter((p): p is string => typeof p === "string" && p !== "-")
+      .map((p) => resolve(p)),
+  );
   const inputs = await discoverInputs(opts.inputs, exclude);
 
   const processor: Processor = opts.offline
     ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
     : opts.dryRun
-      ? dryProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs)
+      ? dryProcessor(
+          serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }),
+          opts.routerIds,
+          opts.timeoutMs,
+          opts.output !== undefined,
+        )
       : emitProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs);
   const output: Writable | undefined =
     opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
   const resultStream = opts.output === "-" ? io.err : io.out;
 
-  // Where each input starts, and how many bytes there are to read when every size is known (for the ETA).
-  const plans: Array<{ input: InputFile; start: ResumePoint }> = [];
+  const plans = await planInputs(inputs, checkpoint, opts.follow);
+  // How many bytes there are to read when every size is known (for the ETA).
   let totalBytes: number | undefined = 0;
-  for (const input of inputs) {
-    if (input.path === "-") {
-      plans.push({ input, start: { offset: 0, lines: 0, note: "stdin" } });
-      totalBytes = undefined;
-      continue;
-    }
-    const s = await stat(input.path);
-    const identity = { dev: s.dev, ino: s.ino, size: s.size };
-    const start = checkpoint
-      ? resumePoint(checkpoint.entries, input.path, identity, input.gzip)
-      : { offset: 0, lines: 0, note: "new input" };
-    plans.push({ input, start });
-    if (input.gzip || opts.follow) totalBytes = undefined;
-    else if (totalBytes !== undefined) totalBytes += Math.max(s.size - start.offset, 0);
+  for (const { input, start, size } of plans) {
+    if (size === undefined || input.gzip || opts.follow) totalBytes = undefined;
+    else if (totalBytes !== undefined) totalBytes += Math.max(size - start.offset, 0);
   }
 
   const tally = new Tally();
   const progress = createProgress({ enabled: opts.progress && io.err.isTTY === true, totalBytes, tally, err: io.err });
   let bytesDone = 0;
-  const lastOffset = new Map<string, number>(plans.map((p) => [p.input.path, p.start.offset]));
+  const lastOffset = new Map<string, number>(plans.map((p) => [p.key, p.start.offset]));
 
   const commit = (lines: readonly BatchLine<LineMeta>[], outcomes: readonly (LineOutcome | undefined)[]) => {
     let touched = false;
@@ -113,10 +200,18 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
       }
       const { identity } = meta.line;
       if (identity === undefined) return;
-      const before = lastOffset.get(meta.input.path) ?? 0;
+      const before = lastOffset.get(meta.key) ?? 0;
       bytesDone += meta.line.endOffset > before ? meta.line.endOffset - before : meta.line.endOffset;
-      lastOffset.set(meta.input.path, meta.line.endOffset);
-      checkpoint?.set(meta.input.path, { ...identity, gzip: meta.input.gzip, offset: meta.line.endOffset, lines: meta.line.lineNo });
+      lastOffset.set(meta.key, meta.line.endOffset);
+      // A plain file's last line without a newline may still be being written: it was sent as it is, but the
+      // checkpoint stays before it, so the next run reads it again whole (its statements de-duplicate).
+      const held = meta.line.unterminated === true && !meta.input.gzip;
+      if (held && checkpoint)
+        progress.log(`${where}: no newline at the end: the checkpoint stays before this line, the next run reads it again\n`);
+      const offset = held ? meta.line.startOffset : meta.line.endOffset;
+      const lines = held ? meta.line.lineNo - 1 : meta.line.lineNo;
+      const head = meta.line.head?.fingerprint(offset);
+      checkpoint?.set(meta.key, { ...identity, gzip: meta.input.gzip, offset, lines, ...(head ? { head } : {}) });
       touched = true;
     });
     if (touched) checkpoint?.save();
@@ -161,19 +256,19 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
   }, IDLE_FLUSH_MS);
 
   try {
-    for (const { input, start } of plans) {
+    for (const { input, key, start, follow } of plans) {
       if (stop.signal.aborted || sender.error) break;
       if (start.offset > 0 || opts.checkpoint) progress.log(`${display(input.path)}: ${start.note}\n`);
       const lines = readInput(input, {
         start,
         maxLineBytes: opts.maxLineBytes,
-        follow: opts.follow,
+        follow,
         pollMs: opts.pollMs,
         signal: stop.signal,
       });
       for await (const line of lines) {
         lastLineAt = Date.now();
-        const meta = { input, line };
+        const meta = { input, key, line };
         if (line.tooLong) current.push({ text: undefined, outcome: invalidLine(`line longer than ${opts.maxLineBytes} bytes`), meta });
         else current.push({ text: line.text.trim() === "" ? undefined : line.text, meta });
         if (current.length >= opts.batchSize) {
@@ -205,6 +300,7 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
     error: sender.error?.message,
     seconds: (Date.now() - started) / 1000,
     inputs: plans.map((p) => ({ path: display(p.input.path), note: p.start.note })),
+    checkpoint: checkpoint?.path,
   };
   resultStream.write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
   return sender.error ? 1 : interrupted ? 130 : 0;

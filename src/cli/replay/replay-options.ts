@@ -2,8 +2,12 @@
  * `replay`'s command line, parsed and checked in one place (pure: the environment is passed in). Flags win over
  * EVENT_ROUTING_URL / EVENT_ROUTING_TOKEN. Mode rules: --offline needs no service; --dry-run and --output store
  * nothing (through the service's Transform unless --offline); the checkpoint is on by default only when
- * storing (a dry run has nothing to resume), and never for stdin.
+ * storing (a dry run has nothing to resume), and never for stdin. The default checkpoint is per user, not in
+ * the working directory (a checkout, or a read-only container root): in the XDG state directory, one file per
+ * inputs and target, so the same command resumes and another backfill does not share its offsets.
  */
+import { createHash } from "node:crypto";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { OFFLINE_ARG_OPTIONS, type OfflineOptions } from "../offline-pipeline.js";
 
@@ -15,11 +19,12 @@ export const REPLAY_USAGE = `Usage: npm run cli -- replay [options] FILE|DIR|GLO
   --router ID            store only for this router (repeatable)
   --batch-size N         events per EmitBatch (default 500)      --in-flight N   batches at once (default 4)
   --rate N               at most N events/s
-  --dry-run              transform and count through the service (Transform), store nothing
+  --dry-run              transform and count through the service (TransformBatch), store nothing
   --output FILE|-        write the transformed statements as NDJSON instead of storing them
   --offline              transform in-process, no service (with --lms-root-url, --transformer-version,
                          --identities FILE.csv, --courses FILE.csv as for transform)
-  --checkpoint FILE      resume state (default replay-checkpoint.json when storing); --no-checkpoint to disable
+  --checkpoint FILE      resume state (default when storing: $XDG_STATE_HOME/event-routing/replay/NAME-HASH.json,
+                         else ~/.local/state/..., one per inputs and target); --no-checkpoint to disable
   --follow               keep reading a live log like tail -F (one plain file)    --poll-ms N (default 500)
   --max-attempts N       tries per batch on transient errors (default 8; unlimited with --follow)
   --json                 print the summary as JSON       --no-progress   no progress bar on a terminal
@@ -39,6 +44,10 @@ export interface ReplayOptions {
   readonly offline: boolean;
   readonly offlineOptions: OfflineOptions;
   readonly checkpoint: string | undefined;
+  /** The checkpoint is the default location (errors then say how to move it). */
+  readonly checkpointIsDefault: boolean;
+  /** What the checkpoint's offsets are valid for: the service URL and the --router set, or offline. */
+  readonly target: string;
   readonly follow: boolean;
   readonly pollMs: number;
   readonly json: boolean;
@@ -59,7 +68,30 @@ function positiveInt(name: string, value: string | undefined, fallback: number):
   return n;
 }
 
-export const DEFAULT_CHECKPOINT = "replay-checkpoint.json";
+/** Where the default checkpoint of earlier versions was: still found there, but no longer used by default. */
+export const LEGACY_CHECKPOINT = "replay-checkpoint.json";
+
+/**
+ * The default checkpoint for these inputs and target: `$XDG_STATE_HOME/event-routing/replay/` (an absolute
+ * XDG_STATE_HOME only, as the XDG spec says), else `$HOME/.local/state/event-routing/replay/`; the name is the
+ * first input's and a hash of every input (absolute) and the target. Undefined when neither variable is set.
+ */
+export function defaultCheckpointPath(inputs: readonly string[], target: string, env: NodeJS.ProcessEnv): string | undefined {
+  const xdg = env["XDG_STATE_HOME"];
+  const home = env["HOME"];
+  const base = xdg && isAbsolute(xdg) ? xdg : home ? join(home, ".local", "state") : undefined;
+  if (base === undefined) return undefined;
+  const absolute = inputs.map((i) => (i === "-" ? i : resolve(i))).sort();
+  const hash = createHash("sha256")
+    .update(JSON.stringify({ inputs: absolute, target }))
+    .digest("hex")
+    .slice(0, 16);
+  const name =
+    basename(inputs[0]!)
+      .replace(/[^\w.-]+/g, "_")
+      .slice(0, 64) || "stdin";
+  return join(base, "event-routing", "replay", `${name}-${hash}.json`);
+}
 
 export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv): ReplayOptions {
   let parsed;
@@ -106,10 +138,19 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
   const rate = v.rate === undefined ? undefined : positiveInt("rate", v.rate, 1);
   const batchSize = Math.min(positiveInt("batch-size", v["batch-size"], 500), rate ?? Infinity);
   if (v.checkpoint !== undefined && v["no-checkpoint"]) throw new UsageError("--checkpoint and --no-checkpoint exclude each other");
-  const checkpoint = v["no-checkpoint"] ? undefined : (v.checkpoint ?? (stores ? DEFAULT_CHECKPOINT : undefined));
+  const url = v.url ?? env["EVENT_ROUTING_URL"] ?? "http://127.0.0.1:8080";
+  const target = offline ? "offline" : `${url} routers=[${[...routerIds].sort().join(",")}]`;
+  // Stdin has no offsets to resume: no default checkpoint for a run that reads only stdin.
+  const wantsDefault = v.checkpoint === undefined && !v["no-checkpoint"] && stores && inputs.some((i) => i !== "-");
+  const defaultPath = wantsDefault ? defaultCheckpointPath(inputs, target, env) : undefined;
+  if (wantsDefault && defaultPath === undefined)
+    throw new UsageError(
+      "no place for the default checkpoint (neither XDG_STATE_HOME nor HOME is set): pass --checkpoint FILE or --no-checkpoint",
+    );
+  const checkpoint = v["no-checkpoint"] ? undefined : (v.checkpoint ?? defaultPath);
   return {
     inputs,
-    url: v.url ?? env["EVENT_ROUTING_URL"] ?? "http://127.0.0.1:8080",
+    url,
     token: v.token ?? env["EVENT_ROUTING_TOKEN"],
     routerIds,
     batchSize,
@@ -125,6 +166,8 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
       courses: v.courses,
     },
     checkpoint,
+    checkpointIsDefault: defaultPath !== undefined,
+    target,
     follow,
     pollMs: positiveInt("poll-ms", v["poll-ms"], 500),
     json: v.json === true,

@@ -82,6 +82,8 @@ export interface RunInfo {
   readonly error?: string | undefined;
   readonly seconds: number;
   readonly inputs: ReadonlyArray<{ path: string; note: string }>;
+  /** Where the resume state is kept, when there is one. */
+  readonly checkpoint?: string | undefined;
 }
 
 export function summaryJson(t: Tally, run: RunInfo): string {
@@ -101,7 +103,9 @@ export function summaryText(t: Tally, run: RunInfo): string {
       : "done";
   const mode = run.mode === "emit" ? "" : `, ${run.mode}: nothing stored`;
   out.push(`replay ${state}: ${d.lines} lines in ${run.seconds.toFixed(1)} s (${rate} lines/s)${mode}`);
-  out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}, stored ${d.stored} (one per statement per router)`);
+  if (run.checkpoint) out.push(`  checkpoint: ${run.checkpoint}`);
+  const stored = run.mode === "emit" ? `, stored ${d.stored} (one per statement per router)` : "";
+  out.push(`  events ${d.events}, blank lines ${d.blank}, statements ${d.statements}${stored}`);
   if (d.duplicates > 0) out.push(`  statements already stored (sent before, not stored again): ${d.duplicates}`);
   out.push(
     `  by outcome: ${
