@@ -192,6 +192,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       timeoutMs: PUBLISH_TIMEOUT_MS,
       streamName: names.deliveryStream,
       maxPayload: () => nc.info?.max_payload,
+      logger,
       ...(statementLog.enabled ? { onStored: statementLog.record } : {}),
     });
     // Created before the server so the inputs can report their health from their first moment.
