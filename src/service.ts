@@ -153,6 +153,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       replicas: config.natsReplicas,
       ...(config.identityHmacSecret ? { hmacSecret: config.identityHmacSecret } : {}),
       ...(config.coursesFile ? { coursesFile: config.coursesFile } : {}),
+      cache: { logger },
     });
     cleanup.unshift(() => directories.close());
     const defaults = deliveryDefaults(config);
