@@ -140,6 +140,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
+      onListenerError: (change, err) =>
+        logger.error(
+          { routerId: change.kind === "put" ? change.router.id : change.id, change: change.kind, err },
+          "a router change was not applied everywhere in this instance: a listener failed",
+        ),
       onWatchRestart: ({ error, retryInMs, fromRevision }) =>
         error
           ? logger.error(
