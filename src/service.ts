@@ -36,6 +36,7 @@ import { StatementLog } from "./output/statement-log.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
+import { rpcErrorsOnly } from "./server/interceptors.js";
 import { ADMIN_SERVICE_OPTIONS } from "./server/connect-handler.js";
 import { createServiceMetrics, type ServiceMetrics } from "./metrics/metrics.js";
 import { emitObserver } from "./metrics/emit-metrics.js";
@@ -240,7 +241,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
       ],
       health,
-      ...(config.logRpcs ? { rpcLog: logger } : {}),
+      rpcLog: config.logRpcs ? logger : rpcErrorsOnly(logger),
       http,
       register(router) {
         router.service(EventRoutingService, eventRouting);
