@@ -91,8 +91,11 @@ test("one batch: good events stored, a malformed one and one the emit path throw
   assert.match(boom!.header.get(HDR_REJECT_REASON), /the emit path failed on this event: Cannot read properties/);
   assert.equal(boom!.string(), "raw 2", "the copy is the input as received");
 
-  // Processed again (a crash before the ack): nothing is stored twice.
-  await ingestBatch(items, deps());
+  assert.equal(tally.duplicates, 0);
+  // Processed again (a crash before the ack): nothing is stored twice, and the tally says so.
+  const again = await ingestBatch(items, deps());
+  assert.equal(again.statements, 0, "statements already held are not reported as stored");
+  assert.equal(again.duplicates, 2);
   assert.equal(await count(names.deliveryStream, names.deliverSubject("r1")), 2);
   assert.equal(await count(ingest.rejectedStream, ingest.rejectedSubject("nats")), 2);
 });

@@ -104,6 +104,12 @@ test("a delivered emit moves the RPC, event, stored, attempt, result, batch, lat
   assert.equal(value(text, "event_routing_nats_connected"), 1);
   assert.equal(value(text, "event_routing_failed_stream_messages"), 0);
   assert.equal(value(text, "event_routing_scrape_sample_ok"), 1);
+
+  // The same event again (a retried call): JetStream holds it already, so it counts as a duplicate, not stored.
+  await sut.events.emit({ event }, emitAuth);
+  const after = await scrape();
+  assert.equal(value(after, 'event_routing_statements_stored_total{router="m1"}'), 1);
+  assert.equal(value(after, 'event_routing_statements_duplicate_total{router="m1"}'), 1);
 });
 
 test("a failing endpoint shows as 5xx attempts and the FAILING state; unknown event names count as other", async () => {
@@ -233,7 +239,7 @@ test("the inputs' totals are counters (TYPE counter, _total) that move with what
     "the NATS input read both messages",
   );
   const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map(([, name, type]) => [name!, type!]));
-  for (const name of ["entries_read_total", "statements_stored_total", "rejected_total"]) {
+  for (const name of ["entries_read_total", "statements_stored_total", "statements_duplicate_total", "rejected_total"]) {
     assert.equal(types.get(`event_routing_ingest_${name}`), "counter", `event_routing_ingest_${name} is a counter`);
   }
   assert.equal(types.get("event_routing_ingest_serving"), "gauge");

@@ -35,8 +35,15 @@ export interface BackendOutput {
   readonly result: BackendTransformResult;
   /** Routers the statements go to (empty unless transformed). */
   readonly routers: readonly RouterConfig[];
-  /** After publishing: ids JetStream already held for at least one router, and whether every message was one. */
-  readonly duplicates?: { readonly statementIds: readonly string[]; readonly all: boolean };
+  /**
+   * After publishing: ids JetStream already held for at least one router, whether every message was one, and how
+   * many messages (statement x router) per router were, so counts of what was stored leave them out.
+   */
+  readonly duplicates?: {
+    readonly statementIds: readonly string[];
+    readonly all: boolean;
+    readonly perRouter: ReadonlyMap<string, number>;
+  };
 }
 
 /**
@@ -119,13 +126,16 @@ function withDuplicates(p: Planned, duplicate: readonly boolean[], at: number): 
   const n = p.messages.length;
   if (n === 0) return p.output;
   let ids: Set<string> | undefined;
+  const perRouter = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     if (!duplicate[at + i]) continue;
+    const m = p.messages[i]!;
     ids ??= new Set();
-    ids.add(p.messages[i]!.statementId);
+    ids.add(m.statementId);
+    perRouter.set(m.routerId, (perRouter.get(m.routerId) ?? 0) + 1);
   }
   if (ids === undefined) return p.output;
-  return { ...p.output, duplicates: { statementIds: [...ids], all: allTrue(duplicate, at, n) } };
+  return { ...p.output, duplicates: { statementIds: [...ids], all: allTrue(duplicate, at, n), perRouter } };
 }
 
 function allTrue(flags: readonly boolean[], at: number, n: number): boolean {

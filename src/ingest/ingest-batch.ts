@@ -39,8 +39,10 @@ export interface IngestDeps {
 export interface BatchTally {
   /** Overall outcome per event (as Emit reports it), counted. */
   readonly outcomes: Map<Outcome, number>;
-  /** Delivery messages stored: one per statement per matching router. */
+  /** Delivery messages newly stored: one per statement per matching router. */
   readonly statements: number;
+  /** Delivery messages JetStream already held under their id (the batch was processed before): not stored again. */
+  readonly duplicates: number;
   readonly rejected: number;
   /** The reasons, for the log. */
   readonly rejectReasons: ReadonlyArray<{ readonly sourceId: string; readonly reason: string }>;
@@ -78,14 +80,22 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
 
   const outcomes = new Map<Outcome, number>();
   let statements = 0;
+  let duplicates = 0;
   for (const { item, outputs } of emitted) {
     const outcome = eventResult(0, item.event.name, outputs).outcome;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-    for (const o of outputs) if (o.result.outcome === "transformed") statements += o.result.statements.length * o.routers.length;
+    for (const o of outputs) {
+      if (o.result.outcome !== "transformed") continue;
+      let held = 0;
+      for (const n of o.duplicates?.perRouter.values() ?? []) held += n;
+      statements += o.result.statements.length * o.routers.length - held;
+      duplicates += held;
+    }
   }
   return {
     outcomes,
     statements,
+    duplicates,
     rejected: rejects.length,
     rejectReasons: rejects.map((r) => ({ sourceId: r.ref.sourceId, reason: r.reason })),
   };

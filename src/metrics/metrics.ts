@@ -41,6 +41,8 @@ export interface MetricsRecorder {
   /** One event's overall outcome (lower-case Outcome name) and the statements stored for it, per router. */
   event(name: string, outcome: string): void;
   stored(routerId: string, statements: number): void;
+  /** Statements JetStream already held under their id for this router (a retried call): not stored again. */
+  duplicate(routerId: string, statements: number): void;
   /** One HTTP request of a router: its answer class, how many statements it carried and how long it took. */
   attempt(routerId: string, answer: AnswerClass, statements: number, seconds: number): void;
   /** One statement settled; `lagSeconds` (stored -> acknowledged) when delivered. */
@@ -51,6 +53,7 @@ export const NO_METRICS: MetricsRecorder = {
   rpc() {},
   event() {},
   stored() {},
+  duplicate() {},
   attempt() {},
   settled() {},
 };
@@ -79,7 +82,12 @@ export interface MetricsSample {
 /** An input (Redis event bus, NATS ingest) as the metrics see it: totals since start that only grow. */
 export interface InputSource {
   readonly input: string;
-  readonly stats: { readonly entriesRead: number; readonly statementsStored: number; readonly rejected: number };
+  readonly stats: {
+    readonly entriesRead: number;
+    readonly statementsStored: number;
+    readonly statementsDuplicate: number;
+    readonly rejected: number;
+  };
   serving(): boolean;
 }
 
@@ -131,6 +139,12 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
   const stored = new Counter({
     name: n("statements_stored_total"),
     help: "Delivery messages stored, per router",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: n("statements_duplicate_total"),
+    help: "Delivery messages JetStream already held under their id (a retried call), per router: not stored again",
     labelNames: ["router"],
     registers: [registry],
   });
@@ -217,6 +231,11 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     );
   inputCounter("ingest_entries_read_total", "Entries read by an input since start", (i) => i.stats.entriesRead);
   inputCounter("ingest_statements_stored_total", "Delivery messages stored by an input since start", (i) => i.stats.statementsStored);
+  inputCounter(
+    "ingest_statements_duplicate_total",
+    "Delivery messages an input found already stored (a batch processed again)",
+    (i) => i.stats.statementsDuplicate,
+  );
   inputCounter("ingest_rejected_total", "Entries an input stored in the rejected stream since start", (i) => i.stats.rejected);
   new Gauge({
     name: n("ingest_serving"),
@@ -239,6 +258,9 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     },
     stored(routerId, statements) {
       stored.inc({ router: routerId }, statements);
+    },
+    duplicate(routerId, statements) {
+      duplicates.inc({ router: routerId }, statements);
     },
     attempt(routerId, answer, statements, seconds) {
       attempts.inc({ router: routerId, answer });
@@ -278,7 +300,7 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
       inputs = list;
     },
     forgetRouter(routerId) {
-      for (const m of [stored, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
+      for (const m of [stored, duplicates, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
       for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
       for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
     },
