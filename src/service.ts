@@ -187,6 +187,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       directories,
       routers,
       names,
+      logger,
       ...(metrics ? { observe: emitObserver(metrics.recorder) } : {}),
     };
     const statementLog = new StatementLog({

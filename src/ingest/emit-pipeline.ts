@@ -8,6 +8,7 @@
  * nor comes back on every retry. After publishing, each backend output carries the statement ids JetStream
  * already held, so results can say DUPLICATE instead of claiming a store that did not happen.
  */
+import type { Logger } from "pino";
 import type { NatsNames } from "../nats/names.js";
 import type { RouterConfig } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   readonly directories: Directories;
   readonly routers: RouterSource;
   readonly names: NatsNames;
+  /** Where a transformer that threw (a bug, isolated as a SKIPPED backend result) is logged at error. */
+  readonly logger?: Logger;
   /** Told what every emitEvents call stored (src/metrics/emit-metrics.ts); absent when metrics are off. */
   readonly observe?: (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void;
 }
@@ -89,6 +92,12 @@ function transformResolved(
   for (let i = 0; i < selected.length; i++) {
     const b = selected[i]!;
     const result = transformForBackend(b, event, env);
+    if (result.outcome === "skipped" && result.skip.kind === "transformer_error") {
+      deps.logger?.error(
+        { event: event.name, backend: b.backend, err: result.skip.cause },
+        "a transformer failed on an event; the event is skipped for that backend",
+      );
+    }
     outputs[i] = {
       backend: b.backend,
       result,

@@ -4,9 +4,11 @@
  * only when JetStream confirmed both, so the caller acknowledges its input after this and never before; throws
  * UnavailableError otherwise (nothing may be acknowledged; retrying is safe, ids de-duplicate).
  *
- * An event the emit path throws on (a transformer bug on odd input) must not block the input forever: when the
- * batch fails for any reason other than storage, its events are retried one by one and the one that fails is
- * rejected with the error as the reason.
+ * An event the emit path throws on must not block the input forever: when the batch fails for any reason other
+ * than storage, its events are retried one by one and the one that fails is rejected with the error as the reason.
+ * A transformer that throws (a bug on odd input) no longer fails the batch: the pipeline isolates it as a SKIPPED
+ * backend result, and the event is also copied to the rejected stream with that reason, so its input is kept for
+ * processing again once the transformer is fixed.
  */
 import type { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
 import { UnavailableError } from "../errors.js";
@@ -50,6 +52,12 @@ export interface BatchTally {
 
 type EventItem = Extract<IngestItem, { kind: "event" }>;
 
+/** The reason a transformer threw on this event (isolated by the pipeline), or undefined. */
+function transformerFailure(outputs: readonly BackendOutput[]): string | undefined {
+  for (const o of outputs) if (o.result.outcome === "skipped" && o.result.skip.kind === "transformer_error") return o.result.reason;
+  return undefined;
+}
+
 export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps): Promise<BatchTally> {
   const events = items.filter((i): i is EventItem => i.kind === "event");
   const rejects: Array<{ ref: IngestRef; reason: string }> = items.filter((i) => i.kind === "reject");
@@ -60,7 +68,11 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
       deps.pipeline,
       deps.publisher,
     );
-    events.forEach((item, i) => emitted.push({ item, outputs: outputs[i]! }));
+    events.forEach((item, i) => {
+      emitted.push({ item, outputs: outputs[i]! });
+      const crash = transformerFailure(outputs[i]!);
+      if (crash !== undefined) rejects.push({ ref: item.ref, reason: crash });
+    });
   } catch (e) {
     if (e instanceof UnavailableError) throw e;
     for (const item of events) {
