@@ -37,6 +37,7 @@ import { StatementLog } from "./output/statement-log.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
+import { rpcErrorsOnly } from "./server/interceptors.js";
 import { ADMIN_SERVICE_OPTIONS } from "./server/connect-handler.js";
 import { createServiceMetrics, type ServiceMetrics } from "./metrics/metrics.js";
 import { emitObserver } from "./metrics/emit-metrics.js";
@@ -141,6 +142,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const routers = await RouterStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ routerId: id, err: err.message }, "stored router is unusable; ignored until fixed"),
+      onListenerError: (change, err) =>
+        logger.error(
+          { routerId: change.kind === "put" ? change.router.id : change.id, change: change.kind, err },
+          "a router change was not applied everywhere in this instance: a listener failed",
+        ),
       onWatchRestart: ({ error, retryInMs, fromRevision }) =>
         error
           ? logger.error(
@@ -154,6 +160,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       replicas: config.natsReplicas,
       ...(config.identityHmacSecret ? { hmacSecret: config.identityHmacSecret } : {}),
       ...(config.coursesFile ? { coursesFile: config.coursesFile } : {}),
+      cache: { logger },
     });
     cleanup.unshift(() => directories.close());
     const defaults = deliveryDefaults(config);
@@ -182,6 +189,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       directories,
       routers,
       names,
+      logger,
       ...(metrics ? { observe: emitObserver(metrics.recorder) } : {}),
     };
     const statementLog = new StatementLog({
@@ -194,6 +202,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       timeoutMs: PUBLISH_TIMEOUT_MS,
       streamName: names.deliveryStream,
       maxPayload: () => nc.info?.max_payload,
+      logger,
       ...(statementLog.enabled ? { onStored: statementLog.record } : {}),
     });
     // Created before the server so the inputs can report their health from their first moment.
@@ -236,7 +245,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         ...standardInterceptors({ logger, logRpcs: config.logRpcs, tokens }),
       ],
       health,
-      ...(config.logRpcs ? { rpcLog: logger } : {}),
+      rpcLog: config.logRpcs ? logger : rpcErrorsOnly(logger),
       http,
       register(router) {
         router.service(EventRoutingService, eventRouting);

@@ -10,7 +10,11 @@ import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { createFailedRpc } from "../src/delivery/failed-rpc.js";
 import { FailedStore } from "../src/delivery/failed-store.js";
+import type { Logger } from "pino";
 import { backendSettings } from "../src/ingest/backend-settings.js";
+import type { BackendSettings } from "../src/transform/transform-event.js";
+import { createXapiRegistry } from "../src/transform/xapi/index.js";
+import { capturingLogger } from "./server-fixtures.js";
 import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
 import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
 import { natsNames } from "../src/nats/names.js";
@@ -48,19 +52,31 @@ after(async () => {
   await nats.stop();
 });
 
-function clientFor(opts: { routers?: RouterConfig[]; xapiEnabled?: boolean; caliperEnabled?: boolean; emitBatchMax?: number } = {}) {
+function clientFor(
+  opts: {
+    routers?: RouterConfig[];
+    xapiEnabled?: boolean;
+    caliperEnabled?: boolean;
+    emitBatchMax?: number;
+    /** Changes the backends (e.g. adds a transformer that throws). */
+    backends?: (b: BackendSettings[]) => BackendSettings[];
+    logger?: Logger;
+  } = {},
+) {
+  const settings = backendSettings({
+    xapiEnabled: opts.xapiEnabled ?? true,
+    caliperEnabled: opts.caliperEnabled ?? false,
+    xapiEvents: undefined,
+    xapiEventsRegex: undefined,
+    xapiEventsRegexMode: "allowlist",
+    caliperEvents: undefined,
+    caliperEventsRegex: undefined,
+    caliperEventsRegexMode: "allowlist",
+  });
   const pipeline: PipelineDeps = {
     settings: { lmsRootUrl: ERB_TEST_ENV.lmsRootUrl, transformerVersion: ERB_TEST_ENV.transformerVersion, agentIfiType: "external_id" },
-    backends: backendSettings({
-      xapiEnabled: opts.xapiEnabled ?? true,
-      caliperEnabled: opts.caliperEnabled ?? false,
-      xapiEvents: undefined,
-      xapiEventsRegex: undefined,
-      xapiEventsRegexMode: "allowlist",
-      caliperEvents: undefined,
-      caliperEventsRegex: undefined,
-      caliperEventsRegexMode: "allowlist",
-    }),
+    backends: opts.backends ? opts.backends(settings) : settings,
+    ...(opts.logger ? { logger: opts.logger } : {}),
     directories: {
       identities: { resolve: async () => ({ externalId: ERB_TEST_EXTERNAL_ID, email: "edx@example.com" }) },
       courses: { courseName: async () => "Demonstration Course" },
@@ -239,6 +255,55 @@ describe("EmitBatch", () => {
       client.emitBatch({ events: [e, e, e] }),
       (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage.startsWith("events:"),
     );
+  });
+});
+
+describe("a transformer that throws (a bug on odd input)", () => {
+  /** The real backends, with a transformer for "boom.event" that fails as a bug would. */
+  const withBuggyTransformer = (backends: BackendSettings[]) =>
+    backends.map((b) =>
+      b.backend !== "xapi"
+        ? b
+        : {
+            ...b,
+            registry: createXapiRegistry().register(
+              ["boom.event"],
+              "test",
+              { verb: "v", objectType: "o", objectId: "i", result: "" },
+              () => {
+                throw new TypeError("Cannot read properties of undefined (reading 'x')");
+              },
+            ),
+          },
+    );
+
+  test("EmitBatch isolates the event as SKIPPED with the reason and an error log; the others are stored", async () => {
+    const log = capturingLogger();
+    const client = clientFor({ routers: [router("bug-lrs")], backends: withBuggyTransformer, logger: log.logger });
+    const good = JSON.parse(raw("edx.course.enrollment.activated.json")) as Record<string, unknown>;
+    const boom = JSON.stringify({ ...good, name: "boom.event", event_type: "boom.event" });
+    const res = await client.emitBatch({ events: [jsonInput(JSON.stringify(good)), jsonInput(boom)] });
+    assert.deepEqual(
+      res.results.map((r) => r.outcome),
+      [Outcome.PUBLISHED, Outcome.SKIPPED],
+    );
+    assert.match(
+      res.results[1]!.reason,
+      /the xapi transformer for "boom\.event" failed on this event \(a bug, logged\): Cannot read properties/,
+    );
+    assert.equal(await subjectCount("bug-lrs"), 1);
+    const errors = log.lines().filter((l) => l["level"] === 50);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!["event"], "boom.event");
+    assert.equal(errors[0]!["backend"], "xapi");
+    assert.match(JSON.stringify(errors[0]!["err"]), /Cannot read properties[\s\S]*stack/, "the log has the error with its stack");
+  });
+
+  test("Emit and Transform answer SKIPPED for it instead of Internal", async () => {
+    const client = clientFor({ backends: withBuggyTransformer });
+    const boom = JSON.stringify({ ...(JSON.parse(raw("edx.course.enrollment.activated.json")) as object), name: "boom.event" });
+    assert.equal((await client.emit({ event: jsonInput(boom) })).result?.outcome, Outcome.SKIPPED);
+    assert.equal((await client.transform({ event: jsonInput(boom) })).result?.outcome, Outcome.SKIPPED);
   });
 });
 

@@ -81,18 +81,31 @@ test("one batch: good events stored, a malformed one and one the emit path throw
     event("4", "ok.event", "2024-01-01T00:00:00.000004+00:00"),
   ];
   const tally = await ingestBatch(items, deps());
-  assert.deepEqual([...tally.outcomes], [[Outcome.PUBLISHED, 2]]);
+  // The event a transformer throws on is isolated (SKIPPED) and its input kept in the rejected stream.
+  assert.deepEqual(
+    [...tally.outcomes],
+    [
+      [Outcome.PUBLISHED, 2],
+      [Outcome.SKIPPED, 1],
+    ],
+  );
   assert.equal(tally.statements, 2);
   assert.equal(tally.rejected, 2);
   assert.equal(await count(names.deliveryStream, names.deliverSubject("r1")), 2);
   assert.equal(await count(ingest.rejectedStream, ingest.rejectedSubject("nats")), 2);
   const copies = await Promise.all([1, 2].map((seq) => jsm.streams.getMessage(ingest.rejectedStream, { seq })));
   const boom = copies.find((m) => m?.header.get(HDR_INGEST_ID) === "2");
-  assert.match(boom!.header.get(HDR_REJECT_REASON), /the emit path failed on this event: Cannot read properties/);
+  assert.match(
+    boom!.header.get(HDR_REJECT_REASON),
+    /the xapi transformer for "boom\.event" failed on this event.*: Cannot read properties/,
+  );
   assert.equal(boom!.string(), "raw 2", "the copy is the input as received");
 
-  // Processed again (a crash before the ack): nothing is stored twice.
-  await ingestBatch(items, deps());
+  assert.equal(tally.duplicates, 0);
+  // Processed again (a crash before the ack): nothing is stored twice, and the tally says so.
+  const again = await ingestBatch(items, deps());
+  assert.equal(again.statements, 0, "statements already held are not reported as stored");
+  assert.equal(again.duplicates, 2);
   assert.equal(await count(names.deliveryStream, names.deliverSubject("r1")), 2);
   assert.equal(await count(ingest.rejectedStream, ingest.rejectedSubject("nats")), 2);
 });

@@ -170,6 +170,26 @@ test("a value that cannot be used is reported and treated as absent, not applied
   }
 });
 
+test("a listener that throws is reported with the change; the other listeners still get it", async () => {
+  const failures: Array<{ change: RouterChange; error: unknown }> = [];
+  const nc = await connectNats({ servers: nats.url });
+  const c = await RouterStore.open(nc, names, { onListenerError: (change, error) => failures.push({ change, error }) });
+  try {
+    c.subscribe(() => {
+      throw new TypeError("listener bug");
+    });
+    const seen = nextChange(c, (ch) => ch.kind === "put" && ch.router.id === "listener-bug");
+    await a.create(valid("listener-bug"));
+    await seen;
+    assert.equal(failures.length, 1);
+    assert.ok(failures[0]!.change.kind === "put" && failures[0]!.change.router.id === "listener-bug");
+    assert.match(String(failures[0]!.error), /listener bug/);
+  } finally {
+    await c.close();
+    await nc.close();
+  }
+});
+
 test("the watch survives a server crash: changes after the restart still arrive", async () => {
   await a.create(valid("after-crash"));
   const reconnected = Promise.all(

@@ -12,8 +12,18 @@ import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as S } from "../gen/grpc/health/v1/health_pb.js";
 import { bindHealthToNats, type ConnectionStatusEvent } from "../src/server/health.js";
 import { startHttpServer } from "../src/server/http-server.js";
+import { rpcErrorsOnly } from "../src/server/interceptors.js";
 import { startServer, standardInterceptors } from "../src/server/server.js";
-import { bearer, capturingLogger, deferred, EMIT_TOKEN, registerStubs, type StubControls, TOKENS } from "./server-fixtures.js";
+import {
+  bearer,
+  capturingLogger,
+  deferred,
+  EMIT_TOKEN,
+  registerStubs,
+  SECRET_DETAIL,
+  type StubControls,
+  TOKENS,
+} from "./server-fixtures.js";
 
 const run = promisify(execFile);
 const input = (json: string) => create(EventInputSchema, { event: { case: "json", value: json } });
@@ -326,6 +336,42 @@ describe("graceful shutdown", () => {
       assert.ok(performance.now() - started < 5000);
     } finally {
       s.sessions.abort();
+    }
+  });
+});
+
+describe("LOG_RPCS off", () => {
+  it("still logs Internal answers at error, with the cause, and nothing for the other calls", async () => {
+    const log = capturingLogger();
+    const server = await startServer({
+      host: "127.0.0.1",
+      port: 0,
+      readMaxBytes: READ_MAX,
+      maxTimeoutMs: 5000,
+      interceptors: standardInterceptors({ logger: log.logger, logRpcs: false, tokens: TOKENS }),
+      rpcLog: rpcErrorsOnly(log.logger),
+      register: (router) => registerStubs(router),
+    });
+    const sessions = new Http2SessionManager(`http://127.0.0.1:${server.port}`);
+    try {
+      const client = createClient(
+        EventRoutingService,
+        createGrpcTransport({ baseUrl: `http://127.0.0.1:${server.port}`, sessionManager: sessions }),
+      );
+      await client.emit({ event: input("{}") }, { headers: bearer(EMIT_TOKEN) });
+      await rejection(client.emit({ event: input("invalid") }, { headers: bearer(EMIT_TOKEN) }));
+      await rejection(client.listFailed({}));
+      const boom = await rejection(client.emit({ event: input("boom") }, { headers: bearer(EMIT_TOKEN) }));
+      assert.equal(boom.code, Code.Internal);
+      const lines = log.lines();
+      assert.equal(lines.length, 1, JSON.stringify(lines));
+      assert.equal(lines[0]!["level"], 50);
+      assert.equal(lines[0]!["code"], "internal");
+      assert.equal(lines[0]!["procedure"], "eventrouting.v1.EventRoutingService/Emit");
+      assert.ok(JSON.stringify(lines[0]).includes(SECRET_DETAIL), "the cause is in the server's log");
+    } finally {
+      sessions.abort();
+      await server.shutdown(1000);
     }
   });
 });

@@ -6,15 +6,21 @@
  * turn are written together, so a connection that refuses the write must fail those calls, not the process.
  */
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
 import { after, before, test } from "node:test";
 import { jetstream, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { ensureStreams } from "../src/nats/streams.js";
 import { UnavailableError } from "../src/errors.js";
 import { natsNames } from "../src/nats/names.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
 import { StatementPublisher } from "../src/routing/statement-publisher.js";
 import { deliveryMessages } from "../src/routing/statement-routing.js";
-import { startJetStream, type TestNatsServer } from "./support/nats-server.js";
+import { startJetStream, startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 
 const names = natsNames("pubtest");
 let nats: TestNatsServer;
@@ -102,5 +108,57 @@ test("a closed connection fails the calls queued for the write with UnavailableE
       call,
       (e: unknown) => e instanceof UnavailableError && /did not confirm \d of \d publishes \(.*closed/i.test(e.message),
     );
+  }
+});
+
+/** A pino logger into memory. */
+function memoryLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const text of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(text) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: "info" }, sink), lines };
+}
+
+test("a server that ends the ack subscription (permissions): logged at error, calls fail at once with the reason, every call subscribes again", async () => {
+  // nats-server 2.9 cannot reload permissions while JetStream's store dir comes from the command line, so the
+  // subscription is refused from the start; each call then shows that the publisher tried again.
+  const dir = mkdtempSync(join(tmpdir(), "er-pub-perm-"));
+  const conf = join(dir, "nats.conf");
+  writeFileSync(
+    conf,
+    `authorization { users = [
+      { user: admin, password: admin-password-0123456789 }
+      { user: pub, password: pub-password-0123456789, permissions: { subscribe: { deny: "_INBOX.>" } } }
+    ] }\n`,
+  );
+  const server = await startNatsServer({ extraArgs: ["-c", conf] });
+  const admin = await connect({ servers: server.url, user: "admin", pass: "admin-password-0123456789" });
+  const pubNc = await connect({ servers: server.url, user: "pub", pass: "pub-password-0123456789" });
+  const log = memoryLogger();
+  try {
+    await ensureStreams(admin, names, { replicas: 1, deliveryMaxAgeHours: 1 });
+    // A long ack timeout: before, each call waited all of it and said only "no PubAck within the timeout".
+    const publisher = new StatementPublisher(jetstream(pubNc), { timeoutMs: 30_000, streamName: names.deliveryStream, logger: log.logger });
+    for (const id of ["h1", "h2"]) {
+      const start = Date.now();
+      await assert.rejects(publisher.publish(messages("pub-h", [id])), (e: unknown) => {
+        assert.ok(e instanceof UnavailableError);
+        assert.match(e.message, /PubAck subscription failed: .*Permissions Violation for Subscription/i);
+        return true;
+      });
+      assert.ok(Date.now() - start < 15_000, "the call failed when the subscription did, not at its timeout");
+    }
+    const errors = log.lines.filter((l) => l["level"] === 50 && /PubAck subscription failed/.test(String(l["msg"])));
+    assert.ok(errors.length >= 1, "the failure is logged at error");
+    assert.match(JSON.stringify(errors[0]!["err"]), /Permissions Violation/i);
+  } finally {
+    await pubNc.close();
+    await admin.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

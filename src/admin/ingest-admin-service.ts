@@ -83,6 +83,7 @@ async function inputStatus(kind: IngestInputKind, input: StatusSource | undefine
       .sort(([a], [b]) => a - b)
       .map(([outcome, count]) => create(OutcomeCountSchema, { outcome, count: BigInt(count) })),
     statementsStored: BigInt(st.statementsStored),
+    statementsDuplicate: BigInt(st.statementsDuplicate),
     skippedOtherType: BigInt(st.skippedOtherType),
     rejected: BigInt(st.rejected),
     trimmed: BigInt(st.trimmed),

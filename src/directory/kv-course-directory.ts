@@ -36,7 +36,7 @@ export class KvCourseDirectory implements CourseDirectory {
 
   static async open(nc: NatsConnection, names: NatsNames, opts: KvCourseDirectoryOptions = {}): Promise<KvCourseDirectory> {
     const kv = await openKvBucket(nc, names.coursesBucket, { replicas: opts.replicas ?? 1, history: 1 });
-    const cache = new KvLookupCache<string>(kv, (e) => e.json<StoredCourse>().name, opts.cache);
+    const cache = new KvLookupCache<string>(kv, (e) => e.json<StoredCourse>().name, { label: names.coursesBucket, ...opts.cache });
     await cache.start();
     return new KvCourseDirectory(kv, cache, opts.fileNames ?? new Map());
   }

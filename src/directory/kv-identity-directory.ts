@@ -42,7 +42,10 @@ export class KvIdentityDirectory implements IdentityDirectory {
     opts: KvDirectoryOptions = {},
   ): Promise<KvIdentityDirectory> {
     const kv = await openKvBucket(nc, names.identitiesBucket, { replicas: opts.replicas ?? 1, history: 1 });
-    const cache = new KvLookupCache<IdentityRecord>(kv, (e) => fromStored(e.json<StoredIdentity>()), opts.cache);
+    const cache = new KvLookupCache<IdentityRecord>(kv, (e) => fromStored(e.json<StoredIdentity>()), {
+      label: names.identitiesBucket,
+      ...opts.cache,
+    });
     await cache.start();
     return new KvIdentityDirectory(kv, cache, derive);
   }

@@ -8,6 +8,7 @@
  * nor comes back on every retry. After publishing, each backend output carries the statement ids JetStream
  * already held, so results can say DUPLICATE instead of claiming a store that did not happen.
  */
+import type { Logger } from "pino";
 import type { NatsNames } from "../nats/names.js";
 import type { RouterConfig } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   readonly directories: Directories;
   readonly routers: RouterSource;
   readonly names: NatsNames;
+  /** Where a transformer that threw (a bug, isolated as a SKIPPED backend result) is logged at error. */
+  readonly logger?: Logger;
   /** Told what every emitEvents call stored (src/metrics/emit-metrics.ts); absent when metrics are off. */
   readonly observe?: (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void;
 }
@@ -35,8 +38,15 @@ export interface BackendOutput {
   readonly result: BackendTransformResult;
   /** Routers the statements go to (empty unless transformed). */
   readonly routers: readonly RouterConfig[];
-  /** After publishing: ids JetStream already held for at least one router, and whether every message was one. */
-  readonly duplicates?: { readonly statementIds: readonly string[]; readonly all: boolean };
+  /**
+   * After publishing: ids JetStream already held for at least one router, whether every message was one, and how
+   * many messages (statement x router) per router were, so counts of what was stored leave them out.
+   */
+  readonly duplicates?: {
+    readonly statementIds: readonly string[];
+    readonly all: boolean;
+    readonly perRouter: ReadonlyMap<string, number>;
+  };
 }
 
 /**
@@ -98,6 +108,12 @@ function transformResolved(
   for (let i = 0; i < selected.length; i++) {
     const b = selected[i]!;
     const result = transformForBackend(b, event, env);
+    if (result.outcome === "skipped" && result.skip.kind === "transformer_error") {
+      deps.logger?.error(
+        { event: event.name, backend: b.backend, err: result.skip.cause },
+        "a transformer failed on an event; the event is skipped for that backend",
+      );
+    }
     outputs[i] = {
       backend: b.backend,
       result,
@@ -135,13 +151,16 @@ function withDuplicates(p: Planned, duplicate: readonly boolean[], at: number): 
   const n = p.messages.length;
   if (n === 0) return p.output;
   let ids: Set<string> | undefined;
+  const perRouter = new Map<string, number>();
   for (let i = 0; i < n; i++) {
     if (!duplicate[at + i]) continue;
+    const m = p.messages[i]!;
     ids ??= new Set();
-    ids.add(p.messages[i]!.statementId);
+    ids.add(m.statementId);
+    perRouter.set(m.routerId, (perRouter.get(m.routerId) ?? 0) + 1);
   }
   if (ids === undefined) return p.output;
-  return { ...p.output, duplicates: { statementIds: [...ids], all: allTrue(duplicate, at, n) } };
+  return { ...p.output, duplicates: { statementIds: [...ids], all: allTrue(duplicate, at, n), perRouter } };
 }
 
 function allTrue(flags: readonly boolean[], at: number, n: number): boolean {

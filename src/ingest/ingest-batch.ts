@@ -4,9 +4,11 @@
  * only when JetStream confirmed both, so the caller acknowledges its input after this and never before; throws
  * UnavailableError otherwise (nothing may be acknowledged; retrying is safe, ids de-duplicate).
  *
- * An event the emit path throws on (a transformer bug on odd input) must not block the input forever: when the
- * batch fails for any reason other than storage, its events are retried one by one and the one that fails is
- * rejected with the error as the reason.
+ * An event the emit path throws on must not block the input forever: when the batch fails for any reason other
+ * than storage, its events are retried one by one and the one that fails is rejected with the error as the reason.
+ * A transformer that throws (a bug on odd input) no longer fails the batch: the pipeline isolates it as a SKIPPED
+ * backend result, and the event is also copied to the rejected stream with that reason, so its input is kept for
+ * processing again once the transformer is fixed.
  */
 import type { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
 import { UnavailableError } from "../errors.js";
@@ -39,14 +41,22 @@ export interface IngestDeps {
 export interface BatchTally {
   /** Overall outcome per event (as Emit reports it), counted. */
   readonly outcomes: Map<Outcome, number>;
-  /** Delivery messages stored: one per statement per matching router. */
+  /** Delivery messages newly stored: one per statement per matching router. */
   readonly statements: number;
+  /** Delivery messages JetStream already held under their id (the batch was processed before): not stored again. */
+  readonly duplicates: number;
   readonly rejected: number;
   /** The reasons, for the log. */
   readonly rejectReasons: ReadonlyArray<{ readonly sourceId: string; readonly reason: string }>;
 }
 
 type EventItem = Extract<IngestItem, { kind: "event" }>;
+
+/** The reason a transformer threw on this event (isolated by the pipeline), or undefined. */
+function transformerFailure(outputs: readonly BackendOutput[]): string | undefined {
+  for (const o of outputs) if (o.result.outcome === "skipped" && o.result.skip.kind === "transformer_error") return o.result.reason;
+  return undefined;
+}
 
 export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps): Promise<BatchTally> {
   const events = items.filter((i): i is EventItem => i.kind === "event");
@@ -58,7 +68,11 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
       deps.pipeline,
       deps.publisher,
     );
-    events.forEach((item, i) => emitted.push({ item, outputs: outputs[i]! }));
+    events.forEach((item, i) => {
+      emitted.push({ item, outputs: outputs[i]! });
+      const crash = transformerFailure(outputs[i]!);
+      if (crash !== undefined) rejects.push({ ref: item.ref, reason: crash });
+    });
   } catch (e) {
     if (e instanceof UnavailableError) throw e;
     for (const item of events) {
@@ -78,14 +92,22 @@ export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps
 
   const outcomes = new Map<Outcome, number>();
   let statements = 0;
+  let duplicates = 0;
   for (const { item, outputs } of emitted) {
     const outcome = eventResult(0, item.event.name, outputs).outcome;
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
-    for (const o of outputs) if (o.result.outcome === "transformed") statements += o.result.statements.length * o.routers.length;
+    for (const o of outputs) {
+      if (o.result.outcome !== "transformed") continue;
+      let held = 0;
+      for (const n of o.duplicates?.perRouter.values() ?? []) held += n;
+      statements += o.result.statements.length * o.routers.length - held;
+      duplicates += held;
+    }
   }
   return {
     outcomes,
     statements,
+    duplicates,
     rejected: rejects.length,
     rejectReasons: rejects.map((r) => ({ sourceId: r.ref.sourceId, reason: r.reason })),
   };

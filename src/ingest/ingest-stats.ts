@@ -11,6 +11,8 @@ import { ingestBatch, type BatchTally, type IngestDeps, type IngestItem } from "
 export class InputStats {
   entriesRead = 0;
   statementsStored = 0;
+  /** Delivery messages found already stored (a batch processed again after a crash or a lost ack). */
+  statementsDuplicate = 0;
   skippedOtherType = 0;
   rejected = 0;
   trimmed = 0;
@@ -22,6 +24,7 @@ export class InputStats {
   add(t: BatchTally): void {
     for (const [outcome, n] of t.outcomes) this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + n);
     this.statementsStored += t.statements;
+    this.statementsDuplicate += t.duplicates;
     this.rejected += t.rejected;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Turns what one emitEvents call stored into counts: each event's overall outcome (the one Emit reports, so the
- * metric and the RPC answers agree) and the statements stored per router. Runs after the publish was confirmed,
- * so nothing is counted for a call that answered Unavailable.
+ * metric and the RPC answers agree) and the statements stored per router, apart from those JetStream already held
+ * (a retried call: counted as duplicates, not as stored). Runs after the publish was confirmed, so nothing is
+ * counted for a call that answered Unavailable.
  */
 import { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
 import type { BackendOutput } from "../ingest/emit-pipeline.js";
@@ -23,9 +24,13 @@ export function emitObserver(
       const perBackend = outputs[i] ?? [];
       metrics.event(event.name, OUTCOME_LABEL.get(eventResult(0, event.name, perBackend).outcome) ?? "unspecified");
       for (const o of perBackend) {
-        if (o.result.outcome !== "transformed" || o.duplicates?.all) continue;
+        if (o.result.outcome !== "transformed") continue;
         const n = o.result.statements.length;
-        for (const r of o.routers) metrics.stored(r.id, n);
+        for (const r of o.routers) {
+          const held = o.duplicates?.perRouter.get(r.id) ?? 0;
+          if (n > held) metrics.stored(r.id, n - held);
+          if (held > 0) metrics.duplicate(r.id, held);
+        }
       }
     });
   };

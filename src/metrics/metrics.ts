@@ -4,8 +4,10 @@
  *
  * The code that counts gets a `MetricsRecorder`: plain functions over metric handles resolved here once, so a hot
  * path calls a function and never looks anything up in a registry. What JetStream knows (pending, in flight, the
- * failed stream, router states) is NOT counted per message: it is sampled once per scrape by `sample()` (see
- * metrics-server.ts), which reads the same sources as GetRouterStatus.
+ * failed stream, router states) is NOT counted per message: it is sampled by `sample()` (see metrics-server.ts, at
+ * most once per interval whatever the scrape rate), which reads the same sources as GetRouterStatus. The inputs'
+ * totals since start are read from their stats at collect time (no I/O) and exported as counters, so rate() and
+ * increase() apply and a NATS outage does not hide them.
  *
  * Label cardinality is bounded: `router` only takes ids of configured routers, `event` only names some backend
  * has a transformer for (anything else is `other`), `procedure` only the services' methods, `answer` and `result`
@@ -42,6 +44,8 @@ export interface MetricsRecorder {
   /** One event's overall outcome (lower-case Outcome name) and the statements stored for it, per router. */
   event(name: string, outcome: string): void;
   stored(routerId: string, statements: number): void;
+  /** Statements JetStream already held under their id for this router (a retried call): not stored again. */
+  duplicate(routerId: string, statements: number): void;
   /** One HTTP request of a router: its answer class, how many statements it carried and how long it took. */
   attempt(routerId: string, answer: AnswerClass, statements: number, seconds: number): void;
   /** One statement settled; `lagSeconds` (stored -> acknowledged) when delivered. */
@@ -52,6 +56,7 @@ export const NO_METRICS: MetricsRecorder = {
   rpc() {},
   event() {},
   stored() {},
+  duplicate() {},
   attempt() {},
   settled() {},
 };
@@ -75,20 +80,30 @@ export interface MetricsSample {
   }>;
   /** Messages in the failed stream (every router), or undefined when JetStream did not answer. */
   readonly failedStreamMessages: number | undefined;
-  readonly inputs: ReadonlyArray<{
-    readonly input: string;
-    readonly read: number;
-    readonly stored: number;
+}
+
+/** An input (Redis event bus, NATS ingest) as the metrics see it: totals since start that only grow. */
+export interface InputSource {
+  readonly input: string;
+  readonly stats: {
+    readonly entriesRead: number;
+    readonly statementsStored: number;
+    readonly statementsDuplicate: number;
     readonly rejected: number;
-    readonly serving: boolean;
-  }>;
+  };
+  serving(): boolean;
 }
 
 export interface ServiceMetrics {
   readonly registry: Registry;
   readonly recorder: MetricsRecorder;
-  /** Replaces every sampled gauge with this sample (absent routers disappear). */
+  /**
+   * Replaces every sampled gauge with this sample: absent routers disappear, and so does the failed-stream count
+   * when it is unknown (a stale number is not shown as a current one).
+   */
   apply(sample: MetricsSample): void;
+  /** The inputs whose totals are exported (read at each collect). */
+  readInputs(inputs: readonly InputSource[]): void;
   /** Forgets a deleted router's label values. */
   forgetRouter(routerId: string): void;
 }
@@ -127,6 +142,12 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
   const stored = new Counter({
     name: n("statements_stored_total"),
     help: "Delivery messages stored, per router",
+    labelNames: ["router"],
+    registers: [registry],
+  });
+  const duplicates = new Counter({
+    name: n("statements_duplicate_total"),
+    help: "Delivery messages JetStream already held under their id (a retried call), per router: not stored again",
     labelNames: ["router"],
     registers: [registry],
   });
@@ -199,35 +220,35 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     labelNames: ["router"],
     registers: [registry],
   });
+  const failedStreamName = n("failed_stream_messages");
   const failedStream = new Gauge({
-    name: n("failed_stream_messages"),
+    name: failedStreamName,
     help: "Messages in the failed stream, sampled at scrape",
     registers: [registry],
   });
   const nats = new Gauge({ name: n("nats_connected"), help: "1 while the NATS connection is up", registers: [registry] });
-  const inputRead = new Gauge({
-    name: n("ingest_entries_read"),
-    help: "Entries read by an input since start",
-    labelNames: ["input"],
-    registers: [registry],
-  });
-  const inputStored = new Gauge({
-    name: n("ingest_statements_stored"),
-    help: "Delivery messages stored by an input since start",
-    labelNames: ["input"],
-    registers: [registry],
-  });
-  const inputRejected = new Gauge({
-    name: n("ingest_rejected"),
-    help: "Entries an input stored in the rejected stream since start",
-    labelNames: ["input"],
-    registers: [registry],
-  });
-  const inputServing = new Gauge({
+  let inputs: readonly InputSource[] = [];
+  const inputCounter = (name: string, help: string, read: (i: InputSource) => number) =>
+    collectedCounter({ name: n(name), help, labelNames: ["input"], registers: [registry] }, () =>
+      inputs.map((i) => ({ labels: { input: i.input }, value: read(i) })),
+    );
+  inputCounter("ingest_entries_read_total", "Entries read by an input since start", (i) => i.stats.entriesRead);
+  inputCounter("ingest_statements_stored_total", "Delivery messages stored by an input since start", (i) => i.stats.statementsStored);
+  inputCounter(
+    "ingest_statements_duplicate_total",
+    "Delivery messages an input found already stored (a batch processed again)",
+    (i) => i.stats.statementsDuplicate,
+  );
+  inputCounter("ingest_rejected_total", "Entries an input stored in the rejected stream since start", (i) => i.stats.rejected);
+  new Gauge({
     name: n("ingest_serving"),
     help: "1 while an input reads",
     labelNames: ["input"],
     registers: [registry],
+    collect() {
+      this.reset();
+      for (const i of inputs) this.set({ input: i.input }, i.serving() ? 1 : 0);
+    },
   });
 
   const recorder: MetricsRecorder = {
@@ -241,6 +262,9 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     stored(routerId, statements) {
       stored.inc({ router: routerId }, statements);
     },
+    duplicate(routerId, statements) {
+      duplicates.inc({ router: routerId }, statements);
+    },
     attempt(routerId, answer, statements, seconds) {
       attempts.inc({ router: routerId, answer });
       batchSize.observe({ router: routerId }, statements);
@@ -252,14 +276,19 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     },
   };
 
-  const sampled = [pending, inFlight, failedStored, state, age, expires, inputRead, inputStored, inputRejected, inputServing];
+  const sampled = [pending, inFlight, failedStored, state, age, expires];
   return {
     registry,
     recorder,
     apply(s) {
       for (const g of sampled) g.reset();
       nats.set(s.natsConnected ? 1 : 0);
-      if (s.failedStreamMessages !== undefined) failedStream.set(s.failedStreamMessages);
+      // An unlabelled gauge cannot be absent in prom-client (reset() makes it 0), so it leaves the registry instead.
+      if (s.failedStreamMessages === undefined) registry.removeSingleMetric(failedStreamName);
+      else {
+        if (!registry.getSingleMetric(failedStreamName)) registry.registerMetric(failedStream);
+        failedStream.set(s.failedStreamMessages);
+      }
       for (const r of s.routers) {
         const router = r.routerId;
         pending.set({ router }, r.pending);
@@ -269,17 +298,38 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
         if (r.oldestPendingExpiresInSeconds !== undefined) expires.set({ router }, r.oldestPendingExpiresInSeconds);
         for (const st of ROUTER_STATES) state.set({ router, state: st }, st === r.state ? 1 : 0);
       }
-      for (const i of s.inputs) {
-        inputRead.set({ input: i.input }, i.read);
-        inputStored.set({ input: i.input }, i.stored);
-        inputRejected.set({ input: i.input }, i.rejected);
-        inputServing.set({ input: i.input }, i.serving ? 1 : 0);
-      }
+    },
+    readInputs(list) {
+      inputs = list;
     },
     forgetRouter(routerId) {
-      for (const m of [stored, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
+      for (const m of [stored, duplicates, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
       for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
       for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
     },
   };
+}
+
+/**
+ * A counter whose values are totals kept elsewhere (an input's stats), read at collect time. It only ever grows by
+ * the growth it sees, so a total that went backwards (a source replaced) stalls the series instead of making a
+ * counter decrease, which Prometheus would take for a restart.
+ */
+function collectedCounter<L extends string>(
+  config: { name: string; help: string; labelNames: readonly L[]; registers: Registry[] },
+  read: () => ReadonlyArray<{ labels: Record<L, string>; value: number }>,
+): Counter<L> {
+  const seen = new Map<string, number>();
+  return new Counter<L>({
+    ...config,
+    collect() {
+      for (const { labels, value } of read()) {
+        const key = JSON.stringify(labels);
+        const before = seen.get(key);
+        if (before !== undefined && value <= before) continue;
+        this.inc(labels, before === undefined ? value : value - before);
+        seen.set(key, value);
+      }
+    },
+  });
 }

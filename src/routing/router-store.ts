@@ -31,6 +31,11 @@ export interface RouterStoreOptions {
   readonly onInvalid?: (id: string, error: Error) => void;
   /** The watch ended or failed and will be reopened in `retryInMs` (log it), or was reopened (`retryInMs` absent). */
   readonly onWatchRestart?: (event: { readonly error?: string; readonly retryInMs?: number; readonly fromRevision: number }) => void;
+  /**
+   * A change listener threw (log it at error): the other listeners and the watch carry on, but whatever that
+   * listener does for the change (delivery starting or stopping a router's consumer) did not happen.
+   */
+  readonly onListenerError?: (change: RouterChange, error: unknown) => void;
   /** Opens the watch; tests wrap it to end a real watch. Default: kv.watch(), resuming after `fromRevision`. */
   readonly openWatch?: (kv: KV, fromRevision: number) => Promise<QueuedIterator<KvWatchEntry>>;
 }
@@ -52,6 +57,7 @@ export class RouterStore implements RouterSource {
   readonly #waiters = new Set<() => void>();
   readonly #applyTimeoutMs: number;
   readonly #onInvalid: (id: string, error: Error) => void;
+  readonly #onListenerError: NonNullable<RouterStoreOptions["onListenerError"]>;
   /** list() result, rebuilt only after a change: the emit path calls list() for every event. */
   #snapshot: readonly RouterConfig[] | undefined;
   #seen = 0;
@@ -65,6 +71,7 @@ export class RouterStore implements RouterSource {
     this.#watch = watch;
     this.#applyTimeoutMs = opts.applyTimeoutMs ?? 5_000;
     this.#onInvalid = opts.onInvalid ?? (() => {});
+    this.#onListenerError = opts.onListenerError ?? (() => {});
     this.#openWatch = opts.openWatch ?? defaultOpenWatch;
     this.#onWatchRestart = opts.onWatchRestart ?? (() => {});
   }
@@ -262,8 +269,9 @@ export class RouterStore implements RouterSource {
       for (const l of this.#listeners) {
         try {
           l(change);
-        } catch {
-          // A failing listener must not stop the others or the watch.
+        } catch (err) {
+          // A failing listener must not stop the others or the watch, nor go unseen.
+          this.#onListenerError(change, err);
         }
       }
     }

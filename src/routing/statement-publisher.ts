@@ -10,7 +10,8 @@
  * a reconnect to another server), and headers count against it too.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { createInbox, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Logger } from "pino";
 import { UnavailableError } from "../errors.js";
 import { encodeDeliveryHeaderBlock } from "./delivery-message.js";
 import type { DeliveryMessage } from "./statement-routing.js";
@@ -27,6 +28,8 @@ export interface StatementPublisherOptions {
   readonly maxPayload?: () => number | undefined;
   /** Statement log hook (src/output/statement-log.ts): the messages JetStream newly stored (not duplicates). */
   readonly onStored?: (messages: readonly DeliveryMessage[]) => void;
+  /** Where a failure of the PubAck subscription is reported (at error). */
+  readonly logger?: Logger;
 }
 
 /**
@@ -85,12 +88,20 @@ function readPubAck(msg: Msg, streamName: string): AckOutcome {
   return { ok: true, duplicate: ack.duplicate === true };
 }
 
+function notConfirmed(failed: number, total: number, reason: string): UnavailableError {
+  return new UnavailableError(
+    `JetStream did not confirm ${failed} of ${total} publishes (${reason}); retry the call: stored statements are de-duplicated`,
+  );
+}
+
 export class StatementPublisher {
   private readonly maxPayload: () => number | undefined;
   private readonly nc: NatsConnection;
   /** Reply subjects are `<inbox>.<batch>.<index>`: one wildcard subscription routes every PubAck to its message. */
   private readonly inbox = createInbox();
-  private subscribed = false;
+  private ackSub: Subscription | undefined;
+  private ackErrors = 0;
+  private lastAckErrorLog = Number.NEGATIVE_INFINITY;
   private nextBatch = 0;
   private readonly pending = new Map<number, PendingBatch>();
   /** Calls waiting for the end of this event-loop turn to be sent together (sendQueued). */
@@ -134,7 +145,12 @@ export class StatementPublisher {
    */
   async publish(messages: readonly DeliveryMessage[]): Promise<boolean[]> {
     if (messages.length === 0) return [];
-    this.subscribe();
+    try {
+      this.subscribe();
+    } catch (e) {
+      // The connection is closed or draining: nothing is sent, as no ack could arrive.
+      throw notConfirmed(messages.length, messages.length, `cannot receive PubAcks: ${(e as Error)?.message ?? String(e)}`);
+    }
     const id = this.nextBatch++;
     const outcomes: Array<AckOutcome | undefined> = new Array(messages.length);
     let timer: NodeJS.Timeout | undefined;
@@ -165,11 +181,7 @@ export class StatementPublisher {
       if (failed++ === 0 && o) reason = o.reason;
       duplicate.push(false);
     }
-    if (failed > 0) {
-      throw new UnavailableError(
-        `JetStream did not confirm ${failed} of ${messages.length} publishes (${reason}); retry the call: stored statements are de-duplicated`,
-      );
-    }
+    if (failed > 0) throw notConfirmed(failed, messages.length, reason);
     return duplicate;
   }
 
@@ -197,14 +209,23 @@ export class StatementPublisher {
     }
   }
 
-  /** The acks' subscription, made once; nats.js renews it after a reconnect. */
+  /**
+   * The acks' subscription, made on first use; nats.js renews it after a reconnect. The server can still end it
+   * (a permissions violation, also one that a config reload brings): then the calls waiting for acks fail now,
+   * with the reason, instead of at their timeout, the failure is logged, and the next call subscribes again
+   * rather than waiting forever on a subscription that is gone.
+   */
   private subscribe(): void {
-    if (this.subscribed) return;
-    this.subscribed = true;
+    if (this.ackSub !== undefined && !this.ackSub.isClosed()) return;
     const prefix = this.inbox.length + 1;
-    this.nc.subscribe(`${this.inbox}.*.*`, {
+    const sub = this.nc.subscribe(`${this.inbox}.*.*`, {
       callback: (err, msg) => {
-        if (err) return;
+        if (err) {
+          if (this.ackSub === sub) this.ackSub = undefined;
+          this.failPending(`the PubAck subscription failed: ${err.message}`);
+          this.reportAckSubscriptionError(err);
+          return;
+        }
         const dot = msg.subject.indexOf(".", prefix);
         const batch = this.pending.get(Number(msg.subject.slice(prefix, dot)));
         const index = Number(msg.subject.slice(dot + 1));
@@ -213,5 +234,27 @@ export class StatementPublisher {
         if (--batch.waiting === 0) batch.done();
       },
     });
+    this.ackSub = sub;
+  }
+
+  /** At most one line a minute: a permission that stays wrong fails every call, and each call subscribes again. */
+  private reportAckSubscriptionError(err: Error): void {
+    this.ackErrors++;
+    const now = Date.now();
+    if (now - this.lastAckErrorLog < 60_000) return;
+    this.lastAckErrorLog = now;
+    this.opts.logger?.error(
+      { err, failures: this.ackErrors },
+      "statement publisher: the PubAck subscription failed; every publish fails until a new subscription is allowed",
+    );
+    this.ackErrors = 0;
+  }
+
+  /** Ends every call waiting for acks: those acks can no longer arrive. */
+  private failPending(reason: string): void {
+    for (const batch of this.pending.values()) {
+      for (let i = 0; i < batch.outcomes.length; i++) batch.outcomes[i] ??= { ok: false, reason };
+      batch.done();
+    }
   }
 }

@@ -61,6 +61,14 @@ export function loggingInterceptor(log: Logger): Interceptor {
   };
 }
 
+/**
+ * The RPC log when LOG_RPCS is off: only the error lines (Internal and Unknown answers, handler crashes), which
+ * mean a bug and must be seen whatever the setting. Never below the logger's own level (LOG_LEVEL=fatal stays quiet).
+ */
+export function rpcErrorsOnly(log: Logger): Logger {
+  return log.isLevelEnabled("error") ? log.child({}, { level: "error" }) : log;
+}
+
 type Next = Parameters<Interceptor>[0];
 
 /**

@@ -9,7 +9,7 @@ import { createConnectHandler, type NodeHandler } from "./connect-handler.js";
 import type { EarlyFailure } from "./early-errors.js";
 import { HealthRegistry } from "./health.js";
 import { startHttpServer, type HttpServerOptions } from "./http-server.js";
-import { errorMappingInterceptor, loggingInterceptor, logRpcError } from "./interceptors.js";
+import { errorMappingInterceptor, loggingInterceptor, logRpcError, rpcErrorsOnly } from "./interceptors.js";
 
 export interface ServerOptions {
   register(router: ConnectRouter): void;
@@ -21,7 +21,8 @@ export interface ServerOptions {
   health?: HealthRegistry;
   /**
    * Logs the calls that fail while their request is parsed, before the interceptors (and so the logging
-   * interceptor) run, and handler crashes. Pass the logger when LOG_RPCS is on.
+   * interceptor) run, and handler crashes. The service passes its logger when LOG_RPCS is on, and
+   * rpcErrorsOnly(logger) when it is off, so crashes are logged either way.
    */
   rpcLog?: Logger;
   /** TLS and connection limits of the HTTP server (see http-server.ts); defaults when absent. */
@@ -37,9 +38,16 @@ export interface RunningServer {
   shutdown(graceMs: number): Promise<void>;
 }
 
-/** Logging outermost (it sees the final code, auth failures included), then error mapping, then auth. */
+/**
+ * Logging outermost (it sees the final code, auth failures included), then error mapping, then auth. With
+ * LOG_RPCS off the logging interceptor still writes the Internal/Unknown lines: a bug is never silent.
+ */
 export function standardInterceptors(opts: { logger: Logger; logRpcs: boolean; tokens: Tokens }): Interceptor[] {
-  return [...(opts.logRpcs ? [loggingInterceptor(opts.logger)] : []), errorMappingInterceptor, authInterceptor(opts.tokens)];
+  return [
+    loggingInterceptor(opts.logRpcs ? opts.logger : rpcErrorsOnly(opts.logger)),
+    errorMappingInterceptor,
+    authInterceptor(opts.tokens),
+  ];
 }
 
 function earlyFailureLogging(log: Logger) {

@@ -48,7 +48,16 @@ export function transformForBackend(settings: BackendSettings, event: EdxEvent, 
     return { outcome: "transformed", statements };
   } catch (e) {
     if (e instanceof TransformSkip) return { outcome: "skipped", reason: e.message, skip: e };
-    throw e;
+    // A bug, not a rule: thrown out of here it failed the whole call (EmitBatch answered Internal for every
+    // event, and a replay retried the batch until it gave up). Isolated to this event and backend instead; the
+    // original error rides along as the cause for the log (emit-pipeline.ts).
+    const message = (e instanceof Error ? e.message : String(e)).slice(0, 200);
+    const skip = new TransformSkip(
+      "transformer_error",
+      `the ${settings.backend} transformer for "${event.name}" failed on this event (a bug, logged): ${message}`,
+      { cause: e },
+    );
+    return { outcome: "skipped", reason: skip.message, skip };
   }
 }
 

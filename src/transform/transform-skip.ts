@@ -1,15 +1,17 @@
 /**
  * Why an event produced no statements. Skips are normal outcomes reported per event (ERB raises ValueError and
- * drops the event), never RPC errors.
+ * drops the event), never RPC errors. `transformer_error` is the exception: a transformer threw something else (a
+ * bug on input nobody foresaw); the event is still isolated like the others, and the emit path logs it at error.
  */
-export type SkipKind = "missing_field" | "no_user" | "invalid_value" | "no_object_id" | "too_large";
+export type SkipKind = "missing_field" | "no_user" | "invalid_value" | "no_object_id" | "too_large" | "transformer_error";
 
 export class TransformSkip extends Error {
   constructor(
     readonly kind: SkipKind,
     message: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = "TransformSkip";
   }
 
