@@ -156,6 +156,7 @@ test("deploy/prometheus/alerts.yml parses and uses only metrics the running serv
     "EventRoutingNatsDown",
     "EventRoutingPendingNearMaxAge",
     "EventRoutingRouterFailing",
+    "EventRoutingStatementLogFailing",
   ]);
   const runbook = readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8");
   for (const r of rules) {
