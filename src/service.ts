@@ -35,6 +35,7 @@ import { StatementPublisher } from "./routing/statement-publisher.js";
 import { StatementLog } from "./output/statement-log.js";
 import { StatementLogReader } from "./output/statement-log-reader.js";
 import { statementLogMetrics } from "./metrics/output-metrics.js";
+import { registerIngestLossMetrics } from "./metrics/ingest-loss-metrics.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
@@ -326,6 +327,12 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         })
       : undefined;
     if (metricsServer) cleanup.unshift(() => metricsServer.close());
+    if (metrics) {
+      registerIngestLossMetrics(metrics.registry, [
+        ...(ingest.eventBus ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats }] : []),
+        ...(ingest.natsIngest ? [{ input: "nats", stats: ingest.natsIngest.stats }] : []),
+      ]);
+    }
     // A deleted router's series go with it, so the label set stays the configured routers.
     if (metrics) cleanup.unshift(routers.subscribe((c) => c.kind === "delete" && metrics.forgetRouter(c.id)));
     const serving = (service: string) => server.health.status(service) === HealthCheckResponse_ServingStatus.SERVING;

@@ -153,6 +153,8 @@ test("deploy/prometheus/alerts.yml parses and uses only metrics the running serv
   assert.deepEqual(rules.map((r) => r.alert).sort(), [
     "EventRoutingDown",
     "EventRoutingFailedStreamGrowing",
+    "EventRoutingInputNotServing",
+    "EventRoutingInputTrimmed",
     "EventRoutingNatsDown",
     "EventRoutingPendingNearMaxAge",
     "EventRoutingRouterFailing",
