@@ -2,16 +2,20 @@
  * Lost or set-aside input made visible, through a real redis-server written to by the Python producer (as an
  * LMS writes) and a real nats-server: entries the LMS trimmed before they were read and entries of another type
  * are Prometheus counters; GetIngestStatus says the backlog is unknown (not "0 pending") while Redis is down; a
- * clean stop takes the instance's consumer out of the group, so rollouts leave no dead consumers behind.
+ * clean stop takes the instance's consumer out of the group, so rollouts leave no dead consumers behind; the NATS
+ * ingest subject refuses invalid UTF-8 as Emit does.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { createClient as createRedisClient } from "@redis/client";
 import { IngestAdminService, IngestInputKind, IngestInputState } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { createClient } from "@connectrpc/connect";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { HDR_REJECT_REASON } from "../src/ingest/rejected-store.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { freePort } from "./support/free-port.js";
 import { waitUntil } from "./support/http-endpoints.js";
@@ -151,4 +155,31 @@ test("a clean stop removes the instance's consumer from the group; one with pend
   const left = await consumers();
   for (const name of pods) assert.ok(!left.includes(name), `${name} removed on its clean stop (${left})`);
   assert.ok(left.includes("holder"), "a consumer with pending entries is kept");
+});
+
+test("NATS ingest refuses invalid UTF-8 as Emit does: rejected with the reason, not stored with U+FFFD", async () => {
+  const sut = await startServiceUnderTest({ LOG_LEVEL: "warn" });
+  try {
+    const event = { ...(JSON.parse(readFileSync(ENROLLMENT, "utf8")) as object), timestamp: "2033-03-03T00:00:00.000001+00:00" };
+    const text = JSON.stringify({ ...event, note: "a?b" });
+    // The "?" replaced by a byte that is never valid UTF-8: the JSON is otherwise fine.
+    const bad = Buffer.from(text, "utf8");
+    bad[bad.indexOf("a?b") + 1] = 0xff;
+    const js = jetstream(sut.service.nc);
+    await js.publish("eventrouting.ingest.lms", bad);
+    await js.publish("eventrouting.ingest.lms", JSON.stringify(event));
+    const natsInput = async () =>
+      (await createClient(IngestAdminService, sut.transports.grpc).getIngestStatus({}, adminAuth)).inputs.find(
+        (i) => i.kind === IngestInputKind.NATS,
+      )!;
+    await waitUntil(async () => (await natsInput()).entriesRead === 2n && (await natsInput()).pending === 0n, 20_000, "both read");
+    const s = await natsInput();
+    assert.equal(s.rejected, 1n, "the invalid message is rejected");
+    const jsm = await jetstreamManager(sut.service.nc);
+    const copy = await jsm.streams.getMessage("EVENTROUTING_REJECTED", { last_by_subj: "eventrouting.rejected.nats" });
+    assert.match(copy!.header.get(HDR_REJECT_REASON), /^message\.json: not valid UTF-8/);
+    assert.deepEqual(Buffer.from(copy!.data).subarray(0, bad.length), bad, "the copy keeps the bytes as sent");
+  } finally {
+    await sut.close();
+  }
 });
