@@ -131,6 +131,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       {
         replicas: config.natsReplicas,
         deliveryMaxAgeHours: config.deliveryMaxAgeHours,
+        deliveryDuplicateWindowHours: config.deliveryDuplicateWindowHours,
         ...(config.deliveryMaxBytes !== undefined ? { deliveryMaxBytes: config.deliveryMaxBytes } : {}),
         advisoryMaxBytes: config.advisoryMaxBytes,
       },
