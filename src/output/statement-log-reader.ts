@@ -120,7 +120,16 @@ export class StatementLogReader {
 
   /** Creates (or updates) the consumer, so statements stored from now on are logged; then reads in the background. */
   async start(): Promise<void> {
-    await this.ensureConsumer();
+    const { names, backend } = this.o;
+    try {
+      await this.ensureConsumer();
+    } catch (e) {
+      // Start-up fails rather than running with a log that silently stays empty.
+      const consumer = `${statementLogConsumerName(backend)} on ${names.deliveryStream}`;
+      throw new Error(`the ${backend} statement log's consumer ${consumer} could not be created: ${(e as Error).message}`, {
+        cause: e,
+      });
+    }
     this.done = this.run();
   }
 
