@@ -60,8 +60,12 @@ export interface StatementLogReaderOptions {
 const DEFAULT_BATCH = 1000;
 /** How long a fetch waits for a full batch: bounds how late a line is written when traffic is light. */
 const FETCH_EXPIRES_MS = 1000;
-/** A write retried for longer than this is kept alive with working(); redelivered to another instance only when this one is gone. */
-const ACK_WAIT_MS = 60_000;
+/**
+ * Messages come back after this when no ack came: this instance died, or the server handed them to a pull
+ * request the client had already given up on (a paused or stalled server answers old pull requests when it
+ * resumes). So short: those lines are written at most this late. A write retried longer is kept with working().
+ */
+const ACK_WAIT_MS = 30_000;
 const ERROR_LOG_INTERVAL_MS = 10_000;
 const RECENT_KEYS = 100_000;
 const MSG_ID = "Nats-Msg-Id";
