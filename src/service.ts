@@ -205,6 +205,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         logger,
         inactiveThresholdMs: config.deliveryMaxAgeHours * 3_600_000,
         observer: statementLogObserver,
+        maxPayload: () => nc.info?.max_payload,
       });
       await reader.start();
       cleanup.unshift(() => reader.stop());

@@ -12,9 +12,10 @@
  *   when nothing it could still read is left.
  * - Only messages the emit path stored are logged: their Nats-Msg-Id is the router:statement id. A hand-back
  *   (requeue.ts) and a RetryFailed copy carry other ids and were logged when first stored.
- * - A fetched batch is grouped into lines (statement-log.ts), written, and only then acknowledged. A failed write
- *   is retried in place with backoff (the messages are kept alive with working()), logged at error at most every
- *   ERROR_LOG_INTERVAL_MS and counted: memory stays one batch, and nothing is lost while the disk is full.
+ * - A fetched batch (at most DEFAULT_BATCH messages and FETCH_MAX_BYTES) is grouped into lines (statement-log.ts),
+ *   written, and only then acknowledged. A failed write is retried in place with backoff (the messages are kept
+ *   alive with working()), logged at error at most every ERROR_LOG_INTERVAL_MS and counted: memory stays one
+ *   batch, and nothing is lost while the disk is full.
  * - De-duplicated by router and statement id over the last RECENT_KEYS messages: a redelivery (an ack lost, a
  *   crash between the write and the ack) is not logged again by this instance. Across instances a redelivery
  *   after such a crash may give a second line: log shippers see at least once, as with any tailed log.
@@ -53,11 +54,14 @@ export interface StatementLogReaderOptions {
   /** The delivery stream's age limit: after that long without a reader, the consumer has nothing left to read. */
   readonly inactiveThresholdMs: number;
   readonly observer?: StatementLogObserver | undefined;
-  /** Most messages per fetch (one write). */
-  readonly batchSize?: number;
+  /** The server's max_payload now (a fetch's byte limit must leave room for one message of that size). */
+  readonly maxPayload?: () => number | undefined;
 }
 
-const DEFAULT_BATCH = 1000;
+/** Messages per fetch: what nats.js takes for a fetch with a byte limit. */
+const DEFAULT_BATCH = 100;
+/** Bytes per fetch, so a batch of large statements does not hold more than this in memory while it is written. */
+const FETCH_MAX_BYTES = 8 * 1024 * 1024;
 /** How long a fetch waits for a full batch: bounds how late a line is written when traffic is light. */
 const FETCH_EXPIRES_MS = 1000;
 /**
@@ -149,7 +153,7 @@ export class StatementLogReader {
 
   private async ensureConsumer(): Promise<void> {
     const { jsm, names, backend } = this.o;
-    const cfg = statementLogConsumerConfig(backend, this.o.inactiveThresholdMs, this.o.batchSize);
+    const cfg = statementLogConsumerConfig(backend, this.o.inactiveThresholdMs);
     try {
       await jsm.consumers.add(names.deliveryStream, cfg);
     } catch (e) {
@@ -171,7 +175,10 @@ export class StatementLogReader {
       let failure: unknown;
       try {
         const consumer = await js.consumers.get(names.deliveryStream, statementLogConsumerName(backend));
-        const fetched = await consumer.fetch({ max_messages: this.o.batchSize ?? DEFAULT_BATCH, expires: FETCH_EXPIRES_MS });
+        // Room for at least one message of the largest size the server takes, or the server would never hand it out.
+        const maxBytes = Math.max(FETCH_MAX_BYTES, 2 * (this.o.maxPayload?.() ?? 0) + 64 * 1024);
+        // A byte limit only: nats.js refuses both limits together and then takes at most 100 messages per fetch.
+        const fetched = await consumer.fetch({ max_bytes: maxBytes, expires: FETCH_EXPIRES_MS });
         this.fetching = fetched;
         if (this.stopped) void fetched.close().catch(() => undefined);
         for await (const m of fetched) batch.push(m);
