@@ -245,6 +245,12 @@ export const CONFIG_VARS = {
     "How long statements stay in the delivery stream, delivered or not.",
     positiveInt,
   ),
+  deliveryDuplicateWindowHours: v(
+    "DELIVERY_DUPLICATE_WINDOW_HOURS",
+    "2",
+    "How long a stored statement id makes a re-sent one a duplicate (at most DELIVERY_MAX_AGE_HOURS; docs/reliability.md).",
+    positiveInt,
+  ),
   deliveryMaxBytes: v(
     "DELIVERY_MAX_BYTES",
     "(8589934592, halved until the NATS server can reserve it)",
@@ -484,6 +490,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length === 0 && (out["deliveryHttpTimeoutMs"] as number) >= (out["deliveryCountdownMs"] as number)) {
     problems.push("DELIVERY_HTTP_TIMEOUT_MS must be below DELIVERY_COUNTDOWN_MS, or a slow request is redelivered while in flight");
+  }
+  if (problems.length === 0 && (out["deliveryDuplicateWindowHours"] as number) > (out["deliveryMaxAgeHours"] as number)) {
+    problems.push(
+      "DELIVERY_DUPLICATE_WINDOW_HOURS must not exceed DELIVERY_MAX_AGE_HOURS: JetStream keeps no id longer than the stream keeps its statements",
+    );
   }
   const pair = (a: string, b: string, why: string): void => {
     if ((env[a] ?? "") !== "" && (env[b] ?? "") === "") problems.push(`${a} is set but ${b} is not: ${why}`);

@@ -34,6 +34,9 @@ import type { DeliveryDefaults } from "./routing/router-model.js";
 import { RouterStore } from "./routing/router-store.js";
 import { StatementPublisher } from "./routing/statement-publisher.js";
 import { StatementLog } from "./output/statement-log.js";
+import { StatementLogReader } from "./output/statement-log-reader.js";
+import { statementLogMetrics } from "./metrics/output-metrics.js";
+import { registerIngestLossMetrics } from "./metrics/ingest-loss-metrics.js";
 import { resolveTokens, type Tokens } from "./server/auth.js";
 import { bindHealthToDelivery, bindHealthToNats, HealthRegistry } from "./server/health.js";
 import { standardInterceptors, startServer, type ServerOptions } from "./server/server.js";
@@ -130,6 +133,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       {
         replicas: config.natsReplicas,
         deliveryMaxAgeHours: config.deliveryMaxAgeHours,
+        deliveryDuplicateWindowHours: config.deliveryDuplicateWindowHours,
         ...(config.deliveryMaxBytes !== undefined ? { deliveryMaxBytes: config.deliveryMaxBytes } : {}),
         advisoryMaxBytes: config.advisoryMaxBytes,
       },
@@ -198,12 +202,29 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       maxFiles: config.statementLogMaxFiles,
     });
     cleanup.push(() => statementLog.close());
+    // Fed from the delivery stream (statement-log-reader.ts), not from PubAcks: a late PubAck still gets logged.
+    // Registered even with the logs off, so the alert rules' metrics always exist (deploy/prometheus/alerts.yml).
+    const statementLogObserver = metrics ? statementLogMetrics(metrics.registry) : undefined;
+    for (const backend of statementLog.backends) {
+      const reader = new StatementLogReader({
+        js: jetstream(nc),
+        jsm: await jetstreamManager(nc),
+        names,
+        backend,
+        log: statementLog,
+        logger,
+        inactiveThresholdMs: config.deliveryMaxAgeHours * 3_600_000,
+        observer: statementLogObserver,
+        maxPayload: () => nc.info?.max_payload,
+      });
+      await reader.start();
+      cleanup.unshift(() => reader.stop());
+    }
     const publisher = new StatementPublisher(jetstream(nc), {
       timeoutMs: PUBLISH_TIMEOUT_MS,
       streamName: names.deliveryStream,
       maxPayload: () => nc.info?.max_payload,
       logger,
-      ...(statementLog.enabled ? { onStored: statementLog.record } : {}),
     });
     // Created before the server so the inputs can report their health from their first moment.
     const health = new HealthRegistry();
@@ -324,6 +345,12 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         })
       : undefined;
     if (metricsServer) cleanup.unshift(() => metricsServer.close());
+    if (metrics) {
+      registerIngestLossMetrics(metrics.registry, [
+        ...(ingest.eventBus ? [{ input: "event-bus-redis", stats: ingest.eventBus.stats }] : []),
+        ...(ingest.natsIngest ? [{ input: "nats", stats: ingest.natsIngest.stats }] : []),
+      ]);
+    }
     // A deleted router's series go with it, so the label set stays the configured routers.
     if (metrics) cleanup.unshift(routers.subscribe((c) => c.kind === "delete" && metrics.forgetRouter(c.id)));
     const serving = (service: string) => server.health.status(service) === HealthCheckResponse_ServingStatus.SERVING;

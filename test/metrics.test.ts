@@ -260,9 +260,12 @@ test("deploy/prometheus/alerts.yml parses and uses only metrics the running serv
   assert.deepEqual(rules.map((r) => r.alert).sort(), [
     "EventRoutingDown",
     "EventRoutingFailedStreamGrowing",
+    "EventRoutingInputNotServing",
+    "EventRoutingInputTrimmed",
     "EventRoutingNatsDown",
     "EventRoutingPendingNearMaxAge",
     "EventRoutingRouterFailing",
+    "EventRoutingStatementLogFailing",
   ]);
   const runbook = readFileSync(new URL("../docs/operations.md", import.meta.url), "utf8");
   for (const r of rules) {

@@ -2,8 +2,8 @@
  * IngestAdminService: the inputs' counters and backlog (GetIngestStatus), and the rejected stream they feed
  * (ListRejected, PurgeRejected; rejected-stream.ts does the NATS side). Admin-only (auth.ts: unlisted RPCs
  * need admin). Counters are this instance's since it started; backlog numbers come from Redis and JetStream
- * and are shared by every instance. An input that is not configured is listed as DISABLED, so an operator sees
- * at once whether this instance reads from Redis at all.
+ * and are shared by every instance (`backlog_unknown` when they could not be read). An input that is not
+ * configured is listed as DISABLED, so an operator sees at once whether this instance reads from Redis at all.
  */
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
@@ -89,6 +89,8 @@ async function inputStatus(kind: IngestInputKind, input: StatusSource | undefine
     trimmed: BigInt(st.trimmed),
     pending: BigInt(s.backlog?.pending ?? 0),
     ...(s.backlog?.lag !== undefined ? { lag: BigInt(s.backlog.lag) } : {}),
+    // An unread backlog is unknown, never "0 pending" (the Redis or NATS source being down is when it matters).
+    backlogUnknown: s.backlog === undefined,
     lastError: st.lastError,
     ...(st.lastErrorTime ? { lastErrorTime: timestampFromDate(st.lastErrorTime) } : {}),
     ...(st.lastSuccessTime ? { lastSuccessTime: timestampFromDate(st.lastSuccessTime) } : {}),

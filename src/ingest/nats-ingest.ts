@@ -6,8 +6,8 @@
  * - A fetch takes up to `batchSize` messages (waiting at most a second for the batch to fill), and the whole
  *   batch is stored with one pipelined publish; each message is acknowledged only after that (statements and
  *   rejected copies confirmed). A crash before the ack redelivers after ack_wait; ids de-duplicate.
- * - Parsing is exactly Emit's (eventFromInput with `json`), so the limits Emit enforces apply here too;
- *   an unparsable message is copied with the reason to the rejected stream and acknowledged.
+ * - Parsing is exactly Emit's (eventFromInput with `json`, UTF-8 decoded strictly), so the limits Emit enforces
+ *   apply here too; an unparsable message is copied with the reason to the rejected stream and acknowledged.
  * - While a batch waits for JetStream to come back, its messages are marked in progress so they are not
  *   redelivered to another instance meanwhile; max_deliver is unlimited: nothing is dropped for being slow.
  */
@@ -48,12 +48,27 @@ export function ingestConsumerConfig(names: IngestNames, batchSize: number): Par
   };
 }
 
+/**
+ * Strict, as Emit's request decoding is (connect-handler.ts): invalid UTF-8 is refused, never turned into U+FFFD.
+ * A lenient decode would hash the replacement characters into the statement ids, so the same bytes would get
+ * other ids here than through Emit (which refuses them), and the event would be stored altered.
+ */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+function messageText(data: Uint8Array): string {
+  try {
+    return strictUtf8.decode(data);
+  } catch {
+    throw new Error("message.json: not valid UTF-8 (refused, as Emit refuses it)");
+  }
+}
+
 /** Messages to items: the Emit path's own parsing, a reject with the reason otherwise. Pure. */
-export function itemsFromMessages(msgs: readonly JsMsg[]): IngestItem[] {
+export function itemsFromMessages(msgs: readonly Pick<JsMsg, "subject" | "seq" | "data">[]): IngestItem[] {
   return msgs.map((m) => {
     const ref = { origin: m.subject, sourceId: String(m.seq), raw: m.data };
     try {
-      const event = eventFromInput(create(EventInputSchema, { event: { case: "json", value: m.string() } }), "message");
+      const event = eventFromInput(create(EventInputSchema, { event: { case: "json", value: messageText(m.data) } }), "message");
       return { kind: "event", ref, event };
     } catch (e) {
       return { kind: "reject", ref, reason: (e as Error)?.message ?? String(e) };

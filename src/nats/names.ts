@@ -10,6 +10,7 @@
  *   consumer deliver-<router id>       durable pull consumer on EVENTROUTING_DELIVERY, one per router
  *                                      (deliver-<router id>-R<n> for incarnation n)
  *   consumer failed-sweeper            durable on EVENTROUTING_ADVISORIES (backstop for crashes)
+ *   consumer statement-log-<backend>   durable pull consumer on EVENTROUTING_DELIVERY per statement log (src/output/)
  *   KV       eventrouting_routers      router configurations (key = router id)
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name

@@ -33,6 +33,11 @@ export interface StreamSettings {
   /** How long delivery messages are kept, in hours. */
   readonly deliveryMaxAgeHours: number;
   /**
+   * The delivery stream's de-duplication window in hours (DELIVERY_DUPLICATE_WINDOW_HOURS, default 2, at most the
+   * max age): a statement id stored longer ago is stored again. The server keeps every id of the window in memory.
+   */
+  readonly deliveryDuplicateWindowHours?: number;
+  /**
    * Largest size of the delivery stream in bytes (DELIVERY_MAX_BYTES); 0 = no limit; absent = the default
    * (DEFAULT_DELIVERY_MAX_BYTES, or less when the server cannot reserve that much).
    */
@@ -62,8 +67,8 @@ export function streamConfigs(names: NatsNames, s: StreamSettings): Array<Partia
       storage: StorageType.File,
       num_replicas: s.replicas,
       max_age: nanos(deliveryMaxAge),
-      // Dedupe window for retried Emits; at most max_age.
-      duplicate_window: nanos(Math.min(2 * HOUR_MS, deliveryMaxAge)),
+      // Dedupe window for retried Emits, replays and redelivered input; at most max_age.
+      duplicate_window: nanos(Math.min((s.deliveryDuplicateWindowHours ?? 2) * HOUR_MS, deliveryMaxAge)),
       allow_direct: true,
       max_bytes: (s.deliveryMaxBytes ?? DEFAULT_DELIVERY_MAX_BYTES) || UNLIMITED,
       discard: DiscardPolicy.New,

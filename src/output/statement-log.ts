@@ -1,23 +1,25 @@
 /**
- * Statement logs: one NDJSON line for every statement newly stored for delivery, per backend — the equivalent
- * of event-routing-backends' `xapi_tracking` / `caliper_tracking` loggers, which analytics stacks (Aspects'
- * Vector) tail. Its own folder (src/output/) because it is neither routing (where statements go) nor delivery
- * (HTTP): it is a copy of what the emit path stored, written beside it.
+ * Statement logs: one NDJSON line for every statement stored for delivery, per backend — the equivalent of
+ * event-routing-backends' `xapi_tracking` / `caliper_tracking` loggers, which analytics stacks (Aspects' Vector)
+ * tail. Its own folder (src/output/) because it is neither routing (where statements go) nor delivery (HTTP): it
+ * is a copy of what the delivery stream holds, written beside it. What is stored is read back from JetStream by
+ * statement-log-reader.ts; this file turns it into lines and writes them.
  *
  * Rules:
  * - A line per statement, not per router: the routers that got it are listed in `router_ids`. The statement is
  *   the body as stored for the first of them (for xAPI, that router's override_args are merged in).
- * - Only what JetStream newly stored (a PubAck that is not a duplicate): a replayed or retried event is not
- *   logged twice, and a statement is logged even when another publish of the same call failed (it IS stored).
- * - Off by default. `stdout` writes through pino's destination (SonicBoom, synchronous: the lines of one publish in
+ * - A write resolves only once the line is handed to the operating system (a file) or written (stdout), and
+ *   rejects on failure (full disk, permissions, a directory that is not there): the reader retries the same
+ *   lines and acknowledges nothing meanwhile, so a failing log holds one batch in memory and loses nothing.
+ * - Off by default. `stdout` writes through pino's destination (SonicBoom, synchronous: the lines of one batch in
  *   one write call, never buffered behind the process's exit); they share stdout with pino's log lines and are
  *   told apart by shape (`statement_id`, no `level`). A file path is written through rotating-file-stream,
- *   rotated by size with logrotate names (FILE.1 ... FILE.N).
+ *   rotated by size with logrotate names (FILE.1 ... FILE.N). That stream is unusable after an error, so a
+ *   failed file is opened again on the next write: the log resumes by itself once the disk has room again.
  */
-import { dirname, basename } from "node:path";
+import { basename, dirname } from "node:path";
 import { pino } from "pino";
-import { createStream } from "rotating-file-stream";
-import type { DeliveryMessage } from "../routing/statement-routing.js";
+import { createStream, type RotatingFileStream } from "rotating-file-stream";
 
 const utf8 = new TextDecoder();
 
@@ -30,36 +32,44 @@ export interface StatementLogSettings {
   readonly maxFiles: number;
 }
 
+/** One delivery message as the delivery stream holds it (read from its headers, body and storage time). */
+export interface StoredStatement {
+  readonly backend: string;
+  readonly routerId: string;
+  readonly statementId: string;
+  readonly eventName: string;
+  readonly body: Uint8Array;
+  /** When JetStream stored it. */
+  readonly storedAt: Date;
+}
+
 interface Sink {
-  write(text: string): void;
+  /** Resolves once `text` is written; rejects with the write's error. */
+  write(text: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Pure: the log lines for a set of stored messages, grouped by backend and statement id, in first-seen order. */
-export function statementLogLines(messages: readonly DeliveryMessage[], time: string): Map<string, string[]> {
-  const byStatement = new Map<string, { backend: string; eventName: string; statementId: string; routerIds: string[]; body: Uint8Array }>();
+/**
+ * Pure: the log lines for stored messages, one per backend and statement id (first-seen order) listing every
+ * router the batch holds it for; the time is when the first of them was stored.
+ */
+export function statementLogLines(messages: readonly StoredStatement[]): Map<string, string[]> {
+  const byStatement = new Map<string, { first: StoredStatement; routerIds: string[] }>();
   for (const m of messages) {
     const key = `${m.backend}\u0000${m.statementId}`;
     const seen = byStatement.get(key);
     if (seen) seen.routerIds.push(m.routerId);
-    else
-      byStatement.set(key, {
-        backend: m.backend,
-        eventName: m.eventName,
-        statementId: m.statementId,
-        routerIds: [m.routerId],
-        body: m.body,
-      });
+    else byStatement.set(key, { first: m, routerIds: [m.routerId] });
   }
   const lines = new Map<string, string[]>();
-  for (const s of byStatement.values()) {
-    // The body is already JSON: spliced in rather than parsed and serialised again on the emit path.
+  for (const { first: s, routerIds } of byStatement.values()) {
+    // The body is already JSON: spliced in rather than parsed and serialised again.
     const head = JSON.stringify({
-      time,
+      time: s.storedAt.toISOString(),
       backend: s.backend,
       event_name: s.eventName,
       statement_id: s.statementId,
-      router_ids: s.routerIds,
+      router_ids: routerIds,
     });
     const line = `${head.slice(0, -1)},"statement":${utf8.decode(s.body)}}\n`;
     const list = lines.get(s.backend);
@@ -71,31 +81,59 @@ export function statementLogLines(messages: readonly DeliveryMessage[], time: st
 
 function stdoutSink(): Sink {
   const dest = pino.destination({ dest: 1, sync: true });
-  return { write: (text) => void dest.write(text), close: async () => dest.flushSync() };
+  let failure: Error | undefined;
+  dest.on("error", (e: Error) => (failure = e));
+  return {
+    write: async (text) => {
+      dest.write(text);
+      if (failure) {
+        const e = failure;
+        failure = undefined;
+        throw e;
+      }
+    },
+    close: async () => dest.flushSync(),
+  };
 }
 
 function fileSink(path: string, settings: StatementLogSettings): Sink {
-  const stream = createStream(basename(path), { path: dirname(path), size: `${settings.maxBytes}B`, rotate: settings.maxFiles });
-  // A full disk must not take the service down; the statements are stored in JetStream regardless.
-  let lastError: Error | undefined;
-  stream.on("error", (e) => (lastError = e));
+  let stream: RotatingFileStream | undefined;
+  const open = (): RotatingFileStream => {
+    const s = createStream(basename(path), { path: dirname(path), size: `${settings.maxBytes}B`, rotate: settings.maxFiles });
+    // The write's callback carries the error; the listener only keeps an error event from crashing the process
+    // and drops the broken stream so the next write opens the file again.
+    s.on("error", () => {
+      if (stream === s) stream = undefined;
+    });
+    return s;
+  };
   return {
-    write: (text) => void stream.write(text),
+    write: (text) =>
+      new Promise<void>((resolve, reject) => {
+        if (!stream || stream.destroyed) stream = open();
+        const s = stream;
+        s.write(text, (e) => {
+          if (!e) return resolve();
+          if (stream === s) stream = undefined;
+          s.destroy();
+          reject(e);
+        });
+      }),
     close: () =>
       new Promise<void>((resolve) => {
-        stream.end(() => resolve());
-        if (lastError) resolve();
+        const s = stream;
+        stream = undefined;
+        if (!s || s.destroyed) return resolve();
+        s.once("error", () => resolve());
+        s.end(() => resolve());
       }),
   };
 }
 
 export class StatementLog {
-  private readonly sinks = new Map<string, Sink>();
+  private readonly sinks = new Map<LogBackend, Sink>();
 
-  constructor(
-    settings: StatementLogSettings,
-    private readonly now: () => Date = () => new Date(),
-  ) {
+  constructor(settings: StatementLogSettings) {
     const shared = new Map<string, Sink>();
     for (const [backend, dest] of Object.entries(settings.destinations) as Array<[LogBackend, string | undefined]>) {
       if (!dest) continue;
@@ -109,16 +147,17 @@ export class StatementLog {
     }
   }
 
-  /** Whether any backend is logged (when not, the publisher needs no hook). */
-  get enabled(): boolean {
-    return this.sinks.size > 0;
+  /** The backends logged (each gets its reader). */
+  get backends(): LogBackend[] {
+    return [...this.sinks.keys()];
   }
 
-  /** Writes the lines for messages JetStream newly stored. */
-  readonly record = (messages: readonly DeliveryMessage[]): void => {
-    if (messages.length === 0 || this.sinks.size === 0) return;
-    for (const [backend, lines] of statementLogLines(messages, this.now().toISOString())) this.sinks.get(backend)?.write(lines.join(""));
-  };
+  /** Writes lines of one backend in one write call; rejects when the write failed (nothing may be acknowledged). */
+  async write(backend: LogBackend, lines: readonly string[]): Promise<void> {
+    const sink = this.sinks.get(backend);
+    if (!sink || lines.length === 0) return;
+    await sink.write(lines.join(""));
+  }
 
   async close(): Promise<void> {
     await Promise.all([...new Set(this.sinks.values())].map((s) => s.close()));

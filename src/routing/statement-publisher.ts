@@ -26,8 +26,6 @@ export interface StatementPublisherOptions {
    * undefined (not connected yet) skips the check and leaves the server to refuse.
    */
   readonly maxPayload?: () => number | undefined;
-  /** Statement log hook (src/output/statement-log.ts): the messages JetStream newly stored (not duplicates). */
-  readonly onStored?: (messages: readonly DeliveryMessage[]) => void;
   /** Where a failure of the PubAck subscription is reported (at error). */
   readonly logger?: Logger;
 }
@@ -166,8 +164,6 @@ export class StatementPublisher {
       clearTimeout(timer);
       this.pending.delete(id);
     }
-    // Statement log hook: also when another publish failed, because these ARE stored.
-    if (this.opts.onStored) this.opts.onStored(messages.filter((_, i) => outcomes[i]?.ok === true && !outcomes[i].duplicate));
     let failed = 0;
     let reason = "no PubAck within the timeout";
     // A loop, not map: a message whose ack never came is a hole in `outcomes`, which map would skip.

@@ -12,7 +12,9 @@
  * - Malformed entries are acknowledged after their copy is in the rejected stream, so the stream keeps flowing.
  * - Redis unreachable: the input's health is NOT_SERVING (the rest of the service keeps serving), the error is
  *   logged with the next retry time, and the session is re-established with exponential backoff.
- * - Stop: interrupts the blocking read, lets a batch being stored finish and acknowledge, then disconnects.
+ * - Stop: interrupts the blocking read, lets a batch being stored finish and acknowledge, removes this consumer
+ *   from the group when it has nothing pending (a Kubernetes rollout names every pod anew; XINFO CONSUMERS would
+ *   otherwise list a dead consumer per pod and rollout), then disconnects.
  */
 import { hostname } from "node:os";
 import type { Logger } from "pino";
@@ -134,6 +136,8 @@ export class EventBusConsumer {
         attempt = 0;
         backoff.reset();
         await this.session(stream);
+        // The session ends without an error only when stopped: a clean stop.
+        if (signal.aborted) await this.leaveGroup(stream);
       } catch (e) {
         if (signal.aborted) break;
         this.setServing(false);
@@ -219,6 +223,25 @@ export class EventBusConsumer {
       this.stats.success();
     } finally {
       for (const e of entries) this.inFlight.delete(e.id);
+    }
+  }
+
+  /** On a clean stop: out of the group unless entries are pending (then another instance claims them). */
+  private async leaveGroup(stream: RedisStream): Promise<void> {
+    const { logger } = this.deps;
+    const consumer = this.settings.consumer;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no answer within 2 s")), 2000);
+    });
+    try {
+      const removed = await Promise.race([stream.removeConsumerIfIdle(), timeout]);
+      if (!removed)
+        logger.info({ consumer }, "event bus: consumer kept in the group, it has pending entries (claimed by another instance)");
+    } catch (e) {
+      logger.warn({ consumer, err: (e as Error)?.message ?? String(e) }, "event bus: could not remove this consumer from the group");
+    } finally {
+      clearTimeout(timer);
     }
   }
 

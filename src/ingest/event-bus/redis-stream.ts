@@ -144,6 +144,17 @@ export class RedisStream {
     return { pending: Number(pending[0] ?? 0), lag };
   }
 
+  /**
+   * Removes this consumer from the group when it holds no pending entries (a clean stop), so rollouts that give
+   * every pod a new name do not leave a dead consumer per rollout in XINFO CONSUMERS. One script, so the check
+   * and the delete are atomic: a consumer deleted with pending entries would strand them (nobody could claim
+   * them). Resolves true when removed (or already gone), false when kept because entries are pending.
+   */
+  async removeConsumerIfIdle(): Promise<boolean> {
+    const reply = await this.commands.sendCommand(["EVAL", REMOVE_IF_IDLE, "1", this.key, this.group, this.consumer]);
+    return Number(reply) >= 0;
+  }
+
   /** Ends a blocked read at once (for a prompt stop); acknowledgements on the other connection still complete. */
   interruptRead(): void {
     destroyQuietly(this.reader);
@@ -162,6 +173,12 @@ export class RedisStream {
     return parseEntryList(first[1]);
   }
 }
+
+/** KEYS[1] stream, ARGV group and consumer: -1 when the consumer has pending entries, else XGROUP DELCONSUMER's reply. */
+const REMOVE_IF_IDLE = `
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return -1 end
+return redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+`;
 
 function destroyQuietly(c: Client): void {
   try {
