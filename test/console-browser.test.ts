@@ -16,6 +16,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { ExhaustedStatements } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createClient } from "@connectrpc/connect";
 import { connectNats } from "../src/nats/connection.js";
 import { buildConsole } from "./support/console-build.js";
@@ -86,8 +87,16 @@ before(async () => {
     CALIPER_ENABLED: "false",
   });
   base = `http://127.0.0.1:${sut.service.consolePort}/`;
-  // A router whose endpoint fails: its statements land in the failed stream (enrollment is a critical event).
-  await sut.createRouter({ id: "broken-lrs", displayName: "Broken LRS", backend: Backend.XAPI, endpointUrl: broken.url, enabled: true });
+  // A router whose endpoint fails: its critical statements land in the failed stream (enrollment is a critical
+  // event) and, as ERB does (KEEP_CRITICAL), the others are dropped, so the page shows both numbers.
+  await sut.createRouter({
+    id: "broken-lrs",
+    displayName: "Broken LRS",
+    backend: Backend.XAPI,
+    endpointUrl: broken.url,
+    enabled: true,
+    delivery: { exhausted: ExhaustedStatements.KEEP_CRITICAL },
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox"] });
   page = await browser.newPage({ viewport: { width: 1366, height: 820 } });
   page.setDefaultTimeout(GUARD_MS);

@@ -22,8 +22,8 @@ import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { LOG_PREFIX, corpusTimestamp, withTimestamp } from "./support/tracking-corpus.js";
 
-const EMIT_TOKEN = "resume-emit-token";
-const ADMIN_TOKEN = "resume-admin-token";
+const EMIT_TOKEN = "resume-emit-token-0123456789abcdef";
+const ADMIN_TOKEN = "resume-admin-token-0123456789abcdef";
 
 let nats: TestNatsServer;
 let svc: RunningService;
