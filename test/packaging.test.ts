@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -215,7 +215,7 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     const help = await exec("node", ["dist/main.js", "--help"], { cwd: app });
     assert.match(help.stdout, /NATS_URL/);
     const usage = await exec("node", ["dist/cli/main.js", "--help"], { cwd: app });
-    assert.match(usage.stderr, /transform --backend/);
+    assert.match(usage.stdout, /transform --backend/);
     const event = {
       name: "edx.course.enrollment.activated",
       timestamp: "2023-07-10T09:23:10.354202+00:00",
@@ -227,6 +227,24 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     // One line per input: {input, event, statements}.
     const { statements } = JSON.parse(out.stdout) as { statements: Array<{ verb: { id: string } }> };
     assert.equal(statements[0]?.verb.id, "http://adlnet.gov/expapi/verbs/registered");
+  });
+
+  test("the CLI runs the build in a production install: the package's bin, npm run cli, and the image's command", async () => {
+    const pkg = JSON.parse(read("package.json")) as { bin: Record<string, string> };
+    assert.deepEqual(pkg.bin, { "event-routing": "dist/cli/main.js" });
+    const bin = join(app, "dist/cli/main.js");
+    assert.match(readFileSync(bin, "utf8"), /^#!\/usr\/bin\/env node\n/, "a shebang");
+    assert.ok((statSync(bin).mode & 0o111) !== 0, "executable");
+    // tsx is not installed here: before the bin, `npm run cli` failed with ERR_MODULE_NOT_FOUND.
+    for (const cmd of ["./dist/cli/main.js --help", "npm run -s cli -- --help", "npx --offline event-routing --help"]) {
+      const r = await sh(cmd, app);
+      assert.match(r.stdout, /event-routing transform --backend/, cmd);
+    }
+    // The image puts the same command on the PATH (npx needs a writable npm cache, which a read-only root lacks).
+    assert.match(read("deploy/Dockerfile"), /^RUN ln -s \/app\/dist\/cli\/main\.js \/usr\/local\/bin\/event-routing$/m);
+    // One form in the operator docs: no `node dist/cli/main.js` left to copy.
+    for (const doc of ["README.md", "docs/operations.md", "deploy/README.md", "deploy/kubernetes/event-routing.yaml"])
+      assert.doesNotMatch(read(doc), /node dist\/cli\/main\.js/, doc);
   });
 
   test("node dist/main.js serves against NATS: the image's health check says SERVING, reflection lists the services; SIGTERM exits 0", async () => {

@@ -9,9 +9,9 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FailedFilterSchema, FailedStatementSchema, type FailedFilter } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
 
-export const FAILED_USAGE = `  npm run cli -- failed list [--router ID] [--event NAME] [--since TIME] [--until TIME] [--limit N]
-  npm run cli -- failed retry (ID... | --router ID | --event NAME | --since/--until TIME | --all)
-  npm run cli -- failed purge (ID... | filters | --all) --yes
+export const FAILED_USAGE = `  event-routing failed list [--router ID] [--event NAME] [--since TIME] [--until TIME] [--limit N]
+  event-routing failed retry (ID... | --router ID | --event NAME | --since/--until TIME | --all)
+  event-routing failed purge (ID... | filters | --all) --yes
 `;
 
 const FILTER_OPTIONS = {

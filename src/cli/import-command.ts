@@ -7,8 +7,8 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, UsageError, type Io } from "./remote.js";
 
-export const IMPORT_USAGE = `  npm run cli -- identities import FILE.csv   (user_id,username,external_id,email)
-  npm run cli -- courses import FILE.csv      (course_id,name)
+export const IMPORT_USAGE = `  event-routing identities import FILE.csv   (user_id,username,external_id,email)
+  event-routing courses import FILE.csv      (course_id,name)
 `;
 
 export async function runImport(kind: "identities" | "courses", args: string[], io: Io): Promise<number> {

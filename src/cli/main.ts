@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * `npm run cli -- <command>`. Offline tools: `transform` prints what the service would publish for event files,
+ * `event-routing <command>` (the package's bin: this file, built into dist/cli/main.js; `npm run cli --` runs the
+ * sources with tsx in a development install, else the build). Offline tools: `transform` prints what the service would publish for event files,
  * with no NATS; `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
  * `replay` sends tracking logs to a running service (or transforms them offline), resumably.
  * Operator commands talk to a running service over gRPC (EVENT_ROUTING_URL, EVENT_ROUTING_TOKEN; remote.ts has
@@ -16,13 +18,13 @@ import { runStatus } from "./status-command.js";
 import { runTransform } from "./transform-command.js";
 
 const USAGE = `Usage:
-  npm run cli -- transform --backend xapi|caliper [--lms-root-url URL] [--transformer-version V]
+  event-routing transform --backend xapi|caliper [--lms-root-url URL] [--transformer-version V]
                            [--identities FILE.csv] [--courses FILE.csv] FILE... (- for stdin; one event per file or per line)
-  npm run cli -- inspect [--nats-url URL]
+  event-routing inspect [--nats-url URL]
 ${REPLAY_USAGE}
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
-  npm run cli -- status [ROUTER_ID]
+  event-routing status [ROUTER_ID]
 ${ROUTERS_USAGE}${FAILED_USAGE}${IMPORT_USAGE}
 Exit codes: 0 ok, 1 usage, 2 not found, 3 unavailable, 4 not allowed (token), 5 refused (invalid, exists, conflict), 6 other.
 `;
@@ -46,9 +48,12 @@ async function main(argv: string[]): Promise<number> {
     case "identities":
     case "courses":
       return runImport(command, rest, io);
-    default:
-      process.stderr.write(USAGE);
-      return command === "--help" || command === "-h" ? EXIT.ok : EXIT.usage;
+    default: {
+      // Asked for: the answer, on stdout (pipes into less or grep). A wrong command: the usage is the error.
+      const asked = command === "--help" || command === "-h" || command === "help";
+      (asked ? process.stdout : process.stderr).write(USAGE);
+      return asked ? EXIT.ok : EXIT.usage;
+    }
   }
 }
 

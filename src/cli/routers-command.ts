@@ -10,12 +10,12 @@ import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admi
 import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, table, UsageError, type Io, type Remote } from "./remote.js";
 import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type RouterDraft } from "./router-input.js";
 
-export const ROUTERS_USAGE = `  npm run cli -- routers list
-  npm run cli -- routers get ID
-  npm run cli -- routers create (-f ROUTER.yaml|.json | --id ID --backend xapi|caliper --endpoint-url URL
+export const ROUTERS_USAGE = `  event-routing routers list
+  event-routing routers get ID
+  event-routing routers create (-f ROUTER.yaml|.json | --id ID --backend xapi|caliper --endpoint-url URL
                                  [--display-name N] [--enabled|--disabled] [--auth none|basic|bearer] [--username U])
-  npm run cli -- routers update ID (-f FILE | flags as create)
-  npm run cli -- routers delete ID --yes
+  event-routing routers update ID (-f FILE | flags as create)
+  event-routing routers delete ID --yes
 `;
 
 function authName(r: Router): string {
