@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Writable } from "node:stream";
 import { jetstreamManager } from "@nats-io/jetstream";
+import { type CommandHelp, renderHelp, wantsHelp } from "./help.js";
 import { loadConfig } from "../config.js";
 import { connectNats, natsConnectOptions } from "../nats/connection.js";
 import { natsNames } from "../nats/names.js";
@@ -27,8 +28,29 @@ function embeddedNatsUrl(dataDir: string): string | undefined {
   return undefined;
 }
 
+export const INSPECT_COMMAND = {
+  options: { "nats-url": { type: "string" } } as const,
+  help: {
+    synopsis: ["inspect [--nats-url URL]"],
+    about:
+      "Every stream of the service and its consumers (messages, pending, in flight, redelivered), through the\n" +
+      "service's own NATS client: for where the nats CLI is not installed.",
+    flags: [{ flag: "--nats-url URL", text: "the NATS to read (default $NATS_URL, else the embedded server of `npm start`)" }],
+    env: [
+      ["NATS_URL", "the service's NATS (unset: the embedded nats-server found through DATA_DIR)"],
+      ["DATA_DIR", "the service's data directory (default .data), where the embedded server writes its ports"],
+      ["NATS_PREFIX", "the names' prefix, as the service has it"],
+      ["NATS_CREDS, NATS_NKEY_SEED_FILE, NATS_TLS_*", "NATS authentication and TLS, as for the service"],
+    ],
+  },
+} satisfies { options: Record<string, unknown>; help: CommandHelp };
+
 export async function runInspect(args: string[], out: Writable, err: Writable): Promise<number> {
-  const { values } = parseArgs({ args, options: { "nats-url": { type: "string" } } });
+  if (wantsHelp(args)) {
+    out.write(renderHelp(INSPECT_COMMAND.help));
+    return 0;
+  }
+  const { values } = parseArgs({ args, options: INSPECT_COMMAND.options });
   const config = loadConfig();
   const url = values["nats-url"] ?? config.natsUrl ?? embeddedNatsUrl(config.dataDir);
   if (!url) {

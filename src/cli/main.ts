@@ -8,25 +8,27 @@
  * the exit codes): status, routers, failed, identities, courses.
  */
 import { runFailed, FAILED_USAGE } from "./failed-command.js";
+import { EXIT_CODES, PROGRAM } from "./help.js";
 import { IMPORT_USAGE, runImport } from "./import-command.js";
-import { runInspect } from "./inspect-command.js";
+import { INSPECT_COMMAND, runInspect } from "./inspect-command.js";
 import { runReplay } from "./replay/replay-command.js";
-import { REPLAY_USAGE } from "./replay/replay-options.js";
 import { EXIT, type Io } from "./remote.js";
 import { ROUTERS_USAGE, runRouters } from "./routers-command.js";
-import { runStatus } from "./status-command.js";
-import { runTransform } from "./transform-command.js";
+import { runStatus, STATUS_COMMAND } from "./status-command.js";
+import { runTransform, TRANSFORM_COMMAND } from "./transform-command.js";
 
-const USAGE = `Usage:
-  event-routing transform --backend xapi|caliper [--lms-root-url URL] [--transformer-version V]
-                           [--identities FILE.csv] [--courses FILE.csv] FILE... (- for stdin; one event per file or per line)
-  event-routing inspect [--nats-url URL]
-${REPLAY_USAGE}
+const USAGE = `Usage: ${PROGRAM} COMMAND [options]     (${PROGRAM} COMMAND [SUBCOMMAND] --help: its flags and environment)
+
+Offline (no service):
+  ${PROGRAM} ${TRANSFORM_COMMAND.help.synopsis[0]}
+  ${PROGRAM} ${INSPECT_COMMAND.help.synopsis[0]}
+Tracking logs into a running service (or offline):
+  ${PROGRAM} replay [options] FILE|DIR|GLOB|- ...
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
-  event-routing status [ROUTER_ID]
+  ${PROGRAM} ${STATUS_COMMAND.help.synopsis[0]}
 ${ROUTERS_USAGE}${FAILED_USAGE}${IMPORT_USAGE}
-Exit codes: 0 ok, 1 usage, 2 not found, 3 unavailable, 4 not allowed (token), 5 refused (invalid, exists, conflict), 6 other.
+${EXIT_CODES}
 `;
 
 async function main(argv: string[]): Promise<number> {

@@ -7,16 +7,85 @@ import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, table, UsageError, type Io, type Remote } from "./remote.js";
 import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type RouterDraft } from "./router-input.js";
 
-export const ROUTERS_USAGE = `  event-routing routers list
-  event-routing routers get ID
-  event-routing routers create (-f ROUTER.yaml|.json | --id ID --backend xapi|caliper --endpoint-url URL
-                                 [--display-name N] [--enabled|--disabled] [--auth none|basic|bearer] [--username U])
-  event-routing routers update ID (-f FILE | flags as create)
-  event-routing routers delete ID --yes
-`;
+const SECRET_ENV = [
+  ["EVENT_ROUTING_ROUTER_PASSWORD", "the basic-auth password (else from the file, else a prompt on a terminal)"],
+  ["EVENT_ROUTING_ROUTER_TOKEN", "the bearer token (else from the file, else a prompt on a terminal)"],
+] as const;
+
+const ROUTER_FLAGS: readonly FlagHelp[] = [
+  { flag: "-f, --file FILE", text: "the router as JSON or YAML: the Router message in protobuf JSON (snake_case or camelCase)" },
+  { flag: "--id ID", text: "the router id" },
+  { flag: "--display-name NAME", text: "a name for people" },
+  { flag: "--backend xapi|caliper", text: "what the router receives" },
+  { flag: "--endpoint-url URL", text: "the LRS base URL (xAPI: /statements is added) or the Caliper endpoint" },
+  { flag: "--enabled, --disabled", text: "deliver or keep the backlog" },
+  { flag: "--auth none|basic|bearer", text: "how the endpoint authenticates us; secrets never come from flags" },
+  { flag: "--username USER", text: "the basic-auth user (with --auth basic)" },
+];
+
+const REMOTE_ONLY = { ...REMOTE_OPTIONS } as const;
+const WRITE_OPTIONS = { ...REMOTE_OPTIONS, ...ROUTER_FLAG_OPTIONS } as const;
+const DELETE_OPTIONS = { ...REMOTE_OPTIONS, yes: { type: "boolean", default: false } } as const;
+const ALL_OPTIONS = { ...WRITE_OPTIONS, ...DELETE_OPTIONS } as const;
+
+/** Each subcommand: the options its parser accepts and its --help (test/cli-help.test.ts holds them together). */
+export const ROUTERS_COMMANDS = {
+  list: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers list"],
+      about: "Every router: id, backend, enabled, endpoint, auth, revision.",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
+    },
+  },
+  get: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers get ID"],
+      about: "One router with every setting (secrets are never shown).",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
+    },
+  },
+  create: {
+    options: WRITE_OPTIONS,
+    help: {
+      synopsis: ["routers create -f ROUTER.yaml|.json", "routers create --id ID --backend xapi|caliper --endpoint-url URL [flags]"],
+      about: "Creates a router from a file or from flags.",
+      flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
+      env: [...REMOTE_ENV, ...SECRET_ENV],
+    },
+  },
+  update: {
+    options: WRITE_OPTIONS,
+    help: {
+      synopsis: ["routers update ID (-f FILE | flags as for create)"],
+      about: "Changes exactly the fields given (an update mask): everything else is kept, an empty secret keeps the stored one.",
+      flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
+      env: [...REMOTE_ENV, ...SECRET_ENV],
+    },
+  },
+  delete: {
+    options: DELETE_OPTIONS,
+    help: {
+      synopsis: ["routers delete ID --yes"],
+      about: "Deletes the router with its undelivered statements and stored secrets.",
+      flags: [{ flag: "--yes", text: "confirm: the backlog and the secrets are removed" }, ...REMOTE_FLAGS],
+      env: REMOTE_ENV,
+    },
+  },
+} satisfies Record<string, { options: Record<string, unknown>; help: CommandHelp }>;
+
+type RoutersSub = keyof typeof ROUTERS_COMMANDS;
+
+export const ROUTERS_USAGE = Object.values(ROUTERS_COMMANDS)
+  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
+  .join("");
 
 function authName(r: Router): string {
   const k = r.auth?.kind;
@@ -66,9 +135,15 @@ function draft(values: Record<string, unknown>, id: string | undefined): RouterD
 
 export async function runRouters(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
+  const known = sub !== undefined && Object.hasOwn(ROUTERS_COMMANDS, sub) ? (sub as RoutersSub) : undefined;
+  if (wantsHelp(args)) {
+    io.out.write(known ? renderHelp(ROUTERS_COMMANDS[known].help) : `Usage:\n${ROUTERS_USAGE}\nrouters SUBCOMMAND --help for its flags.\n`);
+    return EXIT.ok;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...REMOTE_OPTIONS, ...ROUTER_FLAG_OPTIONS, yes: { type: "boolean", default: false } },
+    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
+    options: (known ? ROUTERS_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
@@ -122,7 +197,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         return EXIT.ok;
       }
       default:
-        throw new UsageError(`routers: expected list, get, create, update or delete\n${ROUTERS_USAGE}`);
+        throw new UsageError(`routers: expected ${Object.keys(ROUTERS_COMMANDS).join(", ")}\n${ROUTERS_USAGE}`);
     }
   });
 }
