@@ -147,6 +147,45 @@ test("usage, not found, refused, not allowed and unavailable each have their exi
   assert.equal((await cli(["nonsense"])).code, 1);
 });
 
+test("durations as people write them: 200ms, 1m30s in a router file and a flag; a bare number names the accepted forms", async () => {
+  const yaml = file(
+    "durations.yaml",
+    `id: durations\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\ndelivery:\n  batch_interval: 200ms\n  countdown: 1m30s\n` +
+      "  backoff: [10s, 1m]\n  http_timeout: 0.5s\n",
+  );
+  const created = await cli(["routers", "create", "-f", yaml, "--json"]);
+  assert.equal(created.code, 0, created.stderr);
+  const delivery = (JSON.parse(created.stdout) as { delivery: Record<string, unknown> }).delivery;
+  assert.deepEqual(
+    {
+      batchInterval: delivery["batchInterval"],
+      countdown: delivery["countdown"],
+      backoff: delivery["backoff"],
+      httpTimeout: delivery["httpTimeout"],
+    },
+    { batchInterval: "0.200s", countdown: "90s", backoff: ["10s", "60s"], httpTimeout: "0.500s" },
+  );
+  const updated = await cli(["routers", "update", "durations", "--countdown", "2m", "--batch-size", "7", "--json"]);
+  assert.equal(updated.code, 0, updated.stderr);
+  const after = (JSON.parse(updated.stdout) as { delivery: Record<string, unknown> }).delivery;
+  assert.equal(after["countdown"], "120s");
+  assert.equal(after["batchSize"], 7);
+  assert.equal(after["batchInterval"], "0.200s", "only the flags given change");
+
+  const bare = await cli([
+    "routers",
+    "create",
+    "-f",
+    file("bare.yaml", `id: bare\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\ndelivery:\n  countdown: 30\n`),
+  ]);
+  assert.equal(bare.code, 1);
+  assert.match(bare.stderr, /delivery\.countdown: 30 has no unit; write .*200ms, 30s, 1m30s/);
+  oneLine(bare.stderr);
+  const flag = await cli(["routers", "update", "durations", "--http-timeout", "5 secs"]);
+  assert.equal(flag.code, 1);
+  assert.match(flag.stderr, /^--http-timeout: "5 secs" is not a duration; write .*1m30s/);
+});
+
 test("a Caliper router while Caliper is disabled is created with a warning", async () => {
   const r = await cli(["routers", "create", "--id", "cal", "--backend", "caliper", "--endpoint-url", ok.url]);
   assert.equal(r.code, 0, r.stderr);

@@ -25,6 +25,11 @@ const ROUTER_FLAGS: readonly FlagHelp[] = [
   { flag: "--enabled, --disabled", text: "deliver or keep the backlog" },
   { flag: "--auth none|basic|bearer", text: "how the endpoint authenticates us; secrets never come from flags" },
   { flag: "--username USER", text: "the basic-auth user (with --auth basic)" },
+  { flag: "--batch-size N", text: "statements per HTTP request (1: no batching)" },
+  { flag: "--batch-interval DURATION", text: "longest wait before a partial batch is sent, e.g. 200ms, 5s" },
+  { flag: "--max-retries N", text: "retries after the first attempt" },
+  { flag: "--countdown DURATION", text: "wait before a delivery is retried, e.g. 30s, 1m30s" },
+  { flag: "--http-timeout DURATION", text: "HTTP request timeout, e.g. 10s (shorter than the countdown)" },
 ];
 
 const REMOTE_ONLY = { ...REMOTE_OPTIONS } as const;
@@ -56,7 +61,9 @@ export const ROUTERS_COMMANDS = {
     options: WRITE_OPTIONS,
     help: {
       synopsis: ["routers create -f ROUTER.yaml|.json", "routers create --id ID --backend xapi|caliper --endpoint-url URL [flags]"],
-      about: "Creates a router from a file or from flags.",
+      about:
+        "Creates a router from a file or from flags. Durations, in a file (delivery.batch_interval, countdown, backoff,\n" +
+        "http_timeout) or a flag: 200ms, 30s, 1m30s, 2h, 1.5s.",
       flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
       env: [...REMOTE_ENV, ...SECRET_ENV],
     },
@@ -120,9 +127,7 @@ function warn(io: Io, warnings: readonly string[]): void {
 
 function draft(values: Record<string, unknown>, id: string | undefined): RouterDraft {
   const flags = { ...values } as Parameters<typeof routerFromFlags>[0];
-  const fromFlags = ["id", "display-name", "backend", "endpoint-url", "enabled", "disabled", "auth", "username"].some(
-    (k) => values[k] !== undefined,
-  );
+  const fromFlags = Object.keys(ROUTER_FLAG_OPTIONS).some((k) => k !== "file" && values[k] !== undefined);
   if (values["file"] !== undefined && fromFlags) throw new UsageError("give the router as -f FILE or as flags, not both");
   const d = values["file"] !== undefined ? routerFromFile(String(values["file"])) : routerFromFlags(flags);
   if (id !== undefined) {
