@@ -59,6 +59,15 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The reader went away (`| head`, a closed pager): stop quietly, as `cat` does, instead of an EPIPE stack. Exit 0:
+// what was read is what was asked for, and `set -o pipefail` scripts should not fail on it.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(EXIT.ok);
+    throw e;
+  });
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
