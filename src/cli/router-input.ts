@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { DeliverySettingsSchema, RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { DeliverySettingsSchema, RouterAuthSchema, RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { parse as parseYaml } from "yaml";
 import { durationJson, durationMessage, parseDuration } from "./duration.js";
 import { UsageError, type Io } from "./remote.js";
@@ -129,9 +129,10 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
     fields.push("enabled");
   }
   if (f.auth !== undefined) {
+    // create(), not object literals: the binary (gRPC) encoder needs typed messages for the oneof's value.
     if (f.auth === "basic")
-      r.auth = { kind: { case: "basic", value: { username: f.username ?? "", password: "" } }, hasSecret: false } as Router["auth"];
-    else if (f.auth === "bearer") r.auth = { kind: { case: "bearer", value: { token: "" } }, hasSecret: false } as Router["auth"];
+      r.auth = create(RouterAuthSchema, { kind: { case: "basic", value: { username: f.username ?? "", password: "" } } });
+    else if (f.auth === "bearer") r.auth = create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } } });
     else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic or bearer`);
     fields.push("auth");
   } else if (f.username !== undefined) throw new UsageError("--username needs --auth basic");

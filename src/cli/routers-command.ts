@@ -1,14 +1,16 @@
 /**
- * `routers list|get|create|update|delete`. create/update take a JSON or YAML file (-f) or flags (router-input.ts);
+ * `routers list|get|create|update|delete|test`. get shows every setting (router-view.ts); test asks the service to
+ * send one probe request to the endpoint (TestRouter). create/update take a JSON or YAML file (-f) or flags (router-input.ts);
  * update sends an update mask of exactly the fields given, so everything else is kept. delete needs --yes: it
  * removes the router's backlog and stored secrets.
  */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { RouterSchema, type Router, TestRouterResponseSchema } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, table, UsageError, type Io, type Remote } from "./remote.js";
+import { routerDetails } from "./router-view.js";
 import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type RouterDraft } from "./router-input.js";
 
 const SECRET_ENV = [
@@ -75,6 +77,18 @@ export const ROUTERS_COMMANDS = {
       about: "Changes exactly the fields given (an update mask): everything else is kept, an empty secret keeps the stored one.",
       flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
       env: [...REMOTE_ENV, ...SECRET_ENV],
+    },
+  },
+  test: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers test ID"],
+      about:
+        "Sends one probe request to the router's endpoint with its credentials and headers and reports the answer\n" +
+        "(TestRouter): xAPI GET <endpoint>/about, Caliper POST an envelope with no events. Nothing is stored.\n" +
+        "Exit 0 when the endpoint accepted it, 3 when it did not answer or is unavailable, 5 when it refused.",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
     },
   },
   delete: {
@@ -168,8 +182,24 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         const routerId = needId();
         const remote = connectRemote(values, io.env);
         const res = await remote.routers.getRouter({ id: routerId }, remote.callOptions);
-        print(remote, io, res.router ? [res.router] : [], true);
+        if (remote.json || !res.router) print(remote, io, res.router ? [res.router] : [], true);
+        else io.out.write(routerDetails(res.router));
         return EXIT.ok;
+      }
+      case "test": {
+        const routerId = needId();
+        const remote = connectRemote(values, io.env);
+        const res = await remote.routers.testRouter({ id: routerId }, remote.callOptions);
+        if (remote.json) io.out.write(`${JSON.stringify(toJson(TestRouterResponseSchema, res, { alwaysEmitImplicit: true }))}\n`);
+        else {
+          const ms = res.latency ? Math.round(Number(res.latency.seconds) * 1000 + res.latency.nanos / 1e6) : 0;
+          const answer = res.httpStatus === 0 ? "no answer" : `HTTP ${res.httpStatus}`;
+          io.out.write(`${res.method} ${res.url}\n${answer} in ${ms} ms: ${res.verdict}\n`);
+          if (res.xapiVersions.length > 0) io.out.write(`xAPI versions: ${res.xapiVersions.join(", ")}\n`);
+          if (!res.ok && res.detail !== "") io.out.write(`answer: ${res.detail}\n`);
+        }
+        if (res.ok) return EXIT.ok;
+        return res.httpStatus === 0 || res.httpStatus >= 500 || res.httpStatus === 429 ? EXIT.unavailable : EXIT.refused;
       }
       case "create": {
         const d = draft(values, id);
