@@ -29,7 +29,7 @@ test("a pino line becomes time, level, message and key=value fields; errors keep
     formatLogLine(line, false),
     '16:47:48.123 INFO  router created routerId=my-lrs revision=3 note="two words" changed=["enabled"]',
   );
-  assert.match(formatLogLine(line, true), /^16:47:48\.123 \u001b\[32mINFO \u001b\[0m router created/);
+  assert.ok(formatLogLine(line, true).startsWith("16:47:48.123 \u001b[32mINFO \u001b[0m router created"), "the level in colour");
   const err = JSON.stringify({
     level: 50,
     time,
