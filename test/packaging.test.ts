@@ -325,6 +325,13 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
       const r = await sh(cmd, app);
       assert.match(r.stdout, /event-routing transform --backend/, cmd);
     }
+    // The image links the bin into /usr/local/bin: run through such a link from another directory, it still finds
+    // its packages in the app's node_modules (node resolves the link's target).
+    const binDir = join(root, "usr-local-bin");
+    mkdirSync(binDir);
+    symlinkSync(bin, join(binDir, "event-routing"));
+    const linked = await exec(join(binDir, "event-routing"), ["status", "--help"], { cwd: tmpdir() });
+    assert.match(linked.stdout, /event-routing status/);
     // The image puts the same command on the PATH (npx needs a writable npm cache, which a read-only root lacks).
     assert.match(read("deploy/Dockerfile"), /^RUN ln -s \/app\/dist\/cli\/main\.js \/usr\/local\/bin\/event-routing( \\)?$/m);
     // One form in the operator docs: no `node dist/cli/main.js` left to copy.
