@@ -371,6 +371,12 @@ export const CONFIG_VARS = {
     "pino level: fatal, error, warn, info, debug, trace, silent.",
     z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]),
   ),
+  logFormat: v(
+    "LOG_FORMAT",
+    "(pretty on a terminal, else json)",
+    "json: one JSON line per log entry (pino), for machines; pretty: one readable line each, for a developer.",
+    z.enum(["json", "pretty"]).optional(),
+  ),
   logRpcs: v("LOG_RPCS", "true", "Log one line per RPC.", bool),
   deliveryEnabled: v("DELIVERY_ENABLED", "true", "Run delivery workers in this instance.", bool),
   deliveryBatchSize: v("DELIVERY_BATCH_SIZE", "100", "Default statements per HTTP request.", positiveInt.max(10_000)),

@@ -16,6 +16,7 @@ import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
 import { provideTokens } from "./startup/generated-tokens.js";
+import { prettyDestination, resolveLogFormat } from "./startup/pretty-log.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
@@ -30,13 +31,17 @@ process.once("exit", () => {
   lock?.release();
 });
 
-/** Stops what this process started (the nats-server child, the DATA_DIR lock), then exits with `code`. */
-async function exit(code: number): Promise<never> {
+/**
+ * Stops what this process started (the nats-server child, the DATA_DIR lock), then exits with `code`. `last` runs
+ * after everything is stopped, so a "stopped" log line is true when it is written.
+ */
+async function exit(code: number, last?: () => void): Promise<never> {
   if (!exiting) {
     exiting = true;
     await embedded?.stop({ graceMs: 3000 }).catch(() => embedded?.killNow());
     lock?.release();
   }
+  last?.();
   process.exit(code);
 }
 
@@ -66,7 +71,11 @@ async function main(): Promise<void> {
     }
     throw e;
   }
-  const logger = pino({ level: config.logLevel, base: { svc: "event-routing" } });
+  const logOptions = { level: config.logLevel, base: { svc: "event-routing" } };
+  const logger =
+    resolveLogFormat(config.logFormat, process.stdout.isTTY === true) === "pretty"
+      ? pino(logOptions, prettyDestination(process.stdout))
+      : pino(logOptions);
   limitHeapGrowth();
   process.on("uncaughtException", (e) => void fail(e, config, logger));
   process.on("unhandledRejection", (e) => void fail(e, config, logger));
@@ -112,12 +121,14 @@ async function main(): Promise<void> {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, "shutting down");
+      const started = Date.now();
       try {
         await service.close();
       } catch (e) {
         logger.error({ err: (e as Error).message }, "error while shutting down");
       }
-      await exit(0);
+      // The last line: an operator (or a supervisor's log) sees the shutdown completed, not just began.
+      await exit(0, () => logger.info({ signal, durationMs: Date.now() - started }, "stopped"));
     };
     // Installed before the banner is printed: whoever waits for the banner may signal at once, and a signal before
     // the handlers exist kills the process without stopping its nats-server child. `on`, not `once`: a second

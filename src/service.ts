@@ -277,6 +277,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
             deliveryDefaults: defaults,
             enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
             logger,
+            caliperSensorId: caliperSensorId(config, config.caliperSensorId),
             ...(delivery ? { status: delivery.status } : {}),
           }),
           ADMIN_SERVICE_OPTIONS,

@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -145,6 +147,155 @@ test("usage, not found, refused, not allowed and unavailable each have their exi
   assert.equal(noYes.code, 1);
   assert.match(noYes.stderr, /--yes/);
   assert.equal((await cli(["nonsense"])).code, 1);
+});
+
+test("durations as people write them: 200ms, 1m30s in a router file and a flag; a bare number names the accepted forms", async () => {
+  const yaml = file(
+    "durations.yaml",
+    `id: durations\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\ndelivery:\n  batch_interval: 200ms\n  countdown: 1m30s\n` +
+      "  backoff: [10s, 1m]\n  http_timeout: 0.5s\n",
+  );
+  const created = await cli(["routers", "create", "-f", yaml, "--json"]);
+  assert.equal(created.code, 0, created.stderr);
+  const delivery = (JSON.parse(created.stdout) as { delivery: Record<string, unknown> }).delivery;
+  assert.deepEqual(
+    {
+      batchInterval: delivery["batchInterval"],
+      countdown: delivery["countdown"],
+      backoff: delivery["backoff"],
+      httpTimeout: delivery["httpTimeout"],
+    },
+    { batchInterval: "0.200s", countdown: "90s", backoff: ["10s", "60s"], httpTimeout: "0.500s" },
+  );
+  const updated = await cli(["routers", "update", "durations", "--countdown", "2m", "--batch-size", "7", "--json"]);
+  assert.equal(updated.code, 0, updated.stderr);
+  const after = (JSON.parse(updated.stdout) as { delivery: Record<string, unknown> }).delivery;
+  assert.equal(after["countdown"], "120s");
+  assert.equal(after["batchSize"], 7);
+  assert.equal(after["batchInterval"], "0.200s", "only the flags given change");
+
+  const bare = await cli([
+    "routers",
+    "create",
+    "-f",
+    file("bare.yaml", `id: bare\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\ndelivery:\n  countdown: 30\n`),
+  ]);
+  assert.equal(bare.code, 1);
+  assert.match(bare.stderr, /delivery\.countdown: 30 has no unit; write .*200ms, 30s, 1m30s/);
+  oneLine(bare.stderr);
+  const flag = await cli(["routers", "update", "durations", "--http-timeout", "5 secs"]);
+  assert.equal(flag.code, 1);
+  assert.match(flag.stderr, /^--http-timeout: "5 secs" is not a duration; write .*1m30s/);
+});
+
+/** A real HTTP receiver for probes: /about answers with versions for the right credentials, 401 quoting them else. */
+async function probeReceiver(expectedAuth: string): Promise<{
+  url: string;
+  seen: Array<{ method: string; path: string; headers: Record<string, unknown>; body: string }>;
+  close(): Promise<void>;
+}> {
+  const seen: Array<{ method: string; path: string; headers: Record<string, unknown>; body: string }> = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (b: Buffer) => (body += b));
+    req.on("end", () => {
+      seen.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body });
+      if (req.headers.authorization !== expectedAuth) {
+        res.writeHead(401, { "content-type": "text/plain" }).end(`bad credentials: ${req.headers.authorization}`);
+      } else if (req.method === "GET" && req.url === "/xapi/about") {
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ version: ["1.0.3", "1.0.2"] }));
+      } else if (req.method === "POST" && req.url === "/caliper") {
+        res.writeHead(200).end();
+      } else res.writeHead(404).end("no such resource");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+test("routers get shows every setting; routers test sends one probe with the router's credentials and reports the answer", async () => {
+  const basic = `Basic ${Buffer.from(`probe:${SECRET}`).toString("base64")}`;
+  const lrs = await probeReceiver(basic);
+  try {
+    const yaml = file(
+      "probe.yaml",
+      `id: probe\nbackend: BACKEND_XAPI\nendpoint_url: ${lrs.url}/xapi\nenabled: false\nauth:\n  basic:\n    username: probe\n` +
+        "headers:\n  X-Tenant: tenant-key-123\nmatch_params:\n  - path: context.org_id\n    patterns: [edX, MITx]\n" +
+        "delivery:\n  batch_size: 20\n  countdown: 1m30s\n  critical_events: [edx.course.enrollment.activated]\n",
+    );
+    assert.equal((await cli(["routers", "create", "-f", yaml], { EVENT_ROUTING_ROUTER_PASSWORD: SECRET })).code, 0);
+    const get = await cli(["routers", "get", "probe"]);
+    assert.equal(get.code, 0, get.stderr);
+    for (const line of [
+      /^auth: +basic, user probe \(secret stored\)$/m,
+      /^headers: +X-Tenant \(values hidden\)$/m,
+      /^match params: +context\.org_id ~ edX \| MITx$/m,
+      /^batch size: +20$/m,
+      /^countdown: +1m30s$/m,
+      /^http timeout: +\(service default\)$/m,
+      /^critical events: +edx\.course\.enrollment\.activated$/m,
+      /^enabled: +no$/m,
+    ])
+      assert.match(get.stdout, line);
+    assert.ok(!get.stdout.includes("tenant-key-123"), "header values stay hidden");
+
+    const ok = await cli(["routers", "test", "probe"]);
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^GET ${lrs.url}/xapi/about\nHTTP 200 in \\d+ ms: an xAPI LRS answered`));
+    assert.match(ok.stdout, /^xAPI versions: 1\.0\.3, 1\.0\.2$/m);
+    assert.equal(lrs.seen.length, 1, "one probe request");
+    assert.equal(lrs.seen[0]!.headers["x-experience-api-version"], "1.0.3");
+    assert.equal(lrs.seen[0]!.headers["x-tenant"], "tenant-key-123");
+
+    // Wrong credentials: refused, exit 5, and the answer (which quotes the Authorization header) is redacted.
+    const changed = await cli(["routers", "update", "probe", "--auth", "basic", "--username", "probe"], {
+      EVENT_ROUTING_ROUTER_PASSWORD: "wrong-password",
+    });
+    assert.equal(changed.code, 0, changed.stderr);
+    const refused = await cli(["routers", "test", "probe", "--json"]);
+    assert.equal(refused.code, 5, refused.stdout + refused.stderr);
+    const res = JSON.parse(refused.stdout) as { httpStatus: number; ok: boolean; verdict: string; detail: string };
+    assert.deepEqual([res.httpStatus, res.ok], [401, false]);
+    assert.match(res.verdict, /credentials refused/);
+    assert.match(res.detail, /^bad credentials: \[redacted\]/);
+    assert.ok(!refused.stdout.includes(Buffer.from("probe:wrong-password").toString("base64")));
+
+    // Caliper: POST of an envelope with no events.
+    await cli(
+      [
+        "routers",
+        "create",
+        "--id",
+        "cal-probe",
+        "--backend",
+        "caliper",
+        "--endpoint-url",
+        `${lrs.url}/caliper`,
+        "--auth",
+        "basic",
+        "--username",
+        "probe",
+      ],
+      {
+        EVENT_ROUTING_ROUTER_PASSWORD: SECRET,
+      },
+    );
+    const cal = await cli(["routers", "test", "cal-probe"]);
+    assert.equal(cal.code, 0, cal.stdout + cal.stderr);
+    const envelope = JSON.parse(lrs.seen.at(-1)!.body) as { data: unknown[]; dataVersion: string };
+    assert.deepEqual(envelope.data, []);
+    assert.match(envelope.dataVersion, /caliper/);
+  } finally {
+    await lrs.close();
+  }
+  // Nothing listening: no answer, exit 3.
+  const closed = `http://127.0.0.1:${await freePort()}/xapi`;
+  await cli(["routers", "create", "--id", "nowhere", "--backend", "xapi", "--endpoint-url", closed]);
+  const none = await cli(["routers", "test", "nowhere"]);
+  assert.equal(none.code, 3);
+  assert.match(none.stdout, /^no answer in \d+ ms: no answer/m);
+  assert.match(none.stdout, /ECONNREFUSED/);
 });
 
 test("a Caliper router while Caliper is disabled is created with a warning", async () => {

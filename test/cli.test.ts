@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,4 +135,24 @@ test("users missing from --identities get a derived, stable external id", async 
     (outLines(r.stdout)[0]!.statements[0] as { actor: { account: { name: string } } }).actor.account.name;
   assert.match(actor(a), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   assert.equal(actor(a), actor(b));
+});
+
+test("a reader that goes away (| head) ends the CLI quietly: exit 0, no EPIPE stack", async () => {
+  // Far more output than a pipe buffers, so the CLI is still writing when the reader closes.
+  const line = JSON.stringify(JSON.parse(readFileSync(raw("edx.course.enrollment.activated.json"), "utf8")));
+  const log = join(dir, "many.log");
+  writeFileSync(log, `${line}\n`.repeat(3000));
+  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "transform", "--backend", "xapi", log], {
+    env: { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (b: Buffer) => (stderr += b));
+  const exited = once(child, "exit");
+  await once(child.stdout, "data"); // the first output, as head -1 reads it
+  child.stdout.destroy();
+  const [code, signal] = (await exited) as [number | null, string | null];
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE|Error|at /);
 });

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,7 +15,10 @@ import { after, before, describe, test } from "node:test";
 import { createUser } from "@nats-io/nkeys";
 import { parse, parseAllDocuments } from "yaml";
 import { CONFIG_VARS } from "../src/config.js";
+import { EXIT_CONFIG } from "../src/startup/startup-errors.js";
+import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { TestRedisServer } from "./support/redis-server.js";
 import { makeTlsFiles } from "./support/tls-files.js";
 
 const exec = promisify(execFile);
@@ -129,6 +132,88 @@ describe("deployment files", () => {
     );
   });
 
+  test("monitoring: compose runs Prometheus on both instances' metrics with the alert rules; Kubernetes scrapes and keeps one pod", () => {
+    // Compose: the Prometheus service mounts its configuration and the rules at the paths the configuration names.
+    const compose = composeFile() as unknown as { services: Record<string, { volumes?: string[]; environment?: Env }> };
+    const prom = compose.services["prometheus"];
+    assert.ok(prom, "a prometheus service");
+    const mounts = new Map((prom.volumes ?? []).map((v) => [v.split(":")[1]!, v.split(":")[0]!]));
+    const config = parse(read("deploy/compose/prometheus.yml")) as {
+      rule_files: string[];
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+    assert.equal(mounts.get("/etc/prometheus/prometheus.yml"), "./prometheus.yml");
+    for (const rules of config.rule_files) assert.equal(mounts.get(rules), "../prometheus/alerts.yml", rules);
+    const alerts = parse(read("deploy/prometheus/alerts.yml")) as { groups: Array<{ rules: Array<{ alert: string; expr: string }> }> };
+    const rules = alerts.groups.flatMap((g) => g.rules);
+    assert.ok(rules.length >= 5);
+    // The job the rules use is the job that scrapes; its targets are the service instances at their METRICS_PORT.
+    const job = /up\{job="([^"]+)"\}/.exec(rules.map((r) => r.expr).join("\n"))![1];
+    const scrape = config.scrape_configs.find((c) => c.job_name === job);
+    assert.ok(scrape, `a scrape job named ${job}`);
+    const instances = Object.entries(compose.services).filter(([name]) => name.startsWith("event-routing-"));
+    assert.deepEqual(
+      scrape.static_configs.flatMap((c) => c.targets).sort(),
+      instances.map(([name, svc]) => `${name}:${(svc.environment as Env)["METRICS_PORT"]}`).sort(),
+    );
+
+    // Kubernetes: the annotations and the Service's metrics port point at METRICS_PORT; a PodDisruptionBudget
+    // selects the Deployment's pods and leaves one of them up.
+    const docs = kubernetesDocs() as unknown as Array<Record<string, any>>;
+    const byKind = (kind: string) => docs.filter((d) => d["kind"] === kind);
+    const metricsPort = Number(byKind("ConfigMap")[0]!["data"]["METRICS_PORT"]);
+    const deployment = byKind("Deployment")[0]!;
+    const pod = deployment["spec"]["template"];
+    assert.equal(pod["metadata"]["annotations"]["prometheus.io/scrape"], "true");
+    assert.equal(Number(pod["metadata"]["annotations"]["prometheus.io/port"]), metricsPort);
+    const ports = pod["spec"]["containers"][0]["ports"] as Array<{ name: string; containerPort: number }>;
+    assert.equal(ports.find((p) => p.name === "metrics")?.containerPort, metricsPort);
+    const servicePorts = byKind("Service")[0]!["spec"]["ports"] as Array<{ name: string; targetPort: string }>;
+    assert.equal(servicePorts.find((p) => p.name === "metrics")?.targetPort, "metrics");
+    const pdb = byKind("PodDisruptionBudget")[0];
+    assert.ok(pdb, "a PodDisruptionBudget");
+    assert.equal(pdb["apiVersion"], "policy/v1");
+    assert.deepEqual(pdb["spec"]["selector"]["matchLabels"], deployment["spec"]["selector"]["matchLabels"]);
+    assert.ok(pdb["spec"]["minAvailable"] >= 1 && pdb["spec"]["minAvailable"] < deployment["spec"]["replicas"]);
+  });
+
+  test("systemd does not restart a configuration error; the image has a writable state directory for replay's checkpoint", () => {
+    const unit = read("deploy/systemd/event-routing.service");
+    assert.equal(EXIT_CONFIG, 2);
+    assert.match(unit, new RegExp(`^RestartPreventExitStatus=${EXIT_CONFIG}$`, "m"));
+    assert.match(unit, /^Restart=on-failure$/m);
+    const dockerfile = read("deploy/Dockerfile");
+    assert.match(dockerfile, /mkdir -p \/var\/lib\/event-routing && chown node:node \/var\/lib\/event-routing/);
+    const deployReadme = read("deploy/README.md");
+    assert.match(deployReadme, /-v event-routing-replay:\/var\/lib\/event-routing\b/);
+    assert.match(deployReadme, /event-routing replay --checkpoint \/var\/lib\/event-routing\/replay-checkpoint\.json/);
+  });
+
+  test("the event-bus producer is executable and the README's command runs with the Debian Python against a real Redis", async () => {
+    const script = "test/clients/event_bus_producer.py";
+    const { stdout: mode } = await exec("git", ["ls-files", "-s", script], { cwd: REPO });
+    assert.match(mode, /^100755 /, "git mode +x");
+    assert.match(read(script), /^#!\/usr\/bin\/python3\n/, "the Python that has python3-redis and python3-avro");
+    const command = /LMS does: `([^`]+)`/.exec(read("README.md"))?.[1] ?? "";
+    assert.ok(command?.startsWith(`${script} redis://127.0.0.1:6379 openedx-analytics fixtures DIR`), command);
+    const redis = await TestRedisServer.start();
+    try {
+      const run = command.replace("redis://127.0.0.1:6379", redis.url).replace(/DIR$/, join(ERB_FIXTURES_DIR, "raw"));
+      // A python3 first on the PATH without the modules (a virtualenv, pyenv) must not matter.
+      const shim = mkdtempSync(join(tmpdir(), "er-pyshim-"));
+      writeFileSync(join(shim, "python3"), "#!/bin/sh\necho 'not this python' >&2; exit 1\n", { mode: 0o755 });
+      const { stdout } = await exec("bash", ["-c", run], { cwd: REPO, env: { ...process.env, PATH: `${shim}:${process.env["PATH"]}` } });
+      rmSync(shim, { recursive: true, force: true });
+      const lines = stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { entry_id: string });
+      assert.ok(lines.length > 10 && lines.every((l) => /^\d+-\d+$/.test(l.entry_id)));
+    } finally {
+      await redis.close();
+    }
+  });
+
   test("the NATS configurations are valid for nats-server (accounts, NKey users, TLS files)", async () => {
     const bin = process.env["NATS_SERVER_BIN"] ?? "nats-server";
     const key = () => createUser().getPublicKey();
@@ -221,7 +306,7 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     const help = await exec("node", ["dist/main.js", "--help"], { cwd: app });
     assert.match(help.stdout, /NATS_URL/);
     const usage = await exec("node", ["dist/cli/main.js", "--help"], { cwd: app });
-    assert.match(usage.stderr, /transform --backend/);
+    assert.match(usage.stdout, /transform --backend/);
     const event = {
       name: "edx.course.enrollment.activated",
       timestamp: "2023-07-10T09:23:10.354202+00:00",
@@ -233,6 +318,31 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
     // One line per input: {input, event, statements}.
     const { statements } = JSON.parse(out.stdout) as { statements: Array<{ verb: { id: string } }> };
     assert.equal(statements[0]?.verb.id, "http://adlnet.gov/expapi/verbs/registered");
+  });
+
+  test("the CLI runs the build in a production install: the package's bin, npm run cli, and the image's command", async () => {
+    const pkg = JSON.parse(read("package.json")) as { bin: Record<string, string> };
+    assert.deepEqual(pkg.bin, { "event-routing": "dist/cli/main.js" });
+    const bin = join(app, "dist/cli/main.js");
+    assert.match(readFileSync(bin, "utf8"), /^#!\/usr\/bin\/env node\n/, "a shebang");
+    assert.ok((statSync(bin).mode & 0o111) !== 0, "executable");
+    // tsx is not installed here: before the bin, `npm run cli` failed with ERR_MODULE_NOT_FOUND.
+    for (const cmd of ["./dist/cli/main.js --help", "npm run -s cli -- --help", "npx --offline event-routing --help"]) {
+      const r = await sh(cmd, app);
+      assert.match(r.stdout, /event-routing transform --backend/, cmd);
+    }
+    // The image links the bin into /usr/local/bin: run through such a link from another directory, it still finds
+    // its packages in the app's node_modules (node resolves the link's target).
+    const binDir = join(root, "usr-local-bin");
+    mkdirSync(binDir);
+    symlinkSync(bin, join(binDir, "event-routing"));
+    const linked = await exec(join(binDir, "event-routing"), ["status", "--help"], { cwd: tmpdir() });
+    assert.match(linked.stdout, /event-routing status/);
+    // The image puts the same command on the PATH (npx needs a writable npm cache, which a read-only root lacks).
+    assert.match(read("deploy/Dockerfile"), /^RUN ln -s \/app\/dist\/cli\/main\.js \/usr\/local\/bin\/event-routing( \\)?$/m);
+    // One form in the operator docs: no `node dist/cli/main.js` left to copy.
+    for (const doc of ["README.md", "docs/operations.md", "deploy/README.md", "deploy/kubernetes/event-routing.yaml"])
+      assert.doesNotMatch(read(doc), /node dist\/cli\/main\.js/, doc);
   });
 
   test("node dist/main.js serves against NATS: the image's health check says SERVING, reflection lists the services; SIGTERM exits 0", async () => {

@@ -4,6 +4,8 @@
  */
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { durationFromMs } from "@bufbuild/protobuf/wkt";
+import { probeRouter } from "../delivery/router-probe.js";
 import { ValidationError } from "../errors.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterStatusProvider } from "../routing/router-status.js";
@@ -29,6 +31,8 @@ export interface RouterAdminServiceDeps {
   readonly enabledBackends?: ReadonlySet<BackendName>;
   /** Router changes applied are logged (id and changed field names, never values of secrets). */
   readonly logger?: Logger;
+  /** TestRouter's Caliper envelope sensor (CALIPER_SENSOR_ID, else LMS_ROOT_URL), as delivery sends it. */
+  readonly caliperSensorId?: string;
 }
 
 export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceImpl<typeof RouterAdminService> {
@@ -86,6 +90,25 @@ export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceI
       await store.delete(id);
       deps.logger?.info({ routerId: id }, "router deleted (its consumer, backlog and secrets are removed)");
       return {};
+    },
+
+    async testRouter(req) {
+      const router = await store.fetch(validateRouterId(req.id));
+      const r = await probeRouter(router, {
+        timeoutMs: router.delivery.httpTimeoutMs ?? defaults.httpTimeoutMs,
+        caliperSensorId: deps.caliperSensorId ?? "event-routing",
+      });
+      deps.logger?.info({ routerId: router.id, url: r.url, httpStatus: r.httpStatus, ok: r.ok }, "router tested");
+      return {
+        method: r.method,
+        url: r.url,
+        httpStatus: r.httpStatus,
+        ok: r.ok,
+        verdict: r.verdict,
+        detail: r.detail,
+        xapiVersions: [...r.xapiVersions],
+        latency: durationFromMs(Math.round(r.latencyMs)),
+      };
     },
 
     async getRouterStatus(req) {

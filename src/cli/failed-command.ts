@@ -7,22 +7,69 @@ import { parseArgs } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FailedFilterSchema, FailedStatementSchema, type FailedFilter } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
 
-export const FAILED_USAGE = `  npm run cli -- failed list [--router ID] [--event NAME] [--since TIME] [--until TIME] [--limit N]
-  npm run cli -- failed retry (ID... | --router ID | --event NAME | --since/--until TIME | --all)
-  npm run cli -- failed purge (ID... | filters | --all) --yes
-`;
-
-const FILTER_OPTIONS = {
+const FILTERS = {
   router: { type: "string" },
   event: { type: "string" },
   since: { type: "string" },
   until: { type: "string" },
-  limit: { type: "string" },
-  all: { type: "boolean", default: false },
-  yes: { type: "boolean", default: false },
 } as const;
+
+const FILTER_FLAGS: readonly FlagHelp[] = [
+  { flag: "--router ID", text: "only this router's statements" },
+  { flag: "--event NAME", text: "only statements of this edX event" },
+  { flag: "--since TIME", text: "failed at or after this ISO 8601 time, e.g. 2026-01-31T12:00:00Z" },
+  { flag: "--until TIME", text: "failed before this ISO 8601 time" },
+];
+
+const LIST_OPTIONS = { ...REMOTE_OPTIONS, ...FILTERS, limit: { type: "string" } } as const;
+const RETRY_OPTIONS = { ...REMOTE_OPTIONS, ...FILTERS, all: { type: "boolean", default: false } } as const;
+const PURGE_OPTIONS = { ...RETRY_OPTIONS, yes: { type: "boolean", default: false } } as const;
+const ALL_OPTIONS = { ...LIST_OPTIONS, ...PURGE_OPTIONS } as const;
+
+/** Each subcommand: the options its parser accepts and its --help. */
+export const FAILED_COMMANDS = {
+  list: {
+    options: LIST_OPTIONS,
+    help: {
+      synopsis: ["failed list [--router ID] [--event NAME] [--since TIME] [--until TIME] [--limit N]"],
+      about: "Statements kept in the failed stream: id, router, event, attempts, HTTP status, time, last error.",
+      flags: [...FILTER_FLAGS, { flag: "--limit N", text: "at most N statements (default 100)" }, ...REMOTE_FLAGS],
+      env: REMOTE_ENV,
+    },
+  },
+  retry: {
+    options: RETRY_OPTIONS,
+    help: {
+      synopsis: ["failed retry (ID... | --router ID | --event NAME | --since/--until TIME | --all)"],
+      about: "Sends failed statements for delivery again: by id, by filter, or all of them.",
+      flags: [...FILTER_FLAGS, { flag: "--all", text: "every failed statement" }, ...REMOTE_FLAGS],
+      env: REMOTE_ENV,
+    },
+  },
+  purge: {
+    options: PURGE_OPTIONS,
+    help: {
+      synopsis: ["failed purge (ID... | filters | --all) --yes"],
+      about: "Deletes failed statements: the only copy of business-critical statements.",
+      flags: [
+        ...FILTER_FLAGS,
+        { flag: "--all", text: "every failed statement" },
+        { flag: "--yes", text: "confirm the deletion" },
+        ...REMOTE_FLAGS,
+      ],
+      env: REMOTE_ENV,
+    },
+  },
+} satisfies Record<string, { options: Record<string, unknown>; help: CommandHelp }>;
+
+type FailedSub = keyof typeof FAILED_COMMANDS;
+
+export const FAILED_USAGE = Object.values(FAILED_COMMANDS)
+  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
+  .join("");
 
 function time(flag: string, v: string | undefined) {
   if (v === undefined) return undefined;
@@ -57,9 +104,15 @@ function ids(positionals: readonly string[]): bigint[] {
 
 export async function runFailed(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
+  const known = sub !== undefined && Object.hasOwn(FAILED_COMMANDS, sub) ? (sub as FailedSub) : undefined;
+  if (wantsHelp(args)) {
+    io.out.write(known ? renderHelp(FAILED_COMMANDS[known].help) : `Usage:\n${FAILED_USAGE}\nfailed SUBCOMMAND --help for its flags.\n`);
+    return EXIT.ok;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...REMOTE_OPTIONS, ...FILTER_OPTIONS },
+    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
+    options: (known ? FAILED_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
@@ -105,11 +158,11 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
       case "retry":
       case "purge": {
         const idList = ids(positionals);
-        const choices = [idList.length > 0, filter !== undefined, values.all].filter(Boolean).length;
+        const choices = [idList.length > 0, filter !== undefined, values.all === true].filter(Boolean).length;
         if (choices !== 1) throw new UsageError(`failed ${sub}: give ids, or filters, or --all (exactly one of them)`);
         if (sub === "purge" && !values.yes) throw new UsageError("failed purge deletes the only copy of these statements: add --yes");
         const remote = connectRemote(values, io.env);
-        const req = { ids: idList, ...(filter ? { filter } : {}), all: values.all };
+        const req = { ids: idList, ...(filter ? { filter } : {}), all: values.all === true };
         const res =
           sub === "retry"
             ? await remote.events.retryFailed(req, remote.callOptions)

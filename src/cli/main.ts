@@ -1,31 +1,35 @@
+#!/usr/bin/env node
 /**
- * `npm run cli -- <command>`. Offline tools: `transform` prints what the service would publish for event files,
+ * `event-routing <command>` (the package's bin: this file, built into dist/cli/main.js; `npm run cli --` runs the
+ * sources with tsx in a development install, else the build). Offline tools: `transform` prints what the service would publish for event files,
  * with no NATS; `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
  * `replay` sends tracking logs to a running service (or transforms them offline), resumably.
  * Operator commands talk to a running service over gRPC (EVENT_ROUTING_URL, EVENT_ROUTING_TOKEN; remote.ts has
  * the exit codes): status, routers, failed, identities, courses.
  */
 import { runFailed, FAILED_USAGE } from "./failed-command.js";
+import { EXIT_CODES, PROGRAM } from "./help.js";
 import { IMPORT_USAGE, runImport } from "./import-command.js";
-import { runInspect } from "./inspect-command.js";
+import { INSPECT_COMMAND, runInspect } from "./inspect-command.js";
 import { runReplay } from "./replay/replay-command.js";
-import { REPLAY_USAGE } from "./replay/replay-options.js";
 import { REJECTED_USAGE, runRejected } from "./rejected-command.js";
 import { EXIT, type Io } from "./remote.js";
 import { ROUTERS_USAGE, runRouters } from "./routers-command.js";
-import { runStatus } from "./status-command.js";
-import { runTransform } from "./transform-command.js";
+import { runStatus, STATUS_COMMAND } from "./status-command.js";
+import { runTransform, TRANSFORM_COMMAND } from "./transform-command.js";
 
-const USAGE = `Usage:
-  npm run cli -- transform --backend xapi|caliper [--lms-root-url URL] [--transformer-version V]
-                           [--identities FILE.csv] [--courses FILE.csv] FILE... (- for stdin; one event per file or per line)
-  npm run cli -- inspect [--nats-url URL]
-${REPLAY_USAGE}
+const USAGE = `Usage: ${PROGRAM} COMMAND [options]     (${PROGRAM} COMMAND [SUBCOMMAND] --help: its flags and environment)
+
+Offline (no service):
+  ${PROGRAM} ${TRANSFORM_COMMAND.help.synopsis[0]}
+  ${PROGRAM} ${INSPECT_COMMAND.help.synopsis[0]}
+Tracking logs into a running service (or offline):
+  ${PROGRAM} replay [options] FILE|DIR|GLOB|- ...
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
-  npm run cli -- status [ROUTER_ID]
+  ${PROGRAM} ${STATUS_COMMAND.help.synopsis[0]}
 ${ROUTERS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}
-Exit codes: 0 ok, 1 usage, 2 not found, 3 unavailable, 4 not allowed (token), 5 refused (invalid, exists, conflict), 6 other.
+${EXIT_CODES}
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -49,10 +53,22 @@ async function main(argv: string[]): Promise<number> {
     case "identities":
     case "courses":
       return runImport(command, rest, io);
-    default:
-      process.stderr.write(USAGE);
-      return command === "--help" || command === "-h" ? EXIT.ok : EXIT.usage;
+    default: {
+      // Asked for: the answer, on stdout (pipes into less or grep). A wrong command: the usage is the error.
+      const asked = command === "--help" || command === "-h" || command === "help";
+      (asked ? process.stdout : process.stderr).write(USAGE);
+      return asked ? EXIT.ok : EXIT.usage;
+    }
   }
+}
+
+// The reader went away (`| head`, a closed pager): stop quietly, as `cat` does, instead of an EPIPE stack. Exit 0:
+// what was read is what was asked for, and `set -o pipefail` scripts should not fail on it.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE") process.exit(EXIT.ok);
+    throw e;
+  });
 }
 
 main(process.argv.slice(2)).then(

@@ -1,15 +1,17 @@
 /**
  * A router for CreateRouter / UpdateRouter from a JSON or YAML file (the Router message in protobuf JSON, with
  * snake_case or camelCase names; unknown fields are an error, so a typo never silently keeps a default) or from
- * flags. Secrets (basic password, bearer token) never come from flags, which end up in shell history and `ps`:
+ * flags. Durations (delivery.batch_interval, countdown, backoff, http_timeout, and their flags) as people write
+ * them: 200ms, 30s, 1m30s (duration.ts). Secrets (basic password, bearer token) never come from flags, which end up in shell history and `ps`:
  * they come from the file, from EVENT_ROUTING_ROUTER_PASSWORD / EVENT_ROUTING_ROUTER_TOKEN, or from a prompt that
  * does not echo.
  */
 import { readFileSync } from "node:fs";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { DeliverySettingsSchema, RouterAuthSchema, RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { parse as parseYaml } from "yaml";
+import { durationJson, durationMessage, parseDuration } from "./duration.js";
 import { UsageError, type Io } from "./remote.js";
 
 export const ROUTER_FLAG_OPTIONS = {
@@ -22,7 +24,40 @@ export const ROUTER_FLAG_OPTIONS = {
   disabled: { type: "boolean" },
   auth: { type: "string" },
   username: { type: "string" },
+  "batch-size": { type: "string" },
+  "batch-interval": { type: "string" },
+  "max-retries": { type: "string" },
+  countdown: { type: "string" },
+  "http-timeout": { type: "string" },
 } as const;
+
+/** The delivery flags: flag, DeliverySettings field (snake_case, the update mask path under delivery.), kind. */
+const DELIVERY_FLAGS = [
+  ["batch-size", "batch_size", "count"],
+  ["batch-interval", "batch_interval", "duration"],
+  ["max-retries", "max_retries", "count"],
+  ["countdown", "countdown", "duration"],
+  ["http-timeout", "http_timeout", "duration"],
+] as const;
+
+/** DeliverySettings fields that are google.protobuf.Duration (one list: backoff), by either JSON name. */
+const DURATION_FIELDS = new Set(["batch_interval", "batchInterval", "countdown", "backoff", "http_timeout", "httpTimeout"]);
+
+/**
+ * A router file's delivery durations in any form parseDuration reads, rewritten to protobuf JSON for fromJson
+ * (which reads only "0.2s" and says nothing of the other forms).
+ */
+function normalizeDurations(doc: Record<string, unknown>): void {
+  const delivery = doc["delivery"];
+  if (delivery === null || typeof delivery !== "object" || Array.isArray(delivery)) return;
+  const d = delivery as Record<string, unknown>;
+  for (const [key, value] of Object.entries(d)) {
+    if (!DURATION_FIELDS.has(key) || value === null) continue;
+    d[key] = Array.isArray(value)
+      ? value.map((v, i) => durationJson(parseDuration(v, `delivery.${key}[${i}]`)))
+      : durationJson(parseDuration(value, `delivery.${key}`));
+  }
+}
 
 export interface RouterFlags {
   file?: string | undefined;
@@ -34,6 +69,11 @@ export interface RouterFlags {
   disabled?: boolean | undefined;
   auth?: string | undefined;
   username?: string | undefined;
+  "batch-size"?: string | undefined;
+  "batch-interval"?: string | undefined;
+  "max-retries"?: string | undefined;
+  countdown?: string | undefined;
+  "http-timeout"?: string | undefined;
 }
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -59,6 +99,7 @@ export function routerFromFile(path: string): RouterDraft {
   }
   if (doc === null || typeof doc !== "object" || Array.isArray(doc)) throw new UsageError(`${path}: expected one router object`);
   try {
+    normalizeDurations(doc as Record<string, unknown>);
     return { router: fromJson(RouterSchema, doc as JsonValue), fields: Object.keys(doc).map(snake) };
   } catch (e) {
     throw new UsageError(`${path}: ${(e as Error).message}`);
@@ -88,12 +129,33 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
     fields.push("enabled");
   }
   if (f.auth !== undefined) {
+    // create(), not object literals: the binary (gRPC) encoder needs typed messages for the oneof's value.
     if (f.auth === "basic")
-      r.auth = { kind: { case: "basic", value: { username: f.username ?? "", password: "" } }, hasSecret: false } as Router["auth"];
-    else if (f.auth === "bearer") r.auth = { kind: { case: "bearer", value: { token: "" } }, hasSecret: false } as Router["auth"];
+      r.auth = create(RouterAuthSchema, { kind: { case: "basic", value: { username: f.username ?? "", password: "" } } });
+    else if (f.auth === "bearer") r.auth = create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } } });
     else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic or bearer`);
     fields.push("auth");
   } else if (f.username !== undefined) throw new UsageError("--username needs --auth basic");
+  for (const [flag, field, kind] of DELIVERY_FLAGS) {
+    const value = f[flag];
+    if (value === undefined) continue;
+    r.delivery ??= create(DeliverySettingsSchema, {});
+    if (kind === "duration") {
+      let ns: bigint;
+      try {
+        ns = parseDuration(value, `--${flag}`);
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      r.delivery[field === "batch_interval" ? "batchInterval" : field === "countdown" ? "countdown" : "httpTimeout"] = durationMessage(ns);
+    } else {
+      const n = Number(value);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new UsageError(`--${flag} ${value}: expected a whole number`);
+      if (field === "batch_size") r.delivery.batchSize = n;
+      else r.delivery.maxRetries = n;
+    }
+    fields.push(`delivery.${field}`);
+  }
   return { router: r, fields };
 }
 

@@ -1,22 +1,112 @@
 /**
- * `routers list|get|create|update|delete`. create/update take a JSON or YAML file (-f) or flags (router-input.ts);
+ * `routers list|get|create|update|delete|test`. get shows every setting (router-view.ts); test asks the service to
+ * send one probe request to the endpoint (TestRouter). create/update take a JSON or YAML file (-f) or flags (router-input.ts);
  * update sends an update mask of exactly the fields given, so everything else is kept. delete needs --yes: it
  * removes the router's backlog and stored secrets.
  */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { RouterSchema, type Router, TestRouterResponseSchema } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, table, UsageError, type Io, type Remote } from "./remote.js";
+import { routerDetails } from "./router-view.js";
 import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type RouterDraft } from "./router-input.js";
 
-export const ROUTERS_USAGE = `  npm run cli -- routers list
-  npm run cli -- routers get ID
-  npm run cli -- routers create (-f ROUTER.yaml|.json | --id ID --backend xapi|caliper --endpoint-url URL
-                                 [--display-name N] [--enabled|--disabled] [--auth none|basic|bearer] [--username U])
-  npm run cli -- routers update ID (-f FILE | flags as create)
-  npm run cli -- routers delete ID --yes
-`;
+const SECRET_ENV = [
+  ["EVENT_ROUTING_ROUTER_PASSWORD", "the basic-auth password (else from the file, else a prompt on a terminal)"],
+  ["EVENT_ROUTING_ROUTER_TOKEN", "the bearer token (else from the file, else a prompt on a terminal)"],
+] as const;
+
+const ROUTER_FLAGS: readonly FlagHelp[] = [
+  { flag: "-f, --file FILE", text: "the router as JSON or YAML: the Router message in protobuf JSON (snake_case or camelCase)" },
+  { flag: "--id ID", text: "the router id" },
+  { flag: "--display-name NAME", text: "a name for people" },
+  { flag: "--backend xapi|caliper", text: "what the router receives" },
+  { flag: "--endpoint-url URL", text: "the LRS base URL (xAPI: /statements is added) or the Caliper endpoint" },
+  { flag: "--enabled, --disabled", text: "deliver or keep the backlog" },
+  { flag: "--auth none|basic|bearer", text: "how the endpoint authenticates us; secrets never come from flags" },
+  { flag: "--username USER", text: "the basic-auth user (with --auth basic)" },
+  { flag: "--batch-size N", text: "statements per HTTP request (1: no batching)" },
+  { flag: "--batch-interval DURATION", text: "longest wait before a partial batch is sent, e.g. 200ms, 5s" },
+  { flag: "--max-retries N", text: "retries after the first attempt" },
+  { flag: "--countdown DURATION", text: "wait before a delivery is retried, e.g. 30s, 1m30s" },
+  { flag: "--http-timeout DURATION", text: "HTTP request timeout, e.g. 10s (shorter than the countdown)" },
+];
+
+const REMOTE_ONLY = { ...REMOTE_OPTIONS } as const;
+const WRITE_OPTIONS = { ...REMOTE_OPTIONS, ...ROUTER_FLAG_OPTIONS } as const;
+const DELETE_OPTIONS = { ...REMOTE_OPTIONS, yes: { type: "boolean", default: false } } as const;
+const ALL_OPTIONS = { ...WRITE_OPTIONS, ...DELETE_OPTIONS } as const;
+
+/** Each subcommand: the options its parser accepts and its --help (test/cli-help.test.ts holds them together). */
+export const ROUTERS_COMMANDS = {
+  list: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers list"],
+      about: "Every router: id, backend, enabled, endpoint, auth, revision.",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
+    },
+  },
+  get: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers get ID"],
+      about: "One router with every setting (secrets are never shown).",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
+    },
+  },
+  create: {
+    options: WRITE_OPTIONS,
+    help: {
+      synopsis: ["routers create -f ROUTER.yaml|.json", "routers create --id ID --backend xapi|caliper --endpoint-url URL [flags]"],
+      about:
+        "Creates a router from a file or from flags. Durations, in a file (delivery.batch_interval, countdown, backoff,\n" +
+        "http_timeout) or a flag: 200ms, 30s, 1m30s, 2h, 1.5s.",
+      flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
+      env: [...REMOTE_ENV, ...SECRET_ENV],
+    },
+  },
+  update: {
+    options: WRITE_OPTIONS,
+    help: {
+      synopsis: ["routers update ID (-f FILE | flags as for create)"],
+      about: "Changes exactly the fields given (an update mask): everything else is kept, an empty secret keeps the stored one.",
+      flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
+      env: [...REMOTE_ENV, ...SECRET_ENV],
+    },
+  },
+  test: {
+    options: REMOTE_ONLY,
+    help: {
+      synopsis: ["routers test ID"],
+      about:
+        "Sends one probe request to the router's endpoint with its credentials and headers and reports the answer\n" +
+        "(TestRouter): xAPI GET <endpoint>/about, Caliper POST an envelope with no events. Nothing is stored.\n" +
+        "Exit 0 when the endpoint accepted it, 3 when it did not answer or is unavailable, 5 when it refused.",
+      flags: REMOTE_FLAGS,
+      env: REMOTE_ENV,
+    },
+  },
+  delete: {
+    options: DELETE_OPTIONS,
+    help: {
+      synopsis: ["routers delete ID --yes"],
+      about: "Deletes the router with its undelivered statements and stored secrets.",
+      flags: [{ flag: "--yes", text: "confirm: the backlog and the secrets are removed" }, ...REMOTE_FLAGS],
+      env: REMOTE_ENV,
+    },
+  },
+} satisfies Record<string, { options: Record<string, unknown>; help: CommandHelp }>;
+
+type RoutersSub = keyof typeof ROUTERS_COMMANDS;
+
+export const ROUTERS_USAGE = Object.values(ROUTERS_COMMANDS)
+  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
+  .join("");
 
 function authName(r: Router): string {
   const k = r.auth?.kind;
@@ -51,9 +141,7 @@ function warn(io: Io, warnings: readonly string[]): void {
 
 function draft(values: Record<string, unknown>, id: string | undefined): RouterDraft {
   const flags = { ...values } as Parameters<typeof routerFromFlags>[0];
-  const fromFlags = ["id", "display-name", "backend", "endpoint-url", "enabled", "disabled", "auth", "username"].some(
-    (k) => values[k] !== undefined,
-  );
+  const fromFlags = Object.keys(ROUTER_FLAG_OPTIONS).some((k) => k !== "file" && values[k] !== undefined);
   if (values["file"] !== undefined && fromFlags) throw new UsageError("give the router as -f FILE or as flags, not both");
   const d = values["file"] !== undefined ? routerFromFile(String(values["file"])) : routerFromFlags(flags);
   if (id !== undefined) {
@@ -66,9 +154,15 @@ function draft(values: Record<string, unknown>, id: string | undefined): RouterD
 
 export async function runRouters(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
+  const known = sub !== undefined && Object.hasOwn(ROUTERS_COMMANDS, sub) ? (sub as RoutersSub) : undefined;
+  if (wantsHelp(args)) {
+    io.out.write(known ? renderHelp(ROUTERS_COMMANDS[known].help) : `Usage:\n${ROUTERS_USAGE}\nrouters SUBCOMMAND --help for its flags.\n`);
+    return EXIT.ok;
+  }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { ...REMOTE_OPTIONS, ...ROUTER_FLAG_OPTIONS, yes: { type: "boolean", default: false } },
+    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
+    options: (known ? ROUTERS_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
     allowPositionals: true,
     strict: true,
   });
@@ -88,8 +182,24 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         const routerId = needId();
         const remote = connectRemote(values, io.env);
         const res = await remote.routers.getRouter({ id: routerId }, remote.callOptions);
-        print(remote, io, res.router ? [res.router] : [], true);
+        if (remote.json || !res.router) print(remote, io, res.router ? [res.router] : [], true);
+        else io.out.write(routerDetails(res.router));
         return EXIT.ok;
+      }
+      case "test": {
+        const routerId = needId();
+        const remote = connectRemote(values, io.env);
+        const res = await remote.routers.testRouter({ id: routerId }, remote.callOptions);
+        if (remote.json) io.out.write(`${JSON.stringify(toJson(TestRouterResponseSchema, res, { alwaysEmitImplicit: true }))}\n`);
+        else {
+          const ms = res.latency ? Math.round(Number(res.latency.seconds) * 1000 + res.latency.nanos / 1e6) : 0;
+          const answer = res.httpStatus === 0 ? "no answer" : `HTTP ${res.httpStatus}`;
+          io.out.write(`${res.method} ${res.url}\n${answer} in ${ms} ms: ${res.verdict}\n`);
+          if (res.xapiVersions.length > 0) io.out.write(`xAPI versions: ${res.xapiVersions.join(", ")}\n`);
+          if (!res.ok && res.detail !== "") io.out.write(`answer: ${res.detail}\n`);
+        }
+        if (res.ok) return EXIT.ok;
+        return res.httpStatus === 0 || res.httpStatus >= 500 || res.httpStatus === 429 ? EXIT.unavailable : EXIT.refused;
       }
       case "create": {
         const d = draft(values, id);
@@ -122,7 +232,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         return EXIT.ok;
       }
       default:
-        throw new UsageError(`routers: expected list, get, create, update or delete\n${ROUTERS_USAGE}`);
+        throw new UsageError(`routers: expected ${Object.keys(ROUTERS_COMMANDS).join(", ")}\n${ROUTERS_USAGE}`);
     }
   });
 }

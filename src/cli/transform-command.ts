@@ -12,6 +12,7 @@ import type { Writable } from "node:stream";
 import { transformEvent, type PipelineDeps } from "../ingest/emit-pipeline.js";
 import { EventParseError, parseEventJson, type EdxEvent } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
+import { type CommandHelp, renderHelp, wantsHelp } from "./help.js";
 import { OFFLINE_ARG_OPTIONS, offlinePipeline } from "./offline-pipeline.js";
 import { discoverInputs, STDIN, type InputFile } from "./replay/inputs.js";
 import { readInput } from "./replay/line-sources.js";
@@ -20,12 +21,34 @@ import { readInput } from "./replay/line-sources.js";
 const WHOLE_FILE_MAX_BYTES = 4 * 1024 * 1024;
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
+export const TRANSFORM_COMMAND = {
+  options: { backend: { type: "string" }, ...OFFLINE_ARG_OPTIONS } as const,
+  help: {
+    synopsis: ["transform --backend xapi|caliper [options] FILE... (- for stdin)"],
+    about:
+      "Prints what the service would publish for each event, with no NATS and no service: one JSON line per event,\n" +
+      "naming its input (FILE or FILE:LINE). An input is one JSON event or a log with one event per line (.gz too).\n" +
+      "Exit 0 when every event parsed, 1 otherwise, 2 on bad usage.",
+    flags: [
+      { flag: "--backend xapi|caliper", text: "which statements to print" },
+      { flag: "--lms-root-url URL", text: "the LMS root URL (default $LMS_ROOT_URL)" },
+      { flag: "--transformer-version V", text: "the transformer version in statements (default $TRANSFORMER_VERSION)" },
+      { flag: "--identities FILE.csv", text: "learners: user_id,username,external_id,email" },
+      { flag: "--courses FILE.csv", text: "course names: course_id,name" },
+    ],
+    env: [
+      ["IDENTITY_HMAC_SECRET", "as the service has it, so learners missing from --identities get the service's ids"],
+      ["LMS_ROOT_URL, TRANSFORMER_VERSION", "defaults for the flags; the service's other transform settings apply too"],
+    ],
+  },
+} satisfies { options: Record<string, unknown>; help: CommandHelp };
+
 export async function runTransform(args: string[], out: Writable, err: Writable): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: { backend: { type: "string" }, ...OFFLINE_ARG_OPTIONS },
-  });
+  if (wantsHelp(args)) {
+    out.write(renderHelp(TRANSFORM_COMMAND.help));
+    return 0;
+  }
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: TRANSFORM_COMMAND.options });
   const backend = values.backend as BackendName | undefined;
   if (backend !== "xapi" && backend !== "caliper") {
     err.write("--backend must be xapi or caliper\n");
