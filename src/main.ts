@@ -4,7 +4,9 @@
  *
  * The embedded nats-server never outlives this process: every way out (a failed start, a bad setting found after
  * the child started, a port in use, an uncaught error, a signal) goes through `exit()`, which stops the child
- * first, and a synchronous exit hook SIGKILLs it if anything else ends the process. Errors an operator can fix
+ * first, and a synchronous exit hook SIGKILLs it if anything else ends the process. When nothing in this process
+ * runs any more (SIGKILL, the OOM killer), the kernel's parent-death signal stops the child, and the next start
+ * stops any server still left on the store before it starts its own (orphaned-nats-server.ts). Errors an operator can fix
  * (settings, ports, files, an unreachable NATS) print one line without a stack (startup-errors.ts); only bugs
  * print a stack.
  */
@@ -16,6 +18,7 @@ import { startService } from "./service.js";
 import { bannerFields, bannerText, LISTENING_MESSAGE } from "./startup/banner.js";
 import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
+import { stopOrphanedNatsServers } from "./startup/orphaned-nats-server.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
 
@@ -74,11 +77,16 @@ async function main(): Promise<void> {
     let natsUrl = config.natsUrl;
     if (!natsUrl) {
       // Before the child starts: a second service on this store directory must not start another server on it.
-      lock = acquireDataDirLock(config.dataDir);
+      lock = await acquireDataDirLock(config.dataDir);
       const storeDir = resolve(join(config.dataDir, "nats"));
+      // The lock is ours, so a nats-server still on the store was left by a killed service: stop it first.
+      for (const pid of await stopOrphanedNatsServers(storeDir, storeDir)) {
+        logger.warn({ pid, store: storeDir }, "stopped a nats-server left running by a killed event-routing");
+      }
       embedded = await NatsServerProcess.start({
         bin: config.natsServerBin,
         storeDir,
+        dieWithParent: true,
         ...(config.natsMonitorPort !== undefined ? { monitorPort: config.natsMonitorPort } : {}),
       });
       natsUrl = embedded.url;

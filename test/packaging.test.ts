@@ -28,8 +28,12 @@ const read = (path: string) => readFileSync(join(REPO, path), "utf8");
 const BUILD_INSTALL = "npm ci --no-audit --no-fund";
 const BUILD = "npm run build";
 const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
-/** The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. */
-const START = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start.split(" ");
+/**
+ * The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. The
+ * script `exec`s it, so npm's SIGTERM reaches node rather than the shell npm runs scripts in.
+ */
+const START_SCRIPT = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start;
+const START = START_SCRIPT.replace(/^exec /, "").split(" ");
 const HEALTHCHECK = ["node", "dist/healthcheck.js"];
 
 type Env = Record<string, string>;

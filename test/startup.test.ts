@@ -11,7 +11,9 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { NatsServerProcess } from "../src/nats/nats-server-process.js";
 import { bannerText } from "../src/startup/banner.js";
+import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from "../src/startup/data-dir-lock.js";
 import { HEAP_GROWING_PERCENT, heapGrowthFlag } from "../src/startup/heap-growth.js";
 import { freePort } from "./support/free-port.js";
 import { onTestExit } from "./support/nats-server.js";
@@ -199,6 +201,85 @@ test("a lock left by a killed service is stale and taken over", async () => {
   await r.line(/event-routing listening/);
   r.child.kill("SIGTERM");
   assert.equal(await r.exited, 0);
+});
+
+test("a service killed by SIGKILL leaves no nats-server behind: the next start on the DATA_DIR runs exactly one", async () => {
+  const dir = dataDir();
+  const first = run({ DATA_DIR: dir });
+  const oldNats = Number((await first.line(/started embedded nats-server/))["pid"]);
+  await first.line(/event-routing listening/);
+  first.child.kill("SIGKILL");
+  await first.exited;
+  const second = run({ DATA_DIR: dir });
+  try {
+    const started = await second.line(/started embedded nats-server/);
+    await second.line(/event-routing listening/);
+    assert.deepEqual(natsServersUsing(dir), [Number(started["pid"])], "only the new start's nats-server runs on the store");
+    assert.throws(() => process.kill(oldNats, 0), "the killed service's nats-server is gone");
+  } finally {
+    second.child.kill("SIGTERM");
+    assert.equal(await second.exited, 0);
+  }
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("a nats-server left running on the store (its service killed) is stopped before the next start runs its own", {
+  timeout: 90_000,
+}, async () => {
+  const dir = dataDir();
+  // What a killed service leaves when nothing stopped its child: a server on DATA_DIR/nats with its ports file there.
+  const orphan = await NatsServerProcess.start({ bin: "nats-server", storeDir: join(dir, "nats") });
+  onTestExit(() => orphan.killNow());
+  assert.deepEqual(natsServersUsing(dir), [orphan.pid]);
+  const r = run({ DATA_DIR: dir });
+  try {
+    const stopped = await r.line(/stopped a nats-server left running/);
+    assert.equal(stopped["pid"], orphan.pid);
+    const started = await r.line(/started embedded nats-server/);
+    await r.line(/event-routing listening/);
+    assert.deepEqual(natsServersUsing(dir), [Number(started["pid"])]);
+  } finally {
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+  }
+});
+
+test("starts racing for one DATA_DIR (a killed service's lock file in it): exactly one serves, one nats-server", {
+  timeout: 90_000,
+}, async () => {
+  const dir = dataDir();
+  writeFileSync(join(dir, "event-routing.lock"), "999999999\n");
+  const runs = [0, 1, 2].map(() => run({ DATA_DIR: dir }));
+  const outcomes = await Promise.all(
+    runs.map((r) => Promise.race([r.line(/event-routing listening/).then(() => "serving" as const), r.exited.then((code) => code)])),
+  );
+  try {
+    assert.equal(outcomes.filter((o) => o === "serving").length, 1, `outcomes: ${JSON.stringify(outcomes)}`);
+    assert.deepEqual(
+      outcomes.filter((o) => o !== "serving"),
+      [3, 3],
+    );
+    for (const r of runs) if (r.child.exitCode === 3) assert.match(r.stderr(), /is in use by another event-routing/);
+    assert.equal(natsServersUsing(dir).length, 1);
+  } finally {
+    for (const r of runs) r.child.kill("SIGTERM");
+    await Promise.all(runs.map((r) => r.exited));
+  }
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("the DATA_DIR lock is an OS lock: of many takers at once exactly one wins, and a release frees it", async () => {
+  const dir = dataDir();
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((pid) => acquireDataDirLock(dir, pid)));
+  const won = results.filter((r) => r.status === "fulfilled");
+  assert.equal(won.length, 1);
+  for (const r of results) if (r.status === "rejected") assert.ok(r.reason instanceof DataDirLockedError);
+  const lock = (won[0] as PromiseFulfilledResult<DataDirLock>).value;
+  assert.match(readFileSync(lock.path, "utf8"), /^[1-5]\n$/);
+  await assert.rejects(acquireDataDirLock(dir, 6), /is in use by another event-routing \(pid [1-5],/);
+  lock.release();
+  const again = await acquireDataDirLock(dir, 7);
+  again.release();
 });
 
 for (const [name, env, pattern] of [
