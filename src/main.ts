@@ -114,7 +114,7 @@ async function main(): Promise<void> {
       },
     };
     let stopping = false;
-    const stop = async (signal: string) => {
+    const stop = async (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, "shutting down");
@@ -123,8 +123,15 @@ async function main(): Promise<void> {
       } catch (e) {
         logger.error({ err: (e as Error).message }, "error while shutting down");
       }
-      await exit(0);
+      await exit(code);
     };
+    // The client reconnects forever, but nats.js can still end the connection for good (a fatal protocol error).
+    // An instance without NATS must not stay up NOT_SERVING forever: it exits non-zero so its supervisor restarts it.
+    void service.nc.closed().then((err) => {
+      if (stopping) return;
+      logger.error({ err: err?.message }, "NATS connection closed for good; exiting so the supervisor restarts the service");
+      void stop("NATS connection closed", EXIT_FAILURE);
+    });
     // Installed before the banner is printed: whoever waits for the banner may signal at once, and a signal before
     // the handlers exist kills the process without stopping its nats-server child. `on`, not `once`: a second
     // signal while shutting down must not take the default action either; `stop` runs once.
