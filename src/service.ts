@@ -121,6 +121,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   // Drained when NATS is there; when it is not (a shutdown during an outage), closed, so the client stops
   // reconnecting instead of keeping the process alive.
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain().catch(() => nc.close())];
+  // The listeners started so far, closed first when a later step fails (a busy METRICS_PORT), so a failed start
+  // leaves no port open for its caller; once started, close() stops them with the grace period instead.
+  const listeners: Array<() => Promise<void> | void> = [];
   try {
     await ensureStreams(
       nc,
@@ -260,6 +263,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         );
       },
     });
+    listeners.push(() => server.shutdown(0));
     // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
     const consoleServer =
       config.consolePort === undefined
@@ -271,10 +275,8 @@ export async function startService(config: Config & { natsUrl: string }, logger:
             assetsDir: defaultAssetsDir(),
             settings: { natsPrefix: config.natsPrefix },
             http,
-          }).catch(async (e: unknown) => {
-            await server.shutdown(0);
-            throw e;
           });
+    if (consoleServer) listeners.unshift(() => consoleServer.close(0));
     void bindHealthToNats(nc.status(), server.health);
     if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
     const metricsServer = metrics
@@ -335,7 +337,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
     };
   } catch (e) {
-    for (const step of cleanup) await Promise.resolve(step()).catch(() => {});
+    for (const step of [...listeners, ...cleanup]) await Promise.resolve(step()).catch(() => {});
     throw e;
   }
 }
