@@ -25,6 +25,9 @@ import { PACKAGE_VERSION } from "./version.js";
 let embedded: NatsServerProcess | undefined;
 let lock: DataDirLock | undefined;
 let exiting = false;
+// Set once the service serves: from then on a failure is a runtime error, never a configuration one, even when it
+// looks like one (an ENOENT from a file removed while running is not a setting to fix).
+let startedUp = false;
 
 // Last resort for paths that never reach exit() (process.exit elsewhere): the child dies with us.
 process.once("exit", () => {
@@ -43,7 +46,7 @@ async function exit(code: number): Promise<never> {
 }
 
 async function fail(e: unknown, config: Config | undefined, logger: Logger | undefined): Promise<never> {
-  const known = describeStartupError(e, config);
+  const known = startedUp ? undefined : describeStartupError(e, config);
   if (known) {
     process.stderr.write(`event-routing: ${known.message}\n`);
     return exit(known.exitCode);
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
 
+    startedUp = true;
     if (process.stdout.isTTY) process.stdout.write(bannerText(info));
     else logger.info(bannerFields(info), LISTENING_MESSAGE);
   } catch (e) {

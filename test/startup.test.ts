@@ -145,6 +145,18 @@ test("an uncaught error while serving: exit 1 with the stack (a bug), the nats-s
   assert.deepEqual(natsServersUsing(dir), []);
 });
 
+test("an ENOENT while serving is a runtime failure: exit 1 with the stack, not a configuration error (exit 2)", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir, CRASH_WITH_ENOENT: "1" }, ["./test/support/crash-on-signal.ts"]);
+  await r.line(/event-routing listening/);
+  r.child.kill("SIGUSR2");
+  assert.equal(await r.exited, 1);
+  assert.match(r.stderr(), /event-routing failed: Error: ENOENT.*removed-while-running\.json/);
+  assert.match(r.stderr(), NO_STACK);
+  assert.doesNotMatch(r.stderr(), /check the \*_FILE/);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
 test("the nats-server cannot start (NATS_MONITOR_PORT in use): a clear line, exit 3, no nats-server left", async () => {
   const dir = dataDir();
   const busy = await occupy();
