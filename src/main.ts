@@ -120,9 +120,12 @@ async function main(): Promise<void> {
     const stop = async (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, "shutting down");
+      // After a signal, health turns NOT_SERVING and the ports stay open SHUTDOWN_DRAIN_DELAY_MS, so load balancers
+      // and Kubernetes endpoints stop routing here before connections are refused; a lost NATS connection skips it.
+      const drainDelayMs = code === 0 ? config.shutdownDrainDelayMs : 0;
+      logger.info({ signal, drainDelayMs }, "shutting down");
       try {
-        await service.close();
+        await service.close({ drainDelayMs });
       } catch (e) {
         logger.error({ err: (e as Error).message }, "error while shutting down");
       }

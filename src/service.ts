@@ -25,6 +25,7 @@ import { createEventRoutingService } from "./ingest/event-routing-service.js";
 import { startIngestInputs, type IngestInputs } from "./ingest/ingest-inputs.js";
 import { caliperSensorId } from "./transform/caliper/envelope.js";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connectNats, natsConnectOptions } from "./nats/connection.js";
 import { logNatsStatus } from "./nats/connection-log.js";
 import { ingestNames, natsNames } from "./nats/names.js";
@@ -59,8 +60,11 @@ export interface RunningService {
   readonly routers: RouterStore;
   /** GET /metrics URL when METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
-  /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
-  close(): Promise<void>;
+  /**
+   * Health NOT_SERVING, then (after `drainDelayMs`, default 0, while the ports still accept calls) finish in-flight
+   * calls, stop delivery, then close NATS.
+   */
+  close(opts?: { drainDelayMs?: number }): Promise<void>;
 }
 
 /** How long Emit waits for JetStream to confirm a publish before answering Unavailable. */
@@ -324,8 +328,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       ingest,
       routers,
       metricsUrl: metricsServer?.url,
-      close() {
+      close(opts = {}) {
         closing ??= (async () => {
+          // Load balancers follow health: they stop sending new calls before the listeners refuse them.
+          server.health.shutdown();
+          if (opts.drainDelayMs) await sleep(opts.drainDelayMs);
           await Promise.all([server.shutdown(config.shutdownGraceMs), consoleServer?.close(config.shutdownGraceMs)]);
           // Every step runs even when one fails (the statement log is still closed, the NATS connection still
           // ended); the first failure is reported after.

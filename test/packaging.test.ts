@@ -15,6 +15,7 @@ import { after, before, describe, test } from "node:test";
 import { createUser } from "@nats-io/nkeys";
 import { parse, parseAllDocuments } from "yaml";
 import { CONFIG_VARS } from "../src/config.js";
+import { LIVENESS } from "../src/server/health.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { makeTlsFiles } from "./support/tls-files.js";
 
@@ -96,7 +97,14 @@ describe("deployment files", () => {
       [],
     );
     assert.deepEqual(container["readinessProbe"] && Object.keys(container["readinessProbe"] as object).includes("grpc"), true);
-    assert.ok(container["livenessProbe"], "a liveness probe");
+    // Liveness on gRPC health too, on the service name that does not follow NATS.
+    assert.deepEqual((container["livenessProbe"] as { grpc?: unknown }).grpc, { port: 8080, service: LIVENESS });
+    const preStop = (container["lifecycle"] as { preStop?: { exec?: { command: string[] } } }).preStop;
+    const preStopSeconds = Number(preStop?.exec?.command[1]);
+    const spec = deployment.spec.template.spec as unknown as { terminationGracePeriodSeconds: number };
+    const shutdownMs =
+      preStopSeconds * 1000 + Number(configMap.data["SHUTDOWN_DRAIN_DELAY_MS"]) + Number(configMap.data["SHUTDOWN_GRACE_MS"]);
+    assert.ok(shutdownMs + 5000 <= spec.terminationGracePeriodSeconds * 1000, "the grace period covers preStop, drain and grace");
     const runAsNonRoot = (deployment.spec.template.spec as unknown as { securityContext: { runAsNonRoot: boolean } }).securityContext;
     assert.equal(runAsNonRoot.runAsNonRoot, true);
   });
@@ -243,6 +251,7 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
         EMIT_TOKENS: "e",
         ADMIN_TOKENS: "a",
         IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -49,7 +49,15 @@ test("without NATS_URL, start runs its own nats-server, serves, and stops both o
   const dataDir = mkdtempSync(join(tmpdir(), "er-start-"));
   try {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, NATS_URL: "", PORT: "0", DATA_DIR: dataDir, EMIT_TOKENS: "e", ADMIN_TOKENS: "a" },
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        PORT: "0",
+        DATA_DIR: dataDir,
+        EMIT_TOKENS: "e",
+        ADMIN_TOKENS: "a",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
@@ -100,7 +108,15 @@ test("npm start: SIGTERM to the npm process alone stops node and its nats-server
     });
     const npm = spawn("npm", ["start", "--ignore-scripts"], {
       cwd: app,
-      env: { ...process.env, NATS_URL: "", PORT: "0", DATA_DIR: join(app, "data"), EMIT_TOKENS: "e", ADMIN_TOKENS: "a" },
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        PORT: "0",
+        DATA_DIR: join(app, "data"),
+        EMIT_TOKENS: "e",
+        ADMIN_TOKENS: "a",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const pids: number[] = [];

@@ -11,7 +11,11 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
 import { NatsServerProcess } from "../src/nats/nats-server-process.js";
+import { LIVENESS } from "../src/server/health.js";
 import { bannerText } from "../src/startup/banner.js";
 import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from "../src/startup/data-dir-lock.js";
 import { HEAP_GROWING_PERCENT, heapGrowthFlag } from "../src/startup/heap-growth.js";
@@ -57,7 +61,7 @@ interface Run {
 
 function run(env: Record<string, string>, preload: string[] = []): Run {
   const child = spawn(process.execPath, ["--import", "tsx", ...preload.flatMap((p) => ["--import", p]), "src/main.ts"], {
-    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: "e", ADMIN_TOKENS: "a", ...env },
+    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: "e", ADMIN_TOKENS: "a", SHUTDOWN_DRAIN_DELAY_MS: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const unhook = onTestExit(() => child.kill("SIGKILL"));
@@ -154,6 +158,23 @@ test("an ENOENT while serving is a runtime failure: exit 1 with the stack, not a
   assert.match(r.stderr(), /event-routing failed: Error: ENOENT.*removed-while-running\.json/);
   assert.match(r.stderr(), NO_STACK);
   assert.doesNotMatch(r.stderr(), /check the \*_FILE/);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("SIGTERM: health NOT_SERVING (liveness still SERVING) while the port answers for SHUTDOWN_DRAIN_DELAY_MS, then exit 0", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir, SHUTDOWN_DRAIN_DELAY_MS: "4000" });
+  const banner = await r.line(/event-routing listening/);
+  const health = createClient(Health, createGrpcTransport({ baseUrl: `http://${String(banner["address"])}` }));
+  assert.equal((await health.check({ service: "" })).status, ServingStatus.SERVING);
+  r.child.kill("SIGTERM");
+  const stopping = await r.line(/shutting down/);
+  assert.equal(stopping["drainDelayMs"], 4000);
+  // Before, the listeners closed in the tick that turned health NOT_SERVING: this call was refused.
+  assert.equal((await health.check({ service: "" })).status, ServingStatus.NOT_SERVING);
+  assert.equal((await health.check({ service: LIVENESS })).status, ServingStatus.SERVING);
+  assert.equal(r.child.exitCode, null, "still running during the drain delay");
+  assert.equal(await r.exited, 0);
   assert.deepEqual(natsServersUsing(dir), []);
 });
 
