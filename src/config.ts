@@ -359,6 +359,12 @@ export const CONFIG_VARS = {
   readMaxBytes: v("READ_MAX_BYTES", "4194304", "Largest request message in bytes.", positiveInt),
   maxTimeoutMs: v("MAX_TIMEOUT_MS", "60000", "Largest client deadline accepted, in ms.", positiveInt),
   shutdownGraceMs: v("SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, how long in-flight calls may finish.", nonNegativeInt),
+  shutdownDrainDelayMs: v(
+    "SHUTDOWN_DRAIN_DELAY_MS",
+    "5000",
+    "On SIGTERM, how long health reports NOT_SERVING while the ports still accept calls, so load balancers stop sending traffic before they close (then SHUTDOWN_GRACE_MS).",
+    nonNegativeInt,
+  ),
   metricsPort: v(
     "METRICS_PORT",
     "0",

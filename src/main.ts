@@ -4,7 +4,9 @@
  *
  * The embedded nats-server never outlives this process: every way out (a failed start, a bad setting found after
  * the child started, a port in use, an uncaught error, a signal) goes through `exit()`, which stops the child
- * first, and a synchronous exit hook SIGKILLs it if anything else ends the process. Errors an operator can fix
+ * first, and a synchronous exit hook SIGKILLs it if anything else ends the process. When nothing in this process
+ * runs any more (SIGKILL, the OOM killer), the kernel's parent-death signal stops the child, and the next start
+ * stops any server still left on the store before it starts its own (orphaned-nats-server.ts). Errors an operator can fix
  * (settings, ports, files, an unreachable NATS) print one line without a stack (startup-errors.ts); only bugs
  * print a stack.
  */
@@ -18,12 +20,16 @@ import { acquireDataDirLock, type DataDirLock } from "./startup/data-dir-lock.js
 import { provideTokens } from "./startup/generated-tokens.js";
 import { prettyDestination, resolveLogFormat } from "./startup/pretty-log.js";
 import { limitHeapGrowth } from "./startup/heap-growth.js";
+import { stopOrphanedNatsServers } from "./startup/orphaned-nats-server.js";
 import { describeStartupError, EXIT_CONFIG, EXIT_FAILURE } from "./startup/startup-errors.js";
 import { PACKAGE_VERSION } from "./version.js";
 
 let embedded: NatsServerProcess | undefined;
 let lock: DataDirLock | undefined;
 let exiting = false;
+// Set once the service serves: from then on a failure is a runtime error, never a configuration one, even when it
+// looks like one (an ENOENT from a file removed while running is not a setting to fix).
+let startedUp = false;
 
 // Last resort for paths that never reach exit() (process.exit elsewhere): the child dies with us.
 process.once("exit", () => {
@@ -46,7 +52,7 @@ async function exit(code: number, last?: () => void): Promise<never> {
 }
 
 async function fail(e: unknown, config: Config | undefined, logger: Logger | undefined): Promise<never> {
-  const known = describeStartupError(e, config);
+  const known = startedUp ? undefined : describeStartupError(e, config);
   if (known) {
     process.stderr.write(`event-routing: ${known.message}\n`);
     return exit(known.exitCode);
@@ -84,11 +90,16 @@ async function main(): Promise<void> {
     let natsUrl = config.natsUrl;
     if (!natsUrl) {
       // Before the child starts: a second service on this store directory must not start another server on it.
-      lock = acquireDataDirLock(config.dataDir);
+      lock = await acquireDataDirLock(config.dataDir);
       const storeDir = resolve(join(config.dataDir, "nats"));
+      // The lock is ours, so a nats-server still on the store was left by a killed service: stop it first.
+      for (const pid of await stopOrphanedNatsServers(storeDir, storeDir)) {
+        logger.warn({ pid, store: storeDir }, "stopped a nats-server left running by a killed event-routing");
+      }
       embedded = await NatsServerProcess.start({
         bin: config.natsServerBin,
         storeDir,
+        dieWithParent: true,
         ...(config.natsMonitorPort !== undefined ? { monitorPort: config.natsMonitorPort } : {}),
       });
       natsUrl = embedded.url;
@@ -117,25 +128,36 @@ async function main(): Promise<void> {
       tokensFile: tokens.tokensFile,
     };
     let stopping = false;
-    const stop = async (signal: string) => {
+    const stop = async (signal: string, code = 0) => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, "shutting down");
+      // After a signal, health turns NOT_SERVING and the ports stay open SHUTDOWN_DRAIN_DELAY_MS, so load balancers
+      // and Kubernetes endpoints stop routing here before connections are refused; a lost NATS connection skips it.
+      const drainDelayMs = code === 0 ? config.shutdownDrainDelayMs : 0;
+      logger.info({ signal, drainDelayMs }, "shutting down");
       const started = Date.now();
       try {
-        await service.close();
+        await service.close({ drainDelayMs });
       } catch (e) {
         logger.error({ err: (e as Error).message }, "error while shutting down");
       }
       // The last line: an operator (or a supervisor's log) sees the shutdown completed, not just began.
-      await exit(0, () => logger.info({ signal, durationMs: Date.now() - started }, "stopped"));
+      await exit(code, () => logger.info({ signal, durationMs: Date.now() - started }, "stopped"));
     };
+    // The client reconnects forever, but nats.js can still end the connection for good (a fatal protocol error).
+    // An instance without NATS must not stay up NOT_SERVING forever: it exits non-zero so its supervisor restarts it.
+    void service.nc.closed().then((err) => {
+      if (stopping) return;
+      logger.error({ err: err?.message }, "NATS connection closed for good; exiting so the supervisor restarts the service");
+      void stop("NATS connection closed", EXIT_FAILURE);
+    });
     // Installed before the banner is printed: whoever waits for the banner may signal at once, and a signal before
     // the handlers exist kills the process without stopping its nats-server child. `on`, not `once`: a second
     // signal while shutting down must not take the default action either; `stop` runs once.
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
 
+    startedUp = true;
     if (terminal) process.stdout.write(bannerText(info));
     else logger.info(bannerFields(info), LISTENING_MESSAGE);
   } catch (e) {

@@ -26,6 +26,7 @@ import { createEventRoutingService } from "./ingest/event-routing-service.js";
 import { startIngestInputs, type IngestInputs } from "./ingest/ingest-inputs.js";
 import { caliperSensorId } from "./transform/caliper/envelope.js";
 import { readFileSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
 import { connectNats, natsConnectOptions } from "./nats/connection.js";
 import { logNatsStatus } from "./nats/connection-log.js";
 import { ingestNames, natsNames } from "./nats/names.js";
@@ -64,8 +65,11 @@ export interface RunningService {
   readonly routers: RouterStore;
   /** GET /metrics URL when METRICS_PORT is set. */
   readonly metricsUrl: string | undefined;
-  /** Health NOT_SERVING, finish in-flight calls, stop delivery, then close NATS. */
-  close(): Promise<void>;
+  /**
+   * Health NOT_SERVING, then (after `drainDelayMs`, default 0, while the ports still accept calls) finish in-flight
+   * calls, stop delivery, then close NATS.
+   */
+  close(opts?: { drainDelayMs?: number }): Promise<void>;
 }
 
 /** How long Emit waits for JetStream to confirm a publish before answering Unavailable. */
@@ -126,6 +130,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
   // Drained when NATS is there; when it is not (a shutdown during an outage), closed, so the client stops
   // reconnecting instead of keeping the process alive.
   const cleanup: Array<() => Promise<void> | void> = [() => nc.drain().catch(() => nc.close())];
+  // The listeners started so far, closed first when a later step fails (a busy METRICS_PORT), so a failed start
+  // leaves no port open for its caller; once started, close() stops them with the grace period instead.
+  const listeners: Array<() => Promise<void> | void> = [];
   try {
     await ensureStreams(
       nc,
@@ -298,6 +305,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
         );
       },
     });
+    listeners.push(() => server.shutdown(0));
     // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
     const consoleServer =
       config.consolePort === undefined
@@ -309,10 +317,8 @@ export async function startService(config: Config & { natsUrl: string }, logger:
             assetsDir: defaultAssetsDir(),
             settings: { natsPrefix: config.natsPrefix },
             http,
-          }).catch(async (e: unknown) => {
-            await server.shutdown(0);
-            throw e;
           });
+    if (consoleServer) listeners.unshift(() => consoleServer.close(0));
     void bindHealthToNats(nc.status(), server.health);
     if (delivery) cleanup.unshift(bindHealthToDelivery(delivery.health, server.health));
     const metricsServer = metrics
@@ -366,8 +372,11 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       ingest,
       routers,
       metricsUrl: metricsServer?.url,
-      close() {
+      close(opts = {}) {
         closing ??= (async () => {
+          // Load balancers follow health: they stop sending new calls before the listeners refuse them.
+          server.health.shutdown();
+          if (opts.drainDelayMs) await sleep(opts.drainDelayMs);
           await Promise.all([server.shutdown(config.shutdownGraceMs), consoleServer?.close(config.shutdownGraceMs)]);
           // Every step runs even when one fails (the statement log is still closed, the NATS connection still
           // ended); the first failure is reported after.
@@ -379,7 +388,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       },
     };
   } catch (e) {
-    for (const step of cleanup) await Promise.resolve(step()).catch(() => {});
+    for (const step of [...listeners, ...cleanup]) await Promise.resolve(step()).catch(() => {});
     throw e;
   }
 }

@@ -26,7 +26,15 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), "er-inspect-"));
   dataDir = join(dir, "custom-data");
   service = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { ...process.env, NATS_URL: "", PORT: "0", DATA_DIR: dataDir, EMIT_TOKENS: "e", ADMIN_TOKENS: "a", NATS_INGEST_ENABLED: "true" },
+    env: {
+      ...process.env,
+      NATS_URL: "",
+      PORT: "0",
+      DATA_DIR: dataDir,
+      EMIT_TOKENS: "test-emit-token-0123456789abcdef",
+      ADMIN_TOKENS: "test-admin-token-0123456789abcdef",
+      NATS_INGEST_ENABLED: "true",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   exited = new Promise((resolve) => service.on("exit", resolve));

@@ -15,7 +15,9 @@ import { routerState } from "../src/delivery/router-status.js";
 import { RouterStats } from "../src/delivery/router-stats.js";
 import { bindHealthToDelivery, DELIVERY_HEALTH_SERVICE, HealthRegistry, ServingStatus } from "../src/server/health.js";
 import { captureLogger } from "./support/delivery-harness.js";
-import { DiscardPolicy } from "@nats-io/jetstream";
+import { AckPolicy, DiscardPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connectNats } from "../src/nats/connection.js";
+import { startNatsServer } from "./support/nats-server.js";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { RouterState } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { routerStatusToProto } from "../src/admin/router-convert.js";
@@ -206,4 +208,26 @@ test("router status on the wire: state, reason and the oldest pending times", ()
   const none = routerStatusToProto({ routerId: "r", pending: 0, inFlight: 0, redelivered: 0, delivered: 0, failed: 0, failedStored: 0 });
   assert.equal(none.state, RouterState.UNSPECIFIED);
   assert.equal(none.oldestPendingTime, undefined);
+});
+
+test("held messages: working() on a closed or draining connection does not throw (the heartbeat timer's guard is a backstop)", async () => {
+  const nats = await startNatsServer();
+  try {
+    for (const end of ["close", "drain"] as const) {
+      const nc = await connectNats({ servers: nats.url });
+      const stream = `HELD_${end}`;
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.>`] });
+      await jsm.consumers.add(stream, { durable_name: "held", ack_policy: AckPolicy.Explicit });
+      await jetstream(nc).publish(`${stream}.one`, "x");
+      const m = await (await jetstream(nc).consumers.get(stream, "held")).next({ expires: 5000 });
+      assert.ok(m);
+      const ending = end === "close" ? nc.close() : nc.drain();
+      assert.doesNotThrow(() => m.working(), `while the connection is ending (${end})`);
+      await ending;
+      assert.doesNotThrow(() => m.working(), `after the connection ended (${end})`);
+    }
+  } finally {
+    await nats.stop();
+  }
 });

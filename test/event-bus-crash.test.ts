@@ -56,6 +56,7 @@ function env(consumer: string, claimIdleMs: number): Record<string, string> {
     EVENT_BUS_REDIS_CONNECTION_URL: redis.url,
     EVENT_BUS_CONSUMER_NAME: consumer,
     EVENT_BUS_CLAIM_IDLE_MS: String(claimIdleMs),
+    SHUTDOWN_DRAIN_DELAY_MS: "0",
   };
 }
 

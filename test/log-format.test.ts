@@ -54,7 +54,15 @@ async function runAndStop(env: Record<string, string>, listening: RegExp): Promi
   const dataDir = mkdtempSync(join(tmpdir(), "er-logfmt-"));
   try {
     const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-      env: { ...process.env, NATS_URL: "", PORT: "0", DATA_DIR: dataDir, EMIT_TOKENS: "e", ADMIN_TOKENS: "a", ...env },
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        PORT: "0",
+        DATA_DIR: dataDir,
+        EMIT_TOKENS: "test-emit-token-0123456789abcdef",
+        ADMIN_TOKENS: "test-admin-token-0123456789abcdef",
+        ...env,
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));

@@ -17,6 +17,7 @@ import { parse, parseAllDocuments } from "yaml";
 import { CONFIG_VARS } from "../src/config.js";
 import { EXIT_CONFIG } from "../src/startup/startup-errors.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { LIVENESS } from "../src/server/health.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { TestRedisServer } from "./support/redis-server.js";
 import { makeTlsFiles } from "./support/tls-files.js";
@@ -31,8 +32,12 @@ const read = (path: string) => readFileSync(join(REPO, path), "utf8");
 const BUILD_INSTALL = "npm ci --no-audit --no-fund";
 const BUILD = "npm run build";
 const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
-/** The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. */
-const START = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start.split(" ");
+/**
+ * The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. The
+ * script `exec`s it, so npm's SIGTERM reaches node rather than the shell npm runs scripts in.
+ */
+const START_SCRIPT = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start;
+const START = START_SCRIPT.replace(/^exec /, "").split(" ");
 const HEALTHCHECK = ["node", "dist/healthcheck.js"];
 
 type Env = Record<string, string>;
@@ -101,7 +106,14 @@ describe("deployment files", () => {
       [],
     );
     assert.deepEqual(container["readinessProbe"] && Object.keys(container["readinessProbe"] as object).includes("grpc"), true);
-    assert.ok(container["livenessProbe"], "a liveness probe");
+    // Liveness on gRPC health too, on the service name that does not follow NATS.
+    assert.deepEqual((container["livenessProbe"] as { grpc?: unknown }).grpc, { port: 8080, service: LIVENESS });
+    const preStop = (container["lifecycle"] as { preStop?: { exec?: { command: string[] } } }).preStop;
+    const preStopSeconds = Number(preStop?.exec?.command[1]);
+    const spec = deployment.spec.template.spec as unknown as { terminationGracePeriodSeconds: number };
+    const shutdownMs =
+      preStopSeconds * 1000 + Number(configMap.data["SHUTDOWN_DRAIN_DELAY_MS"]) + Number(configMap.data["SHUTDOWN_GRACE_MS"]);
+    assert.ok(shutdownMs + 5000 <= spec.terminationGracePeriodSeconds * 1000, "the grace period covers preStop, drain and grace");
     const runAsNonRoot = (deployment.spec.template.spec as unknown as { securityContext: { runAsNonRoot: boolean } }).securityContext;
     assert.equal(runAsNonRoot.runAsNonRoot, true);
   });
@@ -355,6 +367,7 @@ describe("a clean copy builds and runs from dist/ with production dependencies o
         EMIT_TOKENS: "packaging-emit-token-0123456789",
         ADMIN_TOKENS: "packaging-admin-token-0123456789",
         IDENTITY_HMAC_SECRET: "packaging-test-secret-0123456789",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bindHealthToNats, HealthRegistry, ServingStatus as S } from "../src/server/health.js";
+import { bindHealthToNats, HealthRegistry, LIVENESS, ServingStatus as S } from "../src/server/health.js";
 
 async function* events(...types: string[]) {
   for (const type of types) yield { type };
@@ -28,6 +28,15 @@ describe("HealthRegistry", () => {
     assert.equal(h.status("a.v1.A"), S.NOT_SERVING);
     h.setDependency("other", true);
     assert.equal(h.status("a.v1.A"), S.SERVING);
+  });
+
+  it("liveness is SERVING whatever NATS or a shutdown says, and is not listed", () => {
+    const h = new HealthRegistry();
+    h.setDependency("nats", false);
+    assert.equal(h.status(LIVENESS), S.SERVING);
+    h.shutdown();
+    assert.equal(h.status(LIVENESS), S.SERVING);
+    assert.deepEqual([...h.statuses().keys()], [""]);
   });
 
   it("stays NOT_SERVING after shutdown whatever is set later", () => {

@@ -2,10 +2,11 @@
  * close() while NATS is down (a SIGTERM during an outage): the service still stops everything it opened. Before,
  * draining the NATS connection failed ("connection disconnected"), close() rejected, the steps after it (the
  * statement log) never ran and the client went on reconnecting, which kept a process that did not exit by itself
- * alive for ever.
+ * alive for ever. A start that fails part-way (a busy METRICS_PORT) stops what it had started, its listeners too.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -19,6 +20,7 @@ import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_
 import { loadConfig } from "../src/config.js";
 import { startService } from "../src/service.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
+import { freePort } from "./support/free-port.js";
 import { startNatsServer } from "./support/nats-server.js";
 
 const dir = mkdtempSync(join(tmpdir(), "er-shutdown-"));
@@ -57,6 +59,34 @@ test("close() during a NATS outage ends the NATS connection and still closes the
     assert.equal(svc.nc.isClosed(), true, "the NATS client no longer reconnects");
     assert.match(readFileSync(log, "utf8"), /"verb"/, "the statement log was written and closed");
   } finally {
+    await nats.stop();
+  }
+});
+
+test("a failed start (METRICS_PORT in use) stops what it had started: the RPC port is free again", async () => {
+  const nats = await startNatsServer();
+  const busy = createServer();
+  await new Promise<void>((r) => busy.listen(0, "127.0.0.1", () => r()));
+  try {
+    const rpcPort = await freePort();
+    const config = loadConfig({
+      NATS_URL: nats.url,
+      PORT: String(rpcPort),
+      METRICS_PORT: String((busy.address() as AddressInfo).port),
+      EMIT_TOKENS: "emit-token-for-tests",
+      ADMIN_TOKENS: "admin-token-for-tests",
+      DELIVERY_ENABLED: "false",
+    });
+    await assert.rejects(startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" })), { code: "EADDRINUSE" });
+    // The RPC server had been listening on rpcPort before the metrics server failed.
+    const probe = createServer();
+    await new Promise<void>((resolve, reject) => {
+      probe.once("error", reject);
+      probe.listen(rpcPort, "127.0.0.1", () => resolve());
+    });
+    await new Promise<void>((r) => probe.close(() => r()));
+  } finally {
+    busy.close();
     await nats.stop();
   }
 });

@@ -56,6 +56,7 @@ test("without NATS_URL, start runs its own nats-server, serves, and stops both o
         DATA_DIR: dataDir,
         EMIT_TOKENS: "start-command-emit-token-0123456789",
         ADMIN_TOKENS: "start-command-admin-token-0123456789",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -80,5 +81,74 @@ test("without NATS_URL, start runs its own nats-server, serves, and stops both o
     assert.throws(() => process.kill(natsPid, 0), "the embedded nats-server is gone");
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test("npm start: SIGTERM to the npm process alone stops node and its nats-server", { timeout: 120_000 }, async () => {
+  const { spawn } = await import("node:child_process");
+  const { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join, resolve } = await import("node:path");
+  const { build } = await import("esbuild");
+  const { onTestExit } = await import("./support/nats-server.js");
+  // The start script as npm runs it, on a bundle built as `npm run build` builds it (its prestart is skipped).
+  const app = mkdtempSync(join(tmpdir(), "er-npm-start-"));
+  try {
+    cpSync("package.json", join(app, "package.json"));
+    symlinkSync(resolve("node_modules"), join(app, "node_modules"));
+    await build({
+      entryPoints: ["src/main.ts"],
+      bundle: true,
+      platform: "node",
+      format: "esm",
+      target: "node20",
+      packages: "external",
+      outfile: join(app, "dist", "main.js"),
+      logLevel: "warning",
+    });
+    const npm = spawn("npm", ["start", "--ignore-scripts"], {
+      cwd: app,
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        PORT: "0",
+        DATA_DIR: join(app, "data"),
+        EMIT_TOKENS: "start-command-emit-token-0123456789",
+        ADMIN_TOKENS: "start-command-admin-token-0123456789",
+        SHUTDOWN_DRAIN_DELAY_MS: "0",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const pids: number[] = [];
+    onTestExit(() => {
+      for (const pid of [npm.pid!, ...pids]) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+    });
+    const exited = new Promise<number | null>((r) => npm.on("exit", (code) => r(code)));
+    const natsPid = await new Promise<number>((resolveLine, reject) => {
+      let out = "";
+      npm.stdout!.on("data", (b: Buffer) => {
+        out += b;
+        const m = /"pid":(\d+).*started embedded nats-server[^\n]*\n[\s\S]*event-routing listening/.exec(out);
+        if (m) resolveLine(Number(m[1]));
+      });
+      void exited.then((code) => reject(new Error(`npm exited ${code} before listening: ${out}`)));
+    });
+    // The service's pid is its nats-server's parent (field 4 of /proc/<pid>/stat).
+    const stat = readFileSync(`/proc/${natsPid}/stat`, "utf8");
+    const nodePid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    pids.push(nodePid, natsPid);
+    assert.notEqual(nodePid, npm.pid);
+    npm.kill("SIGTERM");
+    await exited;
+    assert.throws(() => process.kill(nodePid, 0), "node stopped with npm");
+    assert.throws(() => process.kill(natsPid, 0), "its nats-server stopped with it");
+  } finally {
+    rmSync(app, { recursive: true, force: true });
   }
 });

@@ -11,7 +11,13 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "../gen/grpc/health/v1/health_pb.js";
+import { NatsServerProcess } from "../src/nats/nats-server-process.js";
+import { LIVENESS } from "../src/server/health.js";
 import { bannerText } from "../src/startup/banner.js";
+import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from "../src/startup/data-dir-lock.js";
 import { HEAP_GROWING_PERCENT, heapGrowthFlag } from "../src/startup/heap-growth.js";
 import { describeStartupError } from "../src/startup/startup-errors.js";
 import { freePort } from "./support/free-port.js";
@@ -45,6 +51,16 @@ function natsServersUsing(dir: string): number[] {
   return out;
 }
 
+/** Whether the pid runs: an exited process its (new) parent has not reaped yet is a zombie, not running. */
+function runningPid(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
 interface Run {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
@@ -59,7 +75,15 @@ const STARTUP_ADMIN_TOKEN = "startup-test-admin-token-0123456789";
 
 function run(env: Record<string, string>, preload: string[] = []): Run {
   const child = spawn(process.execPath, ["--import", "tsx", ...preload.flatMap((p) => ["--import", p]), "src/main.ts"], {
-    env: { ...process.env, NATS_URL: "", PORT: "0", EMIT_TOKENS: STARTUP_EMIT_TOKEN, ADMIN_TOKENS: STARTUP_ADMIN_TOKEN, ...env },
+    env: {
+      ...process.env,
+      NATS_URL: "",
+      PORT: "0",
+      EMIT_TOKENS: STARTUP_EMIT_TOKEN,
+      ADMIN_TOKENS: STARTUP_ADMIN_TOKEN,
+      SHUTDOWN_DRAIN_DELAY_MS: "0",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const unhook = onTestExit(() => child.kill("SIGKILL"));
@@ -174,6 +198,35 @@ test("an uncaught error while serving: exit 1 with the stack (a bug), the nats-s
   assert.deepEqual(natsServersUsing(dir), []);
 });
 
+test("an ENOENT while serving is a runtime failure: exit 1 with the stack, not a configuration error (exit 2)", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir, CRASH_WITH_ENOENT: "1" }, ["./test/support/crash-on-signal.ts"]);
+  await r.line(/event-routing listening/);
+  r.child.kill("SIGUSR2");
+  assert.equal(await r.exited, 1);
+  assert.match(r.stderr(), /event-routing failed: Error: ENOENT.*removed-while-running\.json/);
+  assert.match(r.stderr(), NO_STACK);
+  assert.doesNotMatch(r.stderr(), /check the \*_FILE/);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("SIGTERM: health NOT_SERVING (liveness still SERVING) while the port answers for SHUTDOWN_DRAIN_DELAY_MS, then exit 0", async () => {
+  const dir = dataDir();
+  const r = run({ DATA_DIR: dir, SHUTDOWN_DRAIN_DELAY_MS: "4000" });
+  const banner = await r.line(/event-routing listening/);
+  const health = createClient(Health, createGrpcTransport({ baseUrl: `http://${String(banner["address"])}` }));
+  assert.equal((await health.check({ service: "" })).status, ServingStatus.SERVING);
+  r.child.kill("SIGTERM");
+  const stopping = await r.line(/shutting down/);
+  assert.equal(stopping["drainDelayMs"], 4000);
+  // Before, the listeners closed in the tick that turned health NOT_SERVING: this call was refused.
+  assert.equal((await health.check({ service: "" })).status, ServingStatus.NOT_SERVING);
+  assert.equal((await health.check({ service: LIVENESS })).status, ServingStatus.SERVING);
+  assert.equal(r.child.exitCode, null, "still running during the drain delay");
+  assert.equal(await r.exited, 0);
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
 test("the nats-server cannot start (NATS_MONITOR_PORT in use): a clear line, exit 3, no nats-server left", async () => {
   const dir = dataDir();
   const busy = await occupy();
@@ -231,6 +284,85 @@ test("a lock left by a killed service is stale and taken over", async () => {
   await r.line(/event-routing listening/);
   r.child.kill("SIGTERM");
   assert.equal(await r.exited, 0);
+});
+
+test("a service killed by SIGKILL leaves no nats-server behind: the next start on the DATA_DIR runs exactly one", async () => {
+  const dir = dataDir();
+  const first = run({ DATA_DIR: dir });
+  const oldNats = Number((await first.line(/started embedded nats-server/))["pid"]);
+  await first.line(/event-routing listening/);
+  first.child.kill("SIGKILL");
+  await first.exited;
+  const second = run({ DATA_DIR: dir });
+  try {
+    const started = await second.line(/started embedded nats-server/);
+    await second.line(/event-routing listening/);
+    assert.deepEqual(natsServersUsing(dir), [Number(started["pid"])], "only the new start's nats-server runs on the store");
+    assert.equal(runningPid(oldNats), false, "the killed service's nats-server is gone");
+  } finally {
+    second.child.kill("SIGTERM");
+    assert.equal(await second.exited, 0);
+  }
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("a nats-server left running on the store (its service killed) is stopped before the next start runs its own", {
+  timeout: 90_000,
+}, async () => {
+  const dir = dataDir();
+  // What a killed service leaves when nothing stopped its child: a server on DATA_DIR/nats with its ports file there.
+  const orphan = await NatsServerProcess.start({ bin: "nats-server", storeDir: join(dir, "nats") });
+  onTestExit(() => orphan.killNow());
+  assert.deepEqual(natsServersUsing(dir), [orphan.pid]);
+  const r = run({ DATA_DIR: dir });
+  try {
+    const stopped = await r.line(/stopped a nats-server left running/);
+    assert.equal(stopped["pid"], orphan.pid);
+    const started = await r.line(/started embedded nats-server/);
+    await r.line(/event-routing listening/);
+    assert.deepEqual(natsServersUsing(dir), [Number(started["pid"])]);
+  } finally {
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+  }
+});
+
+test("starts racing for one DATA_DIR (a killed service's lock file in it): exactly one serves, one nats-server", {
+  timeout: 90_000,
+}, async () => {
+  const dir = dataDir();
+  writeFileSync(join(dir, "event-routing.lock"), "999999999\n");
+  const runs = [0, 1, 2].map(() => run({ DATA_DIR: dir }));
+  const outcomes = await Promise.all(
+    runs.map((r) => Promise.race([r.line(/event-routing listening/).then(() => "serving" as const), r.exited.then((code) => code)])),
+  );
+  try {
+    assert.equal(outcomes.filter((o) => o === "serving").length, 1, `outcomes: ${JSON.stringify(outcomes)}`);
+    assert.deepEqual(
+      outcomes.filter((o) => o !== "serving"),
+      [3, 3],
+    );
+    for (const r of runs) if (r.child.exitCode === 3) assert.match(r.stderr(), /is in use by another event-routing/);
+    assert.equal(natsServersUsing(dir).length, 1);
+  } finally {
+    for (const r of runs) r.child.kill("SIGTERM");
+    await Promise.all(runs.map((r) => r.exited));
+  }
+  assert.deepEqual(natsServersUsing(dir), []);
+});
+
+test("the DATA_DIR lock is an OS lock: of many takers at once exactly one wins, and a release frees it", async () => {
+  const dir = dataDir();
+  const results = await Promise.allSettled([1, 2, 3, 4, 5].map((pid) => acquireDataDirLock(dir, pid)));
+  const won = results.filter((r) => r.status === "fulfilled");
+  assert.equal(won.length, 1);
+  for (const r of results) if (r.status === "rejected") assert.ok(r.reason instanceof DataDirLockedError);
+  const lock = (won[0] as PromiseFulfilledResult<DataDirLock>).value;
+  assert.match(readFileSync(lock.path, "utf8"), /^[1-5]\n$/);
+  await assert.rejects(acquireDataDirLock(dir, 6), /is in use by another event-routing \(pid [1-5],/);
+  lock.release();
+  const again = await acquireDataDirLock(dir, 7);
+  again.release();
 });
 
 for (const [name, env, pattern] of [

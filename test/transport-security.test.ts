@@ -166,6 +166,53 @@ describe("NKey authentication", () => {
   });
 });
 
+describe("NATS credentials rotated on the server", () => {
+  test("the service keeps reconnecting through authorization errors, logs them at error, and recovers from the rewritten seed file", {
+    timeout: 120_000,
+  }, async () => {
+    const [oldUser, newUser] = [createUser(), createUser()];
+    const conf = join(pki.dir, "rotating.conf");
+    const users = (u: typeof oldUser) => `authorization { users = [ { nkey: ${u.getPublicKey()} } ] }\n`;
+    writeFileSync(conf, users(oldUser));
+    const seedFile = join(pki.dir, "rotating.nk");
+    const seed = (u: typeof oldUser) => `${new TextDecoder().decode(u.getSeed())}\n`;
+    writeFileSync(seedFile, seed(oldUser), { mode: 0o600 });
+    const nats = await startNatsServer({ extraArgs: ["-c", conf] });
+    const log = eventLogger();
+    const svc = await service(nats.url, { NATS_NKEY_SEED_FILE: seedFile }, log.logger);
+    try {
+      let authErrors = 0;
+      const refusedThrice = (async () => {
+        for await (const s of svc.nc.status()) {
+          if (s.type === "error" && /authorization/i.test(s.error.message) && ++authErrors === 3) return;
+        }
+      })();
+      // The server comes back knowing only the new user: every attempt with the old seed is refused. (A restart, not
+      // a reload: nats-server 2.9 turns off JetStream enabled by -js when it reloads a configuration file.)
+      writeFileSync(conf, users(newUser));
+      await nats.restart();
+      // nats.js's default gives up for good after two refusals in a row; the third must come.
+      await Promise.race([
+        refusedThrice,
+        svc.nc.closed().then(() => assert.fail(`the NATS connection was closed after ${authErrors} authorization errors`)),
+      ]);
+      assert.equal(svc.nc.isClosed(), false);
+      const refused = await log.next((l) => /refuses this service's credentials/.test(String(l["msg"])));
+      assert.equal(refused["level"], 50);
+      writeFileSync(seedFile, seed(newUser), { mode: 0o600 });
+      await log.next((l) => l["msg"] === "NATS reconnected");
+      const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${svc.port}` }));
+      await admin.createRouter(
+        { router: { id: "after-rotation", backend: 1, endpointUrl: "https://lrs.example/xapi", enabled: true } },
+        call,
+      );
+    } finally {
+      await svc.close();
+      await nats.stop();
+    }
+  });
+});
+
 /** A pino logger whose lines are also events, so a test can await a line instead of polling. */
 type LogLine = Record<string, unknown>;
 

@@ -16,12 +16,27 @@ export class HeldMessages {
   private readonly firstAttempt = new Map<number, Date>();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly ackWaitMs: number) {}
+  /**
+   * `onBeatFailed` hears a heartbeat that could not be sent: working() publishes, and throws once the connection
+   * is closed or draining. From a timer, that throw would take the process down as an uncaught exception; a
+   * heartbeat that cannot be sent changes nothing anyway (the messages go back to JetStream after the ack wait).
+   */
+  constructor(
+    private readonly ackWaitMs: number,
+    private readonly onBeatFailed: (err: unknown) => void = () => {},
+  ) {}
 
   start(): void {
     const every = Math.max(50, Math.floor(this.ackWaitMs / 3));
     this.timer = setInterval(() => {
-      for (const m of this.held) m.working();
+      for (const m of this.held) {
+        try {
+          m.working();
+        } catch (e) {
+          this.onBeatFailed(e);
+          return; // The same connection would refuse the rest.
+        }
+      }
     }, every);
   }
 

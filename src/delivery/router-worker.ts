@@ -94,7 +94,15 @@ export class RouterWorker {
       router.id,
       deps.metrics,
     );
-    this.held = new HeldMessages(deps.ackWaitMs);
+    let beatFailed = false;
+    this.held = new HeldMessages(deps.ackWaitMs, (err) => {
+      if (beatFailed) return;
+      beatFailed = true;
+      deps.logger.warn(
+        { routerId: router.id, err: (err as Error)?.message },
+        "cannot keep held statements alive (NATS connection closed or draining); JetStream redelivers them after the ack wait",
+      );
+    });
     this.batcher = new Batcher<JsMsg>(delivery.batchSize, delivery.batchIntervalMs, (b) => this.enqueue(b));
     const failures = new FailureLog(deps.logger, router.id, deps.failureSummaryEveryMs);
     const { failed, stats, logger } = deps;

@@ -1,5 +1,6 @@
 /**
- * Connecting to NATS with the options a long-running service needs: reconnect forever, a named connection, and
+ * Connecting to NATS with the options a long-running service needs: reconnect forever (authorization errors
+ * included, with the credential file read again at each attempt), a named connection, and
  * the operator's choice of authentication (a creds file, or an NKey seed whose private key never leaves this
  * process) and TLS (a CA to verify the server, a client certificate for mutual TLS). Any TLS option makes TLS
  * required: the connection fails rather than falling back to cleartext.
@@ -109,10 +110,31 @@ function connectOnce(opts: NatsConnectOptions): Promise<NatsConnection> {
     // logs lose only the call site of a NATS timeout, which names its subject anyway.
     noAsyncTraces: true,
     ...(credentials ?? {}),
-    ...(opts.credsFile ? { authenticator: credsAuthenticator(readFileSync(opts.credsFile)) } : {}),
-    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(readSeed(opts.nkeySeedFile)) } : {}),
+    // By default nats.js gives up for good after two authorization errors in a row, even with unlimited
+    // reconnects: a credential rotated on the server before the file here (or a reload that briefly refuses
+    // everyone) would leave the instance up and NOT_SERVING forever. It keeps trying instead, and reads the
+    // credential file again on every attempt, so writing the new file is enough to recover.
+    ignoreAuthErrorAbort: true,
+    ...(opts.credsFile ? { authenticator: credsAuthenticator(rereading(opts.credsFile, readFileSync)) } : {}),
+    ...(opts.nkeySeedFile ? { authenticator: nkeyAuthenticator(rereading(opts.nkeySeedFile, readSeed)) } : {}),
     ...(opts.tls ? { tls: tlsOptions(opts.tls) } : {}),
   });
+}
+
+/**
+ * The file's contents now (a missing or unreadable file stops start-up with its path in the error), and again at
+ * every connect; a read that fails later (the file being replaced) keeps the last contents read.
+ */
+function rereading(file: string, read: (file: string) => Uint8Array): () => Uint8Array {
+  let last = read(file);
+  return () => {
+    try {
+      last = read(file);
+    } catch {
+      // Keep the last good contents.
+    }
+    return last;
+  };
 }
 
 /** The seed as nkeys wants it: the text without the newline an editor adds. */

@@ -21,12 +21,18 @@ export interface NatsServerOptions {
   readonly startTimeoutMs?: number;
   /** More nats-server arguments, e.g. TLS flags or `-c file` (tests of TLS and authentication). */
   readonly extraArgs?: readonly string[];
+  /**
+   * The server gets SIGTERM when this process dies, even by SIGKILL (Linux's parent-death signal, set by util-linux
+   * `setpriv` before it execs the server; without setpriv the start command's orphan sweep is the only guard).
+   */
+  readonly dieWithParent?: boolean;
 }
 
 export class NatsServerNotFoundError extends Error {
   override name = "NatsServerNotFoundError";
 }
 
+/** A binary by name on PATH (then the sbin directories), or the path given when it exists. */
 export function resolveNatsServerBin(bin: string): string | undefined {
   if (bin.includes("/")) return existsSync(bin) ? bin : undefined;
   const dirs = [...(process.env["PATH"] ?? "").split(delimiter), "/usr/sbin", "/usr/local/bin", "/usr/local/sbin"];
@@ -90,7 +96,11 @@ export class NatsServerProcess {
       portsDir,
       ...(this.opts.extraArgs ?? []),
     ];
-    const child = spawn(this.exe, args, { stdio: ["ignore", "ignore", "pipe"] });
+    const setpriv = this.opts.dieWithParent && process.platform === "linux" ? resolveNatsServerBin("setpriv") : undefined;
+    // setpriv execs the server: the child's pid, and its ports file's name, are the server's.
+    const child = setpriv
+      ? spawn(setpriv, ["--pdeathsig", "SIGTERM", "--", this.exe, ...args], { stdio: ["ignore", "ignore", "pipe"] })
+      : spawn(this.exe, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.child = child;
     this.stderr = "";
     child.stderr?.on("data", (b: Buffer) => {

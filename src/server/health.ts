@@ -18,6 +18,13 @@ export { ServingStatus };
 /** The overall status, as in the gRPC health protocol. */
 export const OVERALL = "";
 
+/**
+ * For liveness probes: SERVING whenever the process answers a call, whatever NATS or a shutdown says. A liveness
+ * probe that followed NATS would restart every instance during a NATS outage (a restart does not bring NATS back);
+ * one on TCP passes even when the event loop is stuck, since the kernel accepts connections by itself.
+ */
+export const LIVENESS = "eventrouting.Liveness";
+
 export class HealthRegistry {
   private readonly base = new Map<string, ServingStatus>([[OVERALL, ServingStatus.SERVING]]);
   // Dependencies currently down; any entry makes every service NOT_SERVING without forgetting the set statuses.
@@ -56,6 +63,8 @@ export class HealthRegistry {
 
   /** Effective status, or undefined for a service never registered. */
   status(service: string): ServingStatus | undefined {
+    // Answered, not listed: List reports what the service serves.
+    if (service === LIVENESS) return ServingStatus.SERVING;
     const own = this.base.get(service);
     if (own === undefined) return undefined;
     return this.shuttingDown || this.down.size > 0 ? ServingStatus.NOT_SERVING : own;

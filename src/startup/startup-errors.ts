@@ -3,13 +3,15 @@
  * Anything not recognised here is a bug: main.ts prints its stack.
  *
  * Exit codes of `npm start`: 0 stopped by a signal, 1 failed (including bugs), 2 invalid configuration (a variable
- * or a file it names), 3 a dependency unavailable (NATS unreachable, a port in use, DATA_DIR locked).
+ * or a file it names), 3 a dependency unavailable (NATS unreachable, a port in use, DATA_DIR locked, an orphaned
+ * nats-server that would not stop).
  */
 import type { Config } from "../config.js";
 import { ConfigError } from "../config.js";
 import { NatsUnreachableError } from "../nats/connection.js";
 import { NatsServerNotFoundError } from "../nats/nats-server-process.js";
 import { DataDirLockedError } from "./data-dir-lock.js";
+import { OrphanedNatsServerError } from "./orphaned-nats-server.js";
 
 export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG = 2;
@@ -34,7 +36,8 @@ function portVariable(port: number | undefined, config: PortConfig | undefined):
 export function describeStartupError(e: unknown, config: PortConfig | undefined): StartupProblem | undefined {
   if (e instanceof ConfigError) return { message: e.message, exitCode: EXIT_CONFIG };
   if (e instanceof NatsServerNotFoundError) return { message: e.message, exitCode: EXIT_FAILURE };
-  if (e instanceof NatsUnreachableError || e instanceof DataDirLockedError) return { message: e.message, exitCode: EXIT_UNAVAILABLE };
+  if (e instanceof NatsUnreachableError || e instanceof DataDirLockedError || e instanceof OrphanedNatsServerError)
+    return { message: e.message, exitCode: EXIT_UNAVAILABLE };
   const err = e as NodeJS.ErrnoException & { port?: number; address?: string };
   if (err?.code === "EADDRINUSE" || (err?.code === "EACCES" && err.syscall === "listen")) {
     const variable = portVariable(err.port, config);

@@ -57,6 +57,7 @@ export class ServiceProcess {
       IDENTITY_HMAC_SECRET: "fault-suite-hmac-secret-0123456789",
       LOG_RPCS: "false",
       SHUTDOWN_GRACE_MS: "1000",
+      SHUTDOWN_DRAIN_DELAY_MS: "0",
       ...FAST_DELIVERY_ENV,
       ...env,
     });
