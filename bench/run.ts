@@ -120,8 +120,12 @@ interface Service {
   readonly admin: ReturnType<typeof createClient<typeof RouterAdminService>>;
 }
 
-/** `npm start`'s node arguments (its V8 flags included): the service is benchmarked as production starts it. */
+/**
+ * `npm start`'s node arguments (its V8 flags included): the service is benchmarked as production starts it. The
+ * script is `exec node ...` (so npm's shell hands signals to node): the words after `node`.
+ */
 const START_ARGS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+  .replace(/^exec /, "")
   .split(" ")
   .slice(1);
 
