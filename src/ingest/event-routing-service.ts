@@ -13,7 +13,7 @@ import {
   type TransformResponse,
   TransformResponseSchema,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
-import { Backend, type EventResult } from "../../gen/eventrouting/v1/event_pb.js";
+import { Backend, type EventInput, type EventResult } from "../../gen/eventrouting/v1/event_pb.js";
 import type { FailedRpc } from "../delivery/failed-rpc.js";
 import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
@@ -69,6 +69,29 @@ function transformResponse(
   });
 }
 
+/** A batch's inputs, parsed one by one: `events[i]` came from `inputs[indexes[i]]`. */
+interface ParsedBatch {
+  readonly events: EdxEvent[];
+  readonly indexes: number[];
+  /** The inputs that did not parse, with the reason naming `events[index]`. */
+  readonly invalid: Array<{ readonly index: number; readonly reason: string }>;
+}
+
+/** One bad event never fails the others (EmitBatch, TransformBatch): it is answered INVALID at its index. */
+function parseBatch(inputs: readonly EventInput[]): ParsedBatch {
+  const parsed: ParsedBatch = { events: [], indexes: [], invalid: [] };
+  for (let index = 0; index < inputs.length; index++) {
+    try {
+      parsed.events.push(eventFromInput(inputs[index], `events[${index}]`));
+      parsed.indexes.push(index);
+    } catch (e) {
+      if (!(e instanceof ValidationError)) throw e;
+      parsed.invalid.push({ index, reason: e.message });
+    }
+  }
+  return parsed;
+}
+
 export function createEventRoutingService(deps: EventRoutingServiceDeps): ServiceImpl<typeof EventRoutingService> {
   const failed = deps.failed;
   return {
@@ -85,19 +108,9 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       // router_ids (admin only) narrows the routers matched; see router-restriction.ts.
       const routers = restrictRouters(deps.pipeline.routers, req.routerIds, ctx.values.get(CALLER_ROLE));
       const pipeline = routers === deps.pipeline.routers ? deps.pipeline : { ...deps.pipeline, routers };
-      // One bad event never fails the others: parse errors become per-event INVALID results.
-      const events: EdxEvent[] = [];
-      const indexes: number[] = [];
+      const { events, indexes, invalid } = parseBatch(req.events);
       const results: EventResult[] = new Array(req.events.length);
-      for (let index = 0; index < req.events.length; index++) {
-        try {
-          events.push(eventFromInput(req.events[index], `events[${index}]`));
-          indexes.push(index);
-        } catch (e) {
-          if (!(e instanceof ValidationError)) throw e;
-          results[index] = invalidResult(index, e.message);
-        }
-      }
+      for (const { index, reason } of invalid) results[index] = invalidResult(index, reason);
       const outputs = await emitEvents(events, pipeline, deps.publisher);
       for (let i = 0; i < events.length; i++) results[indexes[i]!] = eventResult(indexes[i]!, events[i]!.name, outputs[i]!);
       return create(EmitBatchResponseSchema, { results });
@@ -116,18 +129,9 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       }
       const only = backendsOnly(req.backends);
       const form: StatementForm = req.omitStatements ? "none" : req.statementsAsJson ? "json" : "struct";
-      const events: EdxEvent[] = [];
-      const indexes: number[] = [];
+      const { events, indexes, invalid } = parseBatch(req.events);
       const results: TransformResponse[] = new Array(req.events.length);
-      for (let index = 0; index < req.events.length; index++) {
-        try {
-          events.push(eventFromInput(req.events[index], `events[${index}]`));
-          indexes.push(index);
-        } catch (e) {
-          if (!(e instanceof ValidationError)) throw e;
-          results[index] = create(TransformResponseSchema, { result: invalidResult(index, e.message) });
-        }
-      }
+      for (const { index, reason } of invalid) results[index] = create(TransformResponseSchema, { result: invalidResult(index, reason) });
       const outputs = await transformEvents(events, deps.pipeline, only);
       for (let i = 0; i < events.length; i++) results[indexes[i]!] = transformResponse(indexes[i]!, events[i]!, outputs[i]!, form);
       return create(TransformBatchResponseSchema, { results });

@@ -12,6 +12,7 @@
 import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { processAlive } from "../process-alive.js";
 
 export class OrphanedNatsServerError extends Error {
   override name = "OrphanedNatsServerError";
@@ -34,15 +35,6 @@ function processArgs(pid: number): string[] | undefined {
 function servesStore(args: readonly string[], storeDir: string): boolean {
   const sd = args.findIndex((a) => a === "-sd" || a === "--store_dir" || a === "-store_dir");
   return args.some((a) => a.includes("nats-server")) && sd >= 0 && args[sd + 1] === storeDir;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 async function gone(pid: number, deadline: number): Promise<boolean> {
@@ -73,7 +65,7 @@ export async function stopOrphanedNatsServers(portsDir: string, storeDir: string
     const pid = Number(m[2]);
     if (pid === process.pid) continue;
     if (!linux) {
-      if (alive(pid)) {
+      if (processAlive(pid)) {
         throw new OrphanedNatsServerError(
           `a nats-server (pid ${pid}, ${join(portsDir, file)}) may still run on ${storeDir}: stop it, then start again`,
         );

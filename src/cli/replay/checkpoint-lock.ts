@@ -11,6 +11,7 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
+import { processAlive } from "../../process-alive.js";
 
 const HEARTBEAT_MS = 10_000;
 const STALE_MS = 60_000;
@@ -25,15 +26,6 @@ export class CheckpointLockedError extends Error {
   override name = "CheckpointLockedError";
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 function readOwner(path: string): LockOwner | undefined {
   try {
     return JSON.parse(readFileSync(path, "utf8")) as LockOwner;
@@ -43,7 +35,7 @@ function readOwner(path: string): LockOwner | undefined {
 }
 
 function stale(owner: LockOwner | undefined, mtimeMs: number): boolean {
-  if (owner && owner.host === hostname()) return owner.pid === process.pid || !alive(owner.pid);
+  if (owner && owner.host === hostname()) return owner.pid === process.pid || !processAlive(owner.pid);
   return Date.now() - mtimeMs > STALE_MS;
 }
 
