@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
@@ -101,4 +102,21 @@ test("a flag of another subcommand is a usage error (exit 1, one line naming it)
   const f = await cli(["failed", "list", "--all"]);
   assert.equal(f.code, 1);
   assert.match(f.stderr, /--all/);
+});
+
+test("one CLI form in the docs: npx event-routing (event-routing in the container), npm run cli only where the script is listed", () => {
+  const docs = [
+    "README.md",
+    "deploy/README.md",
+    ...readdirSync("docs")
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
+  for (const doc of docs) {
+    const lines = readFileSync(doc, "utf8").split("\n");
+    // The README's npm-scripts table documents the `cli` script itself.
+    const stray = lines.filter((l) => l.includes("npm run cli") && !l.startsWith("| `npm run cli -- <command>` |"));
+    assert.deepEqual(stray, [], `${doc} says npx event-routing <command>`);
+  }
+  assert.match(readFileSync("README.md", "utf8"), /^\| `npm run cli -- <command>` \|/m, "the scripts table lists the cli script");
 });
