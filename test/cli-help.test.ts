@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
@@ -119,4 +119,15 @@ test("one CLI form in the docs: npx event-routing (event-routing in the containe
     assert.deepEqual(stray, [], `${doc} says npx event-routing <command>`);
   }
   assert.match(readFileSync("README.md", "utf8"), /^\| `npm run cli -- <command>` \|/m, "the scripts table lists the cli script");
+});
+
+test("the README's Quick start reads without a trap: its sample files are in the repository, its tokens long enough", () => {
+  const readme = readFileSync("README.md", "utf8");
+  const quick = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("\n## ", readme.indexOf("## Quick start") + 1));
+  const samples = [...quick.matchAll(/json_string < ([\w./-]+)/g)].map((m) => m[1]!);
+  assert.ok(samples.length >= 2);
+  for (const f of samples) assert.ok(existsSync(f), `${f} is in the repository (not a path beside it)`);
+  assert.match(quick, /generated-tokens\.env/, "where generated tokens are when stdout is not a terminal");
+  assert.match(quick, /at least 24 characters/);
+  assert.match(quick, /npx event-routing status/);
 });
