@@ -14,6 +14,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { readFileSync } from "node:fs";
+import { jetstream } from "@nats-io/jetstream";
 import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
 import { freePort } from "./support/free-port.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
@@ -400,6 +401,43 @@ test("status names failed (stored), dropped and what the failed stream holds apa
   assert.match(table.stdout, /DROPPED \(failed, not stored/);
   assert.match(table.stdout, /IN_FAILED_STREAM: kept now/);
   assert.equal((await cli(["failed", "purge", "--router", "drops", "--yes"])).code, 0);
+});
+
+test("status without a router id shows the inputs: read, stored, duplicate statements (not stored again) and the backlog", async () => {
+  const event = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.forum.thread.created.json"), "utf8")) as object;
+  const text = JSON.stringify({ ...event, timestamp: "2031-01-02T03:04:05.000006+00:00" });
+  const js = jetstream(sut.service.nc);
+  // The same event twice: the second one's statements are already stored under their ids.
+  await js.publish("eventrouting.ingest.lms", text);
+  await js.publish("eventrouting.ingest.lms", text);
+  type Input = {
+    kind: string;
+    entriesRead: string;
+    statementsStored: string;
+    statementsDuplicate: string;
+    pending: string;
+    backlogUnknown: boolean;
+  };
+  let nats: Input | undefined;
+  await waitUntil(
+    async () => {
+      const r = await cli(["status", "--json"]);
+      nats = (JSON.parse(r.stdout) as { inputs: Input[] }).inputs.find((i) => i.kind === "INGEST_INPUT_KIND_NATS");
+      return nats?.entriesRead === "2" && nats.pending === "0" && nats.statementsDuplicate !== "0";
+    },
+    30_000,
+    "both messages read, the second one's statements found stored",
+  );
+  assert.equal(nats!.statementsDuplicate, nats!.statementsStored);
+  assert.equal(nats!.backlogUnknown, false, "backlogUnknown is there, also when false");
+  const table = await cli(["status"]);
+  assert.match(table.stdout, /^INPUT\s+STATE\s+READ\s+STORED\s+DUPLICATE\s+REJECTED\s+PENDING\s+LAG\s+LAST_ERROR$/m);
+  assert.match(
+    table.stdout,
+    new RegExp(`^nats\\s+serving\\s+2\\s+${nats!.statementsStored}\\s+${nats!.statementsDuplicate}\\s+0\\s+0\\s+0\\s`, "m"),
+  );
+  assert.doesNotMatch(table.stdout, /^event-bus-redis/m, "a disabled input is not shown");
+  assert.doesNotMatch((await cli(["status", "drops"])).stdout, /^INPUT/m, "one router's status is about the router");
 });
 
 test("identities import and courses import send the CSV to the service", async () => {

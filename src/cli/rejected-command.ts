@@ -6,11 +6,9 @@
  */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { IngestAdminService, RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, cut, DEFAULT_URL, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
+import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
 
 const LIST_OPTIONS = { ...REMOTE_OPTIONS, source: { type: "string" }, limit: { type: "string" } } as const;
 const PURGE_OPTIONS = { ...REMOTE_OPTIONS, all: { type: "boolean", default: false }, yes: { type: "boolean", default: false } } as const;
@@ -94,19 +92,12 @@ export async function runRejected(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   return guarded(io, values.debug, async () => {
-    const connect = () => {
-      const remote = connectRemote(values, io.env);
-      // connectRemote checked the URL and the token; IngestAdminService is not among its clients.
-      const url = values.url ?? io.env["EVENT_ROUTING_URL"] ?? DEFAULT_URL;
-      const ingest = createClient(IngestAdminService, createGrpcTransport({ baseUrl: new URL(url).toString().replace(/\/$/, "") }));
-      return { ingest, callOptions: remote.callOptions, json: remote.json };
-    };
     switch (sub) {
       case "list": {
         if (positionals.length > 0) throw new UsageError(`rejected list takes no ids (got ${positionals.join(" ")})`);
         const limit = values.limit === undefined ? 100 : Number(values.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit ${values.limit}: expected a whole number above 0`);
-        const remote = connect();
+        const remote = connectRemote(values, io.env);
         const rows: RejectedEntry[] = [];
         let pageToken = "";
         do {
@@ -134,7 +125,7 @@ export async function runRejected(args: string[], io: Io): Promise<number> {
         const idList = ids(positionals);
         if (idList.length > 0 === values.all) throw new UsageError("rejected purge: give ids or --all (exactly one of them)");
         if (!values.yes) throw new UsageError("rejected purge deletes the only copy of the refused input: add --yes");
-        const remote = connect();
+        const remote = connectRemote(values, io.env);
         const res = await remote.ingest.purgeRejected({ ids: idList, all: values.all }, remote.callOptions);
         if (remote.json) io.out.write(`${JSON.stringify({ purged: res.purged, notFound: res.notFound.map(String) })}\n`);
         else io.out.write(`purged ${res.purged}${res.notFound.length > 0 ? `; not found: ${res.notFound.join(", ")}` : ""}\n`);

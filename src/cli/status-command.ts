@@ -8,10 +8,20 @@
  * failed stream (event_routing_delivery_results_total{result="failed"}, the console's "Failed, stored"), dropped
  * = exhausted and not stored ({result="dropped"}), in the failed stream = kept now by every instance
  * (event_routing_router_failed_stored, RouterStatus.failed_stored).
+ *
+ * Without a router id it also shows the inputs (GetIngestStatus): what each read and stored, the statements it
+ * found stored already (duplicates, not stored again) and its backlog, "unknown" when the backlog could not be read
+ * (backlog_unknown: a 0 then says nothing, so it is never shown as 0).
  */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { GetRouterStatusResponseSchema, RouterState, type RouterStatus } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import {
+  GetIngestStatusResponseSchema,
+  IngestInputKind,
+  IngestInputState,
+  type IngestInputStatus,
+} from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { type CommandHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
@@ -35,6 +45,31 @@ export const LEGEND =
   "DELIVERED, FAILED (failed and stored in the failed stream), DROPPED (failed, not stored: non-critical on a KEEP_CRITICAL\n" +
   "router): by the instance that answered, since it started. IN_FAILED_STREAM: kept now, whoever stored it.\n";
 
+export const INPUTS_LEGEND =
+  "READ, STORED (statements), DUPLICATE (statements already stored under their id, not stored again), REJECTED: by the\n" +
+  "instance that answered, since it started. PENDING, LAG: the backlog every instance shares; unknown when unreadable.\n";
+
+const INPUT_NAMES: Record<IngestInputKind, string> = {
+  [IngestInputKind.UNSPECIFIED]: "unspecified",
+  [IngestInputKind.EVENT_BUS_REDIS]: "event-bus-redis",
+  [IngestInputKind.NATS]: "nats",
+};
+
+function inputRow(i: IngestInputStatus): string[] {
+  const backlog = (n: bigint | undefined) => (i.backlogUnknown ? "unknown" : n === undefined ? "" : String(n));
+  return [
+    INPUT_NAMES[i.kind] ?? "unspecified",
+    (IngestInputState[i.state] ?? "UNSPECIFIED").toLowerCase(),
+    String(i.entriesRead),
+    String(i.statementsStored),
+    String(i.statementsDuplicate),
+    String(i.rejected),
+    backlog(i.pending),
+    backlog(i.lag),
+    i.lastError ? `${isoOrEmpty(i.lastErrorTime)} ${cut(i.lastError)}` : "",
+  ];
+}
+
 export const STATUS_COMMAND = {
   options: REMOTE_OPTIONS,
   help: {
@@ -45,6 +80,8 @@ export const STATUS_COMMAND = {
       LEGEND +
       "--json: GetRouterStatus as protobuf JSON (its `failed` counts the dropped too; `failedStored` is what the failed\n" +
       "stream holds) with `thisInstance`: {delivered, failed, dropped, discarded}, as the metric's result label counts them.\n" +
+      "Without ROUTER_ID also the inputs that are not disabled (GetIngestStatus; --json: `inputs`, every input):\n" +
+      INPUTS_LEGEND +
       "Exit 0 when serving, 3 when not.",
     flags: REMOTE_FLAGS,
     env: REMOTE_ENV,
@@ -62,11 +99,15 @@ export async function runStatus(args: string[], io: Io): Promise<number> {
     const health = await remote.health.check({ service: "" }, remote.callOptions);
     const serving = health.status === HealthCheckResponse_ServingStatus.SERVING;
     const res = await remote.routers.getRouterStatus({ id: positionals[0] ?? "" }, remote.callOptions);
+    const ingest = positionals[0] === undefined ? await remote.ingest.getIngestStatus({}, remote.callOptions) : undefined;
     if (remote.json) {
       // Zeros too (alwaysEmitImplicit): a script reading `dropped` must get 0, not undefined.
       const json = toJson(GetRouterStatusResponseSchema, res, { alwaysEmitImplicit: true }) as { statuses: object[] };
       const statuses = json.statuses.map((s, i) => ({ ...s, thisInstance: thisInstance(res.statuses[i]!) }));
-      io.out.write(`${JSON.stringify({ serving, ...json, statuses })}\n`);
+      const inputs = ingest
+        ? { inputs: (toJson(GetIngestStatusResponseSchema, ingest, { alwaysEmitImplicit: true }) as { inputs: object[] }).inputs }
+        : {};
+      io.out.write(`${JSON.stringify({ serving, ...json, statuses, ...inputs })}\n`);
     } else {
       io.out.write(`service: ${serving ? "SERVING" : HealthCheckResponse_ServingStatus[health.status]}\n\n`);
       io.out.write(
@@ -87,6 +128,11 @@ export async function runStatus(args: string[], io: Io): Promise<number> {
         ),
       );
       if (res.statuses.length > 0) io.out.write(`\n${LEGEND}`);
+      const active = ingest?.inputs.filter((i) => i.state !== IngestInputState.DISABLED) ?? [];
+      if (active.length > 0) {
+        const headers = ["INPUT", "STATE", "READ", "STORED", "DUPLICATE", "REJECTED", "PENDING", "LAG", "LAST_ERROR"];
+        io.out.write(`\n${table(headers, active.map(inputRow))}\n${INPUTS_LEGEND}`);
+      }
     }
     return serving ? EXIT.ok : EXIT.unavailable;
   });
