@@ -342,7 +342,7 @@ export const CONFIG_VARS = {
     v(
       "EMIT_TOKENS",
       "(generated: shown on a terminal, else written to DATA_DIR/generated-tokens.env)",
-      "Comma-separated bearer tokens allowed to call Emit, EmitBatch and Transform (each at least 24 characters).",
+      "Comma-separated bearer tokens allowed to call Emit, EmitBatch, Transform and TransformBatch (each at least 24 characters).",
       tokenList.optional(),
     ),
   ),

@@ -6,11 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
 import { promisify } from "node:util";
 import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
 import { IMPORT_COMMANDS } from "../src/cli/import-command.js";
 import { INSPECT_COMMAND } from "../src/cli/inspect-command.js";
+import { REJECTED_COMMANDS } from "../src/cli/rejected-command.js";
+import { REPLAY_COMMAND } from "../src/cli/replay/replay-options.js";
 import { ROUTERS_COMMANDS } from "../src/cli/routers-command.js";
 import { STATUS_COMMAND } from "../src/cli/status-command.js";
 import { TRANSFORM_COMMAND } from "../src/cli/transform-command.js";
@@ -45,6 +48,12 @@ const cases: Array<{ argv: string[]; options: Options; env: string[] }> = [
     options: c.options as Options,
     env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"],
   })),
+  ...Object.entries(REJECTED_COMMANDS).map(([sub, c]) => ({
+    argv: ["rejected", sub],
+    options: c.options as Options,
+    env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"],
+  })),
+  { argv: ["replay"], options: REPLAY_COMMAND.options, env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN", "XDG_STATE_HOME"] },
   ...Object.entries(IMPORT_COMMANDS).map(([kind, c]) => ({
     argv: [kind, "import"],
     options: c.options as Options,
@@ -53,7 +62,7 @@ const cases: Array<{ argv: string[]; options: Options; env: string[] }> = [
 ];
 
 test("every command and subcommand answers --help (and -h) with exit 0, its flags and its environment on stdout", async () => {
-  assert.ok(cases.length >= 13);
+  assert.ok(cases.length >= 16);
   for (const c of cases) {
     // -h for a few (the same check; each run is a process start on a loaded machine).
     for (const flag of c.argv[0] === "routers" && c.argv[1] === "create" ? ["--help", "-h"] : ["--help"]) {
@@ -71,11 +80,8 @@ test("every command and subcommand answers --help (and -h) with exit 0, its flag
   }
 });
 
-test("replay --help, the groups' --help and the top-level --help answer with exit 0 on stdout", async () => {
-  const replay = await cli(["replay", "--help"]);
-  assert.equal(replay.code, 0);
-  for (const flag of ["--checkpoint", "--dry-run", "--offline", "EVENT_ROUTING_URL"]) assert.ok(replay.stdout.includes(flag), flag);
-  for (const group of ["routers", "failed"]) {
+test("the groups' --help and the top-level --help answer with exit 0 on stdout", async () => {
+  for (const group of ["routers", "failed", "rejected"]) {
     const r = await cli([group, "--help"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`event-routing ${group} list`));
@@ -96,4 +102,32 @@ test("a flag of another subcommand is a usage error (exit 1, one line naming it)
   const f = await cli(["failed", "list", "--all"]);
   assert.equal(f.code, 1);
   assert.match(f.stderr, /--all/);
+});
+
+test("one CLI form in the docs: npx event-routing (event-routing in the container), npm run cli only where the script is listed", () => {
+  const docs = [
+    "README.md",
+    "deploy/README.md",
+    ...readdirSync("docs")
+      .filter((f) => f.endsWith(".md"))
+      .map((f) => `docs/${f}`),
+  ];
+  for (const doc of docs) {
+    const lines = readFileSync(doc, "utf8").split("\n");
+    // The README's npm-scripts table documents the `cli` script itself.
+    const stray = lines.filter((l) => l.includes("npm run cli") && !l.startsWith("| `npm run cli -- <command>` |"));
+    assert.deepEqual(stray, [], `${doc} says npx event-routing <command>`);
+  }
+  assert.match(readFileSync("README.md", "utf8"), /^\| `npm run cli -- <command>` \|/m, "the scripts table lists the cli script");
+});
+
+test("the README's Quick start reads without a trap: its sample files are in the repository, its tokens long enough", () => {
+  const readme = readFileSync("README.md", "utf8");
+  const quick = readme.slice(readme.indexOf("## Quick start"), readme.indexOf("\n## ", readme.indexOf("## Quick start") + 1));
+  const samples = [...quick.matchAll(/json_string < ([\w./-]+)/g)].map((m) => m[1]!);
+  assert.ok(samples.length >= 2);
+  for (const f of samples) assert.ok(existsSync(f), `${f} is in the repository (not a path beside it)`);
+  assert.match(quick, /generated-tokens\.env/, "where generated tokens are when stdout is not a terminal");
+  assert.match(quick, /at least 24 characters/);
+  assert.match(quick, /npx event-routing status/);
 });

@@ -14,6 +14,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { readFileSync } from "node:fs";
+import { jetstream } from "@nats-io/jetstream";
 import { EventInputSchema } from "../gen/eventrouting/v1/event_pb.js";
 import { freePort } from "./support/free-port.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
@@ -222,7 +223,8 @@ test("routers get shows every setting; routers test sends one probe with the rou
       "probe.yaml",
       `id: probe\nbackend: BACKEND_XAPI\nendpoint_url: ${lrs.url}/xapi\nenabled: false\nauth:\n  basic:\n    username: probe\n` +
         "headers:\n  X-Tenant: tenant-key-123\nmatch_params:\n  - path: context.org_id\n    patterns: [edX, MITx]\n" +
-        "delivery:\n  batch_size: 20\n  countdown: 1m30s\n  critical_events: [edx.course.enrollment.activated]\n",
+        "delivery:\n  batch_size: 20\n  countdown: 1m30s\n  critical_events: [edx.course.enrollment.activated]\n" +
+        "  exhausted: keep-critical\n",
     );
     assert.equal((await cli(["routers", "create", "-f", yaml], { EVENT_ROUTING_ROUTER_PASSWORD: SECRET })).code, 0);
     const get = await cli(["routers", "get", "probe"]);
@@ -236,9 +238,18 @@ test("routers get shows every setting; routers test sends one probe with the rou
       /^http timeout: +\(service default\)$/m,
       /^critical events: +edx\.course\.enrollment\.activated$/m,
       /^enabled: +no$/m,
+      /^exhausted: +keep-critical \(only critical events' statements go to the failed stream\)$/m,
+      /^incarnation: +0$/m,
     ])
       assert.match(get.stdout, line);
     assert.ok(!get.stdout.includes("tenant-key-123"), "header values stay hidden");
+    const keepAll = await cli(["routers", "update", "probe", "--exhausted", "keep-all", "--json"]);
+    assert.equal(keepAll.code, 0, keepAll.stderr);
+    assert.equal((JSON.parse(keepAll.stdout) as { delivery: { exhausted: string } }).delivery.exhausted, "EXHAUSTED_STATEMENTS_KEEP_ALL");
+    assert.match((await cli(["routers", "get", "probe"])).stdout, /^exhausted: +keep-all \(every statement/m);
+    const badExhausted = await cli(["routers", "update", "probe", "--exhausted", "keep-some"]);
+    assert.equal(badExhausted.code, 1);
+    assert.match(badExhausted.stderr, /^--exhausted keep-some: expected keep-all or keep-critical/);
 
     const ok = await cli(["routers", "test", "probe"]);
     assert.equal(ok.code, 0, ok.stdout + ok.stderr);
@@ -327,7 +338,7 @@ test("status shows each router's state and counts; failed list, retry and purge 
   const status = await cli(["status"]);
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /^service: SERVING/);
-  assert.match(status.stdout, /^refuses\s+\w+\s+\d+\s+\d+\s+1\s/m);
+  assert.match(status.stdout, /^refuses\s+\w+\s+\d+\s+\d+\s+0\s+1\s+0\s+1\s/m);
   assert.match(status.stdout, /^lrs-yaml\s+active\s/m);
 
   const retried = await cli(["failed", "retry", failed!.id]);
@@ -340,6 +351,93 @@ test("status shows each router's state and counts; failed list, retry and purge 
   const purged = await cli(["failed", "purge", "--all", "--yes"]);
   assert.equal(purged.code, 0, purged.stderr);
   assert.match(purged.stdout, /^purged \d+/);
+});
+
+test("status names failed (stored), dropped and what the failed stream holds apart, in the table and in --json", async () => {
+  const created = await cli([
+    "routers",
+    "create",
+    "--id",
+    "drops",
+    "--backend",
+    "xapi",
+    "--endpoint-url",
+    refusing.url,
+    "--enabled",
+    "--exhausted",
+    "keep-critical",
+  ]);
+  assert.equal(created.code, 0, created.stderr);
+  await waitUntil(() => sut.service.routers.get("drops") !== undefined, 10_000, "router seen");
+  await sut.service.delivery!.settled();
+  for (const name of ["edx.course.enrollment.activated", "edx.forum.thread.created"]) {
+    const raw = readFileSync(join(ERB_FIXTURES_DIR, "raw", `${name}.json`), "utf8");
+    await sut.events.emit({ event: create(EventInputSchema, { event: { case: "json", value: raw } }) }, emitAuth);
+  }
+  type Json = { statuses: Array<Record<string, unknown> & { routerId: string; thisInstance: Record<string, number> }> };
+  let drops: Json["statuses"][number] | undefined;
+  await waitUntil(
+    async () => {
+      const r = await cli(["status", "--json", "drops"]);
+      drops = (JSON.parse(r.stdout) as Json).statuses[0];
+      return drops?.thisInstance["failed"] === 1 && drops.thisInstance["dropped"] === 1 && drops["failedStored"] === "1";
+    },
+    30_000,
+    "the critical statement stored, the other dropped",
+  );
+  // The API's own fields as they are (failed counts the dropped too), zeros included; thisInstance as the metrics.
+  assert.equal(drops!["failed"], "2");
+  assert.equal(drops!["dropped"], "1");
+  assert.equal(drops!["discarded"], "0");
+  assert.deepEqual(drops!.thisInstance, { delivered: 0, failed: 1, dropped: 1, discarded: 0 });
+
+  const table = await cli(["status", "drops"]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(
+    table.stdout,
+    /^ROUTER\s+STATE\s+PENDING\s+IN_FLIGHT\s+DELIVERED\s+FAILED\s+DROPPED\s+IN_FAILED_STREAM\s+LAST_SUCCESS\s+LAST_ERROR$/m,
+  );
+  assert.match(table.stdout, /^drops\s+\w+\s+\d+\s+\d+\s+0\s+1\s+1\s+1\s/m);
+  assert.match(table.stdout, /DROPPED \(failed, not stored/);
+  assert.match(table.stdout, /IN_FAILED_STREAM: kept now/);
+  assert.equal((await cli(["failed", "purge", "--router", "drops", "--yes"])).code, 0);
+});
+
+test("status without a router id shows the inputs: read, stored, duplicate statements (not stored again) and the backlog", async () => {
+  const event = JSON.parse(readFileSync(join(ERB_FIXTURES_DIR, "raw", "edx.forum.thread.created.json"), "utf8")) as object;
+  const text = JSON.stringify({ ...event, timestamp: "2031-01-02T03:04:05.000006+00:00" });
+  const js = jetstream(sut.service.nc);
+  // The same event twice: the second one's statements are already stored under their ids.
+  await js.publish("eventrouting.ingest.lms", text);
+  await js.publish("eventrouting.ingest.lms", text);
+  type Input = {
+    kind: string;
+    entriesRead: string;
+    statementsStored: string;
+    statementsDuplicate: string;
+    pending: string;
+    backlogUnknown: boolean;
+  };
+  let nats: Input | undefined;
+  await waitUntil(
+    async () => {
+      const r = await cli(["status", "--json"]);
+      nats = (JSON.parse(r.stdout) as { inputs: Input[] }).inputs.find((i) => i.kind === "INGEST_INPUT_KIND_NATS");
+      return nats?.entriesRead === "2" && nats.pending === "0" && nats.statementsDuplicate !== "0";
+    },
+    30_000,
+    "both messages read, the second one's statements found stored",
+  );
+  assert.equal(nats!.statementsDuplicate, nats!.statementsStored);
+  assert.equal(nats!.backlogUnknown, false, "backlogUnknown is there, also when false");
+  const table = await cli(["status"]);
+  assert.match(table.stdout, /^INPUT\s+STATE\s+READ\s+STORED\s+DUPLICATE\s+REJECTED\s+PENDING\s+LAG\s+LAST_ERROR$/m);
+  assert.match(
+    table.stdout,
+    new RegExp(`^nats\\s+serving\\s+2\\s+${nats!.statementsStored}\\s+${nats!.statementsDuplicate}\\s+0\\s+0\\s+0\\s`, "m"),
+  );
+  assert.doesNotMatch(table.stdout, /^event-bus-redis/m, "a disabled input is not shown");
+  assert.doesNotMatch((await cli(["status", "drops"])).stdout, /^INPUT/m, "one router's status is about the router");
 });
 
 test("identities import and courses import send the CSV to the service", async () => {

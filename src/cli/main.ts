@@ -12,6 +12,7 @@ import { EXIT_CODES, PROGRAM } from "./help.js";
 import { IMPORT_USAGE, runImport } from "./import-command.js";
 import { INSPECT_COMMAND, runInspect } from "./inspect-command.js";
 import { runReplay } from "./replay/replay-command.js";
+import { REPLAY_COMMAND } from "./replay/replay-options.js";
 import { REJECTED_USAGE, runRejected } from "./rejected-command.js";
 import { EXIT, type Io } from "./remote.js";
 import { ROUTERS_USAGE, runRouters } from "./routers-command.js";
@@ -24,7 +25,7 @@ Offline (no service):
   ${PROGRAM} ${TRANSFORM_COMMAND.help.synopsis[0]}
   ${PROGRAM} ${INSPECT_COMMAND.help.synopsis[0]}
 Tracking logs into a running service (or offline):
-  ${PROGRAM} replay [options] FILE|DIR|GLOB|- ...
+  ${PROGRAM} ${REPLAY_COMMAND.help.synopsis[0]}
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
   ${PROGRAM} ${STATUS_COMMAND.help.synopsis[0]}

@@ -6,38 +6,53 @@
  */
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
-import { IngestAdminService, RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
-import { connectRemote, cut, DEFAULT_URL, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
+import { RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
+import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
 
-export const REJECTED_USAGE = `  npm run cli -- rejected list [--source event-bus-redis|nats] [--limit N]
-  npm run cli -- rejected purge (ID... | --all) --yes
-`;
+const LIST_OPTIONS = { ...REMOTE_OPTIONS, source: { type: "string" }, limit: { type: "string" } } as const;
+const PURGE_OPTIONS = { ...REMOTE_OPTIONS, all: { type: "boolean", default: false }, yes: { type: "boolean", default: false } } as const;
+const ALL_OPTIONS = { ...LIST_OPTIONS, ...PURGE_OPTIONS } as const;
 
-export const REJECTED_HELP = `Usage: npm run cli -- rejected list|purge [options]
-  The rejected stream: copies of malformed input (bad Avro, missing fields, invalid JSON) that the event-bus
-  and NATS inputs acknowledged to keep flowing, each with the reason and the time it was refused.
-  list                   oldest first: ID, TIME, SOURCE, SOURCE_ID, REASON, INPUT (cut; --json shows it whole)
-    --source NAME        only copies from this input: event-bus-redis or nats
-    --limit N            at most N entries (default 100)
-  purge ID...            delete these entries (the ID column of list)
-  purge --all            delete every entry stored now
-    --yes                required: the copies are the only trace of what was refused
-  --url URL              service URL (default $EVENT_ROUTING_URL, else ${DEFAULT_URL})
-  --token TOKEN          admin token (default $EVENT_ROUTING_TOKEN; one of the service's ADMIN_TOKENS)
-  --json                 JSON instead of a table          --debug   show the cause of a failure
-Exit codes: 0 ok, 1 usage, 2 not found (every id given), 3 unavailable, 4 not allowed, 5 refused, 6 other.
-`;
+const ABOUT =
+  "The rejected stream: copies of malformed input (bad Avro, missing fields, invalid JSON) that the event-bus and NATS\n" +
+  "inputs acknowledged to keep flowing, each with the reason and the time it was refused.";
 
-const OPTIONS = {
-  ...REMOTE_OPTIONS,
-  source: { type: "string" },
-  limit: { type: "string" },
-  all: { type: "boolean", default: false },
-  yes: { type: "boolean", default: false },
-  help: { type: "boolean", short: "h", default: false },
-} as const;
+/** Each subcommand: the options its parser accepts and its --help. */
+export const REJECTED_COMMANDS = {
+  list: {
+    options: LIST_OPTIONS,
+    help: {
+      synopsis: ["rejected list [--source event-bus-redis|nats] [--limit N]"],
+      about: `${ABOUT}\nOldest first: ID, TIME, SOURCE, SOURCE_ID, REASON, INPUT (cut to one line; --json has it whole).`,
+      flags: [
+        { flag: "--source NAME", text: "only copies from this input: event-bus-redis or nats" },
+        { flag: "--limit N", text: "at most N entries (default 100)" },
+        ...REMOTE_FLAGS,
+      ],
+      env: REMOTE_ENV,
+    },
+  },
+  purge: {
+    options: PURGE_OPTIONS,
+    help: {
+      synopsis: ["rejected purge (ID... | --all) --yes"],
+      about: `${ABOUT}\nDeletes the entries given (the ID column of list), or every entry stored now. Exit 2 when none of the ids was found.`,
+      flags: [
+        { flag: "--all", text: "every entry stored now" },
+        { flag: "--yes", text: "required: the copies are the only trace of what was refused" },
+        ...REMOTE_FLAGS,
+      ],
+      env: REMOTE_ENV,
+    },
+  },
+} satisfies Record<string, { options: Record<string, unknown>; help: CommandHelp }>;
+
+type RejectedSub = keyof typeof REJECTED_COMMANDS;
+
+export const REJECTED_USAGE = Object.values(REJECTED_COMMANDS)
+  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
+  .join("");
 
 /** The input as one table cell: text as is, bytes as base64 (the copy may be binary Avro). */
 export function inputCell(e: RejectedEntry): string {
@@ -59,29 +74,30 @@ function ids(positionals: readonly string[]): bigint[] {
 
 export async function runRejected(args: string[], io: Io): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub === undefined || sub === "--help" || sub === "-h") {
-    (sub ? io.out : io.err).write(REJECTED_HELP);
-    return sub ? EXIT.ok : EXIT.usage;
-  }
-  const { values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
-  if (values.help) {
-    io.out.write(REJECTED_HELP);
+  const known = sub !== undefined && Object.hasOwn(REJECTED_COMMANDS, sub) ? (sub as RejectedSub) : undefined;
+  const groupUsage = `Usage:\n${REJECTED_USAGE}\nrejected SUBCOMMAND --help for its flags.\n`;
+  if (wantsHelp(args)) {
+    io.out.write(known ? renderHelp(REJECTED_COMMANDS[known].help) : groupUsage);
     return EXIT.ok;
   }
+  if (sub === undefined) {
+    io.err.write(groupUsage);
+    return EXIT.usage;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
+    options: (known ? REJECTED_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
   return guarded(io, values.debug, async () => {
-    const connect = () => {
-      const remote = connectRemote(values, io.env);
-      // connectRemote checked the URL and the token; IngestAdminService is not among its clients.
-      const url = values.url ?? io.env["EVENT_ROUTING_URL"] ?? DEFAULT_URL;
-      const ingest = createClient(IngestAdminService, createGrpcTransport({ baseUrl: new URL(url).toString().replace(/\/$/, "") }));
-      return { ingest, callOptions: remote.callOptions, json: remote.json };
-    };
     switch (sub) {
       case "list": {
         if (positionals.length > 0) throw new UsageError(`rejected list takes no ids (got ${positionals.join(" ")})`);
         const limit = values.limit === undefined ? 100 : Number(values.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit ${values.limit}: expected a whole number above 0`);
-        const remote = connect();
+        const remote = connectRemote(values, io.env);
         const rows: RejectedEntry[] = [];
         let pageToken = "";
         do {
@@ -109,14 +125,14 @@ export async function runRejected(args: string[], io: Io): Promise<number> {
         const idList = ids(positionals);
         if (idList.length > 0 === values.all) throw new UsageError("rejected purge: give ids or --all (exactly one of them)");
         if (!values.yes) throw new UsageError("rejected purge deletes the only copy of the refused input: add --yes");
-        const remote = connect();
+        const remote = connectRemote(values, io.env);
         const res = await remote.ingest.purgeRejected({ ids: idList, all: values.all }, remote.callOptions);
         if (remote.json) io.out.write(`${JSON.stringify({ purged: res.purged, notFound: res.notFound.map(String) })}\n`);
         else io.out.write(`purged ${res.purged}${res.notFound.length > 0 ? `; not found: ${res.notFound.join(", ")}` : ""}\n`);
         return idList.length > 0 && res.notFound.length === idList.length ? EXIT.notFound : EXIT.ok;
       }
       default:
-        throw new UsageError(`rejected: expected list or purge\n${REJECTED_USAGE}`);
+        throw new UsageError(`rejected ${sub}: expected list or purge`);
     }
   });
 }

@@ -12,6 +12,7 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 
@@ -44,6 +45,7 @@ export interface Remote {
   readonly events: Client<typeof EventRoutingService>;
   readonly directory: Client<typeof DirectoryAdminService>;
   readonly health: Client<typeof Health>;
+  readonly ingest: Client<typeof IngestAdminService>;
   readonly callOptions: { headers: Record<string, string>; timeoutMs: number };
   readonly json: boolean;
 }
@@ -66,6 +68,7 @@ export function connectRemote(
     events: createClient(EventRoutingService, transport),
     directory: createClient(DirectoryAdminService, transport),
     health: createClient(Health, transport),
+    ingest: createClient(IngestAdminService, transport),
     callOptions: { headers: { authorization: `Bearer ${token}` }, timeoutMs: 30_000 },
     json: values.json === true,
   };

@@ -4,12 +4,19 @@
  * flags. Durations (delivery.batch_interval, countdown, backoff, http_timeout, and their flags) as people write
  * them: 200ms, 30s, 1m30s (duration.ts). Secrets (basic password, bearer token) never come from flags, which end up in shell history and `ps`:
  * they come from the file, from EVENT_ROUTING_ROUTER_PASSWORD / EVENT_ROUTING_ROUTER_TOKEN, or from a prompt that
- * does not echo.
+ * does not echo. delivery.exhausted as a file value or the --exhausted flag: KEEP_ALL / KEEP_CRITICAL in any case,
+ * with - or _, with or without the enum's EXHAUSTED_STATEMENTS_ prefix.
  */
 import { readFileSync } from "node:fs";
 import { create, fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { DeliverySettingsSchema, RouterAuthSchema, RouterSchema, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import {
+  DeliverySettingsSchema,
+  ExhaustedStatements,
+  RouterAuthSchema,
+  RouterSchema,
+  type Router,
+} from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { parse as parseYaml } from "yaml";
 import { durationJson, durationMessage, parseDuration } from "./duration.js";
 import { UsageError, type Io } from "./remote.js";
@@ -29,6 +36,7 @@ export const ROUTER_FLAG_OPTIONS = {
   "max-retries": { type: "string" },
   countdown: { type: "string" },
   "http-timeout": { type: "string" },
+  exhausted: { type: "string" },
 } as const;
 
 /** The delivery flags: flag, DeliverySettings field (snake_case, the update mask path under delivery.), kind. */
@@ -43,6 +51,18 @@ const DELIVERY_FLAGS = [
 /** DeliverySettings fields that are google.protobuf.Duration (one list: backoff), by either JSON name. */
 const DURATION_FIELDS = new Set(["batch_interval", "batchInterval", "countdown", "backoff", "http_timeout", "httpTimeout"]);
 
+/** keep-critical, KEEP_CRITICAL, EXHAUSTED_STATEMENTS_KEEP_CRITICAL, ... as the enum value; undefined if none. */
+export function parseExhausted(text: string): ExhaustedStatements | undefined {
+  const name = text
+    .trim()
+    .toUpperCase()
+    .replace(/-/g, "_")
+    .replace(/^EXHAUSTED_STATEMENTS_/, "");
+  if (name === "KEEP_ALL") return ExhaustedStatements.KEEP_ALL;
+  if (name === "KEEP_CRITICAL") return ExhaustedStatements.KEEP_CRITICAL;
+  return undefined;
+}
+
 /**
  * A router file's delivery durations in any form parseDuration reads, rewritten to protobuf JSON for fromJson
  * (which reads only "0.2s" and says nothing of the other forms).
@@ -52,6 +72,12 @@ function normalizeDurations(doc: Record<string, unknown>): void {
   if (delivery === null || typeof delivery !== "object" || Array.isArray(delivery)) return;
   const d = delivery as Record<string, unknown>;
   for (const [key, value] of Object.entries(d)) {
+    if (key === "exhausted" && typeof value === "string") {
+      const e = parseExhausted(value);
+      if (e === undefined) throw new Error(`delivery.exhausted: ${JSON.stringify(value)}: expected KEEP_ALL or KEEP_CRITICAL`);
+      d[key] = `EXHAUSTED_STATEMENTS_${ExhaustedStatements[e]}`;
+      continue;
+    }
     if (!DURATION_FIELDS.has(key) || value === null) continue;
     d[key] = Array.isArray(value)
       ? value.map((v, i) => durationJson(parseDuration(v, `delivery.${key}[${i}]`)))
@@ -74,6 +100,7 @@ export interface RouterFlags {
   "max-retries"?: string | undefined;
   countdown?: string | undefined;
   "http-timeout"?: string | undefined;
+  exhausted?: string | undefined;
 }
 
 const snake = (k: string) => k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -155,6 +182,13 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
       else r.delivery.maxRetries = n;
     }
     fields.push(`delivery.${field}`);
+  }
+  if (f.exhausted !== undefined) {
+    const e = parseExhausted(f.exhausted);
+    if (e === undefined) throw new UsageError(`--exhausted ${f.exhausted}: expected keep-all or keep-critical`);
+    r.delivery ??= create(DeliverySettingsSchema, {});
+    r.delivery.exhausted = e;
+    fields.push("delivery.exhausted");
   }
   return { router: r, fields };
 }

@@ -1,10 +1,11 @@
 /**
  * `routers get` for people: every setting of one router, one per line, so nothing needs --json to be seen
- * (delivery settings, match params, override args, header names). Secrets and header values never come back from
+ * (delivery settings, what happens to exhausted statements, match params, override args, header names, the
+ * output-only revision and incarnation). Secrets and header values never come back from
  * the service; the view says whether a secret is stored. Unset delivery settings take the service's defaults.
  */
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import type { Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import { ExhaustedStatements, type Router } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { formatDuration } from "./duration.js";
 import { isoOrEmpty } from "./remote.js";
 
@@ -16,6 +17,12 @@ function auth(r: Router): string {
   if (k?.case === "basic") return `basic, user ${k.value.username} (${stored})`;
   if (k?.case === "bearer") return `bearer (${stored})`;
   return "none";
+}
+
+/** As the --exhausted flag takes it; UNSPECIFIED is KEEP_ALL (the proto's default). */
+function exhausted(e: ExhaustedStatements): string {
+  if (e === ExhaustedStatements.KEEP_CRITICAL) return "keep-critical (only critical events' statements go to the failed stream)";
+  return `keep-all (every statement goes to the failed stream)${e === ExhaustedStatements.UNSPECIFIED ? " (default)" : ""}`;
 }
 
 export function routerDetails(r: Router): string {
@@ -40,7 +47,10 @@ export function routerDetails(r: Router): string {
     ["backoff", d && d.backoff.length > 0 ? d.backoff.map(formatDuration).join(", ") : "- (countdown)"],
     ["http timeout", d?.httpTimeout ? formatDuration(d.httpTimeout) : DEFAULT],
     ["critical events", d && d.criticalEvents.length > 0 ? d.criticalEvents.join(", ") : DEFAULT],
+    ["exhausted", exhausted(d?.exhausted ?? ExhaustedStatements.UNSPECIFIED)],
     ["revision", String(r.revision)],
+    // 0 for the first router under this id; else it names the NATS subject and consumer (docs/delivery.md).
+    ["incarnation", String(r.incarnation)],
     ["created", isoOrEmpty(r.createTime) || "-"],
     ["updated", isoOrEmpty(r.updateTime) || "-"],
   ];

@@ -32,6 +32,10 @@ const ROUTER_FLAGS: readonly FlagHelp[] = [
   { flag: "--max-retries N", text: "retries after the first attempt" },
   { flag: "--countdown DURATION", text: "wait before a delivery is retried, e.g. 30s, 1m30s" },
   { flag: "--http-timeout DURATION", text: "HTTP request timeout, e.g. 10s (shorter than the countdown)" },
+  {
+    flag: "--exhausted keep-all|keep-critical",
+    text: "statements out of attempts: all to the failed stream (default), or only critical events' (the rest dropped, logged)",
+  },
 ];
 
 const REMOTE_ONLY = { ...REMOTE_OPTIONS } as const;

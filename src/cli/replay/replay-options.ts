@@ -9,27 +9,76 @@
 import { createHash } from "node:crypto";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { type CommandHelp, renderHelp } from "../help.js";
 import { OFFLINE_ARG_OPTIONS, type OfflineOptions } from "../offline-pipeline.js";
 
-export const REPLAY_USAGE = `Usage: npm run cli -- replay [options] FILE|DIR|GLOB|- ...
-  Sends tracking-log lines (one event per line, either ERB shape, log prefix allowed; .gz read as a stream)
-  to a running service with EmitBatch.
-  --url URL              service URL (default $EVENT_ROUTING_URL, else http://127.0.0.1:8080)
-  --token TOKEN          bearer token (default $EVENT_ROUTING_TOKEN); --router needs an admin token
-  --router ID            store only for this router (repeatable)
-  --batch-size N         events per EmitBatch (default 500)      --in-flight N   batches at once (default 4)
-  --rate N               at most N events/s
-  --dry-run              transform and count through the service (TransformBatch), store nothing
-  --output FILE|-        write the transformed statements as NDJSON instead of storing them
-  --offline              transform in-process, no service (with --lms-root-url, --transformer-version,
-                         --identities FILE.csv, --courses FILE.csv as for transform)
-  --checkpoint FILE      resume state (default when storing: $XDG_STATE_HOME/event-routing/replay/NAME-HASH.json,
-                         else ~/.local/state/..., one per inputs and target); --no-checkpoint to disable
-  --follow               keep reading a live log like tail -F (one plain file)    --poll-ms N (default 500)
-  --max-attempts N       tries per batch on transient errors (default 8; unlimited with --follow)
-  --json                 print the summary as JSON       --no-progress   no progress bar on a terminal
-  --max-line-bytes N     longer lines are reported invalid (default 4194304)
-`;
+/** The options parseReplayArgs accepts; each has a line in REPLAY_COMMAND.help (test/cli-help.test.ts checks). */
+export const REPLAY_OPTIONS = {
+  url: { type: "string" },
+  token: { type: "string" },
+  router: { type: "string", multiple: true },
+  "batch-size": { type: "string" },
+  "in-flight": { type: "string" },
+  rate: { type: "string" },
+  "dry-run": { type: "boolean" },
+  output: { type: "string" },
+  offline: { type: "boolean" },
+  checkpoint: { type: "string" },
+  "no-checkpoint": { type: "boolean" },
+  follow: { type: "boolean" },
+  "poll-ms": { type: "string" },
+  json: { type: "boolean" },
+  "no-progress": { type: "boolean" },
+  "max-line-bytes": { type: "string" },
+  "timeout-ms": { type: "string" },
+  "max-attempts": { type: "string" },
+  ...OFFLINE_ARG_OPTIONS,
+} as const;
+
+export const REPLAY_COMMAND = {
+  options: REPLAY_OPTIONS,
+  help: {
+    synopsis: ["replay [options] FILE|DIR|GLOB|- ..."],
+    about:
+      "Sends tracking-log lines (one event per line, either ERB shape, log prefix allowed; .gz read as a stream) to a\n" +
+      "running service with EmitBatch, resumably; or transforms them without storing (--dry-run, --output, --offline).",
+    flags: [
+      { flag: "--url URL", text: "the service (default $EVENT_ROUTING_URL, else http://127.0.0.1:8080)" },
+      { flag: "--token TOKEN", text: "a bearer token (default $EVENT_ROUTING_TOKEN); --router needs an admin token" },
+      { flag: "--router ID", text: "store only for this router (repeatable)" },
+      { flag: "--batch-size N", text: "events per EmitBatch (default 500)" },
+      { flag: "--in-flight N", text: "batches at once (default 4)" },
+      { flag: "--rate N", text: "at most N events/s" },
+      { flag: "--dry-run", text: "transform and count through the service (TransformBatch), store nothing" },
+      { flag: "--output FILE|-", text: "write the transformed statements as NDJSON instead of storing them" },
+      { flag: "--offline", text: "transform in-process, no service (with the four flags below, as for transform)" },
+      { flag: "--lms-root-url URL", text: "with --offline: the LMS root URL (default $LMS_ROOT_URL)" },
+      { flag: "--transformer-version V", text: "with --offline: the transformer version (default $TRANSFORMER_VERSION)" },
+      { flag: "--identities FILE.csv", text: "with --offline: learners (user_id,username,external_id,email)" },
+      { flag: "--courses FILE.csv", text: "with --offline: course names (course_id,name)" },
+      {
+        flag: "--checkpoint FILE",
+        text: "resume state (default when storing: $XDG_STATE_HOME/event-routing/replay/NAME-HASH.json, else ~/.local/state/..., one per inputs and target)",
+      },
+      { flag: "--no-checkpoint", text: "no resume state" },
+      { flag: "--follow", text: "keep reading a live log like tail -F (one plain file)" },
+      { flag: "--poll-ms N", text: "how often --follow looks for new lines (default 500)" },
+      { flag: "--max-attempts N", text: "tries per batch on transient errors (default 8; unlimited with --follow)" },
+      { flag: "--timeout-ms N", text: "deadline of one call to the service (default 60000)" },
+      { flag: "--max-line-bytes N", text: "longer lines are reported invalid (default 4194304)" },
+      { flag: "--json", text: "print the summary as JSON" },
+      { flag: "--no-progress", text: "no progress bar on a terminal" },
+    ],
+    env: [
+      ["EVENT_ROUTING_URL", "the service's URL (default http://127.0.0.1:8080)"],
+      ["EVENT_ROUTING_TOKEN", "an emit token (an admin token with --router)"],
+      ["XDG_STATE_HOME, HOME", "where the default checkpoint goes"],
+      ["IDENTITY_HMAC_SECRET, LMS_ROOT_URL", "with --offline, as for transform"],
+    ],
+  },
+} satisfies { options: Record<string, unknown>; help: CommandHelp };
+
+export const REPLAY_USAGE = renderHelp(REPLAY_COMMAND.help);
 
 export interface ReplayOptions {
   readonly inputs: readonly string[];
@@ -99,27 +148,7 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
     parsed = parseArgs({
       args: [...args],
       allowPositionals: true,
-      options: {
-        url: { type: "string" },
-        token: { type: "string" },
-        router: { type: "string", multiple: true },
-        "batch-size": { type: "string" },
-        "in-flight": { type: "string" },
-        rate: { type: "string" },
-        "dry-run": { type: "boolean" },
-        output: { type: "string" },
-        offline: { type: "boolean" },
-        checkpoint: { type: "string" },
-        "no-checkpoint": { type: "boolean" },
-        follow: { type: "boolean" },
-        "poll-ms": { type: "string" },
-        json: { type: "boolean" },
-        "no-progress": { type: "boolean" },
-        "max-line-bytes": { type: "string" },
-        "timeout-ms": { type: "string" },
-        "max-attempts": { type: "string" },
-        ...OFFLINE_ARG_OPTIONS,
-      },
+      options: REPLAY_OPTIONS,
     });
   } catch (e) {
     throw new UsageError((e as Error).message);
