@@ -61,7 +61,13 @@ after(async () => {
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
-      env: { ...process.env, NATS_URL: "", EVENT_ROUTING_URL: `http://${address}`, EVENT_ROUTING_TOKEN: "test-admin-token-0123456789abcdef", ...env },
+      env: {
+        ...process.env,
+        NATS_URL: "",
+        EVENT_ROUTING_URL: `http://${address}`,
+        EVENT_ROUTING_TOKEN: "test-admin-token-0123456789abcdef",
+        ...env,
+      },
     });
     return { code: 0, stdout, stderr };
   } catch (e) {
