@@ -57,6 +57,8 @@ module.exports = {
         path: [
           `^src/(${IO_FOLDERS.join("|")})/`,
           "^src/(service|main|config|healthcheck)\\.ts$",
+          // The configuration as a folder of one module per area, as issue 22 plans it: the same rule applies.
+          "^src/config/",
           "^node_modules/@nats-io/",
           "^node_modules/@redis/",
           "^node_modules/@connectrpc/",
