@@ -28,6 +28,10 @@ echo "== tsc"
 tsc --noEmit
 tsc --noEmit -p console
 
+# The layering of docs/architecture.md as rules (.dependency-cruiser.cjs); a failure names the rule and why it exists.
+echo "== dependency rules"
+npm run --silent deps
+
 # The console's assets, which its tests serve (test/support/console-build.ts builds them again for a lone run).
 echo "== console build"
 npm run --silent build:console
