@@ -16,14 +16,17 @@ import type { InputStats } from "./ingest-stats.js";
 export interface InputSession {
   /** Aborts when the input stops. */
   readonly signal: AbortSignal;
-  /** The source answered: the input is SERVING, and the next failure is the first attempt again. */
+  /** The source answered: the input is SERVING, the backoff and the attempt count start again. */
   connected(): void;
 }
 
 export interface InputFailure {
   readonly error: unknown;
   readonly message: string;
-  /** Failed sessions since the source last answered (1 = the first). */
+  /**
+   * Failed tries to reach the source since it last answered: 0 when this session had reached it (the connection
+   * was lost), then 1, 2, ... (as the event-bus log line has always counted).
+   */
   readonly attempt: number;
   readonly retryInMs: number;
 }
