@@ -5,7 +5,8 @@
  */
 import type { Logger } from "pino";
 import type { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
-import { Backoff, sleep } from "../backoff.js";
+import { Backoff } from "../backoff.js";
+import { retry } from "../retry.js";
 import { ingestBatch, type BatchTally, type IngestDeps, type IngestItem } from "./ingest-batch.js";
 
 export class InputStats {
@@ -52,26 +53,29 @@ export interface StoreContext {
  * or undefined when the input stopped first (then nothing may be acknowledged).
  */
 export async function storeBatch(items: readonly IngestItem[], ctx: StoreContext): Promise<BatchTally | undefined> {
-  const backoff = new Backoff(250, 15_000);
-  for (let attempt = 1; !ctx.signal.aborted; attempt++) {
-    try {
-      const tally = await ingestBatch(items, ctx.deps);
-      ctx.stats.add(tally);
-      for (const r of tally.rejectReasons) {
-        ctx.logger.warn({ source: ctx.deps.source, id: r.sourceId, reason: r.reason }, "malformed input copied to the rejected stream");
-      }
-      return tally;
-    } catch (e) {
-      const message = (e as Error)?.message ?? String(e);
-      ctx.stats.error(message);
-      const waitMs = backoff.next();
-      ctx.logger.warn(
-        { source: ctx.deps.source, err: message, attempt, retryInMs: waitMs, entries: items.length },
-        "could not store an input batch; retrying (nothing acknowledged)",
-      );
-      ctx.onRetry?.();
-      await sleep(waitMs, ctx.signal);
-    }
+  let tally: BatchTally;
+  try {
+    tally = await retry(() => ingestBatch(items, ctx.deps), {
+      backoff: new Backoff(250, 15_000),
+      signal: ctx.signal,
+      onRetry: (e, attempt, waitMs) => {
+        const message = (e as Error)?.message ?? String(e);
+        ctx.stats.error(message);
+        ctx.logger.warn(
+          { source: ctx.deps.source, err: message, attempt, retryInMs: waitMs, entries: items.length },
+          "could not store an input batch; retrying (nothing acknowledged)",
+        );
+        ctx.onRetry?.();
+      },
+    });
+  } catch (e) {
+    // Every error is retried: only a stop ends the retry without a tally.
+    if (ctx.signal.aborted) return undefined;
+    throw e;
   }
-  return undefined;
+  ctx.stats.add(tally);
+  for (const r of tally.rejectReasons) {
+    ctx.logger.warn({ source: ctx.deps.source, id: r.sourceId, reason: r.reason }, "malformed input copied to the rejected stream");
+  }
+  return tally;
 }

@@ -24,12 +24,12 @@ import {
 import { nanos } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import { EventInputSchema } from "../../gen/eventrouting/v1/event_pb.js";
-import { Backoff, sleep } from "../backoff.js";
 import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import type { IngestNames } from "../nats/names.js";
 import { eventFromInput } from "./event-input.js";
 import type { IngestDeps, IngestItem } from "./ingest-batch.js";
 import { InputStats, storeBatch } from "./ingest-stats.js";
+import { InputLoop, type InputSession } from "./input-loop.js";
 
 /** Long enough for a full batch to be stored; a crashed instance's messages come back after this. */
 export const INGEST_ACK_WAIT_MS = 60_000;
@@ -96,12 +96,21 @@ export interface NatsIngestStatus {
 
 export class NatsIngest {
   readonly stats = new InputStats();
-  private readonly abort = new AbortController();
+  private readonly loop: InputLoop;
   private fetching: ConsumerMessages | undefined;
-  private serving = false;
-  private done: Promise<void> | undefined;
 
-  constructor(private readonly deps: NatsIngestDeps) {}
+  constructor(private readonly deps: NatsIngestDeps) {
+    this.loop = new InputLoop({
+      stats: this.stats,
+      onHealth: deps.onHealth,
+      session: (s) => this.session(s),
+      onFailure: async ({ error, message, retryInMs }) => {
+        deps.logger.warn({ err: message, retryInMs }, "NATS ingest consumer unavailable; retrying");
+        // A consumer deleted by hand is recreated, as at start-up.
+        if (isConsumerNotFound(error)) await this.ensureConsumer().catch(() => {});
+      },
+    });
+  }
 
   get source(): string {
     const { names } = this.deps;
@@ -112,13 +121,11 @@ export class NatsIngest {
   async start(): Promise<void> {
     this.deps.onHealth(false);
     await this.ensureConsumer();
-    this.done ??= this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    this.fetching?.stop();
-    await this.done;
+    await this.loop.stop(() => this.fetching?.stop());
   }
 
   async status(): Promise<NatsIngestStatus> {
@@ -130,7 +137,7 @@ export class NatsIngest {
     } catch {
       backlog = undefined;
     }
-    return { serving: this.serving, source: this.source, stats: this.stats, backlog };
+    return { serving: this.loop.isServing, source: this.source, stats: this.stats, backlog };
   }
 
   private async ensureConsumer(): Promise<void> {
@@ -146,40 +153,17 @@ export class NatsIngest {
     }
   }
 
-  private setServing(serving: boolean): void {
-    if (this.serving === serving) return;
-    this.serving = serving;
-    this.deps.onHealth(serving);
-  }
-
-  private async run(): Promise<void> {
-    const { js, names, logger } = this.deps;
-    const signal = this.abort.signal;
-    const backoff = new Backoff(500, 30_000);
+  /** Fetches batch after batch until stopped; rejects when the consumer cannot be read. */
+  private async session({ signal, connected }: InputSession): Promise<void> {
+    const { js, names } = this.deps;
+    const consumer = await js.consumers.get(names.ingestStream, names.ingestConsumer);
+    connected();
     while (!signal.aborted) {
-      try {
-        const consumer = await js.consumers.get(names.ingestStream, names.ingestConsumer);
-        this.setServing(true);
-        backoff.reset();
-        while (!signal.aborted) {
-          this.fetching = await consumer.fetch({ max_messages: this.deps.batchSize, expires: FETCH_EXPIRES_MS });
-          const msgs: JsMsg[] = [];
-          for await (const m of this.fetching) msgs.push(m);
-          if (msgs.length > 0) await this.process(msgs);
-        }
-      } catch (e) {
-        if (signal.aborted) break;
-        this.setServing(false);
-        const message = (e as Error)?.message ?? String(e);
-        this.stats.error(message);
-        const waitMs = backoff.next();
-        logger.warn({ err: message, retryInMs: waitMs }, "NATS ingest consumer unavailable; retrying");
-        // A consumer deleted by hand is recreated, as at start-up.
-        if (isConsumerNotFound(e)) await this.ensureConsumer().catch(() => {});
-        await sleep(waitMs, signal);
-      }
+      this.fetching = await consumer.fetch({ max_messages: this.deps.batchSize, expires: FETCH_EXPIRES_MS });
+      const msgs: JsMsg[] = [];
+      for await (const m of this.fetching) msgs.push(m);
+      if (msgs.length > 0) await this.process(msgs);
     }
-    this.setServing(false);
   }
 
   private async process(msgs: JsMsg[]): Promise<void> {
@@ -188,7 +172,7 @@ export class NatsIngest {
       deps: this.deps.ingest,
       stats: this.stats,
       logger: this.deps.logger,
-      signal: this.abort.signal,
+      signal: this.loop.signal,
       onRetry: () => msgs.forEach((m) => m.working()),
     });
     if (!tally) {

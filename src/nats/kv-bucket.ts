@@ -11,7 +11,8 @@
  */
 import { Kvm, type KV, type KvOptions } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Backoff, sleep } from "../backoff.js";
+import { Backoff } from "../backoff.js";
+import { retry } from "../retry.js";
 
 /** The bucket, created with `opts` when absent; an existing one is used as it is. */
 export async function openKvBucket(nc: NatsConnection, bucket: string, opts: Partial<KvOptions>): Promise<KV> {
@@ -37,16 +38,14 @@ const MAX_REPEATS = 3;
  * repeat: a create-if-absent whose first attempt was stored after all then fails as "already there", which the
  * caller handles like losing the race to another instance.
  */
-export async function retryWhileCreating<T>(write: () => Promise<T>): Promise<T> {
-  // Jittered: the instances that raced to create the stream should not repeat their writes in lock-step.
-  const backoff = new Backoff(50, 500);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await write();
-    } catch (e) {
+export function retryWhileCreating<T>(write: () => Promise<T>): Promise<T> {
+  return retry(write, {
+    // Jittered: the instances that raced to create the stream should not repeat their writes in lock-step.
+    backoff: new Backoff(50, 500),
+    attempts: 1 + MAX_REPEATS,
+    retryable: (e) => {
       const name = (e as Error)?.name;
-      if ((name !== "TimeoutError" && name !== "JetStreamNotEnabled") || attempt >= MAX_REPEATS) throw e;
-      await sleep(backoff.next());
-    }
-  }
+      return name === "TimeoutError" || name === "JetStreamNotEnabled";
+    },
+  });
 }

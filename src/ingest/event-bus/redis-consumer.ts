@@ -18,9 +18,10 @@
  */
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { Backoff, sleep } from "../../backoff.js";
+import { sleep } from "../../backoff.js";
 import type { IngestDeps } from "../ingest-batch.js";
 import { InputStats, storeBatch } from "../ingest-stats.js";
+import { InputLoop, type InputSession } from "../input-loop.js";
 import { runClaimLoop } from "./claim-loop.js";
 import { sortEntries } from "./entry-batch.js";
 import { RedisStream, type Backlog, type StreamEntry } from "./redis-stream.js";
@@ -72,16 +73,23 @@ const STATUS_TIMEOUT_MS = 2000;
 
 export class EventBusConsumer {
   readonly stats = new InputStats();
-  private readonly abort = new AbortController();
+  private readonly loop: InputLoop;
   private readonly inFlight = new Set<string>();
   private current: RedisStream | undefined;
-  private serving = false;
-  private done: Promise<void> | undefined;
 
   constructor(
     private readonly settings: EventBusSettings,
     private readonly deps: EventBusDeps,
-  ) {}
+  ) {
+    this.loop = new InputLoop({
+      stats: this.stats,
+      onHealth: deps.onHealth,
+      errorPrefix: "redis: ",
+      session: (s) => this.connection(s),
+      onFailure: ({ message, attempt, retryInMs }) =>
+        deps.logger.warn({ stream: settings.streamKey, err: message, attempt, retryInMs }, "event bus: Redis unreachable; retrying"),
+    });
+  }
 
   get source(): string {
     return `stream ${this.settings.streamKey}, group ${this.settings.group}, consumer ${this.settings.consumer}`;
@@ -89,79 +97,53 @@ export class EventBusConsumer {
 
   start(): void {
     this.deps.onHealth(false);
-    this.done ??= this.run();
+    this.loop.start();
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
-    this.current?.interruptRead();
-    await this.done;
+    await this.loop.stop(() => this.current?.interruptRead());
   }
 
   async status(): Promise<EventBusStatus> {
     let backlog: Backlog | undefined;
     const stream = this.current;
-    if (stream && this.serving) {
+    if (stream && this.loop.isServing) {
       backlog = await Promise.race([stream.backlog(), sleep(STATUS_TIMEOUT_MS).then(() => undefined)]).catch(() => undefined);
     }
-    return { serving: this.serving, source: this.source, stats: this.stats, backlog };
+    return { serving: this.loop.isServing, source: this.source, stats: this.stats, backlog };
   }
 
-  private setServing(serving: boolean): void {
-    if (this.serving === serving) return;
-    this.serving = serving;
-    this.deps.onHealth(serving);
-  }
-
-  private async run(): Promise<void> {
-    const { logger } = this.deps;
-    const signal = this.abort.signal;
-    const backoff = new Backoff(500, 30_000);
-    for (let attempt = 1; !signal.aborted; attempt++) {
-      let stream: RedisStream | undefined;
-      try {
-        stream = await RedisStream.connect({
-          url: this.settings.url,
-          key: this.settings.streamKey,
-          group: this.settings.group,
-          consumer: this.settings.consumer,
-          connectTimeoutMs: this.settings.connectTimeoutMs ?? 5000,
-          onLost: () => this.setServing(false),
-        });
-        this.current = stream;
-        await stream.ensureGroup(this.settings.startId);
-        this.setServing(true);
-        const { streamKey, group, consumer } = this.settings;
-        logger.info({ stream: streamKey, group, consumer }, "event bus: consuming from Redis");
-        attempt = 0;
-        backoff.reset();
-        await this.session(stream);
-        // The session ends without an error only when stopped: a clean stop.
-        if (signal.aborted) await this.leaveGroup(stream);
-      } catch (e) {
-        if (signal.aborted) break;
-        this.setServing(false);
-        const message = (e as Error)?.message ?? String(e);
-        this.stats.error(`redis: ${message}`);
-        const waitMs = backoff.next();
-        logger.warn(
-          { stream: this.settings.streamKey, err: message, attempt, retryInMs: waitMs },
-          "event bus: Redis unreachable; retrying",
-        );
-        await sleep(waitMs, signal);
-      } finally {
-        this.current = undefined;
-        stream?.destroy();
-      }
+  /** One connection: consumes until stopped (then leaves the group), rejects on a Redis error; always disconnects. */
+  private async connection({ signal, connected }: InputSession): Promise<void> {
+    let stream: RedisStream | undefined;
+    try {
+      stream = await RedisStream.connect({
+        url: this.settings.url,
+        key: this.settings.streamKey,
+        group: this.settings.group,
+        consumer: this.settings.consumer,
+        connectTimeoutMs: this.settings.connectTimeoutMs ?? 5000,
+        onLost: () => this.loop.setServing(false),
+      });
+      this.current = stream;
+      await stream.ensureGroup(this.settings.startId);
+      connected();
+      const { streamKey, group, consumer } = this.settings;
+      this.deps.logger.info({ stream: streamKey, group, consumer }, "event bus: consuming from Redis");
+      await this.session(stream);
+      // The session ends without an error only when stopped: a clean stop.
+      if (signal.aborted) await this.leaveGroup(stream);
+    } finally {
+      this.current = undefined;
+      stream?.destroy();
     }
-    this.setServing(false);
   }
 
   /** Reads until stopped; rejects on the first Redis error, after both loops have settled. */
   private async session(stream: RedisStream): Promise<void> {
     const session = new AbortController();
     const stopSession = () => session.abort();
-    this.abort.signal.addEventListener("abort", stopSession, { once: true });
+    this.loop.signal.addEventListener("abort", stopSession, { once: true });
     try {
       // Own pending first (what this consumer name read before a crash or a lost connection), before the claim
       // loop starts, so the two do not pick up the same entries.
@@ -184,7 +166,7 @@ export class EventBusConsumer {
         await Promise.allSettled([claim, read]);
       }
     } finally {
-      this.abort.signal.removeEventListener("abort", stopSession);
+      this.loop.signal.removeEventListener("abort", stopSession);
     }
   }
 
