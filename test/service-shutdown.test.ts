@@ -73,8 +73,8 @@ test("a failed start (METRICS_PORT in use) stops what it had started: the RPC po
       NATS_URL: nats.url,
       PORT: String(rpcPort),
       METRICS_PORT: String((busy.address() as AddressInfo).port),
-      EMIT_TOKENS: "emit-token-for-tests",
-      ADMIN_TOKENS: "admin-token-for-tests",
+      EMIT_TOKENS: "emit-token-for-tests-0123456789",
+      ADMIN_TOKENS: "admin-token-for-tests-0123456789",
       DELIVERY_ENABLED: "false",
     });
     await assert.rejects(startService({ ...config, natsUrl: nats.url }, pino({ level: "silent" })), { code: "EADDRINUSE" });
