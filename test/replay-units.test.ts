@@ -8,6 +8,8 @@ import { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff } from "../src/backoff.js";
+import { UsageError } from "../src/cli/exit-codes.js";
+import { connectRemote } from "../src/cli/remote.js";
 import { BatchSender, type BatchLine } from "../src/cli/replay/batch-sender.js";
 import { resumePoint, type CheckpointEntry } from "../src/cli/replay/checkpoint.js";
 import { FileHead, fingerprintOf } from "../src/cli/replay/fingerprint.js";
@@ -17,7 +19,8 @@ import { LineSplitter } from "../src/cli/replay/line-splitter.js";
 import { readInput } from "../src/cli/replay/line-sources.js";
 import { RateLimiter } from "../src/cli/replay/rate-limiter.js";
 import { createProgress } from "../src/cli/replay/progress.js";
-import { parseReplayArgs, UsageError } from "../src/cli/replay/replay-options.js";
+import { runReplay } from "../src/cli/replay/replay-command.js";
+import { parseReplayArgs } from "../src/cli/replay/replay-options.js";
 import { MAX_KEYS, OTHER, Tally } from "../src/cli/replay/summary.js";
 import { restrictRouters } from "../src/ingest/router-restriction.js";
 import { PermissionDeniedError, type ValidationError } from "../src/errors.js";
@@ -297,4 +300,30 @@ test("following a file emptied and written again past the position (copytruncate
   assert.deepEqual([next.text, next.lineNo, next.startOffset], ["new line 1 is longer", 1, 0]);
   stop.abort();
   await lines.return(undefined);
+});
+
+test("replay and the operator commands share one transport: a URL that does not parse is bad usage, named", async () => {
+  const input = join(dir, "bad-url.log");
+  writeFileSync(input, "{}\n");
+  let err = "";
+  const sink = (write: (s: string) => void) =>
+    new Writable({
+      write(chunk, _enc, done) {
+        write(String(chunk));
+        done();
+      },
+    });
+  const code = await runReplay(["--url", "not a url", "--no-checkpoint", input], {
+    out: sink(() => {}),
+    err: sink((s) => {
+      err += s;
+    }),
+    env: {},
+  });
+  assert.equal(code, 2, "replay's documented usage code");
+  assert.match(err, /EVENT_ROUTING_URL \/ --url "not a url" is not a URL/);
+  assert.throws(
+    () => connectRemote({ url: "not a url", token: "t" }, {}),
+    (e: Error) => e instanceof UsageError && /is not a URL/.test(e.message),
+  );
 });

@@ -18,15 +18,15 @@ import {
   type RouterAuth as ProtoRouterAuth,
   type RouterStatus as ProtoRouterStatus,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import type { ExhaustedPolicy, RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
+import type { ExhaustedPolicy, RouterAuth, RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
 import type { RouterState as RouterStateName, RouterStatus } from "../routing/router-status.js";
-import type { RouterAuthInput, RouterInput } from "../routing/router-validation.js";
+import type { RouterInput } from "../routing/router-validation.js";
 
 export function backendName(b: Backend): string {
   return b === Backend.XAPI ? "xapi" : b === Backend.CALIPER ? "caliper" : "unspecified";
 }
 
-function authInput(a: ProtoRouterAuth | undefined): RouterAuthInput {
+function authInput(a: ProtoRouterAuth | undefined): RouterAuth {
   switch (a?.kind.case) {
     case "basic":
       return { kind: "basic", username: a.kind.value.username, password: a.kind.value.password };

@@ -8,7 +8,8 @@
  * could point a school's LRS credentials at any host. The refusal names the field and never echoes a value.
  */
 import { ValidationError } from "../errors.js";
-import { endpointUrlProblem, type RouterAuthInput, type RouterInput } from "../routing/router-validation.js";
+import type { RouterAuth } from "../routing/router-model.js";
+import { endpointUrlProblem, type RouterInput } from "../routing/router-validation.js";
 
 /** Which of the merged router's secret-bearing fields came from the request (the rest are the stored ones). */
 export interface SecretSources {
@@ -33,11 +34,11 @@ export function carrySecrets(stored: RouterInput, next: RouterInput, from: Secre
   };
 }
 
-function hasSecret(a: RouterAuthInput): boolean {
+function hasSecret(a: RouterAuth): boolean {
   return (a.kind === "basic" && a.password !== "") || (a.kind === "bearer" && a.token !== "");
 }
 
-function keepAuth(stored: RouterAuthInput, moved: boolean, root: string): RouterAuthInput {
+function keepAuth(stored: RouterAuth, moved: boolean, root: string): RouterAuth {
   if (moved && hasSecret(stored)) {
     throw new ValidationError(
       `${root}.auth`,
@@ -47,7 +48,7 @@ function keepAuth(stored: RouterAuthInput, moved: boolean, root: string): Router
   return stored;
 }
 
-function mergeAuth(stored: RouterAuthInput, next: RouterAuthInput, moved: boolean, root: string): RouterAuthInput {
+function mergeAuth(stored: RouterAuth, next: RouterAuth, moved: boolean, root: string): RouterAuth {
   const keep = (field: string): void => {
     if (moved) throw new ValidationError(`${root}.${field}`, `is required again because endpoint_url changes; ${RESEND}`);
   };

@@ -8,7 +8,8 @@ import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FailedFilterSchema, FailedStatementSchema, type FailedFilter } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 
 const FILTERS = {
   router: { type: "string" },
@@ -126,10 +127,11 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
         const rows = [];
         let pageToken = "";
         do {
-          const res = await remote.events.listFailed(
-            { ...(filter ? { filter } : {}), pageSize: Math.min(1000, limit - rows.length), pageToken },
-            remote.callOptions,
-          );
+          const res = await remote.events.listFailed({
+            ...(filter ? { filter } : {}),
+            pageSize: Math.min(1000, limit - rows.length),
+            pageToken,
+          });
           rows.push(...res.failed);
           pageToken = res.nextPageToken;
         } while (pageToken !== "" && rows.length < limit);
@@ -163,10 +165,7 @@ export async function runFailed(args: string[], io: Io): Promise<number> {
         if (sub === "purge" && !values.yes) throw new UsageError("failed purge deletes the only copy of these statements: add --yes");
         const remote = connectRemote(values, io.env);
         const req = { ids: idList, ...(filter ? { filter } : {}), all: values.all === true };
-        const res =
-          sub === "retry"
-            ? await remote.events.retryFailed(req, remote.callOptions)
-            : await remote.events.purgeFailed(req, remote.callOptions);
+        const res = sub === "retry" ? await remote.events.retryFailed(req) : await remote.events.purgeFailed(req);
         const count = "retried" in res ? res.retried : res.purged;
         if (remote.json)
           io.out.write(`${JSON.stringify({ [sub === "retry" ? "retried" : "purged"]: count, notFound: res.notFound.map(String) })}\n`);

@@ -6,7 +6,8 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, UsageError, type Io } from "./remote.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { connectRemote, guarded, REMOTE_OPTIONS, type Io } from "./remote.js";
 
 /** identities import / courses import: the options their parser accepts and their --help. */
 export const IMPORT_COMMANDS = {
@@ -51,10 +52,7 @@ export async function runImport(kind: "identities" | "courses", args: string[], 
       throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
     }
     const remote = connectRemote(values, io.env);
-    const res =
-      kind === "identities"
-        ? await remote.directory.importIdentities({ csv }, remote.callOptions)
-        : await remote.directory.importCourses({ csv }, remote.callOptions);
+    const res = kind === "identities" ? await remote.directory.importIdentities({ csv }) : await remote.directory.importCourses({ csv });
     io.out.write(remote.json ? `${JSON.stringify({ imported: res.imported })}\n` : `imported ${res.imported} ${kind}\n`);
     return EXIT.ok;
   });

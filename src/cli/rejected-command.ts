@@ -8,7 +8,8 @@ import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, UsageError, type Io } from "./remote.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 
 const LIST_OPTIONS = { ...REMOTE_OPTIONS, source: { type: "string" }, limit: { type: "string" } } as const;
 const PURGE_OPTIONS = { ...REMOTE_OPTIONS, all: { type: "boolean", default: false }, yes: { type: "boolean", default: false } } as const;
@@ -101,10 +102,11 @@ export async function runRejected(args: string[], io: Io): Promise<number> {
         const rows: RejectedEntry[] = [];
         let pageToken = "";
         do {
-          const res = await remote.ingest.listRejected(
-            { source: values.source ?? "", pageSize: Math.min(1000, limit - rows.length), pageToken },
-            remote.callOptions,
-          );
+          const res = await remote.ingest.listRejected({
+            source: values.source ?? "",
+            pageSize: Math.min(1000, limit - rows.length),
+            pageToken,
+          });
           rows.push(...res.rejected);
           pageToken = res.nextPageToken;
         } while (pageToken !== "" && rows.length < limit);
@@ -126,7 +128,7 @@ export async function runRejected(args: string[], io: Io): Promise<number> {
         if (idList.length > 0 === values.all) throw new UsageError("rejected purge: give ids or --all (exactly one of them)");
         if (!values.yes) throw new UsageError("rejected purge deletes the only copy of the refused input: add --yes");
         const remote = connectRemote(values, io.env);
-        const res = await remote.ingest.purgeRejected({ ids: idList, all: values.all }, remote.callOptions);
+        const res = await remote.ingest.purgeRejected({ ids: idList, all: values.all });
         if (remote.json) io.out.write(`${JSON.stringify({ purged: res.purged, notFound: res.notFound.map(String) })}\n`);
         else io.out.write(`purged ${res.purged}${res.notFound.length > 0 ? `; not found: ${res.notFound.join(", ")}` : ""}\n`);
         return idList.length > 0 && res.notFound.length === idList.length ? EXIT.notFound : EXIT.ok;

@@ -3,22 +3,23 @@
  * EVENT_ROUTING_TOKEN), gRPC clients, `--json` or a table, and one rule mapping failures to exit codes and ONE
  * line on stderr (no stack: an operator acts on the message; `--debug` shows the cause).
  *
- * Exit codes (README "Operator CLI"): 0 ok, 1 usage (bad flags or arguments), 2 not found, 3 unavailable (service or
- * NATS unreachable, deadline), 4 not allowed (token missing or wrong), 5 refused (the request is invalid, exists
- * already, or conflicts), 6 anything else.
+ * Exit codes (EXIT in exit-codes.ts, README "Operator CLI"): 0 ok, 1 usage (bad flags or arguments), 2 not found,
+ * 3 unavailable (service or NATS unreachable, deadline), 4 not allowed (token missing or wrong), 5 refused (the
+ * request is invalid, exists already, or conflicts), 6 anything else. The transport is service-transport.ts's,
+ * shared with `replay`.
  */
 import type { Writable } from "node:stream";
-import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { serviceAddress, serviceTransport } from "./service-transport.js";
 
-export const EXIT = { ok: 0, usage: 1, notFound: 2, unavailable: 3, notAllowed: 4, refused: 5, other: 6 } as const;
-
-export const DEFAULT_URL = "http://127.0.0.1:8080";
+/** Every operator call's deadline. */
+const CALL_TIMEOUT_MS = 30_000;
 
 /** parseArgs options every remote command accepts. */
 export const REMOTE_OPTIONS = {
@@ -27,10 +28,6 @@ export const REMOTE_OPTIONS = {
   json: { type: "boolean", default: false },
   debug: { type: "boolean", default: false },
 } as const;
-
-export class UsageError extends Error {
-  override name = "UsageError";
-}
 
 export interface Io {
   readonly out: Writable;
@@ -46,7 +43,6 @@ export interface Remote {
   readonly directory: Client<typeof DirectoryAdminService>;
   readonly health: Client<typeof Health>;
   readonly ingest: Client<typeof IngestAdminService>;
-  readonly callOptions: { headers: Record<string, string>; timeoutMs: number };
   readonly json: boolean;
 }
 
@@ -54,22 +50,15 @@ export function connectRemote(
   values: { url?: string | undefined; token?: string | undefined; json?: boolean | undefined },
   env: Io["env"],
 ): Remote {
-  const url = values.url ?? env["EVENT_ROUTING_URL"] ?? DEFAULT_URL;
-  const token = values.token ?? env["EVENT_ROUTING_TOKEN"];
-  if (!token) throw new UsageError("no admin token: set EVENT_ROUTING_TOKEN (or --token) to one of the service's ADMIN_TOKENS");
-  let transport: Transport;
-  try {
-    transport = createGrpcTransport({ baseUrl: new URL(url).toString().replace(/\/$/, "") });
-  } catch {
-    throw new UsageError(`EVENT_ROUTING_URL / --url "${url}" is not a URL; expected e.g. ${DEFAULT_URL}`);
-  }
+  const address = serviceAddress(values, env);
+  if (!address.token) throw new UsageError("no admin token: set EVENT_ROUTING_TOKEN (or --token) to one of the service's ADMIN_TOKENS");
+  const transport = serviceTransport({ ...address, timeoutMs: CALL_TIMEOUT_MS });
   return {
     routers: createClient(RouterAdminService, transport),
     events: createClient(EventRoutingService, transport),
     directory: createClient(DirectoryAdminService, transport),
     health: createClient(Health, transport),
     ingest: createClient(IngestAdminService, transport),
-    callOptions: { headers: { authorization: `Bearer ${token}` }, timeoutMs: 30_000 },
     json: values.json === true,
   };
 }

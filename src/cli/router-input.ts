@@ -19,7 +19,8 @@ import {
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { parse as parseYaml } from "yaml";
 import { durationJson, durationMessage, parseDuration } from "./duration.js";
-import { UsageError, type Io } from "./remote.js";
+import { UsageError } from "./exit-codes.js";
+import type { Io } from "./remote.js";
 
 export const ROUTER_FLAG_OPTIONS = {
   file: { type: "string", short: "f" },

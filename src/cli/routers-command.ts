@@ -9,7 +9,8 @@ import { toJson } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import { RouterSchema, type Router, TestRouterResponseSchema } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, EXIT, guarded, REMOTE_OPTIONS, table, UsageError, type Io, type Remote } from "./remote.js";
+import { EXIT, UsageError } from "./exit-codes.js";
+import { connectRemote, guarded, REMOTE_OPTIONS, table, type Io, type Remote } from "./remote.js";
 import { routerDetails } from "./router-view.js";
 import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type RouterDraft } from "./router-input.js";
 
@@ -179,13 +180,13 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
     switch (sub) {
       case "list": {
         const remote = connectRemote(values, io.env);
-        print(remote, io, (await remote.routers.listRouters({}, remote.callOptions)).routers, false);
+        print(remote, io, (await remote.routers.listRouters({})).routers, false);
         return EXIT.ok;
       }
       case "get": {
         const routerId = needId();
         const remote = connectRemote(values, io.env);
-        const res = await remote.routers.getRouter({ id: routerId }, remote.callOptions);
+        const res = await remote.routers.getRouter({ id: routerId });
         if (remote.json || !res.router) print(remote, io, res.router ? [res.router] : [], true);
         else io.out.write(routerDetails(res.router));
         return EXIT.ok;
@@ -193,7 +194,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
       case "test": {
         const routerId = needId();
         const remote = connectRemote(values, io.env);
-        const res = await remote.routers.testRouter({ id: routerId }, remote.callOptions);
+        const res = await remote.routers.testRouter({ id: routerId });
         if (remote.json) io.out.write(`${JSON.stringify(toJson(TestRouterResponseSchema, res, { alwaysEmitImplicit: true }))}\n`);
         else {
           const ms = res.latency ? Math.round(Number(res.latency.seconds) * 1000 + res.latency.nanos / 1e6) : 0;
@@ -209,7 +210,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         const d = draft(values, id);
         const remote = connectRemote(values, io.env);
         await fillSecrets(d.router, io, true);
-        const res = await remote.routers.createRouter({ router: d.router }, remote.callOptions);
+        const res = await remote.routers.createRouter({ router: d.router });
         warn(io, res.warnings);
         print(remote, io, res.router ? [res.router] : [], true);
         return EXIT.ok;
@@ -221,7 +222,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         const remote = connectRemote(values, io.env);
         await fillSecrets(d.router, io, d.fields.includes("auth") || d.fields.includes("endpoint_url"));
         const paths = d.fields.filter((f) => f !== "id");
-        const res = await remote.routers.updateRouter({ router: d.router, updateMask: { paths } }, remote.callOptions);
+        const res = await remote.routers.updateRouter({ router: d.router, updateMask: { paths } });
         warn(io, res.warnings);
         print(remote, io, res.router ? [res.router] : [], true);
         return EXIT.ok;
@@ -230,7 +231,7 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
         const routerId = needId();
         if (!values.yes) throw new UsageError(`routers delete ${routerId} removes its undelivered statements and secrets: add --yes`);
         const remote = connectRemote(values, io.env);
-        await remote.routers.deleteRouter({ id: routerId }, remote.callOptions);
+        await remote.routers.deleteRouter({ id: routerId });
         if (!remote.json) io.out.write(`deleted ${routerId}\n`);
         else io.out.write(`${JSON.stringify({ deleted: routerId })}\n`);
         return EXIT.ok;

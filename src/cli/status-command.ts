@@ -24,7 +24,8 @@ import {
 } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { HealthCheckResponse_ServingStatus } from "../../gen/grpc/health/v1/health_pb.js";
 import { type CommandHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
-import { connectRemote, cut, EXIT, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
+import { EXIT } from "./exit-codes.js";
+import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 
 export function stateName(s: RouterState): string {
   return (RouterState[s] ?? "UNSPECIFIED").toLowerCase();
@@ -96,10 +97,10 @@ export async function runStatus(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: STATUS_COMMAND.options, allowPositionals: true, strict: true });
   return guarded(io, values.debug, async () => {
     const remote = connectRemote(values, io.env);
-    const health = await remote.health.check({ service: "" }, remote.callOptions);
+    const health = await remote.health.check({ service: "" });
     const serving = health.status === HealthCheckResponse_ServingStatus.SERVING;
-    const res = await remote.routers.getRouterStatus({ id: positionals[0] ?? "" }, remote.callOptions);
-    const ingest = positionals[0] === undefined ? await remote.ingest.getIngestStatus({}, remote.callOptions) : undefined;
+    const res = await remote.routers.getRouterStatus({ id: positionals[0] ?? "" });
+    const ingest = positionals[0] === undefined ? await remote.ingest.getIngestStatus({}) : undefined;
     if (remote.json) {
       // Zeros too (alwaysEmitImplicit): a script reading `dropped` must get 0, not undefined.
       const json = toJson(GetRouterStatusResponseSchema, res, { alwaysEmitImplicit: true }) as { statuses: object[] };

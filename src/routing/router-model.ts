@@ -5,6 +5,10 @@
 import type { JsonObject } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
 
+/**
+ * How a router authenticates to its endpoint. Declared once, here: the admin input (router-validation.ts), the
+ * stored router and the redactor (delivery/redact.ts) share it, so a new kind is added in one place.
+ */
 export type RouterAuth =
   | { readonly kind: "none" }
   | { readonly kind: "basic"; readonly username: string; readonly password: string }

@@ -8,12 +8,7 @@ import { ValidationError } from "../errors.js";
 import { ROUTER_ID_PATTERN } from "../nats/names.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import { compileMatchParams, MatchParamError } from "./match-params.js";
-import type { DeliveryDefaults, RouterDeliverySettings, RouterConfig } from "./router-model.js";
-
-export type RouterAuthInput =
-  | { readonly kind: "none" }
-  | { readonly kind: "basic"; readonly username: string; readonly password: string }
-  | { readonly kind: "bearer"; readonly token: string };
+import type { DeliveryDefaults, RouterAuth, RouterDeliverySettings, RouterConfig } from "./router-model.js";
 
 /** A router as written by an admin, before validation. Field names mirror the proto Router. */
 export interface RouterInput {
@@ -22,7 +17,7 @@ export interface RouterInput {
   /** "xapi" | "caliper"; anything else is rejected. */
   readonly backend: string;
   readonly endpointUrl: string;
-  readonly auth: RouterAuthInput;
+  readonly auth: RouterAuth;
   readonly enabled: boolean;
   readonly matchParams: readonly { readonly path: string; readonly patterns: readonly string[] }[];
   readonly overrideArgs: unknown;

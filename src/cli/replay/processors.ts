@@ -7,41 +7,34 @@
  * decides whether to retry. Per-event problems are outcomes.
  */
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError, createClient, type Client, type Interceptor } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { Backend, EventInputSchema } from "../../../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService, type TransformResponse } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { transformEvent, type PipelineDeps } from "../../ingest/emit-pipeline.js";
 import { eventResult } from "../../ingest/event-results.js";
 import { EventParseError, parseEventJson, type JsonObject } from "../../transform/edx-event.js";
+import { serviceTransport, type ServiceTarget } from "../service-transport.js";
 import { fromEventResult, invalidLine, type LineOutcome, type OutputStatement } from "./line-outcome.js";
 
 export interface Processor {
   process(lines: readonly string[]): Promise<LineOutcome[]>;
 }
 
-export interface ServiceTarget {
-  readonly url: string;
-  readonly token: string | undefined;
-  /** Per call; a batch that takes longer is retried (ids de-duplicate). */
-  readonly timeoutMs: number;
-}
-
+/**
+ * The operator commands' transport (token, URL check, deadline per call: a batch that takes longer is retried,
+ * its ids de-duplicate). Throws UsageError for a URL that does not parse.
+ */
 export function serviceClient(target: ServiceTarget): Client<typeof EventRoutingService> {
-  const auth: Interceptor = (next) => (req) => {
-    if (target.token) req.header.set("authorization", `Bearer ${target.token}`);
-    return next(req);
-  };
-  return createClient(EventRoutingService, createGrpcTransport({ baseUrl: target.url, interceptors: [auth] }));
+  return createClient(EventRoutingService, serviceTransport(target));
 }
 
 const jsonInput = (text: string) => create(EventInputSchema, { event: { case: "json", value: text } });
 const BACKEND_NAME: Partial<Record<Backend, "xapi" | "caliper">> = { [Backend.XAPI]: "xapi", [Backend.CALIPER]: "caliper" };
 
-export function emitProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[], timeoutMs: number): Processor {
+export function emitProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[]): Processor {
   return {
     async process(lines) {
-      const res = await client.emitBatch({ events: lines.map(jsonInput), routerIds: [...routerIds] }, { timeoutMs });
+      const res = await client.emitBatch({ events: lines.map(jsonInput), routerIds: [...routerIds] });
       return res.results.map((r) => fromEventResult(r, true));
     },
   };
@@ -55,7 +48,6 @@ export function emitProcessor(client: Client<typeof EventRoutingService>, router
 export function dryProcessor(
   client: Client<typeof EventRoutingService>,
   routerIds: readonly string[],
-  timeoutMs: number,
   /**
    * --output wants the statements (asked as JSON text: Structs in bulk cost more than the transform); a dry run
    * that only counts asks for results alone.
@@ -77,7 +69,7 @@ export function dryProcessor(
     Promise.all(
       lines.map(async (text) => {
         try {
-          return outcome(await client.transform({ event: jsonInput(text) }, { timeoutMs }));
+          return outcome(await client.transform({ event: jsonInput(text) }));
         } catch (e) {
           // Transform answers InvalidArgument where a batch reports INVALID: the same outcome for the same line.
           if (e instanceof ConnectError && e.code === Code.InvalidArgument) return invalidLine(e.rawMessage);
@@ -90,10 +82,7 @@ export function dryProcessor(
     async process(lines) {
       if (!batched) return perEvent(lines);
       try {
-        const res = await client.transformBatch(
-          { events: lines.map(jsonInput), omitStatements: !statements, statementsAsJson: true },
-          { timeoutMs },
-        );
+        const res = await client.transformBatch({ events: lines.map(jsonInput), omitStatements: !statements, statementsAsJson: true });
         return res.results.map(outcome);
       } catch (e) {
         if (!(e instanceof ConnectError && e.code === Code.Unimplemented)) throw e;

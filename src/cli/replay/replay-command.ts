@@ -4,12 +4,16 @@
  * -> the sender (several in flight, committed in order) -> tally, progress, --output and the checkpoint.
  * Ctrl-C (or SIGTERM) stops reading, lets the batches in flight finish and be committed, saves the checkpoint
  * and prints the summary; a second Ctrl-C quits at once (the checkpoint is still valid: it only ever holds
- * acknowledged offsets). Exit 0 when done, 1 when stopped by an error, 130 when interrupted, 2 on bad usage.
+ * acknowledged offsets). Exit codes (REPLAY_EXIT, exit-codes.ts): 0 when done, 1 when stopped by an error, 130
+ * when interrupted, 2 on bad usage (a flag, or a URL that does not parse).
  */
 import { createWriteStream, existsSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { relative, resolve } from "node:path";
 import type { Writable } from "node:stream";
+import type { Client } from "@connectrpc/connect";
+import type { EventRoutingService } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
+import { REPLAY_EXIT, UsageError } from "../exit-codes.js";
 import { offlinePipeline } from "../offline-pipeline.js";
 import { BatchSender, type BatchLine } from "./batch-sender.js";
 import { Checkpoint, resumePoint, type FileNow, type ResumePoint } from "./checkpoint.js";
@@ -20,7 +24,7 @@ import { readInput, type SourceLine } from "./line-sources.js";
 import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type Processor } from "./processors.js";
 import { createProgress } from "./progress.js";
 import { RateLimiter } from "./rate-limiter.js";
-import { LEGACY_CHECKPOINT, parseReplayArgs, REPLAY_USAGE, UsageError, type ReplayOptions } from "./replay-options.js";
+import { LEGACY_CHECKPOINT, parseReplayArgs, REPLAY_USAGE, type ReplayOptions } from "./replay-options.js";
 import { findRotated } from "./rotated-file.js";
 import { summaryJson, summaryText, Tally } from "./summary.js";
 
@@ -66,15 +70,18 @@ const lineReason = (reason: string) => reason.replace(/^(events\[\d+\]|event)\.j
 export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
     io.out.write(REPLAY_USAGE);
-    return 0;
+    return REPLAY_EXIT.done;
   }
   let opts: ReplayOptions;
+  // The service's client is made before anything is read or locked: a URL that does not parse is bad usage.
+  let client: Client<typeof EventRoutingService> | undefined;
   try {
     opts = parseReplayArgs(args, io.env);
+    client = opts.offline ? undefined : serviceClient(opts);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err.write(`${e.message}\n${REPLAY_USAGE}`);
-    return 2;
+    return REPLAY_EXIT.usage;
   }
   if (opts.checkpointIsDefault && existsSync(LEGACY_CHECKPOINT))
     io.err.write(
@@ -95,10 +102,10 @@ export async function runReplay(args: readonly string[], io: ReplayIo): Promise<
       : undefined;
   } catch (e) {
     io.err.write(`replay: ${(e as Error).message}\n`);
-    return 1;
+    return REPLAY_EXIT.failed;
   }
   try {
-    return await replay(opts, io, checkpoint);
+    return await replay(opts, io, checkpoint, client);
   } finally {
     checkpoint?.close();
   }
@@ -148,7 +155,12 @@ async function planInputs(inputs: readonly InputFile[], checkpoint: Checkpoint |
   return plans;
 }
 
-async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint | undefined): Promise<number> {
+async function replay(
+  opts: ReplayOptions,
+  io: ReplayIo,
+  checkpoint: Checkpoint | undefined,
+  client: Client<typeof EventRoutingService> | undefined,
+): Promise<number> {
   const started = Date.now();
   if (checkpoint?.ignoredReason) io.err.write(`checkpoint ${checkpoint.path}: ${checkpoint.ignoredReason}\n`);
   const exclude = new Set(
@@ -158,16 +170,12 @@ async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint 
   );
   const inputs = await discoverInputs(opts.inputs, exclude);
 
-  const processor: Processor = opts.offline
-    ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
-    : opts.dryRun
-      ? dryProcessor(
-          serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }),
-          opts.routerIds,
-          opts.timeoutMs,
-          opts.output !== undefined,
-        )
-      : emitProcessor(serviceClient({ url: opts.url, token: opts.token, timeoutMs: opts.timeoutMs }), opts.routerIds, opts.timeoutMs);
+  const processor: Processor =
+    client === undefined
+      ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
+      : opts.dryRun
+        ? dryProcessor(client, opts.routerIds, opts.output !== undefined)
+        : emitProcessor(client, opts.routerIds);
   const output: Writable | undefined =
     opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
   const resultStream = opts.output === "-" ? io.err : io.out;
@@ -233,7 +241,7 @@ async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint 
   const onSignal = () => {
     if (interrupted) {
       sender.abortRetries();
-      process.exit(130);
+      process.exit(REPLAY_EXIT.interrupted);
     }
     interrupted = true;
     stop.abort();
@@ -303,5 +311,5 @@ async function replay(opts: ReplayOptions, io: ReplayIo, checkpoint: Checkpoint 
     checkpoint: checkpoint?.path,
   };
   resultStream.write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
-  return sender.error ? 1 : interrupted ? 130 : 0;
+  return sender.error ? REPLAY_EXIT.failed : interrupted ? REPLAY_EXIT.interrupted : REPLAY_EXIT.done;
 }

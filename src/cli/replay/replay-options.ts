@@ -9,8 +9,10 @@
 import { createHash } from "node:crypto";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { UsageError } from "../exit-codes.js";
 import { type CommandHelp, renderHelp } from "../help.js";
 import { OFFLINE_ARG_OPTIONS, type OfflineOptions } from "../offline-pipeline.js";
+import { serviceAddress, type ServiceTarget } from "../service-transport.js";
 
 /** The options parseReplayArgs accepts; each has a line in REPLAY_COMMAND.help (test/cli-help.test.ts checks). */
 export const REPLAY_OPTIONS = {
@@ -80,10 +82,9 @@ export const REPLAY_COMMAND = {
 
 export const REPLAY_USAGE = renderHelp(REPLAY_COMMAND.help);
 
-export interface ReplayOptions {
+/** The service part (url, token, timeoutMs per call) is what service-transport.ts needs. */
+export interface ReplayOptions extends ServiceTarget {
   readonly inputs: readonly string[];
-  readonly url: string;
-  readonly token: string | undefined;
   readonly routerIds: readonly string[];
   readonly batchSize: number;
   readonly inFlight: number;
@@ -102,12 +103,7 @@ export interface ReplayOptions {
   readonly json: boolean;
   readonly progress: boolean;
   readonly maxLineBytes: number;
-  readonly timeoutMs: number;
   readonly maxAttempts: number;
-}
-
-export class UsageError extends Error {
-  override name = "UsageError";
 }
 
 function positiveInt(name: string, value: string | undefined, fallback: number): number {
@@ -167,7 +163,7 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
   const rate = v.rate === undefined ? undefined : positiveInt("rate", v.rate, 1);
   const batchSize = Math.min(positiveInt("batch-size", v["batch-size"], 500), rate ?? Infinity);
   if (v.checkpoint !== undefined && v["no-checkpoint"]) throw new UsageError("--checkpoint and --no-checkpoint exclude each other");
-  const url = v.url ?? env["EVENT_ROUTING_URL"] ?? "http://127.0.0.1:8080";
+  const { url, token } = serviceAddress(v, env);
   const target = offline ? "offline" : `${url} routers=[${[...routerIds].sort().join(",")}]`;
   // Stdin has no offsets to resume: no default checkpoint for a run that reads only stdin.
   const wantsDefault = v.checkpoint === undefined && !v["no-checkpoint"] && stores && inputs.some((i) => i !== "-");
@@ -180,7 +176,7 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
   return {
     inputs,
     url,
-    token: v.token ?? env["EVENT_ROUTING_TOKEN"],
+    token,
     routerIds,
     batchSize,
     inFlight: positiveInt("in-flight", v["in-flight"], 4),
