@@ -7,7 +7,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { FailedFilterSchema, FailedStatement } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { describeError } from "../api.js";
-import { clear, field, formatTime, h, prettyJson, statusLine } from "../dom.js";
+import { clear, field, formatTime, h, rowCheckboxes, prettyJson, statusLine } from "../dom.js";
 import type { Page } from "../page.js";
 
 type Filter = MessageInitShape<typeof FailedFilterSchema>;
@@ -87,19 +87,7 @@ export const failedPage: Page = (main, ctx) => {
       clear(table, h("p", {}, page === 0 ? "No failed statements match." : "No more failed statements."));
       return;
     }
-    const all = h("input", { type: "checkbox", "aria-label": "Select all on this page" });
-    const boxes = rows.map((f) => {
-      const box = h("input", { type: "checkbox", "aria-label": `Select #${f.id}`, "data-id": String(f.id) });
-      box.addEventListener("change", () => (box.checked ? selected.add(f.id) : selected.delete(f.id)));
-      return box;
-    });
-    all.addEventListener("change", () => {
-      for (const [i, b] of boxes.entries()) {
-        b.checked = all.checked;
-        if (all.checked) selected.add(rows[i]!.id);
-        else selected.delete(rows[i]!.id);
-      }
-    });
+    const { all, boxes } = rowCheckboxes(rows, selected);
     clear(
       table,
       h(

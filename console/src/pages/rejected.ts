@@ -7,7 +7,7 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { RejectedEntry } from "../../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { describeError } from "../api.js";
-import { clear, field, formatTime, h, statusLine } from "../dom.js";
+import { clear, field, formatTime, h, rowCheckboxes, statusLine } from "../dom.js";
 import type { Page } from "../page.js";
 
 /** The input as text: as received when it is text, base64 when it is not (binary Avro, other bytes). */
@@ -105,19 +105,7 @@ export const rejectedPage: Page = (main, ctx) => {
       clear(table, h("p", {}, page === 0 ? "No rejected input." : "No more rejected input."));
       return;
     }
-    const all = h("input", { type: "checkbox", "aria-label": "Select all on this page" });
-    const boxes = rows.map((e) => {
-      const box = h("input", { type: "checkbox", "aria-label": `Select #${e.id}` });
-      box.addEventListener("change", () => (box.checked ? selected.add(e.id) : selected.delete(e.id)));
-      return box;
-    });
-    all.addEventListener("change", () => {
-      for (const [i, b] of boxes.entries()) {
-        b.checked = all.checked;
-        if (all.checked) selected.add(rows[i]!.id);
-        else selected.delete(rows[i]!.id);
-      }
-    });
+    const { all, boxes } = rowCheckboxes(rows, selected);
     clear(
       table,
       h(
