@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { judgeProbe, probeRequest } from "../src/delivery/router-probe.js";
+import { judgeProbe, probeRequest } from "../src/delivery/http/router-probe.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
 
 const router = (over: Partial<RouterConfig>): RouterConfig =>

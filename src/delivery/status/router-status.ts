@@ -7,13 +7,13 @@
  * with Unavailable rather than reporting zeros.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { NotFoundError, UnavailableError } from "../errors.js";
-import { isConsumerNotFound } from "../nats/jetstream-errors.js";
-import type { NatsNames } from "../nats/names.js";
-import type { RouterConfig } from "../routing/router-model.js";
-import type { RouterSource } from "../routing/router-source.js";
-import type { RouterState, RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
-import type { FailedStore } from "./failed-store.js";
+import { NotFoundError, UnavailableError } from "../../errors.js";
+import { isConsumerNotFound } from "../../nats/jetstream-errors.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { RouterConfig } from "../../routing/router-model.js";
+import type { RouterSource } from "../../routing/router-source.js";
+import type { RouterState, RouterStatus, RouterStatusProvider } from "../../routing/router-status.js";
+import type { FailedStore } from "../failed/failed-store.js";
 import { deliveryMaxAgeMs, oldestPending } from "./pending-age.js";
 import type { RouterStats, StatsRegistry } from "./router-stats.js";
 

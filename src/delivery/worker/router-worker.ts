@@ -25,20 +25,20 @@
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { Backoff, sleep } from "../backoff.js";
-import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
+import { Backoff, sleep } from "../../backoff.js";
+import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
 import { BatchProcessor, type BatchResult } from "./batch-processor.js";
 import { Batcher } from "./batcher.js";
 import { ConsumeLoop } from "./consume-loop.js";
-import type { FailedStore } from "./failed-store.js";
+import type { FailedStore } from "../failed/failed-store.js";
 import { FailureLog } from "./failure-log.js";
 import { HeldMessages } from "./held-messages.js";
-import type { HttpClient } from "./http-send.js";
+import type { HttpClient } from "../http/http-send.js";
 import { requeue } from "./requeue.js";
-import type { RouterStats } from "./router-stats.js";
-import { createSender } from "./senders.js";
-import type { MetricsRecorder } from "../metrics/metrics.js";
-import { instrumentSender } from "../metrics/instrumented-sender.js";
+import type { RouterStats } from "../status/router-stats.js";
+import { createSender } from "../http/senders.js";
+import type { MetricsRecorder } from "../../metrics/metrics.js";
+import { instrumentSender } from "../../metrics/instrumented-sender.js";
 
 export { retryDelayMs } from "./batch-processor.js";
 
