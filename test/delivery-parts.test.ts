@@ -11,7 +11,7 @@ import { runInNewContext } from "node:vm";
 import { FailureLog } from "../src/delivery/worker/failure-log.js";
 import { HttpClient, HttpSendError } from "../src/delivery/http/http-send.js";
 import { createRedactor, ERROR_TEXT_MAX, REDACTED } from "../src/delivery/http/redact.js";
-import { routerState } from "../src/delivery/status/router-status.js";
+import { routerState } from "../src/delivery/status/router-status-provider.js";
 import { RouterStats } from "../src/delivery/status/router-stats.js";
 import { bindHealthToDelivery, DELIVERY_HEALTH_SERVICE, HealthRegistry, ServingStatus } from "../src/server/health.js";
 import { captureLogger } from "./support/delivery-harness.js";

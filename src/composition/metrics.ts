@@ -10,7 +10,7 @@ import type { Config } from "../config.js";
 import type { Delivery } from "../delivery/delivery.js";
 import { FailedStore } from "../delivery/failed/failed-store.js";
 import { StatsRegistry } from "../delivery/status/router-stats.js";
-import { createStatusProvider } from "../delivery/status/router-status.js";
+import { createStatusProvider } from "../delivery/status/router-status-provider.js";
 import { HEALTH_EVENT_BUS_REDIS, HEALTH_NATS_INGEST, type IngestInputs } from "../ingest/ingest-inputs.js";
 import { registerIngestLossMetrics } from "../metrics/ingest-loss-metrics.js";
 import { createServiceMetrics, type ServiceMetrics } from "../metrics/metrics.js";

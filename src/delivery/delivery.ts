@@ -17,8 +17,8 @@ import { FailedStore } from "./failed/failed-store.js";
 import { FailedTrimmer } from "./failed/failed-trim.js";
 import { PendingAgeMonitor } from "./status/pending-age.js";
 import { StatsRegistry } from "./status/router-stats.js";
-import type { RouterStatusProvider } from "../routing/router-status.js";
-import { createStatusProvider } from "./status/router-status.js";
+import type { RouterStatusProvider } from "../routing/router-status-contract.js";
+import { createStatusProvider } from "./status/router-status-provider.js";
 
 export interface DeliveryOptions {
   readonly nc: NatsConnection;
