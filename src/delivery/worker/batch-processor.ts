@@ -61,7 +61,8 @@ type TriedOutcome = Exclude<ItemOutcome, { kind: "paused" | "unsent" }>;
 export class BatchProcessor {
   constructor(private readonly deps: BatchProcessorDeps) {}
 
-  async process(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
+  /** Sends the batch (split as its answers require) and settles each message; paused and unsent ones come back unsettled. */
+  async deliver(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
     // Duplicate statement ids in one request are refused by LRSs (400): send one, apply its fate to all copies.
     const groups = new Map<string, JsMsg[]>();
     for (const m of batch) {
@@ -203,7 +204,7 @@ export class BatchProcessor {
     m.term();
     held.release(m, true);
     stats.failed++;
-    // Non-critical ones are logged once per batch by process(): an outage exhausts many at a time.
+    // Non-critical ones are logged once per batch by deliver(): an outage exhausts many at a time.
     if (critical) {
       logger.error(
         { routerId: router.id, statementId, eventName, attempts: attemptNumber(m), lastHttpStatus: o.status },

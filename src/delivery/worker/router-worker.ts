@@ -157,7 +157,7 @@ export class RouterWorker {
         const batch = this.queue.shift()!;
         let r: BatchResult;
         try {
-          r = await this.processor.process(batch, this.abortSends.signal);
+          r = await this.processor.deliver(batch, this.abortSends.signal);
         } catch (e) {
           // Never leave messages unanswered because of a bug: unheld, they come back after the ack wait.
           this.deps.logger.error({ routerId: this.router.id, err: (e as Error).message }, "delivery batch failed unexpectedly");
@@ -192,7 +192,7 @@ export class RouterWorker {
         this.untried.push(...paused);
         return;
       }
-      const r = await this.processor.process(paused, this.abortSends.signal);
+      const r = await this.processor.deliver(paused, this.abortSends.signal);
       this.untried.push(...r.unsent);
       paused = r.paused;
       if (r.pauseReason) reason = r.pauseReason;
