@@ -1,5 +1,5 @@
 /**
- * TestRouter's pure parts (src/delivery/router-probe.ts): the probe request each backend gets, with delivery's
+ * TestRouter's pure parts (src/delivery/http/router-probe.ts): the probe request each backend gets, with delivery's
  * credentials and headers, and each kind of answer told in delivery's terms. The HTTP path runs through a real
  * service and receiver in test/cli-operator.test.ts.
  */
