@@ -5,10 +5,10 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { probeRouter } from "../delivery/router-probe.js";
+import { probeRouter } from "../delivery/http/router-probe.js";
 import { ValidationError } from "../errors.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
-import type { RouterStatusProvider } from "../routing/router-status.js";
+import type { RouterStatusProvider } from "../routing/router-status-contract.js";
 import type { RouterStore } from "../routing/router-store.js";
 import { FALLBACK_DELIVERY_DEFAULTS, validateRouter, validateRouterId } from "../routing/router-validation.js";
 import { routerInputFromConfig, routerInputFromProto, routerStatusToProto, routerToProto } from "./router-convert.js";

@@ -21,7 +21,7 @@ import { readHead } from "./fingerprint.js";
 import { discoverInputs, type InputFile } from "./inputs.js";
 import { invalidLine, type LineOutcome } from "./line-outcome.js";
 import { readInput, type SourceLine } from "./line-sources.js";
-import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type Processor } from "./processors.js";
+import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type LineProcessor } from "./processors.js";
 import { createProgress } from "./progress.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { LEGACY_CHECKPOINT, parseReplayArgs, REPLAY_USAGE, type ReplayOptions } from "./replay-options.js";
@@ -170,7 +170,7 @@ async function replay(
   );
   const inputs = await discoverInputs(opts.inputs, exclude);
 
-  const processor: Processor =
+  const processor: LineProcessor =
     client === undefined
       ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
       : opts.dryRun

@@ -16,7 +16,7 @@
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import { HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
 
 export const HDR_ATTEMPTS_SPENT = "Er-Attempts-Spent";
 export const HDR_STORED_TIME = "Er-Stored-Time";

@@ -10,10 +10,10 @@
  * failure is never turned into an empty list, a zero count or a not-found id.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { UnavailableError } from "../errors.js";
-import { isMessageNotFound, isStreamNotFound } from "../nats/jetstream-errors.js";
-import type { NatsNames } from "../nats/names.js";
-import type { RouterConfig } from "../routing/router-model.js";
+import { UnavailableError } from "../../errors.js";
+import { isMessageNotFound, isStreamNotFound } from "../../nats/jetstream-errors.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { RouterConfig } from "../../routing/router-model.js";
 import {
   decodeFailedEntry,
   encodeFailureHeaders,
