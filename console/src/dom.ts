@@ -29,6 +29,11 @@ export function clear(el: Element, ...children: Child[]): void {
   append(el, ...children);
 }
 
+/** A <select> named `name` with one option per [value, label], in that order. */
+export function select(name: string, options: ReadonlyArray<readonly [value: string, label: string]>): HTMLSelectElement {
+  return h("select", { name }, ...options.map(([value, label]) => h("option", { value }, label)));
+}
+
 /** A labelled form control; the label's `for` ties it to the input for screen readers and clicks. */
 export function field(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: string): HTMLDivElement {
   const id = control.id || `f-${control.name}`;

@@ -10,7 +10,7 @@ import forumThread from "../../samples/edx.forum.thread.created.json";
 import playVideo from "../../samples/play_video.json";
 import problemCheck from "../../samples/problem_check.server.json";
 import { describeError } from "../api.js";
-import { clear, field, h, prettyJson } from "../dom.js";
+import { clear, field, h, prettyJson, select } from "../dom.js";
 import type { Page } from "../page.js";
 import { BACKEND_LABEL } from "./routers.js";
 
@@ -67,12 +67,7 @@ interface PlaygroundForm {
 
 /** A sample picker that fills the event box, the event box, the backends to transform for, and "Transform". */
 function playgroundForm(): PlaygroundForm {
-  const sample = h(
-    "select",
-    { name: "sample" },
-    h("option", { value: "" }, "Choose a sample…"),
-    ...Object.keys(SAMPLES).map((k) => h("option", { value: k }, k)),
-  );
+  const sample = select("sample", [["", "Choose a sample…"], ...Object.keys(SAMPLES).map((k) => [k, k] as const)]);
   const event = h("textarea", {
     name: "event",
     rows: 14,

@@ -7,7 +7,7 @@
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { RejectedEntry } from "../../../gen/eventrouting/v1/ingest_admin_service_pb.js";
-import { field, formatTime, h } from "../dom.js";
+import { field, formatTime, h, select } from "../dom.js";
 import type { Page, PageContext } from "../page.js";
 import { pagedTable, type BulkAction } from "../widgets/paged-table.js";
 
@@ -32,13 +32,11 @@ function readable(text: string): string {
 }
 
 export const rejectedPage: Page = (main, ctx) => {
-  const source = h(
-    "select",
-    { name: "source" },
-    h("option", { value: "" }, "All inputs"),
-    h("option", { value: "event-bus-redis" }, "Event bus (Redis)"),
-    h("option", { value: "nats" }, "NATS ingest"),
-  );
+  const source = select("source", [
+    ["", "All inputs"],
+    ["event-bus-redis", "Event bus (Redis)"],
+    ["nats", "NATS ingest"],
+  ]);
   return pagedTable<RejectedEntry, string>(main, {
     title: "Rejected input",
     intro: "Malformed input the event bus and NATS ingest inputs refused and acknowledged, kept with the reason (30 days at most).",

@@ -8,7 +8,7 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
 import type { Router, RouterSchema } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { describeError } from "../api.js";
-import { clear, field, h, setFieldError, statusLine } from "../dom.js";
+import { clear, field, h, select, setFieldError, statusLine } from "../dom.js";
 import type { PageContext } from "../page.js";
 
 type RouterInit = MessageInitShape<typeof RouterSchema>;
@@ -145,12 +145,10 @@ function routerControls(existing: Router | undefined): RouterControls {
     existing?.id ?? "",
     existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" },
   );
-  const backend = h(
-    "select",
-    { name: "backend" },
-    h("option", { value: String(Backend.XAPI) }, "xAPI (LRS)"),
-    h("option", { value: String(Backend.CALIPER) }, "Caliper"),
-  );
+  const backend = select("backend", [
+    [String(Backend.XAPI), "xAPI (LRS)"],
+    [String(Backend.CALIPER), "Caliper"],
+  ]);
   if (existing) backend.value = String(existing.backend);
   const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", {
     inputmode: "url",
@@ -166,13 +164,11 @@ function routerControls(existing: Router | undefined): RouterControls {
  * placeholder, and left empty it is kept.
  */
 function authControls(existing: Router | undefined): AuthControls {
-  const authKind = h(
-    "select",
-    { name: "auth_kind" },
-    h("option", { value: "none" }, "None"),
-    h("option", { value: "basic" }, "Basic (username and password)"),
-    h("option", { value: "bearer" }, "Bearer token"),
-  );
+  const authKind = select("auth_kind", [
+    ["none", "None"],
+    ["basic", "Basic (username and password)"],
+    ["bearer", "Bearer token"],
+  ]);
   authKind.value = existing?.auth?.kind.case ?? "none";
   const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
   const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", {

@@ -6,7 +6,7 @@
  * module owns the paging, the selection and the order of the page's parts, so the two pages cannot drift apart.
  */
 import { describeError } from "../api.js";
-import { clear, field, h, statusLine } from "../dom.js";
+import { clear, field, h, select, statusLine } from "../dom.js";
 import type { Stop } from "../page.js";
 
 type RowId = bigint | number | string;
@@ -156,7 +156,10 @@ export function pagedTable<Row extends { readonly id: RowId }, Filter>(main: HTM
 
 /** Heading, filters, toolbar, status, table, pager and detail, in that order. */
 function layout<Row extends { readonly id: RowId }, Filter>(main: HTMLElement, spec: PagedTableSpec<Row, Filter>): View {
-  const pageSize = h("select", { name: "page_size" }, ...PAGE_SIZES.map((n) => h("option", { value: String(n) }, String(n))));
+  const pageSize = select(
+    "page_size",
+    PAGE_SIZES.map((n) => [String(n), String(n)] as const),
+  );
   const view: View = {
     status: statusLine(),
     filters: h(
