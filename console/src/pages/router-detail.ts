@@ -1,8 +1,8 @@
 /**
  * One router: its settings, delivery state, a live chart of delivered / failed / dropped / pending
- * (GetRouterStatus polled every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS
- * names an operator types into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this
- * service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
+ * (GetRouterStatus polled every POLL_MS; the chart, widgets/delivery-chart.ts, keeps the last five minutes), the
+ * recent errors, and the NATS names an operator types into the nats CLI (from src/nats/names.ts, the names the
+ * service itself uses, with this service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
  * started; pending is the backlog; "in the failed stream" is what is stored now, whoever stored it.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
