@@ -27,6 +27,13 @@ export function wantsHelp(args: readonly string[]): boolean {
   return (end === -1 ? args : args.slice(0, end)).some((a) => a === "--help" || a === "-h");
 }
 
+/** The usage lines of a command with subcommands (`failed list|retry|purge`): every synopsis of every subcommand. */
+export function subcommandUsage(commands: Record<string, { readonly help: CommandHelp }>): string {
+  return Object.values(commands)
+    .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
+    .join("");
+}
+
 export function renderHelp(h: CommandHelp): string {
   const col = (rows: ReadonlyArray<readonly [string, string]>) => {
     const width = Math.min(30, Math.max(...rows.map(([k]) => k.length)));

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
-import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
+import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 
@@ -51,9 +51,7 @@ export const REJECTED_COMMANDS = {
 
 type RejectedSub = keyof typeof REJECTED_COMMANDS;
 
-export const REJECTED_USAGE = Object.values(REJECTED_COMMANDS)
-  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
-  .join("");
+export const REJECTED_USAGE = subcommandUsage(REJECTED_COMMANDS);
 
 /** The input as one table cell: text as is, bytes as base64 (the copy may be binary Avro). */
 export function inputCell(e: RejectedEntry): string {

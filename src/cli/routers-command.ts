@@ -13,7 +13,7 @@ import {
   type TestRouterResponse,
   TestRouterResponseSchema,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
+import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, guarded, REMOTE_OPTIONS, table, type Io, type Remote } from "./remote.js";
 import { routerDetails } from "./router-view.js";
@@ -114,9 +114,7 @@ export const ROUTERS_COMMANDS = {
 
 type RoutersSub = keyof typeof ROUTERS_COMMANDS;
 
-export const ROUTERS_USAGE = Object.values(ROUTERS_COMMANDS)
-  .flatMap((c) => c.help.synopsis.map((s) => `  ${PROGRAM} ${s}\n`))
-  .join("");
+export const ROUTERS_USAGE = subcommandUsage(ROUTERS_COMMANDS);
 
 function authName(r: Router): string {
   const k = r.auth?.kind;
