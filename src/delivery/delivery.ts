@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { MetricsRecorder } from "../metrics/metrics.js";
+import { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -16,6 +17,7 @@ import { FailedSweeper } from "./failed-sweeper.js";
 import { FailedStore } from "./failed-store.js";
 import { FailedTrimmer } from "./failed-trim.js";
 import { PendingAgeMonitor } from "./pending-age.js";
+import { REQUEUE_TIMEOUT_MS } from "./requeue.js";
 import { StatsRegistry } from "./router-stats.js";
 import type { RouterStatusProvider } from "../routing/router-status.js";
 import { createStatusProvider } from "./router-status.js";
@@ -90,6 +92,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const runtime: DeliveryRuntime = {
     js,
     jsm,
+    writer: new JetStreamWriter(opts.nc, { timeoutMs: REQUEUE_TIMEOUT_MS, logger }),
     names: opts.names,
     routers: opts.routers,
     defaults: opts.defaults,
