@@ -80,7 +80,7 @@ module.exports = {
       comment:
         "src/routing/ decides where a statement goes and publishes it to JetStream; src/delivery/ consumes from " +
         "JetStream apart. The two meet only through the stream and the types in src/routing/ " +
-        "(delivery-message.ts, router-status.ts): routing must never import delivery.",
+        "(delivery-message.ts, router-status-contract.ts): routing must never import delivery.",
       severity: "error",
       from: { path: "^src/routing/" },
       to: { path: "^src/delivery/" },

@@ -8,7 +8,7 @@ import { after, before, test } from "node:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
-import { createFailedRpc } from "../src/delivery/failed-rpc.js";
+import { createFailedRpc } from "../src/delivery/failed/failed-rpc.js";
 import { natsNames } from "../src/nats/names.js";
 import { create } from "@bufbuild/protobuf";
 import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";

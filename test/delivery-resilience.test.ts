@@ -13,17 +13,17 @@ import { jetstream, type ConsumeOptions, type JetStreamClient, type JetStreamMan
 import { Kvm, type KvWatchEntry } from "@nats-io/kv";
 import { nanos, type NatsConnection, type QueuedIterator } from "@nats-io/transport-node";
 import { startDelivery, type Delivery, type DeliveryOptions } from "../src/delivery/delivery.js";
-import { FailedStore } from "../src/delivery/failed-store.js";
-import { HttpClient } from "../src/delivery/http-send.js";
-import { RouterWorker } from "../src/delivery/router-worker.js";
-import { StatsRegistry } from "../src/delivery/router-stats.js";
+import { FailedStore } from "../src/delivery/failed/failed-store.js";
+import { HttpClient } from "../src/delivery/http/http-send.js";
+import { RouterWorker } from "../src/delivery/worker/router-worker.js";
+import { StatsRegistry } from "../src/delivery/status/router-stats.js";
 import { JetStreamWriter } from "../src/nats/jetstream-writer.js";
 import { natsNames } from "../src/nats/names.js";
 import { streamConfigs } from "../src/nats/streams.js";
 import { resolveDelivery, type RouterConfig } from "../src/routing/router-model.js";
 import { RouterStore } from "../src/routing/router-store.js";
 import { bindHealthToDelivery, DELIVERY_HEALTH_SERVICE, HealthRegistry, ServingStatus } from "../src/server/health.js";
-import { consumerConfig } from "../src/delivery/consumer-config.js";
+import { consumerConfig } from "../src/delivery/worker/consumer-config.js";
 import {
   captureLogger,
   fakeStatement,

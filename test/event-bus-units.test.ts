@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { JsMsg } from "@nats-io/jetstream";
 import { decodeEntry, type EntryFields } from "../src/ingest/event-bus/entry-decoding.js";
-import { sortEntries } from "../src/ingest/event-bus/entry-batch.js";
+import { classifyEntries } from "../src/ingest/event-bus/entry-batch.js";
 import { eventBusStreamKey } from "../src/ingest/event-bus/redis-consumer.js";
 import {
   encodeTrackingLog,
@@ -113,8 +113,8 @@ test("stream key: <prefix>-<topic>, or the topic alone (event-bus-redis get_full
   assert.equal(eventBusStreamKey("prod", "analytics"), "prod-analytics");
 });
 
-test("sorting a batch: events, rejects (with a decodable copy), other types and trimmed entries", () => {
-  const sorted = sortEntries(
+test("classifying a batch: events, rejects (with a decodable copy), other types and trimmed entries", () => {
+  const classified = classifyEntries(
     [
       { id: "1-0", fields: fields() },
       { id: "2-0", fields: fields({ event_data: Buffer.from([0xff]) }) },
@@ -124,15 +124,15 @@ test("sorting a batch: events, rejects (with a decodable copy), other types and 
     "analytics",
   );
   assert.deepEqual(
-    sorted.items.map((i) => [i.kind, i.ref.sourceId]),
+    classified.items.map((i) => [i.kind, i.ref.sourceId]),
     [
       ["event", "1-0"],
       ["reject", "2-0"],
     ],
   );
-  assert.equal(sorted.otherType, 1);
-  assert.deepEqual(sorted.trimmed, ["4-0"]);
-  const copy = JSON.parse(Buffer.from(sorted.items[1]!.ref.raw).toString("utf8"));
+  assert.equal(classified.otherType, 1);
+  assert.deepEqual(classified.trimmed, ["4-0"]);
+  const copy = JSON.parse(Buffer.from(classified.items[1]!.ref.raw).toString("utf8"));
   assert.equal(copy.fields.type, TRACKING_EVENT_TYPE);
   assert.deepEqual(Buffer.from(copy.base64_fields.event_data, "base64"), Buffer.from([0xff]));
 });

@@ -24,10 +24,10 @@ import {
   storedLastError,
   TRUNCATION_MARK,
   type FailureRecord,
-} from "../src/delivery/failed-codec.js";
-import { walk, type FailedReader } from "../src/delivery/failed-query.js";
-import { createFailedRpc, type CallContext } from "../src/delivery/failed-rpc.js";
-import { FailedStore } from "../src/delivery/failed-store.js";
+} from "../src/delivery/failed/failed-codec.js";
+import { walk, type FailedReader } from "../src/delivery/failed/failed-query.js";
+import { createFailedRpc, type CallContext } from "../src/delivery/failed/failed-rpc.js";
+import { FailedStore } from "../src/delivery/failed/failed-store.js";
 import { CanceledError, DeadlineExceededError, UnavailableError, toConnectError } from "../src/errors.js";
 import { natsNames } from "../src/nats/names.js";
 import { errorMappingInterceptor } from "../src/server/interceptors.js";

@@ -10,7 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { UnavailableError } from "../src/errors.js";
 import type { PipelineDeps } from "../src/ingest/emit-pipeline.js";
-import { ingestBatch, type IngestDeps, type IngestItem } from "../src/ingest/ingest-batch.js";
+import { ingestBatchOnce, type IngestDeps, type IngestItem } from "../src/ingest/ingest-batch.js";
 import { HDR_INGEST_ID, HDR_REJECT_REASON, RejectedStore } from "../src/ingest/rejected-store.js";
 import { ingestNames, natsNames } from "../src/nats/names.js";
 import { ensureIngestStreams } from "../src/nats/streams.js";
@@ -80,7 +80,7 @@ test("one batch: good events stored, a malformed one and one the emit path throw
     { kind: "reject", ref: ref("3"), reason: "invalid JSON" },
     event("4", "ok.event", "2024-01-01T00:00:00.000004+00:00"),
   ];
-  const tally = await ingestBatch(items, deps());
+  const tally = await ingestBatchOnce(items, deps());
   // The event a transformer throws on is isolated (SKIPPED) and its input kept in the rejected stream.
   assert.deepEqual(
     [...tally.outcomes],
@@ -103,7 +103,7 @@ test("one batch: good events stored, a malformed one and one the emit path throw
 
   assert.equal(tally.duplicates, 0);
   // Processed again (a crash before the ack): nothing is stored twice, and the tally says so.
-  const again = await ingestBatch(items, deps());
+  const again = await ingestBatchOnce(items, deps());
   assert.equal(again.statements, 0, "statements already held are not reported as stored");
   assert.equal(again.duplicates, 2);
   assert.equal(await count(names.deliveryStream, names.deliverSubject("r1")), 2);
@@ -115,6 +115,6 @@ test("when JetStream does not confirm, the batch fails as a whole (the caller ac
     event("9", "ok.event", "2024-01-01T00:00:00.000009+00:00"),
     { kind: "reject", ref: ref("10"), reason: "bad" } as IngestItem,
   ];
-  await assert.rejects(ingestBatch(items, deps("NO_SUCH_STREAM")), UnavailableError);
+  await assert.rejects(ingestBatchOnce(items, deps("NO_SUCH_STREAM")), UnavailableError);
   assert.equal(await count(ingest.rejectedStream, ingest.rejectedSubject("nats")), 2, "no rejected copy stored either");
 });

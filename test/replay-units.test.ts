@@ -106,7 +106,7 @@ const lines = (...texts: string[]): BatchLine<string>[] => texts.map((t) => ({ t
 test("batches complete in any order but are committed in order; a failure stops commits after it", async () => {
   const release = new Map<string, () => void>();
   const processor = {
-    process: (texts: readonly string[]) =>
+    submit: (texts: readonly string[]) =>
       new Promise<LineOutcome[]>((resolve, reject) => {
         release.set(texts[0]!, () =>
           texts[0] === "bad" ? reject(new ConnectError("no", Code.PermissionDenied)) : resolve(texts.map(outcome)),
@@ -140,7 +140,7 @@ test("batches complete in any order but are committed in order; a failure stops 
 test("a transient failure is retried; blank lines are committed without being sent", async () => {
   let calls = 0;
   const processor = {
-    async process(texts: readonly string[]) {
+    async submit(texts: readonly string[]) {
       calls += 1;
       if (calls === 1) throw new ConnectError("down", Code.Unavailable);
       return texts.map(outcome);
@@ -240,7 +240,7 @@ test("router restriction: admin only, every id must exist, narrows list() and ge
 
 test("a failure is reported once, so the command stops reading (a followed log is not read for nothing)", async () => {
   const failures: Error[] = [];
-  const processor = { process: async () => Promise.reject(new ConnectError("refused", Code.PermissionDenied)) };
+  const processor = { submit: async () => Promise.reject(new ConnectError("refused", Code.PermissionDenied)) };
   const sender = new BatchSender<string>(processor, { inFlight: 2, maxAttempts: 3, commit: () => {}, onFailure: (e) => failures.push(e) });
   sender.enqueue(lines("a"));
   sender.enqueue(lines("b"));

@@ -1,11 +1,11 @@
 /**
- * TestRouter's pure parts (src/delivery/router-probe.ts): the probe request each backend gets, with delivery's
+ * TestRouter's pure parts (src/delivery/http/router-probe.ts): the probe request each backend gets, with delivery's
  * credentials and headers, and each kind of answer told in delivery's terms. The HTTP path runs through a real
  * service and receiver in test/cli-operator.test.ts.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { judgeProbe, probeRequest } from "../src/delivery/router-probe.js";
+import { judgeProbe, probeRequest } from "../src/delivery/http/router-probe.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
 
 const router = (over: Partial<RouterConfig>): RouterConfig =>

@@ -9,7 +9,7 @@ import { ExhaustedStatements, RouterAdminService, RouterSchema, type Router } fr
 import { createRouterAdminService } from "../src/admin/router-admin-service.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
-import type { RouterStatusProvider } from "../src/routing/router-status.js";
+import type { RouterStatusProvider } from "../src/routing/router-status-contract.js";
 import { RouterStore } from "../src/routing/router-store.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { errorMappingInterceptor } from "../src/server/interceptors.js";

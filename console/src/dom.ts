@@ -29,6 +29,11 @@ export function clear(el: Element, ...children: Child[]): void {
   append(el, ...children);
 }
 
+/** A <select> named `name` with one option per [value, label], in that order. */
+export function select(name: string, options: ReadonlyArray<readonly [value: string, label: string]>): HTMLSelectElement {
+  return h("select", { name }, ...options.map(([value, label]) => h("option", { value }, label)));
+}
+
 /** A labelled form control; the label's `for` ties it to the input for screen readers and clicks. */
 export function field(label: string, control: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, hint?: string): HTMLDivElement {
   const id = control.id || `f-${control.name}`;
@@ -87,28 +92,4 @@ export function prettyJson(value: unknown): HTMLPreElement {
 /** A polite live region for results ("3 statements retried"), so screen readers hear what an action did. */
 export function statusLine(): HTMLParagraphElement {
   return h("p", { class: "status", role: "status", "aria-live": "polite" });
-}
-
-/**
- * Checkboxes for one page of rows whose ids `selected` collects (the failed and rejected pages act on the
- * selection): one per row and a select-all for the page, each keeping `selected` in step.
- */
-export function rowCheckboxes<Id extends bigint | number | string>(
-  rows: readonly { readonly id: Id }[],
-  selected: Set<Id>,
-): { all: HTMLInputElement; boxes: HTMLInputElement[] } {
-  const all = h("input", { type: "checkbox", "aria-label": "Select all on this page" });
-  const boxes = rows.map((r) => {
-    const box = h("input", { type: "checkbox", "aria-label": `Select #${r.id}`, "data-id": String(r.id) });
-    box.addEventListener("change", () => (box.checked ? selected.add(r.id) : selected.delete(r.id)));
-    return box;
-  });
-  all.addEventListener("change", () => {
-    for (const [i, b] of boxes.entries()) {
-      b.checked = all.checked;
-      if (all.checked) selected.add(rows[i]!.id);
-      else selected.delete(rows[i]!.id);
-    }
-  });
-  return { all, boxes };
 }

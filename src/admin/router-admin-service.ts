@@ -5,10 +5,10 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import type { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
-import { probeRouter } from "../delivery/router-probe.js";
+import { probeRouter } from "../delivery/http/router-probe.js";
 import { ValidationError } from "../errors.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
-import type { RouterStatusProvider } from "../routing/router-status.js";
+import type { RouterStatusProvider } from "../routing/router-status-contract.js";
 import type { RouterStore } from "../routing/router-store.js";
 import { FALLBACK_DELIVERY_DEFAULTS, validateRouter, validateRouterId } from "../routing/router-validation.js";
 import { routerInputFromConfig, routerInputFromProto, routerStatusToProto, routerToProto } from "./router-convert.js";
@@ -36,8 +36,18 @@ export interface RouterAdminServiceDeps {
 }
 
 export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceImpl<typeof RouterAdminService> {
-  const { store, status } = deps;
   const defaults = deps.deliveryDefaults ?? FALLBACK_DELIVERY_DEFAULTS;
+  return { ...routerChanges(deps, defaults), ...routerQueries(deps, defaults) };
+}
+
+type Handlers<K extends keyof ServiceImpl<typeof RouterAdminService>> = Pick<ServiceImpl<typeof RouterAdminService>, K>;
+
+/** CreateRouter, UpdateRouter and DeleteRouter: validated, stored, and logged (ids and changed field names only). */
+function routerChanges(
+  deps: RouterAdminServiceDeps,
+  defaults: DeliveryDefaults,
+): Handlers<"createRouter" | "updateRouter" | "deleteRouter"> {
+  const { store } = deps;
   return {
     async createRouter(req) {
       if (!req.router) throw new ValidationError("router", "is required");
@@ -49,15 +59,6 @@ export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceI
         "router created",
       );
       return { router: routerToProto(created), warnings: routerWarnings(created, deps.enabledBackends) };
-    },
-
-    async getRouter(req) {
-      return { router: routerToProto(await store.fetch(validateRouterId(req.id))) };
-    },
-
-    async listRouters() {
-      const routers = [...store.list()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-      return { routers: routers.map(routerToProto) };
     },
 
     async updateRouter(req) {
@@ -90,6 +91,24 @@ export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceI
       await store.delete(id);
       deps.logger?.info({ routerId: id }, "router deleted (its consumer, backlog and secrets are removed)");
       return {};
+    },
+  };
+}
+
+/** GetRouter, ListRouters, TestRouter and GetRouterStatus: nothing is stored. */
+function routerQueries(
+  deps: RouterAdminServiceDeps,
+  defaults: DeliveryDefaults,
+): Handlers<"getRouter" | "listRouters" | "testRouter" | "getRouterStatus"> {
+  const { store, status } = deps;
+  return {
+    async getRouter(req) {
+      return { router: routerToProto(await store.fetch(validateRouterId(req.id))) };
+    },
+
+    async listRouters() {
+      const routers = [...store.list()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return { routers: routers.map(routerToProto) };
     },
 
     async testRouter(req) {

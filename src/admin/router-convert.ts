@@ -19,7 +19,7 @@ import {
   type RouterStatus as ProtoRouterStatus,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import type { ExhaustedPolicy, RouterAuth, RouterConfig, RouterDeliverySettings } from "../routing/router-model.js";
-import type { RouterState as RouterStateName, RouterStatus } from "../routing/router-status.js";
+import type { RouterState as RouterStateName, RouterStatus } from "../routing/router-status-contract.js";
 import type { RouterInput } from "../routing/router-validation.js";
 
 export function backendName(b: Backend): string {

@@ -7,7 +7,12 @@
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
-import { RouterSchema, type Router, TestRouterResponseSchema } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
+import {
+  RouterSchema,
+  type Router,
+  type TestRouterResponse,
+  TestRouterResponseSchema,
+} from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, guarded, REMOTE_OPTIONS, table, type Io, type Remote } from "./remote.js";
@@ -164,80 +169,98 @@ export async function runRouters(args: string[], io: Io): Promise<number> {
     io.out.write(known ? renderHelp(ROUTERS_COMMANDS[known].help) : `Usage:\n${ROUTERS_USAGE}\nrouters SUBCOMMAND --help for its flags.\n`);
     return EXIT.ok;
   }
-  const { values, positionals } = parseArgs({
-    args: rest,
-    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
-    options: (known ? ROUTERS_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseRoutersArgs(rest, known);
   return guarded(io, values.debug, async () => {
+    if (known === undefined) throw new UsageError(`routers: expected ${Object.keys(ROUTERS_COMMANDS).join(", ")}\n${ROUTERS_USAGE}`);
     const id = positionals[0];
     const needId = () => {
       if (!id) throw new UsageError(`routers ${sub} needs a router id`);
       return id;
     };
-    switch (sub) {
-      case "list": {
-        const remote = connectRemote(values, io.env);
-        print(remote, io, (await remote.routers.listRouters({})).routers, false);
-        return EXIT.ok;
-      }
-      case "get": {
-        const routerId = needId();
-        const remote = connectRemote(values, io.env);
-        const res = await remote.routers.getRouter({ id: routerId });
-        if (remote.json || !res.router) print(remote, io, res.router ? [res.router] : [], true);
-        else io.out.write(routerDetails(res.router));
-        return EXIT.ok;
-      }
-      case "test": {
-        const routerId = needId();
-        const remote = connectRemote(values, io.env);
-        const res = await remote.routers.testRouter({ id: routerId });
-        if (remote.json) io.out.write(`${JSON.stringify(toJson(TestRouterResponseSchema, res, { alwaysEmitImplicit: true }))}\n`);
-        else {
-          const ms = res.latency ? Math.round(Number(res.latency.seconds) * 1000 + res.latency.nanos / 1e6) : 0;
-          const answer = res.httpStatus === 0 ? "no answer" : `HTTP ${res.httpStatus}`;
-          io.out.write(`${res.method} ${res.url}\n${answer} in ${ms} ms: ${res.verdict}\n`);
-          if (res.xapiVersions.length > 0) io.out.write(`xAPI versions: ${res.xapiVersions.join(", ")}\n`);
-          if (!res.ok && res.detail !== "") io.out.write(`answer: ${res.detail}\n`);
-        }
-        if (res.ok) return EXIT.ok;
-        return res.httpStatus === 0 || res.httpStatus >= 500 || res.httpStatus === 429 ? EXIT.unavailable : EXIT.refused;
-      }
-      case "create": {
-        const d = draft(values, id);
-        const remote = connectRemote(values, io.env);
-        await fillSecrets(d.router, io, true);
-        const res = await remote.routers.createRouter({ router: d.router });
-        warn(io, res.warnings);
-        print(remote, io, res.router ? [res.router] : [], true);
-        return EXIT.ok;
-      }
-      case "update": {
-        const d = draft(values, needId());
-        if (d.fields.filter((f) => f !== "id").length === 0)
-          throw new UsageError("nothing to update: give -f FILE or at least one field flag");
-        const remote = connectRemote(values, io.env);
-        await fillSecrets(d.router, io, d.fields.includes("auth") || d.fields.includes("endpoint_url"));
-        const paths = d.fields.filter((f) => f !== "id");
-        const res = await remote.routers.updateRouter({ router: d.router, updateMask: { paths } });
-        warn(io, res.warnings);
-        print(remote, io, res.router ? [res.router] : [], true);
-        return EXIT.ok;
-      }
-      case "delete": {
-        const routerId = needId();
-        if (!values.yes) throw new UsageError(`routers delete ${routerId} removes its undelivered statements and secrets: add --yes`);
-        const remote = connectRemote(values, io.env);
-        await remote.routers.deleteRouter({ id: routerId });
-        if (!remote.json) io.out.write(`deleted ${routerId}\n`);
-        else io.out.write(`${JSON.stringify({ deleted: routerId })}\n`);
-        return EXIT.ok;
-      }
-      default:
-        throw new UsageError(`routers: expected ${Object.keys(ROUTERS_COMMANDS).join(", ")}\n${ROUTERS_USAGE}`);
-    }
+    return RUN_SUBCOMMAND[known]({ values, io, id, needId });
   });
+}
+
+function parseRoutersArgs(args: string[], known: RoutersSub | undefined) {
+  return parseArgs({
+    args,
+    // Typed as the union of every subcommand's options; at run time only the subcommand's own are accepted.
+    options: (known ? ROUTERS_COMMANDS[known].options : REMOTE_OPTIONS) as typeof ALL_OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+}
+
+/** One subcommand's call: its flags, and its router id (`needId` throws the usage error when there is none). */
+interface Invocation {
+  readonly values: ReturnType<typeof parseRoutersArgs>["values"];
+  readonly io: Io;
+  readonly id: string | undefined;
+  needId(): string;
+}
+
+const RUN_SUBCOMMAND: Record<RoutersSub, (call: Invocation) => Promise<number>> = {
+  async list({ values, io }) {
+    const remote = connectRemote(values, io.env);
+    print(remote, io, (await remote.routers.listRouters({})).routers, false);
+    return EXIT.ok;
+  },
+  async get({ values, io, needId }) {
+    const routerId = needId();
+    const remote = connectRemote(values, io.env);
+    const res = await remote.routers.getRouter({ id: routerId });
+    if (remote.json || !res.router) print(remote, io, res.router ? [res.router] : [], true);
+    else io.out.write(routerDetails(res.router));
+    return EXIT.ok;
+  },
+  async test({ values, io, needId }) {
+    const routerId = needId();
+    const remote = connectRemote(values, io.env);
+    const res = await remote.routers.testRouter({ id: routerId });
+    printProbe(remote, io, res);
+    if (res.ok) return EXIT.ok;
+    return res.httpStatus === 0 || res.httpStatus >= 500 || res.httpStatus === 429 ? EXIT.unavailable : EXIT.refused;
+  },
+  async create({ values, io, id }) {
+    const d = draft(values, id);
+    const remote = connectRemote(values, io.env);
+    await fillSecrets(d.router, io, true);
+    const res = await remote.routers.createRouter({ router: d.router });
+    warn(io, res.warnings);
+    print(remote, io, res.router ? [res.router] : [], true);
+    return EXIT.ok;
+  },
+  async update({ values, io, needId }) {
+    const d = draft(values, needId());
+    if (d.fields.filter((f) => f !== "id").length === 0) throw new UsageError("nothing to update: give -f FILE or at least one field flag");
+    const remote = connectRemote(values, io.env);
+    await fillSecrets(d.router, io, d.fields.includes("auth") || d.fields.includes("endpoint_url"));
+    const paths = d.fields.filter((f) => f !== "id");
+    const res = await remote.routers.updateRouter({ router: d.router, updateMask: { paths } });
+    warn(io, res.warnings);
+    print(remote, io, res.router ? [res.router] : [], true);
+    return EXIT.ok;
+  },
+  async delete({ values, io, needId }) {
+    const routerId = needId();
+    if (!values.yes) throw new UsageError(`routers delete ${routerId} removes its undelivered statements and secrets: add --yes`);
+    const remote = connectRemote(values, io.env);
+    await remote.routers.deleteRouter({ id: routerId });
+    if (!remote.json) io.out.write(`deleted ${routerId}\n`);
+    else io.out.write(`${JSON.stringify({ deleted: routerId })}\n`);
+    return EXIT.ok;
+  },
+};
+
+/** TestRouter's answer: the request, the endpoint's answer and its verdict (or the whole response as JSON). */
+function printProbe(remote: Remote, io: Io, res: TestRouterResponse): void {
+  if (remote.json) {
+    io.out.write(`${JSON.stringify(toJson(TestRouterResponseSchema, res, { alwaysEmitImplicit: true }))}\n`);
+    return;
+  }
+  const ms = res.latency ? Math.round(Number(res.latency.seconds) * 1000 + res.latency.nanos / 1e6) : 0;
+  const answer = res.httpStatus === 0 ? "no answer" : `HTTP ${res.httpStatus}`;
+  io.out.write(`${res.method} ${res.url}\n${answer} in ${ms} ms: ${res.verdict}\n`);
+  if (res.xapiVersions.length > 0) io.out.write(`xAPI versions: ${res.xapiVersions.join(", ")}\n`);
+  if (!res.ok && res.detail !== "") io.out.write(`answer: ${res.detail}\n`);
 }

@@ -6,8 +6,8 @@ import type { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
-import type { FailedStore } from "./failed-store.js";
-import type { StatsRegistry } from "./router-stats.js";
+import type { FailedStore } from "./failed/failed-store.js";
+import type { StatsRegistry } from "./status/router-stats.js";
 
 export interface DeliveryRuntime {
   readonly js: JetStreamClient;

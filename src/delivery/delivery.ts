@@ -10,17 +10,17 @@ import { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
-import { ConsumerManager } from "./consumer-manager.js";
+import { ConsumerManager } from "./worker/consumer-manager.js";
 import type { DeliveryRuntime } from "./delivery-runtime.js";
-import { createFailedRpc, type FailedRpc } from "./failed-rpc.js";
-import { FailedSweeper } from "./failed-sweeper.js";
-import { FailedStore } from "./failed-store.js";
-import { FailedTrimmer } from "./failed-trim.js";
-import { PendingAgeMonitor } from "./pending-age.js";
-import { REQUEUE_TIMEOUT_MS } from "./requeue.js";
-import { StatsRegistry } from "./router-stats.js";
-import type { RouterStatusProvider } from "../routing/router-status.js";
-import { createStatusProvider } from "./router-status.js";
+import { createFailedRpc, type FailedRpc } from "./failed/failed-rpc.js";
+import { FailedSweeper } from "./failed/failed-sweeper.js";
+import { FailedStore } from "./failed/failed-store.js";
+import { FailedTrimmer } from "./failed/failed-trim.js";
+import { PendingAgeMonitor } from "./status/pending-age.js";
+import { StatsRegistry } from "./status/router-stats.js";
+import { REQUEUE_TIMEOUT_MS } from "./worker/requeue.js";
+import type { RouterStatusProvider } from "../routing/router-status-contract.js";
+import { createStatusProvider } from "./status/router-status-provider.js";
 
 export interface DeliveryOptions {
   readonly nc: NatsConnection;

@@ -14,7 +14,7 @@ import {
   TransformResponseSchema,
 } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Backend, type EventInput, type EventResult } from "../../gen/eventrouting/v1/event_pb.js";
-import type { FailedRpc } from "../delivery/failed-rpc.js";
+import type { FailedRpc } from "../delivery/failed/failed-rpc.js";
 import { ValidationError } from "../errors.js";
 import type { StatementPublisher } from "../routing/statement-publisher.js";
 import { CALLER_ROLE } from "../server/auth.js";

@@ -58,7 +58,8 @@ function transformerFailure(outputs: readonly BackendOutput[]): string | undefin
   return undefined;
 }
 
-export async function ingestBatch(items: readonly IngestItem[], deps: IngestDeps): Promise<BatchTally> {
+/** One attempt: the inputs retry it through ingestBatchWithRetry (ingest-stats.ts). */
+export async function ingestBatchOnce(items: readonly IngestItem[], deps: IngestDeps): Promise<BatchTally> {
   const events = items.filter((i): i is EventItem => i.kind === "event");
   const rejects: Array<{ ref: IngestRef; reason: string }> = items.filter((i) => i.kind === "reject");
   const emitted: Array<{ item: EventItem; outputs: BackendOutput[] }> = [];

@@ -7,7 +7,7 @@ import type { Logger } from "pino";
 import type { Outcome } from "../../gen/eventrouting/v1/event_pb.js";
 import { Backoff } from "../backoff.js";
 import { retry } from "../retry.js";
-import { ingestBatch, type BatchTally, type IngestDeps, type IngestItem } from "./ingest-batch.js";
+import { ingestBatchOnce, type BatchTally, type IngestDeps, type IngestItem } from "./ingest-batch.js";
 
 export class InputStats {
   entriesRead = 0;
@@ -49,13 +49,14 @@ export interface StoreContext {
 }
 
 /**
- * Stores a batch (statements and rejected copies); resolves with the tally once JetStream confirmed everything,
- * or undefined when the input stopped first (then nothing may be acknowledged).
+ * Stores a batch (statements and rejected copies) with ingestBatchOnce, retried with backoff; resolves with the
+ * tally once JetStream confirmed everything, or undefined when the input stopped first (then nothing may be
+ * acknowledged).
  */
-export async function storeBatch(items: readonly IngestItem[], ctx: StoreContext): Promise<BatchTally | undefined> {
+export async function ingestBatchWithRetry(items: readonly IngestItem[], ctx: StoreContext): Promise<BatchTally | undefined> {
   let tally: BatchTally;
   try {
-    tally = await retry(() => ingestBatch(items, ctx.deps), {
+    tally = await retry(() => ingestBatchOnce(items, ctx.deps), {
       backoff: new Backoff(250, 15_000),
       signal: ctx.signal,
       onRetry: (e, attempt, waitMs) => {

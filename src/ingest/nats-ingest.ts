@@ -28,7 +28,7 @@ import { isConsumerNotFound } from "../nats/jetstream-errors.js";
 import type { IngestNames } from "../nats/names.js";
 import { eventFromInput } from "./event-input.js";
 import type { IngestDeps, IngestItem } from "./ingest-batch.js";
-import { InputStats, storeBatch } from "./ingest-stats.js";
+import { InputStats, ingestBatchWithRetry } from "./ingest-stats.js";
 import { InputLoop, type InputSession } from "./input-loop.js";
 
 /** Long enough for a full batch to be stored; a crashed instance's messages come back after this. */
@@ -162,13 +162,13 @@ export class NatsIngest {
       this.fetching = await consumer.fetch({ max_messages: this.deps.batchSize, expires: FETCH_EXPIRES_MS });
       const msgs: JsMsg[] = [];
       for await (const m of this.fetching) msgs.push(m);
-      if (msgs.length > 0) await this.process(msgs);
+      if (msgs.length > 0) await this.storeAndAck(msgs);
     }
   }
 
-  private async process(msgs: JsMsg[]): Promise<void> {
+  private async storeAndAck(msgs: JsMsg[]): Promise<void> {
     this.stats.entriesRead += msgs.length;
-    const tally = await storeBatch(itemsFromMessages(msgs), {
+    const tally = await ingestBatchWithRetry(itemsFromMessages(msgs), {
       deps: this.deps.ingest,
       stats: this.stats,
       logger: this.deps.logger,

@@ -4,8 +4,8 @@
  * smaller requests after a 413/400: each one is counted, as it is one request the endpoint saw.
  */
 import { performance } from "node:perf_hooks";
-import { HttpSendError } from "../delivery/http-send.js";
-import type { BatchSender } from "../delivery/senders.js";
+import { HttpSendError } from "../delivery/http/http-send.js";
+import type { BatchSender } from "../delivery/http/senders.js";
 import { answerClass, type MetricsRecorder } from "./metrics.js";
 
 export function instrumentSender(sender: BatchSender, routerId: string, metrics: MetricsRecorder | undefined): BatchSender {

@@ -15,7 +15,7 @@ import type { JetStreamManager } from "@nats-io/jetstream";
 import { Gauge } from "prom-client";
 import type { Logger } from "pino";
 import type { NatsNames } from "../nats/names.js";
-import type { RouterStatusProvider } from "../routing/router-status.js";
+import type { RouterStatusProvider } from "../routing/router-status-contract.js";
 import { type InputSource, METRIC_PREFIX, type MetricsSample, type ServiceMetrics } from "./metrics.js";
 import { throttle } from "./sample-throttle.js";
 

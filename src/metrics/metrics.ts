@@ -119,117 +119,208 @@ const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 export function createServiceMetrics(knownEvent: (name: string) => boolean, opts: { defaultMetrics?: boolean } = {}): ServiceMetrics {
   const registry = new Registry();
   if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
-  const n = (s: string) => `${METRIC_PREFIX}${s}`;
+  // Registered in this order, which is the order of the exposition.
+  const rpc = rpcFamily(registry);
+  const emit = emitFamily(registry, knownEvent);
+  const delivery = deliveryFamily(registry);
+  const routers = routerFamily(registry);
+  const nats = natsFamily(registry);
+  const ingest = ingestFamily(registry);
+  return {
+    registry,
+    recorder: { ...rpc, ...emit.recorder, ...delivery.recorder },
+    apply(s) {
+      routers.apply(s.routers);
+      nats.apply(s);
+    },
+    readInputs: ingest.readInputs,
+    forgetRouter(routerId) {
+      emit.forgetRouter(routerId);
+      delivery.forgetRouter(routerId);
+    },
+  };
+}
+
+const metricName = (s: string): string => `${METRIC_PREFIX}${s}`;
+
+/** A group of metrics counted per router: its part of the recorder and how it forgets a deleted router. */
+interface RouterCounters<K extends keyof MetricsRecorder> {
+  readonly recorder: Pick<MetricsRecorder, K>;
+  forgetRouter(routerId: string): void;
+}
+
+/** What the RPC interceptor counts. */
+function rpcFamily(registry: Registry): Pick<MetricsRecorder, "rpc"> {
   const rpcs = new Counter({
-    name: n("rpc_requests_total"),
+    name: metricName("rpc_requests_total"),
     help: "RPCs handled, by procedure and code",
     labelNames: ["procedure", "code"],
     registers: [registry],
   });
   const rpcSeconds = new Histogram({
-    name: n("rpc_duration_seconds"),
+    name: metricName("rpc_duration_seconds"),
     help: "RPC handling time, by procedure",
     labelNames: ["procedure"],
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
+  return {
+    rpc(procedure, code, seconds) {
+      rpcs.inc({ procedure, code });
+      rpcSeconds.observe({ procedure }, seconds);
+    },
+  };
+}
+
+/** What the emit path counts: events by name and outcome, and the statements it stored per router. */
+function emitFamily(registry: Registry, knownEvent: (name: string) => boolean): RouterCounters<"event" | "stored" | "duplicate"> {
   const events = new Counter({
-    name: n("events_total"),
+    name: metricName("events_total"),
     help: "Events through the emit path (Emit, EmitBatch, inputs), by name and overall outcome",
     labelNames: ["event", "outcome"],
     registers: [registry],
   });
   const stored = new Counter({
-    name: n("statements_stored_total"),
+    name: metricName("statements_stored_total"),
     help: "Delivery messages stored, per router",
     labelNames: ["router"],
     registers: [registry],
   });
   const duplicates = new Counter({
-    name: n("statements_duplicate_total"),
+    name: metricName("statements_duplicate_total"),
     help: "Delivery messages JetStream already held under their id (a retried call), per router: not stored again",
     labelNames: ["router"],
     registers: [registry],
   });
+  return {
+    recorder: {
+      event(name, outcome) {
+        events.inc({ event: knownEvent(name) ? name : "other", outcome });
+      },
+      stored(routerId, statements) {
+        stored.inc({ router: routerId }, statements);
+      },
+      duplicate(routerId, statements) {
+        duplicates.inc({ router: routerId }, statements);
+      },
+    },
+    forgetRouter(routerId) {
+      for (const m of [stored, duplicates]) m.remove({ router: routerId });
+    },
+  };
+}
+
+/** What delivery counts: each HTTP request and each settled statement, per router. */
+function deliveryFamily(registry: Registry): RouterCounters<"attempt" | "settled"> {
   const attempts = new Counter({
-    name: n("delivery_attempts_total"),
+    name: metricName("delivery_attempts_total"),
     help: "HTTP delivery requests, per router and answer class",
     labelNames: ["router", "answer"],
     registers: [registry],
   });
   const results = new Counter({
-    name: n("delivery_results_total"),
+    name: metricName("delivery_results_total"),
     help: "Statements settled after an attempt, per router and result",
     labelNames: ["router", "result"],
     registers: [registry],
   });
   const batchSize = new Histogram({
-    name: n("delivery_batch_size"),
+    name: metricName("delivery_batch_size"),
     help: "Statements per HTTP delivery request",
     labelNames: ["router"],
     buckets: BATCH_BUCKETS,
     registers: [registry],
   });
   const httpSeconds = new Histogram({
-    name: n("delivery_http_duration_seconds"),
+    name: metricName("delivery_http_duration_seconds"),
     help: "HTTP delivery request time",
     labelNames: ["router"],
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
   const lag = new Histogram({
-    name: n("delivery_lag_seconds"),
+    name: metricName("delivery_lag_seconds"),
     help: "Stored to acknowledged, per delivered statement",
     labelNames: ["router"],
     buckets: LAG_BUCKETS,
     registers: [registry],
   });
-  const pending = new Gauge({
-    name: n("router_pending"),
-    help: "Statements not yet delivered (consumer num_pending), sampled at scrape",
-    labelNames: ["router"],
-    registers: [registry],
-  });
-  const inFlight = new Gauge({
-    name: n("router_in_flight"),
-    help: "Statements delivered to a worker and not yet acknowledged, sampled at scrape",
-    labelNames: ["router"],
-    registers: [registry],
-  });
-  const failedStored = new Gauge({
-    name: n("router_failed_stored"),
-    help: "Statements of this router in the failed stream, sampled at scrape",
-    labelNames: ["router"],
-    registers: [registry],
-  });
-  const state = new Gauge({
-    name: n("router_state"),
-    help: "1 for the router's current state as this instance sees it",
-    labelNames: ["router", "state"],
-    registers: [registry],
-  });
-  const age = new Gauge({
-    name: n("router_oldest_pending_age_seconds"),
-    help: "Age of the oldest undelivered statement, 0 when none",
-    labelNames: ["router"],
-    registers: [registry],
-  });
-  const expires = new Gauge({
-    name: n("router_oldest_pending_expires_in_seconds"),
-    help: "Seconds until the delivery stream's age limit removes the oldest undelivered statement",
-    labelNames: ["router"],
-    registers: [registry],
-  });
-  const failedStreamName = n("failed_stream_messages");
+  return {
+    recorder: {
+      attempt(routerId, answer, statements, seconds) {
+        attempts.inc({ router: routerId, answer });
+        batchSize.observe({ router: routerId }, statements);
+        httpSeconds.observe({ router: routerId }, seconds);
+      },
+      settled(routerId, result, lagSeconds) {
+        results.inc({ router: routerId, result });
+        if (lagSeconds !== undefined) lag.observe({ router: routerId }, Math.max(0, lagSeconds));
+      },
+    },
+    forgetRouter(routerId) {
+      for (const m of [batchSize, httpSeconds, lag]) m.remove({ router: routerId });
+      for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
+      for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
+    },
+  };
+}
+
+/** Each router's sampled gauges; `apply` replaces them all, so a router absent from the sample disappears. */
+function routerFamily(registry: Registry): { apply(routers: MetricsSample["routers"]): void } {
+  const gauge = (name: string, help: string, labelNames: readonly string[] = ["router"]) =>
+    new Gauge({ name: metricName(name), help, labelNames, registers: [registry] });
+  const pending = gauge("router_pending", "Statements not yet delivered (consumer num_pending), sampled at scrape");
+  const inFlight = gauge("router_in_flight", "Statements delivered to a worker and not yet acknowledged, sampled at scrape");
+  const failedStored = gauge("router_failed_stored", "Statements of this router in the failed stream, sampled at scrape");
+  const state = gauge("router_state", "1 for the router's current state as this instance sees it", ["router", "state"]);
+  const age = gauge("router_oldest_pending_age_seconds", "Age of the oldest undelivered statement, 0 when none");
+  const expires = gauge(
+    "router_oldest_pending_expires_in_seconds",
+    "Seconds until the delivery stream's age limit removes the oldest undelivered statement",
+  );
+  return {
+    apply(routers) {
+      for (const g of [pending, inFlight, failedStored, state, age, expires]) g.reset();
+      for (const r of routers) {
+        const router = r.routerId;
+        pending.set({ router }, r.pending);
+        inFlight.set({ router }, r.inFlight);
+        failedStored.set({ router }, r.failedStored);
+        age.set({ router }, r.oldestPendingAgeSeconds);
+        if (r.oldestPendingExpiresInSeconds !== undefined) expires.set({ router }, r.oldestPendingExpiresInSeconds);
+        for (const st of ROUTER_STATES) state.set({ router, state: st }, st === r.state ? 1 : 0);
+      }
+    },
+  };
+}
+
+/** The NATS connection and the failed stream (every router's), sampled. */
+function natsFamily(registry: Registry): { apply(sample: MetricsSample): void } {
+  const failedStreamName = metricName("failed_stream_messages");
   const failedStream = new Gauge({
     name: failedStreamName,
     help: "Messages in the failed stream, sampled at scrape",
     registers: [registry],
   });
-  const nats = new Gauge({ name: n("nats_connected"), help: "1 while the NATS connection is up", registers: [registry] });
+  const nats = new Gauge({ name: metricName("nats_connected"), help: "1 while the NATS connection is up", registers: [registry] });
+  return {
+    apply(s) {
+      nats.set(s.natsConnected ? 1 : 0);
+      // An unlabelled gauge cannot be absent in prom-client (reset() makes it 0), so it leaves the registry instead.
+      if (s.failedStreamMessages === undefined) registry.removeSingleMetric(failedStreamName);
+      else {
+        if (!registry.getSingleMetric(failedStreamName)) registry.registerMetric(failedStream);
+        failedStream.set(s.failedStreamMessages);
+      }
+    },
+  };
+}
+
+/** The inputs' totals since start and whether each reads, read from `readInputs`' list at collect time. */
+function ingestFamily(registry: Registry): Pick<ServiceMetrics, "readInputs"> {
   let inputs: readonly InputSource[] = [];
   const inputCounter = (name: string, help: string, read: (i: InputSource) => number) =>
-    collectedCounter({ name: n(name), help, labelNames: ["input"], registers: [registry] }, () =>
+    collectedCounter({ name: metricName(name), help, labelNames: ["input"], registers: [registry] }, () =>
       inputs.map((i) => ({ labels: { input: i.input }, value: read(i) })),
     );
   inputCounter("ingest_entries_read_total", "Entries read by an input since start", (i) => i.stats.entriesRead);
@@ -241,7 +332,7 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
   );
   inputCounter("ingest_rejected_total", "Entries an input stored in the rejected stream since start", (i) => i.stats.rejected);
   new Gauge({
-    name: n("ingest_serving"),
+    name: metricName("ingest_serving"),
     help: "1 while an input reads",
     labelNames: ["input"],
     registers: [registry],
@@ -250,62 +341,9 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
       for (const i of inputs) this.set({ input: i.input }, i.serving() ? 1 : 0);
     },
   });
-
-  const recorder: MetricsRecorder = {
-    rpc(procedure, code, seconds) {
-      rpcs.inc({ procedure, code });
-      rpcSeconds.observe({ procedure }, seconds);
-    },
-    event(name, outcome) {
-      events.inc({ event: knownEvent(name) ? name : "other", outcome });
-    },
-    stored(routerId, statements) {
-      stored.inc({ router: routerId }, statements);
-    },
-    duplicate(routerId, statements) {
-      duplicates.inc({ router: routerId }, statements);
-    },
-    attempt(routerId, answer, statements, seconds) {
-      attempts.inc({ router: routerId, answer });
-      batchSize.observe({ router: routerId }, statements);
-      httpSeconds.observe({ router: routerId }, seconds);
-    },
-    settled(routerId, result, lagSeconds) {
-      results.inc({ router: routerId, result });
-      if (lagSeconds !== undefined) lag.observe({ router: routerId }, Math.max(0, lagSeconds));
-    },
-  };
-
-  const sampled = [pending, inFlight, failedStored, state, age, expires];
   return {
-    registry,
-    recorder,
-    apply(s) {
-      for (const g of sampled) g.reset();
-      nats.set(s.natsConnected ? 1 : 0);
-      // An unlabelled gauge cannot be absent in prom-client (reset() makes it 0), so it leaves the registry instead.
-      if (s.failedStreamMessages === undefined) registry.removeSingleMetric(failedStreamName);
-      else {
-        if (!registry.getSingleMetric(failedStreamName)) registry.registerMetric(failedStream);
-        failedStream.set(s.failedStreamMessages);
-      }
-      for (const r of s.routers) {
-        const router = r.routerId;
-        pending.set({ router }, r.pending);
-        inFlight.set({ router }, r.inFlight);
-        failedStored.set({ router }, r.failedStored);
-        age.set({ router }, r.oldestPendingAgeSeconds);
-        if (r.oldestPendingExpiresInSeconds !== undefined) expires.set({ router }, r.oldestPendingExpiresInSeconds);
-        for (const st of ROUTER_STATES) state.set({ router, state: st }, st === r.state ? 1 : 0);
-      }
-    },
     readInputs(list) {
       inputs = list;
-    },
-    forgetRouter(routerId) {
-      for (const m of [stored, duplicates, batchSize, httpSeconds, lag]) m.remove({ router: routerId });
-      for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
-      for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
     },
   };
 }

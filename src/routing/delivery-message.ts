@@ -2,7 +2,7 @@
  * The format of a message on the delivery subject: the body is the statement JSON (xAPI statement with the
  * router's override_args merged; Caliper event without envelope), headers carry what delivery needs to decide
  * without parsing the body. The failed stream reuses the body and these headers and adds failure headers
- * (delivery/failed-codec.ts). The Er-* delivery headers are built and read here only, so the emit path, the
+ * (delivery/failed/failed-codec.ts). The Er-* delivery headers are built and read here only, so the emit path, the
  * failed stream and RetryFailed cannot drift apart.
  */
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";

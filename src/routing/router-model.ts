@@ -7,7 +7,7 @@ import type { BackendName } from "../transform/registry.js";
 
 /**
  * How a router authenticates to its endpoint. Declared once, here: the admin input (router-validation.ts), the
- * stored router and the redactor (delivery/redact.ts) share it, so a new kind is added in one place.
+ * stored router and the redactor (delivery/http/redact.ts) share it, so a new kind is added in one place.
  */
 export type RouterAuth =
   | { readonly kind: "none" }

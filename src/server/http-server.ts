@@ -45,63 +45,100 @@ export interface RunningHttpServer {
 }
 
 export async function startHttpServer(opts: HttpServerOptions): Promise<RunningHttpServer> {
-  let closing = false;
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const sockets = new Set<net.Socket>();
-  const unsniffed = new Set<net.Socket>();
-
+  const conns: Connections = { closing: false, sessions: new Set(), sockets: new Set(), unsniffed: new Set() };
   const idleTimeoutMs = opts.idleTimeoutMs ?? 120_000;
+  const h2 = createH2Server(opts, conns, idleTimeoutMs);
+  const h1 = createH1Server(opts, conns, idleTimeoutMs);
+  const secure = opts.tls ? createTlsServer(opts.tls, opts.sniffTimeoutMs, conns, h2, h1.server) : undefined;
+  const front = createFrontServer(opts, conns, secure, h2, h1.server);
+  const port = await listen(front, opts.port, opts.host);
+  return { port, close: closer(front, conns, h1.drain) };
+}
+
+/** What one server tracks so close() can drain it: its connections and whether it is closing. */
+interface Connections {
+  closing: boolean;
+  readonly sessions: Set<http2.ServerHttp2Session>;
+  readonly sockets: Set<net.Socket>;
+  /** Cleartext sockets whose protocol is not known yet. */
+  readonly unsniffed: Set<net.Socket>;
+}
+
+/** The HTTP/2 server; it accepts no socket itself, connections are handed to it. */
+function createH2Server(opts: HttpServerOptions, conns: Connections, idleTimeoutMs: number): http2.Http2Server {
   const h2 = http2.createServer({ settings: { maxConcurrentStreams: opts.maxConcurrentStreams ?? 100 } }, opts.handler);
   h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
+    conns.sessions.add(session);
+    session.once("close", () => conns.sessions.delete(session));
     // A connection sniffed after close() began gets GOAWAY at once.
-    if (closing) session.close();
+    if (conns.closing) session.close();
     closeWhenIdle(session, idleTimeoutMs);
   });
-  const h1Active = new Set<http.ServerResponse>();
+  return h2;
+}
+
+/** The HTTP/1.1 server, and how to drain it: it tracks its requests in flight to end keep-alive on close. */
+function createH1Server(opts: HttpServerOptions, conns: Connections, idleTimeoutMs: number): { server: http.Server; drain(): void } {
+  const active = new Set<http.ServerResponse>();
   const h1 = http.createServer((req, res) => {
-    h1Active.add(res);
-    res.once("close", () => h1Active.delete(res));
+    active.add(res);
+    res.once("close", () => active.delete(res));
     // While draining, answer but do not keep the connection for another request.
-    if (closing) res.shouldKeepAlive = false;
+    if (conns.closing) res.shouldKeepAlive = false;
     opts.handler(req, res);
   });
   // Between requests on a kept-alive connection; during a request the HTTP/1.1 request timeouts apply.
   h1.keepAliveTimeout = idleTimeoutMs;
-  const drainH1 = (): void => {
+  const drain = (): void => {
     h1.closeIdleConnections();
-    for (const res of h1Active) {
+    for (const res of active) {
       if (!res.headersSent) res.shouldKeepAlive = false;
       // Headers already out with keep-alive: the connection turns idle after this response; close it then.
       else res.once("finish", () => setImmediate(() => h1.closeIdleConnections()));
     }
   };
+  return { server: h1, drain };
+}
 
-  // TLS: the handshake picks the protocol. The TLS server only wraps sockets; the front server owns accept.
-  const secure = opts.tls
-    ? tls.createServer({
-        cert: opts.tls.cert,
-        key: opts.tls.key,
-        ALPNProtocols: ["h2", "http/1.1"],
-        minVersion: "TLSv1.2",
-        handshakeTimeout: opts.sniffTimeoutMs ?? 10_000,
-      })
-    : undefined;
-  secure?.on("secureConnection", (socket: tls.TLSSocket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+/** TLS: the handshake picks the protocol. The TLS server only wraps sockets; the front server owns accept. */
+function createTlsServer(
+  certificate: NonNullable<HttpServerOptions["tls"]>,
+  sniffTimeoutMs: number | undefined,
+  conns: Connections,
+  h2: http2.Http2Server,
+  h1: http.Server,
+): tls.Server {
+  const secure = tls.createServer({
+    cert: certificate.cert,
+    key: certificate.key,
+    ALPNProtocols: ["h2", "http/1.1"],
+    minVersion: "TLSv1.2",
+    handshakeTimeout: sniffTimeoutMs ?? 10_000,
+  });
+  secure.on("secureConnection", (socket: tls.TLSSocket) => {
+    conns.sockets.add(socket);
+    socket.once("close", () => conns.sockets.delete(socket));
     socket.on("error", () => {});
     (socket.alpnProtocol === "h2" ? h2 : h1).emit("connection", socket);
   });
   // A failed handshake (a cleartext client, an untrusted certificate) only concerns that connection.
-  secure?.on("tlsClientError", (_err, socket) => socket.destroy());
+  secure.on("tlsClientError", (_err, socket) => socket.destroy());
+  return secure;
+}
 
+/** The server that accepts every connection and hands it to TLS, or sniffs it when cleartext. */
+function createFrontServer(
+  opts: HttpServerOptions,
+  conns: Connections,
+  secure: tls.Server | undefined,
+  h2: http2.Http2Server,
+  h1: http.Server,
+): net.Server {
   const front = net.createServer((socket) => {
-    sockets.add(socket);
+    conns.sockets.add(socket);
     socket.once("close", () => {
-      sockets.delete(socket);
-      unsniffed.delete(socket);
+      conns.sockets.delete(socket);
+      conns.unsniffed.delete(socket);
     });
     // Resets before hand-over would otherwise be unhandled 'error' events; after it, the HTTP servers handle them.
     socket.on("error", () => {});
@@ -109,58 +146,70 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
       secure.emit("connection", socket);
       return;
     }
-    unsniffed.add(socket);
-    const silent = (): void => void socket.destroy();
-    socket.setTimeout(opts.sniffTimeoutMs ?? 10_000, silent);
-    let head = Buffer.alloc(0);
-    const sniff = (chunk: Buffer): void => {
-      head = Buffer.concat([head, chunk]);
-      // Three bytes tell "PRI" (HTTP/2 preface) from every HTTP/1.1 method, including POST, PUT and PATCH.
-      if (head.length < 3) return;
-      socket.off("data", sniff);
-      socket.setTimeout(0);
-      socket.off("timeout", silent);
-      unsniffed.delete(socket);
-      socket.pause();
-      socket.unshift(head);
-      (head.subarray(0, 3).toString("latin1") === "PRI" ? h2 : h1).emit("connection", socket);
-      process.nextTick(() => socket.resume());
-    };
-    socket.on("data", sniff);
+    conns.unsniffed.add(socket);
+    sniffProtocol(socket, opts.sniffTimeoutMs ?? 10_000, () => conns.unsniffed.delete(socket), h2, h1);
   });
   if (opts.maxConnections !== undefined) front.maxConnections = opts.maxConnections;
   front.on("drop", () => opts.onConnectionRefused?.());
+  return front;
+}
 
+/** Hands a cleartext socket to the server its first bytes name; drops it when it stays silent for timeoutMs. */
+function sniffProtocol(socket: net.Socket, timeoutMs: number, sniffed: () => void, h2: http2.Http2Server, h1: http.Server): void {
+  const silent = (): void => void socket.destroy();
+  socket.setTimeout(timeoutMs, silent);
+  let head = Buffer.alloc(0);
+  const sniff = (chunk: Buffer): void => {
+    head = Buffer.concat([head, chunk]);
+    // Three bytes tell "PRI" (HTTP/2 preface) from every HTTP/1.1 method, including POST, PUT and PATCH.
+    if (head.length < 3) return;
+    socket.off("data", sniff);
+    socket.setTimeout(0);
+    socket.off("timeout", silent);
+    sniffed();
+    socket.pause();
+    socket.unshift(head);
+    (head.subarray(0, 3).toString("latin1") === "PRI" ? h2 : h1).emit("connection", socket);
+    process.nextTick(() => socket.resume());
+  };
+  socket.on("data", sniff);
+}
+
+/** Listens and resolves with the port bound (the one picked when `port` is 0). */
+async function listen(front: net.Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     front.once("error", reject);
-    front.listen(opts.port, opts.host, () => {
+    front.listen(port, host, () => {
       front.off("error", reject);
       resolve();
     });
   });
   const address = front.address();
-  const port = typeof address === "object" && address !== null ? address.port : opts.port;
+  return typeof address === "object" && address !== null ? address.port : port;
+}
 
+/** RunningHttpServer.close: drains once, whoever calls it how often. */
+function closer(front: net.Server, conns: Connections, drainH1: () => void): RunningHttpServer["close"] {
   let closed: Promise<void> | undefined;
-  const close = (graceMs: number, onGraceExpired?: () => void, forceAfterMs = 500): Promise<void> => {
+  return (graceMs, onGraceExpired, forceAfterMs = 500) => {
     closed ??= new Promise<void>((resolve) => {
-      closing = true;
+      conns.closing = true;
       const timers: NodeJS.Timeout[] = [];
       // net.Server's callback fires once every connection it accepted has closed, whichever server served it.
       front.close(() => {
         for (const t of timers) clearTimeout(t);
         resolve();
       });
-      for (const s of unsniffed) s.destroy();
-      for (const s of sessions) s.close();
+      for (const s of conns.unsniffed) s.destroy();
+      for (const s of conns.sessions) s.close();
       drainH1();
       timers.push(
         setTimeout(() => {
           onGraceExpired?.();
           timers.push(
             setTimeout(() => {
-              for (const s of sessions) s.destroy();
-              for (const s of sockets) s.destroy();
+              for (const s of conns.sessions) s.destroy();
+              for (const s of conns.sockets) s.destroy();
             }, forceAfterMs),
           );
         }, graceMs),
@@ -168,8 +217,6 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<RunningH
     });
     return closed;
   };
-
-  return { port, close };
 }
 
 /**

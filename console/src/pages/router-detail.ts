@@ -1,33 +1,28 @@
 /**
  * One router: its settings, delivery state, a live chart of delivered / failed / dropped / pending
- * (GetRouterStatus polled every POLL_MS, the last WINDOW_MS kept in the page), the recent errors, and the NATS
- * names an operator types into the nats CLI (from src/nats/names.ts, the names the service itself uses, with this
- * service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
+ * (GetRouterStatus polled every POLL_MS; the chart, widgets/delivery-chart.ts, keeps the last five minutes), the
+ * recent errors, and the NATS names an operator types into the nats CLI (from src/nats/names.ts, the names the
+ * service itself uses, with this service's prefix). delivered, failed (stored) and dropped are the answering instance's counters since it
  * started; pending is the backlog; "in the failed stream" is what is stored now, whoever stored it.
  */
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import uPlot from "uplot";
+import type { FailedStatement } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
 import type { Router, RouterStatus } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { natsNames } from "../../../src/nats/names.js";
 import { describeError } from "../api.js";
 import { breakableUrl, clear, formatTime, h, statusLine } from "../dom.js";
-import type { Page } from "../page.js";
+import type { Page, PageContext } from "../page.js";
+import { deliveryChart } from "../widgets/delivery-chart.js";
 import { BACKEND_LABEL, deleteRouter, setEnabled, STATE_LABEL, stateText } from "./routers.js";
 
 const POLL_MS = 2000;
-const WINDOW_MS = 5 * 60_000;
-/** The narrowest x range: a few polls' worth, so the first samples spread across the chart. */
-const MIN_SPAN_S = 10;
 const RECENT_FAILED = 5;
+/** How many distinct last errors the page remembers, newest first. */
+const SEEN_ERRORS = 10;
 
-interface Sample {
-  readonly t: number;
-  readonly delivered: number;
-  /** Exhausted and stored in the failed stream (critical events), this instance. */
-  readonly failed: number;
-  /** Exhausted and dropped (non-critical events), this instance. */
-  readonly dropped: number;
-  readonly pending: number;
+interface SeenError {
+  readonly at: Date | undefined;
+  readonly text: string;
 }
 
 /**
@@ -74,256 +69,183 @@ function natsPanel(prefix: string, id: string, incarnation = 0): HTMLElement {
 
 export const routerDetailPage: Page = (main, ctx, id) => {
   const routerId = id!;
-  const status = statusLine();
-  const facts = h("div", {}, h("p", {}, "Loading…"));
-  const live = h("div", { class: "facts-live" });
-  const chartBox = h("figure", { class: "chart", "data-samples": 0 });
-  const chartSummary = h("figcaption", { "aria-live": "off" });
-  const errors = h("ul", { class: "errors" });
-  const failed = h("div", {});
-  const actions = h("div", { class: "actions" });
-  let natsBox = natsPanel(ctx.settings.natsPrefix, routerId);
-  clear(
-    main,
-    h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, `Router ${routerId}`), actions),
-    status,
-    h(
-      "div",
-      { class: "columns" },
-      h("section", { "aria-labelledby": "settings-title" }, h("h2", { id: "settings-title" }, "Settings"), facts),
-      natsBox,
-    ),
-    h("section", { "aria-labelledby": "delivery-title" }, h("h2", { id: "delivery-title" }, "Delivery"), live, chartBox),
-    h(
-      "div",
-      { class: "columns" },
-      h("section", { "aria-labelledby": "errors-title" }, h("h2", { id: "errors-title" }, "Recent errors"), errors),
-      h("section", { "aria-labelledby": "failed-title" }, h("h2", { id: "failed-title" }, "Recently failed statements"), failed),
-    ),
-  );
-
-  const samples: Sample[] = [];
-  const seenErrors: Array<{ at: Date | undefined; text: string }> = [];
-  let plot: uPlot | undefined;
-  let resize: ResizeObserver | undefined;
+  const chart = deliveryChart();
+  const view = layout(main, routerId, natsPanel(ctx.settings.natsPrefix, routerId), chart.element);
+  const seenErrors: SeenError[] = [];
+  let router: Router | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let stopped = false;
 
-  const chartData = (): uPlot.AlignedData => [
-    samples.map((s) => s.t / 1000),
-    samples.map((s) => s.delivered),
-    samples.map((s) => s.failed),
-    samples.map((s) => s.dropped),
-    samples.map((s) => s.pending),
-  ];
-  /** HH:MM:SS in UTC, the time part of the ISO 8601 form formatTime uses everywhere else. */
-  const clock = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(11, 19);
-  /**
-   * The x range: the samples the page has (at least MIN_SPAN_S, so the first one is not a dot on the edge of an
-   * empty five minutes), growing to the last WINDOW_MS.
-   */
-  const xRange = (): uPlot.Range.MinMax => {
-    // From the samples themselves: with one sample uPlot's own min and max are not the data's.
-    const max = (samples.at(-1)?.t ?? Date.now()) / 1000;
-    const first = (samples[0]?.t ?? Date.now()) / 1000;
-    return [Math.max(max - WINDOW_MS / 1000, Math.min(first, max - MIN_SPAN_S)), max];
-  };
-  /** The legend shows the newest values whenever the pointer is not over the chart (uPlot shows "--" then). */
-  const legendToLatest = (u: uPlot): void => {
-    if (u.cursor.idx == null && samples.length > 0) u.setLegend({ idx: samples.length - 1 }, false);
-  };
-  const chartWidth = (): number => Math.max(320, chartBox.clientWidth);
-  const drawChart = (): void => {
-    if (!plot) {
-      plot = new uPlot(
-        {
-          width: chartWidth(),
-          height: 240,
-          title: "Statements (up to the last 5 minutes)",
-          series: [
-            { label: "time (UTC)", value: (_u, v) => (v == null ? "—" : formatTime(new Date(v * 1000))) },
-            { label: "delivered", stroke: "#1f7a3a", width: 2, points: { show: true } },
-            { label: "failed, stored", stroke: "#b3261e", width: 2, points: { show: true } },
-            { label: "dropped", stroke: "#9a6700", width: 2, points: { show: true } },
-            { label: "pending", stroke: "#1d4ed8", width: 2, dash: [6, 4], points: { show: true } },
-          ],
-          axes: [
-            {
-              label: "time (UTC)",
-              // Whole seconds and up, well apart: the labels have no sub-second part, so finer ticks read twice.
-              incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300],
-              space: 80,
-              // uPlot's own labels are in the browser's zone and locale, with a date on the first tick that read
-              // as a wrong date ("8/27/29"); plain UTC clock times name one zone and no date at all.
-              values: (_u, splits) => {
-                const labels = splits.map((v) => clock(v));
-                chartBox.dataset["xLabels"] = labels.join(" ");
-                return labels;
-              },
-            },
-            { label: "statements" },
-          ],
-          scales: {
-            // Left to itself uPlot stretched one sample over years of axis (the first seconds showed 2027 to 2029).
-            x: { time: true, range: () => xRange() },
-            y: { range: (_u, _min, max) => [0, Math.max(5, max * 1.1)] },
-          },
-          hooks: {
-            // The span uPlot actually drew, for tests and for anyone inspecting the page.
-            setScale: [
-              (u, key) => {
-                if (key === "x") chartBox.dataset["xSeconds"] = String(Math.round((u.scales["x"]?.max ?? 0) - (u.scales["x"]?.min ?? 0)));
-              },
-            ],
-            setCursor: [legendToLatest],
-          },
-        },
-        chartData(),
-        chartBox,
-      );
-      chartBox.append(chartSummary);
-      // The chart fills its container, also when the window is resized.
-      resize = new ResizeObserver(() => plot?.setSize({ width: chartWidth(), height: 240 }));
-      resize.observe(chartBox);
-    } else plot.setData(chartData());
-    legendToLatest(plot);
-    const last = samples.at(-1)!;
-    chartBox.dataset["samples"] = String(samples.length);
-    chartBox.dataset["delivered"] = String(last.delivered);
-    chartSummary.textContent = `At ${formatTime(new Date(last.t))}: ${last.delivered} delivered, ${last.failed} failed and stored, ${last.dropped} dropped, ${last.pending} pending.`;
-  };
-
-  const showStatus = (s: RouterStatus | undefined, r: Router): void => {
-    const time = (ts: Parameters<typeof timestampDate>[0] | undefined): string => formatTime(ts ? timestampDate(ts) : undefined);
-    clear(
-      live,
-      dl([
-        [
-          "State",
-          h(
-            "span",
-            { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}`, "data-state": s ? STATE_LABEL[s.state] : "" },
-            stateText(r, s),
-          ),
-        ],
-        ["Why", s?.stateReason || "—"],
-        ["Pending", h("span", { "data-stat": "pending" }, String(s?.pending ?? "—"))],
-        ["In flight", String(s?.inFlight ?? "—")],
-        ["Delivered (this instance)", h("span", { "data-stat": "delivered" }, String(s?.delivered ?? "—"))],
-        ["Failed, stored (this instance)", h("span", { "data-stat": "failed" }, s ? String(exhausted(s).failed) : "—")],
-        ["Dropped (this instance)", h("span", { "data-stat": "dropped" }, s ? String(exhausted(s).dropped) : "—")],
-        ["In the failed stream", h("span", { "data-stat": "failed-stored" }, String(s?.failedStored ?? "—"))],
-        ["Last success", time(s?.lastSuccessTime)],
-        ["Oldest pending", time(s?.oldestPendingTime)],
-        ["Expires (age limit)", time(s?.oldestPendingExpireTime)],
-      ]),
-    );
-    if (s?.lastError && seenErrors[0]?.text !== s.lastError) {
-      seenErrors.unshift({ at: s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined, text: s.lastError });
-      seenErrors.length = Math.min(seenErrors.length, 10);
+  const show = (r: Router, st: RouterStatus | undefined): void => {
+    // Re-rendered only on a change, so a focused button is not replaced under the keyboard every poll.
+    if (router?.revision !== r.revision) {
+      clear(view.facts, settingsFacts(r));
+      clear(view.actions, ...routerActions(ctx, r, view.status));
     }
-    clear(
-      errors,
-      ...(seenErrors.length
-        ? seenErrors.map((e) => h("li", {}, h("time", {}, formatTime(e.at)), " ", e.text))
-        : [h("li", {}, "None seen.")]),
-    );
+    if ((router?.incarnation ?? 0n) !== r.incarnation) view.showNats(natsPanel(ctx.settings.natsPrefix, routerId, Number(r.incarnation)));
+    router = r;
+    clear(view.live, statusFacts(st, r));
+    rememberError(seenErrors, st);
+    clear(view.errors, ...errorItems(seenErrors));
+    if (st) chart.add({ t: Date.now(), delivered: Number(st.delivered), ...exhausted(st), pending: Number(st.pending) });
   };
-
-  const loadFailed = async (): Promise<void> => {
-    const res = await ctx.api.events.listFailed({ filter: { routerId }, pageSize: RECENT_FAILED });
-    if (stopped) return;
-    if (res.failed.length === 0) {
-      clear(failed, h("p", {}, "None stored."));
-      return;
-    }
-    clear(
-      failed,
-      h("ul", {}, ...res.failed.map((f) => h("li", {}, `#${f.id} ${f.eventName}: ${f.lastError}`))),
-      h("p", {}, h("a", { href: "#/failed" }, "All failed statements")),
-    );
-  };
-
-  let router: Router | undefined;
   const poll = async (): Promise<void> => {
     try {
-      const [r, st] = await Promise.all([
-        ctx.api.routers.getRouter({ id: routerId }),
-        ctx.api.routers.getRouterStatus({ id: routerId }).then(
-          (x) => x.statuses[0],
-          () => undefined,
-        ),
-      ]);
+      const [r, st] = await fetchRouter(ctx, routerId);
       if (stopped) return;
-      // Re-rendered only on a change, so a focused button is not replaced under the keyboard every poll.
-      if (router?.revision !== r.router!.revision) renderSettings(r.router!);
-      if ((router?.incarnation ?? 0n) !== r.router!.incarnation) {
-        const next = natsPanel(ctx.settings.natsPrefix, routerId, Number(r.router!.incarnation));
-        natsBox.replaceWith(next);
-        natsBox = next;
-      }
-      router = r.router!;
-      showStatus(st, router);
-      if (st) {
-        const now = Date.now();
-        samples.push({ t: now, delivered: Number(st.delivered), ...exhausted(st), pending: Number(st.pending) });
-        while (samples.length > 0 && samples[0]!.t < now - WINDOW_MS) samples.shift();
-        drawChart();
-      }
-      await loadFailed();
+      show(r, st);
+      const res = await ctx.api.events.listFailed({ filter: { routerId }, pageSize: RECENT_FAILED });
+      if (!stopped) clear(view.failed, ...recentFailed(res.failed));
     } catch (e) {
       if (stopped) return;
-      status.textContent = describeError(e).message;
+      view.status.textContent = describeError(e).message;
     }
     if (!stopped) timer = setTimeout(() => void poll(), POLL_MS);
-  };
-
-  const renderSettings = (r: Router): void => {
-    clear(
-      facts,
-      dl([
-        ["Display name", r.displayName || "—"],
-        ["Backend", BACKEND_LABEL[r.backend]],
-        ["Endpoint", breakableUrl(r.endpointUrl)],
-        ["Enabled", r.enabled ? "yes" : "no"],
-        ["Authentication", r.auth?.kind.case ? `${r.auth.kind.case}${r.auth.hasSecret ? " (secret stored)" : ""}` : "none"],
-        [
-          "Match params",
-          r.matchParams.length ? r.matchParams.map((m) => `${m.path} ~ ${m.patterns.join(" | ")}`).join("; ") : "every event",
-        ],
-        ["Headers", Object.keys(r.headers).join(", ") || "—"],
-        ["Revision", String(r.revision)],
-      ]),
-    );
-    const act = (label: string, run: () => Promise<unknown>): HTMLButtonElement =>
-      h(
-        "button",
-        {
-          type: "button",
-          class: "secondary",
-          onclick: () =>
-            run().then(
-              () => (status.textContent = `${label}: done.`),
-              (e: unknown) => (status.textContent = `${label} failed: ${describeError(e).message}`),
-            ),
-        },
-        label,
-      );
-    clear(
-      actions,
-      h("a", { href: `#/routers/${r.id}/edit`, class: "button" }, "Edit"),
-      r.enabled ? act("Disable", () => setEnabled(ctx, r, false)) : act("Enable", () => setEnabled(ctx, r, true)),
-      act("Delete", async () => {
-        if (await deleteRouter(ctx, r.id)) ctx.go("#/routers");
-      }),
-    );
   };
 
   void poll();
   return () => {
     stopped = true;
     clearTimeout(timer);
-    resize?.disconnect();
-    plot?.destroy();
+    chart.destroy();
   };
 };
+
+/** The parts of the page each poll updates. */
+interface View {
+  readonly status: HTMLElement;
+  readonly facts: HTMLElement;
+  readonly live: HTMLElement;
+  readonly errors: HTMLElement;
+  readonly failed: HTMLElement;
+  readonly actions: HTMLElement;
+  /** Puts a new NATS names panel in place of the shown one. */
+  showNats(panel: HTMLElement): void;
+}
+
+/** Heading and actions, status, settings beside the NATS names, delivery (facts and chart), errors beside failed. */
+function layout(main: HTMLElement, routerId: string, natsBox: HTMLElement, chart: HTMLElement): View {
+  let shownNats = natsBox;
+  const view = {
+    status: statusLine(),
+    facts: h("div", {}, h("p", {}, "Loading…")),
+    live: h("div", { class: "facts-live" }),
+    errors: h("ul", { class: "errors" }),
+    failed: h("div", {}),
+    actions: h("div", { class: "actions" }),
+    showNats: (panel: HTMLElement): void => {
+      shownNats.replaceWith(panel);
+      shownNats = panel;
+    },
+  };
+  const section = (titleId: string, title: string, ...content: HTMLElement[]): HTMLElement =>
+    h("section", { "aria-labelledby": titleId }, h("h2", { id: titleId }, title), ...content);
+  clear(
+    main,
+    h("div", { class: "page-head" }, h("h1", { tabindex: -1 }, `Router ${routerId}`), view.actions),
+    view.status,
+    h("div", { class: "columns" }, section("settings-title", "Settings", view.facts), natsBox),
+    section("delivery-title", "Delivery", view.live, chart),
+    h(
+      "div",
+      { class: "columns" },
+      section("errors-title", "Recent errors", view.errors),
+      section("failed-title", "Recently failed statements", view.failed),
+    ),
+  );
+  return view;
+}
+
+/** The router and its delivery state; the state is undefined when this instance does not deliver. */
+async function fetchRouter(ctx: PageContext, id: string): Promise<[Router, RouterStatus | undefined]> {
+  const [r, st] = await Promise.all([
+    ctx.api.routers.getRouter({ id }),
+    ctx.api.routers.getRouterStatus({ id }).then(
+      (x) => x.statuses[0],
+      () => undefined,
+    ),
+  ]);
+  return [r.router!, st];
+}
+
+function settingsFacts(r: Router): HTMLDListElement {
+  return dl([
+    ["Display name", r.displayName || "—"],
+    ["Backend", BACKEND_LABEL[r.backend]],
+    ["Endpoint", breakableUrl(r.endpointUrl)],
+    ["Enabled", r.enabled ? "yes" : "no"],
+    ["Authentication", r.auth?.kind.case ? `${r.auth.kind.case}${r.auth.hasSecret ? " (secret stored)" : ""}` : "none"],
+    ["Match params", r.matchParams.length ? r.matchParams.map((m) => `${m.path} ~ ${m.patterns.join(" | ")}`).join("; ") : "every event"],
+    ["Headers", Object.keys(r.headers).join(", ") || "—"],
+    ["Revision", String(r.revision)],
+  ]);
+}
+
+/** Edit, Enable or Disable, Delete (back to the routers once deleted); each says in the status line how it went. */
+function routerActions(ctx: PageContext, r: Router, status: HTMLElement): HTMLElement[] {
+  const act = (label: string, run: () => Promise<unknown>): HTMLButtonElement =>
+    h(
+      "button",
+      {
+        type: "button",
+        class: "secondary",
+        onclick: () =>
+          run().then(
+            () => (status.textContent = `${label}: done.`),
+            (e: unknown) => (status.textContent = `${label} failed: ${describeError(e).message}`),
+          ),
+      },
+      label,
+    );
+  return [
+    h("a", { href: `#/routers/${r.id}/edit`, class: "button" }, "Edit"),
+    r.enabled ? act("Disable", () => setEnabled(ctx, r, false)) : act("Enable", () => setEnabled(ctx, r, true)),
+    act("Delete", async () => {
+      if (await deleteRouter(ctx, r.id)) ctx.go("#/routers");
+    }),
+  ];
+}
+
+function statusFacts(s: RouterStatus | undefined, r: Router): HTMLDListElement {
+  const time = (ts: Parameters<typeof timestampDate>[0] | undefined): string => formatTime(ts ? timestampDate(ts) : undefined);
+  return dl([
+    [
+      "State",
+      h(
+        "span",
+        { class: `badge state-${stateText(r, s).replace(/\s+/g, "-")}`, "data-state": s ? STATE_LABEL[s.state] : "" },
+        stateText(r, s),
+      ),
+    ],
+    ["Why", s?.stateReason || "—"],
+    ["Pending", h("span", { "data-stat": "pending" }, String(s?.pending ?? "—"))],
+    ["In flight", String(s?.inFlight ?? "—")],
+    ["Delivered (this instance)", h("span", { "data-stat": "delivered" }, String(s?.delivered ?? "—"))],
+    ["Failed, stored (this instance)", h("span", { "data-stat": "failed" }, s ? String(exhausted(s).failed) : "—")],
+    ["Dropped (this instance)", h("span", { "data-stat": "dropped" }, s ? String(exhausted(s).dropped) : "—")],
+    ["In the failed stream", h("span", { "data-stat": "failed-stored" }, String(s?.failedStored ?? "—"))],
+    ["Last success", time(s?.lastSuccessTime)],
+    ["Oldest pending", time(s?.oldestPendingTime)],
+    ["Expires (age limit)", time(s?.oldestPendingExpireTime)],
+  ]);
+}
+
+/** The status only carries the last error: the page keeps each new one it sees, newest first. */
+function rememberError(seen: SeenError[], s: RouterStatus | undefined): void {
+  if (s?.lastError && seen[0]?.text !== s.lastError) {
+    seen.unshift({ at: s.lastErrorTime ? timestampDate(s.lastErrorTime) : undefined, text: s.lastError });
+    seen.length = Math.min(seen.length, SEEN_ERRORS);
+  }
+}
+
+function errorItems(seen: readonly SeenError[]): HTMLLIElement[] {
+  return seen.length ? seen.map((e) => h("li", {}, h("time", {}, formatTime(e.at)), " ", e.text)) : [h("li", {}, "None seen.")];
+}
+
+function recentFailed(failed: readonly FailedStatement[]): HTMLElement[] {
+  if (failed.length === 0) return [h("p", {}, "None stored.")];
+  return [
+    h("ul", {}, ...failed.map((f) => h("li", {}, `#${f.id} ${f.eventName}: ${f.lastError}`))),
+    h("p", {}, h("a", { href: "#/failed" }, "All failed statements")),
+  ];
+}

@@ -8,8 +8,8 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
 import type { Router, RouterSchema } from "../../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { describeError } from "../api.js";
-import { clear, field, h, setFieldError, statusLine } from "../dom.js";
-import type { Page } from "../page.js";
+import { clear, field, h, select, setFieldError, statusLine } from "../dom.js";
+import type { PageContext } from "../page.js";
 
 type RouterInit = MessageInitShape<typeof RouterSchema>;
 
@@ -24,6 +24,22 @@ const MASK = [
   "headers",
   "delivery.batch_size",
   "delivery.max_retries",
+];
+
+/** Every field that can show an error: cleared before each save. */
+const FIELD_NAMES = [
+  "id",
+  "display_name",
+  "backend",
+  "endpoint_url",
+  "auth_kind",
+  "username",
+  "password",
+  "token",
+  "match_params",
+  "headers",
+  "batch_size",
+  "max_retries",
 ];
 
 /** An error path from the RPC ("auth.basic.password", "headers[\"X\"]", "match_params[0].patterns[1]") to a form field. */
@@ -63,179 +79,15 @@ function parseHeaders(text: string): Record<string, string> {
   return out;
 }
 
-export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], editId?: string): undefined => {
+const input = (name: string, type = "text", value = "", extra: Record<string, string | boolean> = {}): HTMLInputElement =>
+  h("input", { name, type, value, ...extra });
+
+export const routerFormPage = (main: HTMLElement, ctx: PageContext, editId?: string): undefined => {
   const title = editId ? `Edit router ${editId}` : "New router";
   const status = statusLine();
   const holder = h("div", {}, h("p", {}, "Loading…"));
   clear(main, h("h1", { tabindex: -1 }, title), holder);
-  const render = (existing: Router | undefined): void => {
-    const input = (name: string, type = "text", value = "", extra: Record<string, string | boolean> = {}): HTMLInputElement =>
-      h("input", { name, type, value, ...extra });
-    const id = input(
-      "id",
-      "text",
-      existing?.id ?? "",
-      existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" },
-    );
-    const displayName = input("display_name", "text", existing?.displayName ?? "");
-    const backend = h(
-      "select",
-      { name: "backend" },
-      h("option", { value: String(Backend.XAPI) }, "xAPI (LRS)"),
-      h("option", { value: String(Backend.CALIPER) }, "Caliper"),
-    );
-    if (existing) backend.value = String(existing.backend);
-    const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", {
-      inputmode: "url",
-      placeholder: "https://lrs.example.org/xapi",
-    });
-    const enabled = input("enabled", "checkbox", "", existing ? (existing.enabled ? { checked: true } : {}) : { checked: true });
-    const kind = existing?.auth?.kind.case ?? "none";
-    const authKind = h(
-      "select",
-      { name: "auth_kind" },
-      h("option", { value: "none" }, "None"),
-      h("option", { value: "basic" }, "Basic (username and password)"),
-      h("option", { value: "bearer" }, "Bearer token"),
-    );
-    authKind.value = kind;
-    const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
-    const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", {
-      autocomplete: "off",
-    });
-    const password = input("password", "password", "", { autocomplete: "new-password", ...keep });
-    const token = input("token", "password", "", { autocomplete: "new-password", ...keep });
-    const matchParams = h(
-      "textarea",
-      { name: "match_params", rows: 3, spellcheck: "false", placeholder: "context.org_id = ^edX$" },
-      (existing?.matchParams ?? []).flatMap((m) => m.patterns.map((p) => `${m.path} = ${p}`)).join("\n"),
-    );
-    const headers = h(
-      "textarea",
-      { name: "headers", rows: 2, spellcheck: "false", placeholder: "X-Api-Key: value" },
-      Object.keys(existing?.headers ?? {})
-        .map((n) => `${n}: `)
-        .join("\n"),
-    );
-    const batchSize = input("batch_size", "number", existing?.delivery?.batchSize ? String(existing.delivery.batchSize) : "", {
-      min: "0",
-      placeholder: "service default",
-    });
-    const maxRetries = input(
-      "max_retries",
-      "number",
-      existing?.delivery?.maxRetries !== undefined ? String(existing.delivery.maxRetries) : "",
-      {
-        min: "0",
-        placeholder: "service default",
-      },
-    );
-    const basicFields = h(
-      "div",
-      { class: "auth-basic" },
-      field("Username", username),
-      field("Password", password, "Write-only: never shown again."),
-    );
-    const bearerFields = h("div", { class: "auth-bearer" }, field("Token", token, "Write-only: never shown again."));
-    const showAuth = (): void => {
-      basicFields.hidden = authKind.value !== "basic";
-      bearerFields.hidden = authKind.value !== "bearer";
-    };
-    authKind.addEventListener("change", showAuth);
-    showAuth();
-    const formError = h("p", { class: "error", role: "alert" });
-    const form = h(
-      "form",
-      { class: "router-form", novalidate: true },
-      h(
-        "fieldset",
-        {},
-        h("legend", {}, "Router"),
-        field("Router id", id, "Lower-case letters, digits, - and _. Names the NATS subject and consumer; cannot change."),
-        field("Display name", displayName),
-        field("Backend", backend),
-        field("Endpoint URL", endpoint, "xAPI: the LRS base URL (/statements is appended). Caliper: the endpoint itself."),
-        h("div", { class: "field checkbox", "data-field": "enabled" }, enabled, h("label", { for: "f-enabled" }, "Enabled")),
-      ),
-      h("fieldset", {}, h("legend", {}, "Credentials"), field("Authentication", authKind), basicFields, bearerFields),
-      h(
-        "fieldset",
-        {},
-        h("legend", {}, "Events and delivery"),
-        field("Match params", matchParams, 'One "path = regex" per line; all paths must match, any regex per path. Empty: every event.'),
-        field("Headers", headers, 'One "Name: value" per line. Values are write-only: empty keeps the stored value.'),
-        field("Batch size", batchSize),
-        field("Max retries", maxRetries),
-      ),
-      h(
-        "div",
-        { class: "form-actions" },
-        h("button", { type: "submit" }, existing ? "Save" : "Create router"),
-        h("a", { href: existing ? `#/routers/${existing.id}` : "#/routers", class: "button secondary" }, "Cancel"),
-      ),
-      formError,
-      status,
-    );
-    enabled.id = "f-enabled";
-    const names = [
-      "id",
-      "display_name",
-      "backend",
-      "endpoint_url",
-      "auth_kind",
-      "username",
-      "password",
-      "token",
-      "match_params",
-      "headers",
-      "batch_size",
-      "max_retries",
-    ];
-    form.addEventListener("submit", (ev) => {
-      ev.preventDefault();
-      formError.textContent = "";
-      for (const n of names) setFieldError(form, n, undefined);
-      const auth =
-        authKind.value === "basic"
-          ? { kind: { case: "basic" as const, value: { username: username.value, password: password.value } } }
-          : authKind.value === "bearer"
-            ? { kind: { case: "bearer" as const, value: { token: token.value } } }
-            : {};
-      const router: RouterInit = {
-        id: id.value.trim(),
-        displayName: displayName.value,
-        backend: Number(backend.value) as Backend,
-        endpointUrl: endpoint.value.trim(),
-        enabled: enabled.checked,
-        auth,
-        matchParams: parseMatchParams(matchParams.value),
-        headers: parseHeaders(headers.value),
-        delivery: {
-          batchSize: batchSize.value === "" ? 0 : Number(batchSize.value),
-          ...(maxRetries.value === "" ? {} : { maxRetries: Number(maxRetries.value) }),
-        },
-        ...(existing ? { revision: existing.revision } : {}),
-      };
-      const call = existing
-        ? ctx.api.routers.updateRouter({ router, updateMask: { paths: MASK } })
-        : ctx.api.routers.createRouter({ router });
-      call.then(
-        (res) => ctx.go(`#/routers/${res.router?.id ?? router.id}`, res.warnings),
-        (e: unknown) => {
-          const d = describeError(e);
-          if (d.field && setFieldError(form, formFieldFor(d.field.path), d.field.message)) {
-            formError.textContent = `Not saved: ${d.message}`;
-            form
-              .querySelector<HTMLElement>(
-                `[data-field="${formFieldFor(d.field.path)}"] input, [data-field="${formFieldFor(d.field.path)}"] select, [data-field="${formFieldFor(d.field.path)}"] textarea`,
-              )
-              ?.focus();
-          } else formError.textContent = `Not saved: ${d.message}`;
-        },
-      );
-    });
-    clear(holder, form);
-  };
+  const render = (existing: Router | undefined): void => clear(holder, routerForm(ctx, existing, status));
   if (editId) {
     ctx.api.routers.getRouter({ id: editId }).then(
       (r) => render(r.router),
@@ -244,3 +96,213 @@ export const routerFormPage = (main: HTMLElement, ctx: Parameters<Page>[1], edit
   } else render(undefined);
   return undefined;
 };
+
+/** The form for a new router (`existing` undefined) or for editing `existing`, saving on submit. */
+function routerForm(ctx: PageContext, existing: Router | undefined, status: HTMLElement): HTMLFormElement {
+  const controls: Controls = { ...routerControls(existing), ...authControls(existing), ...deliveryControls(existing) };
+  const formError = h("p", { class: "error", role: "alert" });
+  const form = formLayout(controls, existing, formError, status);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    save(ctx, form, formError, controls, existing);
+  });
+  return form;
+}
+
+interface RouterControls {
+  readonly id: HTMLInputElement;
+  readonly displayName: HTMLInputElement;
+  readonly backend: HTMLSelectElement;
+  readonly endpoint: HTMLInputElement;
+  readonly enabled: HTMLInputElement;
+}
+
+interface AuthControls {
+  readonly authKind: HTMLSelectElement;
+  readonly username: HTMLInputElement;
+  readonly password: HTMLInputElement;
+  readonly token: HTMLInputElement;
+  /** Username and password, shown for "basic" only. */
+  readonly basicFields: HTMLElement;
+  /** The token, shown for "bearer" only. */
+  readonly bearerFields: HTMLElement;
+}
+
+interface DeliveryControls {
+  readonly matchParams: HTMLTextAreaElement;
+  readonly headers: HTMLTextAreaElement;
+  readonly batchSize: HTMLInputElement;
+  readonly maxRetries: HTMLInputElement;
+}
+
+type Controls = RouterControls & AuthControls & DeliveryControls;
+
+/** Id (read-only on edit), display name, backend, endpoint and enabled, filled from `existing`. */
+function routerControls(existing: Router | undefined): RouterControls {
+  const id = input(
+    "id",
+    "text",
+    existing?.id ?? "",
+    existing ? { readonly: true } : { required: true, pattern: "[a-z0-9][a-z0-9_-]{0,63}" },
+  );
+  const backend = select("backend", [
+    [String(Backend.XAPI), "xAPI (LRS)"],
+    [String(Backend.CALIPER), "Caliper"],
+  ]);
+  if (existing) backend.value = String(existing.backend);
+  const endpoint = input("endpoint_url", "text", existing?.endpointUrl ?? "", {
+    inputmode: "url",
+    placeholder: "https://lrs.example.org/xapi",
+  });
+  const enabled = input("enabled", "checkbox", "", existing ? (existing.enabled ? { checked: true } : {}) : { checked: true });
+  enabled.id = "f-enabled";
+  return { id, displayName: input("display_name", "text", existing?.displayName ?? ""), backend, endpoint, enabled };
+}
+
+/**
+ * The authentication kind and its write-only secrets: never filled from `existing`; a stored one is named in the
+ * placeholder, and left empty it is kept.
+ */
+function authControls(existing: Router | undefined): AuthControls {
+  const authKind = select("auth_kind", [
+    ["none", "None"],
+    ["basic", "Basic (username and password)"],
+    ["bearer", "Bearer token"],
+  ]);
+  authKind.value = existing?.auth?.kind.case ?? "none";
+  const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
+  const username = input("username", "text", existing?.auth?.kind.case === "basic" ? existing.auth.kind.value.username : "", {
+    autocomplete: "off",
+  });
+  const password = input("password", "password", "", { autocomplete: "new-password", ...keep });
+  const token = input("token", "password", "", { autocomplete: "new-password", ...keep });
+  const basicFields = h(
+    "div",
+    { class: "auth-basic" },
+    field("Username", username),
+    field("Password", password, "Write-only: never shown again."),
+  );
+  const bearerFields = h("div", { class: "auth-bearer" }, field("Token", token, "Write-only: never shown again."));
+  const showAuth = (): void => {
+    basicFields.hidden = authKind.value !== "basic";
+    bearerFields.hidden = authKind.value !== "bearer";
+  };
+  authKind.addEventListener("change", showAuth);
+  showAuth();
+  return { authKind, username, password, token, basicFields, bearerFields };
+}
+
+/** Match params and headers as text (header values are write-only: only the names are filled), batch size, retries. */
+function deliveryControls(existing: Router | undefined): DeliveryControls {
+  const matchParams = h(
+    "textarea",
+    { name: "match_params", rows: 3, spellcheck: "false", placeholder: "context.org_id = ^edX$" },
+    (existing?.matchParams ?? []).flatMap((m) => m.patterns.map((p) => `${m.path} = ${p}`)).join("\n"),
+  );
+  const headers = h(
+    "textarea",
+    { name: "headers", rows: 2, spellcheck: "false", placeholder: "X-Api-Key: value" },
+    Object.keys(existing?.headers ?? {})
+      .map((n) => `${n}: `)
+      .join("\n"),
+  );
+  const batchSize = input("batch_size", "number", existing?.delivery?.batchSize ? String(existing.delivery.batchSize) : "", {
+    min: "0",
+    placeholder: "service default",
+  });
+  const maxRetries = input(
+    "max_retries",
+    "number",
+    existing?.delivery?.maxRetries !== undefined ? String(existing.delivery.maxRetries) : "",
+    {
+      min: "0",
+      placeholder: "service default",
+    },
+  );
+  return { matchParams, headers, batchSize, maxRetries };
+}
+
+/** The controls in three fieldsets (router, credentials, events and delivery), then Save/Create and Cancel. */
+function formLayout(c: Controls, existing: Router | undefined, formError: HTMLElement, status: HTMLElement): HTMLFormElement {
+  return h(
+    "form",
+    { class: "router-form", novalidate: true },
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Router"),
+      field("Router id", c.id, "Lower-case letters, digits, - and _. Names the NATS subject and consumer; cannot change."),
+      field("Display name", c.displayName),
+      field("Backend", c.backend),
+      field("Endpoint URL", c.endpoint, "xAPI: the LRS base URL (/statements is appended). Caliper: the endpoint itself."),
+      h("div", { class: "field checkbox", "data-field": "enabled" }, c.enabled, h("label", { for: "f-enabled" }, "Enabled")),
+    ),
+    h("fieldset", {}, h("legend", {}, "Credentials"), field("Authentication", c.authKind), c.basicFields, c.bearerFields),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "Events and delivery"),
+      field("Match params", c.matchParams, 'One "path = regex" per line; all paths must match, any regex per path. Empty: every event.'),
+      field("Headers", c.headers, 'One "Name: value" per line. Values are write-only: empty keeps the stored value.'),
+      field("Batch size", c.batchSize),
+      field("Max retries", c.maxRetries),
+    ),
+    h(
+      "div",
+      { class: "form-actions" },
+      h("button", { type: "submit" }, existing ? "Save" : "Create router"),
+      h("a", { href: existing ? `#/routers/${existing.id}` : "#/routers", class: "button secondary" }, "Cancel"),
+    ),
+    formError,
+    status,
+  );
+}
+
+/** The router the controls describe; on edit with the revision it was read at, so a change meanwhile is refused. */
+function routerFromForm(c: Controls, existing: Router | undefined): RouterInit {
+  return {
+    id: c.id.value.trim(),
+    displayName: c.displayName.value,
+    backend: Number(c.backend.value) as Backend,
+    endpointUrl: c.endpoint.value.trim(),
+    enabled: c.enabled.checked,
+    auth: authFromForm(c),
+    matchParams: parseMatchParams(c.matchParams.value),
+    headers: parseHeaders(c.headers.value),
+    delivery: {
+      batchSize: c.batchSize.value === "" ? 0 : Number(c.batchSize.value),
+      ...(c.maxRetries.value === "" ? {} : { maxRetries: Number(c.maxRetries.value) }),
+    },
+    ...(existing ? { revision: existing.revision } : {}),
+  };
+}
+
+function authFromForm(c: AuthControls): RouterInit["auth"] {
+  if (c.authKind.value === "basic") return { kind: { case: "basic", value: { username: c.username.value, password: c.password.value } } };
+  if (c.authKind.value === "bearer") return { kind: { case: "bearer", value: { token: c.token.value } } };
+  return {};
+}
+
+/** CreateRouter or UpdateRouter; on success the router's page (with the RPC's warnings), else the error at its field. */
+function save(ctx: PageContext, form: HTMLFormElement, formError: HTMLElement, c: Controls, existing: Router | undefined): void {
+  formError.textContent = "";
+  for (const n of FIELD_NAMES) setFieldError(form, n, undefined);
+  const router = routerFromForm(c, existing);
+  const call = existing ? ctx.api.routers.updateRouter({ router, updateMask: { paths: MASK } }) : ctx.api.routers.createRouter({ router });
+  call.then(
+    (res) => ctx.go(`#/routers/${res.router?.id ?? router.id}`, res.warnings),
+    (e: unknown) => showSaveError(form, formError, e),
+  );
+}
+
+/** The RPC's message under the field it names (and focus there), or only at the form's foot when it names none. */
+function showSaveError(form: HTMLFormElement, formError: HTMLElement, e: unknown): void {
+  const d = describeError(e);
+  if (d.field && setFieldError(form, formFieldFor(d.field.path), d.field.message)) {
+    formError.textContent = `Not saved: ${d.message}`;
+    const name = formFieldFor(d.field.path);
+    form
+      .querySelector<HTMLElement>(`[data-field="${name}"] input, [data-field="${name}"] select, [data-field="${name}"] textarea`)
+      ?.focus();
+  } else formError.textContent = `Not saved: ${d.message}`;
+}

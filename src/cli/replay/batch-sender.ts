@@ -9,7 +9,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Backoff, sleep } from "../../backoff.js";
 import type { LineOutcome } from "./line-outcome.js";
-import type { Processor } from "./processors.js";
+import type { LineProcessor } from "./processors.js";
 
 export interface BatchLine<T> {
   /** The event text; undefined for a line that is not sent (blank, or too long: `outcome` says which). */
@@ -52,7 +52,7 @@ export class BatchSender<T> {
   private readonly stopRetries = new AbortController();
 
   constructor(
-    private readonly processor: Processor,
+    private readonly processor: LineProcessor,
     private readonly opts: SenderOptions<T>,
   ) {
     this.backoff = opts.backoff ?? new Backoff(250, 15_000);
@@ -110,7 +110,7 @@ export class BatchSender<T> {
     const texts = slot.lines.filter((l) => l.text !== undefined).map((l) => l.text!);
     for (let attempt = 1; ; attempt++) {
       try {
-        const results = texts.length > 0 ? await this.processor.process(texts) : [];
+        const results = texts.length > 0 ? await this.processor.submit(texts) : [];
         if (results.length !== texts.length) throw new Error(`expected ${texts.length} results, got ${results.length}`);
         let next = 0;
         slot.outcomes = slot.lines.map((l) => (l.text !== undefined ? results[next++] : l.outcome));

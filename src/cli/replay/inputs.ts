@@ -5,7 +5,7 @@
  * (tracking.log.2.gz before tracking.log.10.gz), so a run's order and its checkpoint keys are stable.
  */
 import { open, stat } from "node:fs/promises";
-import { resolve } from "node:path";
+import { relative, resolve } from "node:path";
 import { glob, isDynamicPattern } from "tinyglobby";
 
 export interface InputFile {
@@ -15,6 +15,13 @@ export interface InputFile {
 }
 
 export const STDIN: InputFile = { path: "-", gzip: false };
+
+/** An input's path as the user would type it: relative below the working directory, absolute elsewhere. */
+export function displayPath(path: string): string {
+  if (path === "-") return "stdin";
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith("..") ? path : rel;
+}
 
 const naturalOrder = (a: string, b: string) => a.localeCompare(b, "en", { numeric: true });
 

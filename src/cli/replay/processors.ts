@@ -16,8 +16,9 @@ import { EventParseError, parseEventJson, type JsonObject } from "../../transfor
 import { serviceTransport, type ServiceTarget } from "../service-transport.js";
 import { fromEventResult, invalidLine, type LineOutcome, type OutputStatement } from "./line-outcome.js";
 
-export interface Processor {
-  process(lines: readonly string[]): Promise<LineOutcome[]>;
+export interface LineProcessor {
+  /** One outcome per line, in order; throws only when the whole batch failed. */
+  submit(lines: readonly string[]): Promise<LineOutcome[]>;
 }
 
 /**
@@ -31,9 +32,9 @@ export function serviceClient(target: ServiceTarget): Client<typeof EventRouting
 const jsonInput = (text: string) => create(EventInputSchema, { event: { case: "json", value: text } });
 const BACKEND_NAME: Partial<Record<Backend, "xapi" | "caliper">> = { [Backend.XAPI]: "xapi", [Backend.CALIPER]: "caliper" };
 
-export function emitProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[]): Processor {
+export function emitProcessor(client: Client<typeof EventRoutingService>, routerIds: readonly string[]): LineProcessor {
   return {
-    async process(lines) {
+    async submit(lines) {
       const res = await client.emitBatch({ events: lines.map(jsonInput), routerIds: [...routerIds] });
       return res.results.map((r) => fromEventResult(r, true));
     },
@@ -53,7 +54,7 @@ export function dryProcessor(
    * that only counts asks for results alone.
    */
   statements: boolean,
-): Processor {
+): LineProcessor {
   const only = routerIds.length > 0 ? new Set(routerIds) : undefined;
   const outcome = (res: TransformResponse): LineOutcome => {
     const output: OutputStatement[] = res.outputs.flatMap((o) =>
@@ -79,7 +80,7 @@ export function dryProcessor(
     );
   let batched = true;
   return {
-    async process(lines) {
+    async submit(lines) {
       if (!batched) return perEvent(lines);
       try {
         const res = await client.transformBatch({ events: lines.map(jsonInput), omitStatements: !statements, statementsAsJson: true });
@@ -93,9 +94,9 @@ export function dryProcessor(
   };
 }
 
-export function offlineProcessor(deps: PipelineDeps): Processor {
+export function offlineProcessor(deps: PipelineDeps): LineProcessor {
   return {
-    async process(lines) {
+    async submit(lines) {
       return Promise.all(
         lines.map(async (text, index) => {
           let event;

@@ -1,7 +1,8 @@
 /**
  * `replay`: tracking logs into the service (or through its transform only), line by line, resumable. This file
  * only wires the parts: inputs -> line sources (from the checkpoint's offsets) -> batches (--batch-size, --rate)
- * -> the sender (several in flight, committed in order) -> tally, progress, --output and the checkpoint.
+ * -> the sender (several in flight, committed in order) -> tally, progress, --output and the checkpoint
+ * (line-commit.ts).
  * Ctrl-C (or SIGTERM) stops reading, lets the batches in flight finish and be committed, saves the checkpoint
  * and prints the summary; a second Ctrl-C quits at once (the checkpoint is still valid: it only ever holds
  * acknowledged offsets). Exit codes (REPLAY_EXIT, exit-codes.ts): 0 when done, 1 when stopped by an error, 130
@@ -9,7 +10,7 @@
  */
 import { createWriteStream, existsSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { relative, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Writable } from "node:stream";
 import type { Client } from "@connectrpc/connect";
 import type { EventRoutingService } from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
@@ -18,11 +19,12 @@ import { offlinePipeline } from "../offline-pipeline.js";
 import { BatchSender, type BatchLine } from "./batch-sender.js";
 import { Checkpoint, resumePoint, type FileNow, type ResumePoint } from "./checkpoint.js";
 import { readHead } from "./fingerprint.js";
-import { discoverInputs, type InputFile } from "./inputs.js";
-import { invalidLine, type LineOutcome } from "./line-outcome.js";
-import { readInput, type SourceLine } from "./line-sources.js";
-import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type Processor } from "./processors.js";
-import { createProgress } from "./progress.js";
+import { discoverInputs, displayPath, type InputFile } from "./inputs.js";
+import { createCommit, type LineMeta } from "./line-commit.js";
+import { invalidLine } from "./line-outcome.js";
+import { readInput } from "./line-sources.js";
+import { dryProcessor, emitProcessor, offlineProcessor, serviceClient, type LineProcessor } from "./processors.js";
+import { createProgress, type Progress } from "./progress.js";
 import { RateLimiter } from "./rate-limiter.js";
 import { LEGACY_CHECKPOINT, parseReplayArgs, REPLAY_USAGE, type ReplayOptions } from "./replay-options.js";
 import { findRotated } from "./rotated-file.js";
@@ -32,14 +34,6 @@ export interface ReplayIo {
   readonly out: Writable;
   readonly err: Writable & { isTTY?: boolean };
   readonly env: NodeJS.ProcessEnv;
-}
-
-interface LineMeta {
-  /** The file read (a rotated input's old file is read under its input's key). */
-  readonly input: InputFile;
-  /** The input's checkpoint key. */
-  readonly key: string;
-  readonly line: SourceLine;
 }
 
 /** One file to read: where to start, and under which input's key its offsets are checkpointed. */
@@ -54,18 +48,6 @@ interface Plan {
 
 /** A partial batch is sent after this long without a new line (a followed log, a slow pipe). */
 const IDLE_FLUSH_MS = 200;
-
-/** Paths as the user would type them: relative below the working directory, absolute elsewhere. */
-const display = (path: string) => {
-  if (path === "-") return "stdin";
-  const rel = relative(process.cwd(), path);
-  return rel.startsWith("..") ? path : rel;
-};
-/**
- * The service names the request field (events[i].json for a batch, event.json for Transform); in a line report
- * the file:line says where, so every mode reports a line in the same words.
- */
-const lineReason = (reason: string) => reason.replace(/^(events\[\d+\]|event)\.json: /, "");
 
 export async function runReplay(args: readonly string[], io: ReplayIo): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
@@ -145,7 +127,7 @@ async function planInputs(inputs: readonly InputFile[], checkpoint: Checkpoint |
         const old: InputFile = { path: rotated, gzip: false };
         const oldNow = await fileNow(old);
         const start = resumePoint(checkpoint.entries, rotated, oldNow, false);
-        const note = `${start.note}, rotated from ${display(input.path)}`;
+        const note = `${start.note}, rotated from ${displayPath(input.path)}`;
         plans.push({ input: old, key: input.path, start: { ...start, note }, follow: false, size: oldNow.size });
       }
     }
@@ -163,72 +145,19 @@ async function replay(
 ): Promise<number> {
   const started = Date.now();
   if (checkpoint?.ignoredReason) io.err.write(`checkpoint ${checkpoint.path}: ${checkpoint.ignoredReason}\n`);
-  const exclude = new Set(
-    [opts.checkpoint, opts.checkpoint && `${opts.checkpoint}.lock`, opts.output]
-      .filter((p): p is string => typeof p === "string" && p !== "-")
-      .map((p) => resolve(p)),
-  );
-  const inputs = await discoverInputs(opts.inputs, exclude);
-
-  const processor: Processor =
-    client === undefined
-      ? offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env))
-      : opts.dryRun
-        ? dryProcessor(client, opts.routerIds, opts.output !== undefined)
-        : emitProcessor(client, opts.routerIds);
-  const output: Writable | undefined =
-    opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
-  const resultStream = opts.output === "-" ? io.err : io.out;
-
+  const inputs = await discoverInputs(opts.inputs, filesWritten(opts));
+  const processor = chooseProcessor(opts, io, client);
+  const output = openOutput(opts, io);
   const plans = await planInputs(inputs, checkpoint, opts.follow);
-  // How many bytes there are to read when every size is known (for the ETA).
-  let totalBytes: number | undefined = 0;
-  for (const { input, start, size } of plans) {
-    if (size === undefined || input.gzip || opts.follow) totalBytes = undefined;
-    else if (totalBytes !== undefined) totalBytes += Math.max(size - start.offset, 0);
-  }
 
   const tally = new Tally();
+  const totalBytes = bytesToRead(plans, opts.follow);
   const progress = createProgress({ enabled: opts.progress && io.err.isTTY === true, totalBytes, tally, err: io.err });
-  let bytesDone = 0;
-  const lastOffset = new Map<string, number>(plans.map((p) => [p.key, p.start.offset]));
-
-  const commit = (lines: readonly BatchLine<LineMeta>[], outcomes: readonly (LineOutcome | undefined)[]) => {
-    let touched = false;
-    lines.forEach(({ meta }, i) => {
-      const outcome = outcomes[i];
-      tally.add(outcome);
-      const where = `${display(meta.input.path)}:${meta.line.lineNo}`;
-      if (outcome?.outcome === "invalid") progress.log(`${where}: ${lineReason(outcome.reason)}\n`);
-      if (output && outcome?.output) {
-        for (const o of outcome.output) {
-          const line = { input: where, backend: o.backend, event_name: outcome.name, router_ids: o.routerIds, statement: o.statement };
-          output.write(`${JSON.stringify(line)}\n`);
-        }
-      }
-      const { identity } = meta.line;
-      if (identity === undefined) return;
-      const before = lastOffset.get(meta.key) ?? 0;
-      bytesDone += meta.line.endOffset > before ? meta.line.endOffset - before : meta.line.endOffset;
-      lastOffset.set(meta.key, meta.line.endOffset);
-      // A plain file's last line without a newline may still be being written: it was sent as it is, but the
-      // checkpoint stays before it, so the next run reads it again whole (its statements de-duplicate).
-      const held = meta.line.unterminated === true && !meta.input.gzip;
-      if (held && checkpoint)
-        progress.log(`${where}: no newline at the end: the checkpoint stays before this line, the next run reads it again\n`);
-      const offset = held ? meta.line.startOffset : meta.line.endOffset;
-      const lines = held ? meta.line.lineNo - 1 : meta.line.lineNo;
-      const head = meta.line.head?.fingerprint(offset);
-      checkpoint?.set(meta.key, { ...identity, gzip: meta.input.gzip, offset, lines, ...(head ? { head } : {}) });
-      touched = true;
-    });
-    if (touched) checkpoint?.save();
-    progress.update(bytesDone);
-  };
+  const startOffsets = new Map<string, number>(plans.map((p) => [p.key, p.start.offset]));
+  const commit = createCommit({ tally, progress, output, checkpoint, startOffsets });
 
   // Reading stops on Ctrl-C and when the run failed (a followed log would otherwise be read for nothing).
   const stop = new AbortController();
-  let interrupted = false;
   const sender = new BatchSender<LineMeta>(processor, {
     inFlight: opts.inFlight,
     maxAttempts: opts.maxAttempts,
@@ -236,8 +165,64 @@ async function replay(
     onFailure: () => stop.abort(),
     onRetry: (attempt, error, waitMs) => progress.log(`batch failed (${error.message}); retry ${attempt} in ${waitMs} ms\n`),
   });
+  const interrupt = stopOnInterrupt(stop, sender, progress);
+  try {
+    await sendLines(plans, opts, sender, progress, stop.signal);
+  } finally {
+    interrupt.dispose();
+    progress.stop();
+    if (output && output !== io.out) await new Promise<void>((r) => output.end(r));
+  }
 
-  // Ctrl-C: stop reading, finish what is in flight. Twice: quit now.
+  const run = {
+    mode: opts.offline ? ("offline" as const) : opts.dryRun ? ("dry-run" as const) : ("emit" as const),
+    interrupted: interrupt.interrupted(),
+    error: sender.error?.message,
+    seconds: (Date.now() - started) / 1000,
+    inputs: plans.map((p) => ({ path: displayPath(p.input.path), note: p.start.note })),
+    checkpoint: checkpoint?.path,
+  };
+  (opts.output === "-" ? io.err : io.out).write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
+  return sender.error ? REPLAY_EXIT.failed : run.interrupted ? REPLAY_EXIT.interrupted : REPLAY_EXIT.done;
+}
+
+/** The files this run writes (checkpoint, its lock, --output): never read as inputs, even inside an input directory. */
+function filesWritten(opts: ReplayOptions): Set<string> {
+  return new Set(
+    [opts.checkpoint, opts.checkpoint && `${opts.checkpoint}.lock`, opts.output]
+      .filter((p): p is string => typeof p === "string" && p !== "-")
+      .map((p) => resolve(p)),
+  );
+}
+
+/** Offline: the transform only; otherwise the service's Transform (--dry-run) or EmitBatch. */
+function chooseProcessor(opts: ReplayOptions, io: ReplayIo, client: Client<typeof EventRoutingService> | undefined): LineProcessor {
+  if (client === undefined) return offlineProcessor(offlinePipeline(opts.offlineOptions, io.err, io.env));
+  return opts.dryRun ? dryProcessor(client, opts.routerIds, opts.output !== undefined) : emitProcessor(client, opts.routerIds);
+}
+
+/** Where --output goes: stdout for "-", else the file. */
+function openOutput(opts: ReplayOptions, io: ReplayIo): Writable | undefined {
+  return opts.output === undefined ? undefined : opts.output === "-" ? io.out : createWriteStream(opts.output);
+}
+
+/** How many bytes there are to read when every size is known (for the ETA). */
+function bytesToRead(plans: readonly Plan[], follow: boolean): number | undefined {
+  let totalBytes: number | undefined = 0;
+  for (const { input, start, size } of plans) {
+    if (size === undefined || input.gzip || follow) totalBytes = undefined;
+    else if (totalBytes !== undefined) totalBytes += Math.max(size - start.offset, 0);
+  }
+  return totalBytes;
+}
+
+/** Ctrl-C (or SIGTERM): stop reading, finish what is in flight. Twice: quit now. */
+function stopOnInterrupt(
+  stop: AbortController,
+  sender: BatchSender<LineMeta>,
+  progress: Progress,
+): { interrupted(): boolean; dispose(): void } {
+  let interrupted = false;
   const onSignal = () => {
     if (interrupted) {
       sender.abortRetries();
@@ -249,13 +234,33 @@ async function replay(
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  return {
+    interrupted: () => interrupted,
+    dispose() {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
 
+/**
+ * Reads the plans in order into batches of --batch-size (at --rate), and sends a partial batch after IDLE_FLUSH_MS
+ * without a new line; then waits until every batch sent is settled. Stops reading when `signal` aborts or the
+ * sender failed.
+ */
+async function sendLines(
+  plans: readonly Plan[],
+  opts: ReplayOptions,
+  sender: BatchSender<LineMeta>,
+  progress: Progress,
+  signal: AbortSignal,
+): Promise<void> {
   const limiter = opts.rate ? new RateLimiter(opts.rate) : undefined;
   let current: BatchLine<LineMeta>[] = [];
   let lastLineAt = Date.now();
   const send = (batch: BatchLine<LineMeta>[]) => sender.enqueue(batch);
   const idle = setInterval(() => {
-    if (current.length > 0 && Date.now() - lastLineAt >= IDLE_FLUSH_MS && !stop.signal.aborted) {
+    if (current.length > 0 && Date.now() - lastLineAt >= IDLE_FLUSH_MS && !signal.aborted) {
       const batch = current;
       current = [];
       void limiter?.take(batch.length);
@@ -265,25 +270,17 @@ async function replay(
 
   try {
     for (const { input, key, start, follow } of plans) {
-      if (stop.signal.aborted || sender.error) break;
-      if (start.offset > 0 || opts.checkpoint) progress.log(`${display(input.path)}: ${start.note}\n`);
-      const lines = readInput(input, {
-        start,
-        maxLineBytes: opts.maxLineBytes,
-        follow,
-        pollMs: opts.pollMs,
-        signal: stop.signal,
-      });
+      if (signal.aborted || sender.error) break;
+      if (start.offset > 0 || opts.checkpoint) progress.log(`${displayPath(input.path)}: ${start.note}\n`);
+      const lines = readInput(input, { start, maxLineBytes: opts.maxLineBytes, follow, pollMs: opts.pollMs, signal });
       for await (const line of lines) {
         lastLineAt = Date.now();
-        const meta = { input, key, line };
-        if (line.tooLong) current.push({ text: undefined, outcome: invalidLine(`line longer than ${opts.maxLineBytes} bytes`), meta });
-        else current.push({ text: line.text.trim() === "" ? undefined : line.text, meta });
+        current.push(batchLine({ input, key, line }, opts.maxLineBytes));
         if (current.length >= opts.batchSize) {
           const batch = current;
           current = [];
-          await limiter?.take(batch.length, stop.signal);
-          if (stop.signal.aborted) break;
+          await limiter?.take(batch.length, signal);
+          if (signal.aborted) break;
           send(batch);
           await sender.room();
           if (sender.error) break;
@@ -291,25 +288,16 @@ async function replay(
       }
     }
     // Lines read but not sent when interrupted are left for the next run (the checkpoint is before them).
-    if (!stop.signal.aborted && !sender.error && current.length > 0) send(current);
+    if (!signal.aborted && !sender.error && current.length > 0) send(current);
     current = [];
     await sender.drain();
   } finally {
     clearInterval(idle);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    progress.stop();
-    if (output && output !== io.out) await new Promise<void>((r) => output.end(r));
   }
+}
 
-  const run = {
-    mode: opts.offline ? ("offline" as const) : opts.dryRun ? ("dry-run" as const) : ("emit" as const),
-    interrupted,
-    error: sender.error?.message,
-    seconds: (Date.now() - started) / 1000,
-    inputs: plans.map((p) => ({ path: display(p.input.path), note: p.start.note })),
-    checkpoint: checkpoint?.path,
-  };
-  resultStream.write(opts.json ? summaryJson(tally, run) : summaryText(tally, run));
-  return sender.error ? REPLAY_EXIT.failed : interrupted ? REPLAY_EXIT.interrupted : REPLAY_EXIT.done;
+/** A line as the sender takes it: a blank one is skipped, a too long one is invalid without being sent. */
+function batchLine(meta: LineMeta, maxLineBytes: number): BatchLine<LineMeta> {
+  if (meta.line.tooLong) return { text: undefined, outcome: invalidLine(`line longer than ${maxLineBytes} bytes`), meta };
+  return { text: meta.line.text.trim() === "" ? undefined : meta.line.text, meta };
 }

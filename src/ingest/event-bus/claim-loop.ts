@@ -18,7 +18,7 @@ export interface ClaimLoopOptions {
   readonly signal: AbortSignal;
   /** Ids being processed here right now. */
   readonly inFlight: ReadonlySet<string>;
-  process(entries: StreamEntry[]): Promise<void>;
+  onClaimed(entries: StreamEntry[]): Promise<void>;
   /** Pending ids whose entries were deleted from the stream (Redis removed them from the pending list). */
   onDeleted(ids: string[]): void;
 }
@@ -31,7 +31,7 @@ export async function runClaimLoop(stream: RedisStream, o: ClaimLoopOptions): Pr
       const { next, entries, deleted } = await stream.autoClaim(o.minIdleMs, cursor, o.count);
       if (deleted.length > 0) o.onDeleted(deleted);
       const mine = entries.filter((e) => !o.inFlight.has(e.id));
-      if (mine.length > 0) await o.process(mine);
+      if (mine.length > 0) await o.onClaimed(mine);
       cursor = next;
     } while (cursor !== "0-0" && !o.signal.aborted);
     await sleep(o.intervalMs, o.signal);

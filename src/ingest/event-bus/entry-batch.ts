@@ -1,5 +1,5 @@
 /**
- * A batch of stream entries sorted into what the emit path takes (events), what is rejected (with a copy of the
+ * A batch of stream entries classified into what the emit path takes (events), what is rejected (with a copy of the
  * entry), and what is only counted: entries of another signal type, and entries trimmed from the stream while
  * pending (nothing left to read). Pure.
  */
@@ -8,14 +8,14 @@ import { redisEntryCopy } from "../rejected-store.js";
 import { decodeEntry } from "./entry-decoding.js";
 import type { StreamEntry } from "./redis-stream.js";
 
-export interface SortedEntries {
+export interface ClassifiedEntries {
   readonly items: IngestItem[];
   readonly otherType: number;
   /** Ids of entries that no longer exist. */
   readonly trimmed: string[];
 }
 
-export function sortEntries(entries: readonly StreamEntry[], streamKey: string): SortedEntries {
+export function classifyEntries(entries: readonly StreamEntry[], streamKey: string): ClassifiedEntries {
   const items: IngestItem[] = [];
   const trimmed: string[] = [];
   let otherType = 0;

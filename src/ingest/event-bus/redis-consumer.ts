@@ -20,10 +20,10 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { sleep } from "../../backoff.js";
 import type { IngestDeps } from "../ingest-batch.js";
-import { InputStats, storeBatch } from "../ingest-stats.js";
+import { InputStats, ingestBatchWithRetry } from "../ingest-stats.js";
 import { InputLoop, type InputSession } from "../input-loop.js";
 import { runClaimLoop } from "./claim-loop.js";
-import { sortEntries } from "./entry-batch.js";
+import { classifyEntries } from "./entry-batch.js";
 import { RedisStream, type Backlog, type StreamEntry } from "./redis-stream.js";
 
 export interface EventBusSettings {
@@ -154,7 +154,7 @@ export class EventBusConsumer {
         count: this.settings.batchSize,
         signal: session.signal,
         inFlight: this.inFlight,
-        process: (entries) => this.process(stream, entries, session.signal),
+        onClaimed: (entries) => this.storeAndAck(stream, entries, session.signal),
         onDeleted: (ids) => this.trimmed(ids),
       });
       const read = this.readLoop(stream, session.signal);
@@ -174,7 +174,7 @@ export class EventBusConsumer {
     for (let after = "0"; !signal.aborted; ) {
       const entries = await stream.readOwnPending(after, this.settings.batchSize);
       if (entries.length === 0) return;
-      await this.process(stream, entries, signal);
+      await this.storeAndAck(stream, entries, signal);
       after = entries[entries.length - 1]!.id;
     }
   }
@@ -188,20 +188,25 @@ export class EventBusConsumer {
         if (signal.aborted) return;
         throw e;
       }
-      if (entries.length > 0) await this.process(stream, entries, signal);
+      if (entries.length > 0) await this.storeAndAck(stream, entries, signal);
     }
   }
 
-  private async process(stream: RedisStream, entries: StreamEntry[], signal: AbortSignal): Promise<void> {
+  private async storeAndAck(stream: RedisStream, entries: StreamEntry[], signal: AbortSignal): Promise<void> {
     for (const e of entries) this.inFlight.add(e.id);
     try {
       this.stats.entriesRead += entries.length;
-      const sorted = sortEntries(entries, stream.key);
-      const tally = await storeBatch(sorted.items, { deps: this.deps.ingest, stats: this.stats, logger: this.deps.logger, signal });
+      const classified = classifyEntries(entries, stream.key);
+      const tally = await ingestBatchWithRetry(classified.items, {
+        deps: this.deps.ingest,
+        stats: this.stats,
+        logger: this.deps.logger,
+        signal,
+      });
       if (!tally) return; // stopped before JetStream confirmed: the entries stay pending
       await stream.ack(entries.map((e) => e.id));
-      this.stats.skippedOtherType += sorted.otherType;
-      if (sorted.trimmed.length > 0) this.trimmed(sorted.trimmed);
+      this.stats.skippedOtherType += classified.otherType;
+      if (classified.trimmed.length > 0) this.trimmed(classified.trimmed);
       this.stats.success();
     } finally {
       for (const e of entries) this.inFlight.delete(e.id);

@@ -10,7 +10,7 @@
  * URL-encoded forms, since an echo may quote them that way. After redaction the text is capped; a tail that
  * starts a secret is cut too, so a cap or a body snippet ending mid-secret never shows its first characters.
  */
-import type { RouterAuth } from "../routing/router-model.js";
+import type { RouterAuth } from "../../routing/router-model.js";
 
 /** Most characters of an endpoint's answer kept in an error text. */
 export const ERROR_TEXT_MAX = 200;

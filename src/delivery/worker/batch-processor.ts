@@ -15,17 +15,17 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_STATEMENT_ID } from "../routing/delivery-message.js";
-import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
-import { deliverBatch, type BatchItem } from "./batch-delivery.js";
-import type { ItemOutcome } from "./delivery-outcome.js";
-import type { FailedStore } from "./failed-store.js";
+import { HDR_BACKEND, HDR_EVENT_NAME, HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
+import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
+import { deliverBatch, type BatchItem } from "../http/batch-delivery.js";
+import type { ItemOutcome } from "../http/delivery-outcome.js";
+import type { FailedStore } from "../failed/failed-store.js";
 import type { FailureLog } from "./failure-log.js";
 import type { HeldMessages } from "./held-messages.js";
 import { attemptNumber, publishTime, storedTime } from "./requeue.js";
-import type { RouterStats } from "./router-stats.js";
-import type { BatchSender } from "./senders.js";
-import type { MetricsRecorder } from "../metrics/metrics.js";
+import type { RouterStats } from "../status/router-stats.js";
+import type { BatchSender } from "../http/senders.js";
+import type { MetricsRecorder } from "../../metrics/metrics.js";
 
 /** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
 export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
@@ -61,7 +61,8 @@ type TriedOutcome = Exclude<ItemOutcome, { kind: "paused" | "unsent" }>;
 export class BatchProcessor {
   constructor(private readonly deps: BatchProcessorDeps) {}
 
-  async process(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
+  /** Sends the batch (split as its answers require) and settles each message; paused and unsent ones come back unsettled. */
+  async deliver(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
     // Duplicate statement ids in one request are refused by LRSs (400): send one, apply its fate to all copies.
     const groups = new Map<string, JsMsg[]>();
     for (const m of batch) {
@@ -203,7 +204,7 @@ export class BatchProcessor {
     m.term();
     held.release(m, true);
     stats.failed++;
-    // Non-critical ones are logged once per batch by process(): an outage exhausts many at a time.
+    // Non-critical ones are logged once per batch by deliver(): an outage exhausts many at a time.
     if (critical) {
       logger.error(
         { routerId: router.id, statementId, eventName, attempts: attemptNumber(m), lastHttpStatus: o.status },

@@ -22,11 +22,11 @@ import {
   type PurgeFailedResponse,
   type RetryFailedRequest,
   type RetryFailedResponse,
-} from "../../gen/eventrouting/v1/event_routing_service_pb.js";
+} from "../../../gen/eventrouting/v1/event_routing_service_pb.js";
 import type { Logger } from "pino";
-import { CanceledError, DeadlineExceededError, UnavailableError, ValidationError } from "../errors.js";
-import { ROUTER_ID_PATTERN } from "../nats/names.js";
-import type { JsonObject } from "../transform/edx-event.js";
+import { CanceledError, DeadlineExceededError, UnavailableError, ValidationError } from "../../errors.js";
+import { ROUTER_ID_PATTERN } from "../../nats/names.js";
+import type { JsonObject } from "../../transform/edx-event.js";
 import type { FailedEntry } from "./failed-codec.js";
 import { isEmptyQuery, WalkAbortedError, type FailedQuery, type FailedSelection } from "./failed-query.js";
 import { IncompleteError } from "./failed-retry.js";

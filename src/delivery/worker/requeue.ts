@@ -17,8 +17,8 @@
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import type { JetStreamMessage, JetStreamWriter } from "../nats/jetstream-writer.js";
-import { HDR_STATEMENT_ID } from "../routing/delivery-message.js";
+import type { JetStreamMessage, JetStreamWriter } from "../../nats/jetstream-writer.js";
+import { HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
 
 /** How long a hand-back waits for JetStream to confirm the re-published copies. */
 export const REQUEUE_TIMEOUT_MS = 5000;

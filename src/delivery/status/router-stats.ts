@@ -1,7 +1,7 @@
 /**
  * Per-instance delivery counters and observed state for one router (GetRouterStatus). Owned by a Delivery
  * instance, never global, so two instances in one process (tests) or a restart do not share or leak numbers.
- * The state fields are written by the router's worker and consumer manager and read by router-status.ts.
+ * The state fields are written by the router's worker and consumer manager and read by router-status-provider.ts.
  */
 export class RouterStats {
   delivered = 0;

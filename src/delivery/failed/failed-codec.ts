@@ -17,8 +17,8 @@
  */
 import type { StoredMsg } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
-import type { NatsNames } from "../nats/names.js";
-import { deliveryHeaders, readDeliveryHeaders } from "../routing/delivery-message.js";
+import type { NatsNames } from "../../nats/names.js";
+import { deliveryHeaders, readDeliveryHeaders } from "../../routing/delivery-message.js";
 
 export const HDR_ATTEMPTS = "Er-Attempts";
 export const HDR_LAST_HTTP_STATUS = "Er-Last-Http-Status";

@@ -8,8 +8,8 @@
  */
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import type { NatsNames } from "../nats/names.js";
-import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
 
 export function ackWaitMs(d: ResolvedDelivery): number {
   const floor = Math.ceil(d.httpTimeoutMs * 1.5);

@@ -1,19 +1,19 @@
 /**
  * GetRouterStatus data: consumer state from JetStream (shared by all instances), the oldest pending statement and
  * when the stream's age limit removes it (pending-age.ts), this instance's counters, and the delivery state this
- * instance sees (routerState below). Implements src/routing/router-status.ts.
+ * instance sees (routerState below). Implements the interface of src/routing/router-status-contract.ts.
  *
  * Nothing is guessed: when JetStream does not answer (consumer info, the failed-stream count), the call fails
  * with Unavailable rather than reporting zeros.
  */
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { NotFoundError, UnavailableError } from "../errors.js";
-import { isConsumerNotFound } from "../nats/jetstream-errors.js";
-import type { NatsNames } from "../nats/names.js";
-import type { RouterConfig } from "../routing/router-model.js";
-import type { RouterSource } from "../routing/router-source.js";
-import type { RouterState, RouterStatus, RouterStatusProvider } from "../routing/router-status.js";
-import type { FailedStore } from "./failed-store.js";
+import { NotFoundError, UnavailableError } from "../../errors.js";
+import { isConsumerNotFound } from "../../nats/jetstream-errors.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { RouterConfig } from "../../routing/router-model.js";
+import type { RouterSource } from "../../routing/router-source.js";
+import type { RouterState, RouterStatus, RouterStatusProvider } from "../../routing/router-status-contract.js";
+import type { FailedStore } from "../failed/failed-store.js";
 import { deliveryMaxAgeMs, oldestPending } from "./pending-age.js";
 import type { RouterStats, StatsRegistry } from "./router-stats.js";
 

@@ -8,8 +8,8 @@
  *
  * The request and the reading of the answer are pure (probeRequest, judgeProbe); probeRouter is the thin I/O.
  */
-import type { RouterConfig } from "../routing/router-model.js";
-import { applyEnvelopeOverrides, caliperEnvelope } from "../transform/caliper/envelope.js";
+import type { RouterConfig } from "../../routing/router-model.js";
+import { applyEnvelopeOverrides, caliperEnvelope } from "../../transform/caliper/envelope.js";
 import { classifyStatus } from "./delivery-outcome.js";
 import { createRedactor } from "./redact.js";
 import { USER_AGENT, xapiStatementsUrl } from "./senders.js";

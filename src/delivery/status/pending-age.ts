@@ -10,11 +10,11 @@
  */
 import type { ConsumerInfo, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { isConsumerNotFound } from "../nats/jetstream-errors.js";
-import type { NatsNames } from "../nats/names.js";
-import type { RouterConfig } from "../routing/router-model.js";
-import type { RouterSource } from "../routing/router-source.js";
-import { storedTime } from "./requeue.js";
+import { isConsumerNotFound } from "../../nats/jetstream-errors.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { RouterConfig } from "../../routing/router-model.js";
+import type { RouterSource } from "../../routing/router-source.js";
+import { storedTime } from "../worker/requeue.js";
 
 /** Warn when the oldest pending statement has used this share of the stream's max age. */
 export const PENDING_AGE_WARN_RATIO = 0.75;

@@ -15,12 +15,12 @@
  */
 import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import type { MetricsRecorder } from "../metrics/metrics.js";
-import { isMessageNotFound } from "../nats/jetstream-errors.js";
-import type { NatsNames } from "../nats/names.js";
-import { readDeliveryHeaders } from "../routing/delivery-message.js";
+import type { MetricsRecorder } from "../../metrics/metrics.js";
+import { isMessageNotFound } from "../../nats/jetstream-errors.js";
+import type { NatsNames } from "../../nats/names.js";
+import { readDeliveryHeaders } from "../../routing/delivery-message.js";
 import { HDR_DISCARDABLE } from "./failed-codec.js";
-import type { StatsRegistry } from "./router-stats.js";
+import type { StatsRegistry } from "../status/router-stats.js";
 
 /** Entries deleted between two reads of the stream's size. */
 const STEP = 100;

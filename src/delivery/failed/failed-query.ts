@@ -8,7 +8,7 @@
  * to the next call. Without the bound a poison statement would be retried again and again within one call.
  * ListFailed pages are not bounded: the next page shows what was added meanwhile.
  */
-import type { NatsNames } from "../nats/names.js";
+import type { NatsNames } from "../../nats/names.js";
 import type { FailedEntry } from "./failed-codec.js";
 
 export interface FailedQuery {

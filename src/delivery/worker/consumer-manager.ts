@@ -20,14 +20,14 @@
  * reason, logged at error, and the chain moves on, so a later change (a fix, or deleting the router) applies.
  */
 import type { ConsumerConfig } from "@nats-io/jetstream";
-import { resolveDelivery, type ResolvedDelivery, type RouterConfig } from "../routing/router-model.js";
-import type { RouterChange } from "../routing/router-source.js";
+import { resolveDelivery, type ResolvedDelivery, type RouterConfig } from "../../routing/router-model.js";
+import type { RouterChange } from "../../routing/router-source.js";
 import { ackWaitMs, consumerConfig, consumerNeedsUpdate } from "./consumer-config.js";
-import { Backoff, sleep } from "../backoff.js";
-import { isConsumerNotFound, isPermanentJetStreamError } from "../nats/jetstream-errors.js";
-import { HttpClient } from "./http-send.js";
+import { Backoff, sleep } from "../../backoff.js";
+import { isConsumerNotFound, isPermanentJetStreamError } from "../../nats/jetstream-errors.js";
+import { HttpClient } from "../http/http-send.js";
 import { RouterWorker } from "./router-worker.js";
-import type { DeliveryRuntime } from "./delivery-runtime.js";
+import type { DeliveryRuntime } from "../delivery-runtime.js";
 
 export interface ConsumerManagerDeps extends DeliveryRuntime {
   readonly caliperSensorId: string;

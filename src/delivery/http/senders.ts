@@ -3,12 +3,12 @@
  * {url}/statements with a JSON array (xAPI 1.0.3 Communication §2.1). Caliper: POST one envelope whose `data`
  * holds the batch (Caliper 1.2 §5-6), with the router's override_args merged into the envelope at send time.
  */
-import type { RouterConfig } from "../routing/router-model.js";
-import type { JsonObject } from "../transform/edx-event.js";
-import { applyEnvelopeOverrides, caliperEnvelope } from "../transform/caliper/envelope.js";
+import type { RouterConfig } from "../../routing/router-model.js";
+import type { JsonObject } from "../../transform/edx-event.js";
+import { applyEnvelopeOverrides, caliperEnvelope } from "../../transform/caliper/envelope.js";
 import type { HttpAnswer, HttpClient } from "./http-send.js";
 import { createRedactor, type Redactor } from "./redact.js";
-import { PACKAGE_VERSION } from "../version.js";
+import { PACKAGE_VERSION } from "../../version.js";
 
 const utf8 = new TextDecoder();
 const OPEN = Buffer.from("[");

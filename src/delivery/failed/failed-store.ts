@@ -11,11 +11,11 @@
  * writer (nats/jetstream-writer.ts), whose error is already that.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
-import { UnavailableError } from "../errors.js";
-import { isMessageNotFound, isStreamNotFound } from "../nats/jetstream-errors.js";
-import { jetStreamWriter, type JetStreamWriter } from "../nats/jetstream-writer.js";
-import type { NatsNames } from "../nats/names.js";
-import type { RouterConfig } from "../routing/router-model.js";
+import { UnavailableError } from "../../errors.js";
+import { isMessageNotFound, isStreamNotFound } from "../../nats/jetstream-errors.js";
+import { jetStreamWriter, type JetStreamWriter } from "../../nats/jetstream-writer.js";
+import type { NatsNames } from "../../nats/names.js";
+import type { RouterConfig } from "../../routing/router-model.js";
 import {
   decodeFailedEntry,
   encodeFailureHeaders,

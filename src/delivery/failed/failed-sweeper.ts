@@ -9,10 +9,10 @@
  */
 import { AckPolicy, DeliverPolicy, type ConsumerMessages, type JsMsg } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { Backoff, sleep } from "../backoff.js";
-import { readDeliveryHeaders } from "../routing/delivery-message.js";
-import { resolveDelivery } from "../routing/router-model.js";
-import type { DeliveryRuntime } from "./delivery-runtime.js";
+import { Backoff, sleep } from "../../backoff.js";
+import { readDeliveryHeaders } from "../../routing/delivery-message.js";
+import { resolveDelivery } from "../../routing/router-model.js";
+import type { DeliveryRuntime } from "../delivery-runtime.js";
 
 interface MaxDeliveriesAdvisory {
   readonly type: string;

@@ -1,6 +1,7 @@
 /**
  * Delivery progress per router, as reported by the delivery engine of this instance. Defined here (not in
- * delivery/) so the admin service depends on an interface only; the delivery engine implements it.
+ * delivery/) so the admin service depends on an interface only; the delivery engine implements it
+ * (delivery/status/router-status-provider.ts).
  */
 
 /** What a router's delivery is doing, as seen by the answering instance (proto RouterState). */

@@ -25,21 +25,21 @@
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { Backoff, sleep } from "../backoff.js";
-import type { JetStreamWriter } from "../nats/jetstream-writer.js";
-import type { ResolvedDelivery, RouterConfig } from "../routing/router-model.js";
+import { Backoff, sleep } from "../../backoff.js";
+import type { JetStreamWriter } from "../../nats/jetstream-writer.js";
+import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
 import { BatchProcessor, type BatchResult } from "./batch-processor.js";
 import { Batcher } from "./batcher.js";
 import { ConsumeLoop } from "./consume-loop.js";
-import type { FailedStore } from "./failed-store.js";
+import type { FailedStore } from "../failed/failed-store.js";
 import { FailureLog } from "./failure-log.js";
 import { HeldMessages } from "./held-messages.js";
-import type { HttpClient } from "./http-send.js";
+import type { HttpClient } from "../http/http-send.js";
 import { requeue } from "./requeue.js";
-import type { RouterStats } from "./router-stats.js";
-import { createSender } from "./senders.js";
-import type { MetricsRecorder } from "../metrics/metrics.js";
-import { instrumentSender } from "../metrics/instrumented-sender.js";
+import type { RouterStats } from "../status/router-stats.js";
+import { createSender } from "../http/senders.js";
+import type { MetricsRecorder } from "../../metrics/metrics.js";
+import { instrumentSender } from "../../metrics/instrumented-sender.js";
 
 export { retryDelayMs } from "./batch-processor.js";
 
@@ -160,7 +160,7 @@ export class RouterWorker {
         const batch = this.queue.shift()!;
         let r: BatchResult;
         try {
-          r = await this.processor.process(batch, this.abortSends.signal);
+          r = await this.processor.deliver(batch, this.abortSends.signal);
         } catch (e) {
           // Never leave messages unanswered because of a bug: unheld, they come back after the ack wait.
           this.deps.logger.error({ routerId: this.router.id, err: (e as Error).message }, "delivery batch failed unexpectedly");
@@ -195,7 +195,7 @@ export class RouterWorker {
         this.untried.push(...paused);
         return;
       }
-      const r = await this.processor.process(paused, this.abortSends.signal);
+      const r = await this.processor.deliver(paused, this.abortSends.signal);
       this.untried.push(...r.unsent);
       paused = r.paused;
       if (r.pauseReason) reason = r.pauseReason;

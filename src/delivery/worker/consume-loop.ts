@@ -15,8 +15,8 @@
  */
 import type { ConsumerMessages, ConsumerNotification, JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { Backoff, sleep } from "../backoff.js";
-import { isConsumerNotFound, isPermanentJetStreamError, isStreamNotFound } from "../nats/jetstream-errors.js";
+import { Backoff, sleep } from "../../backoff.js";
+import { isConsumerNotFound, isPermanentJetStreamError, isStreamNotFound } from "../../nats/jetstream-errors.js";
 
 export interface ConsumeLoopDeps {
   readonly js: JetStreamClient;

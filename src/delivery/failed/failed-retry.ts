@@ -13,7 +13,7 @@
  * A call that cannot finish (signal, NATS failure) throws IncompleteError with what it did so far, so the
  * caller can answer an error that says how far it got instead of a success that claims too much or too little.
  */
-import type { NatsNames } from "../nats/names.js";
+import type { NatsNames } from "../../nats/names.js";
 import type { FailedEntry } from "./failed-codec.js";
 import {
   isEmptyQuery,
