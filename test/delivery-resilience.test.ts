@@ -17,6 +17,7 @@ import { FailedStore } from "../src/delivery/failed/failed-store.js";
 import { HttpClient } from "../src/delivery/http/http-send.js";
 import { RouterWorker } from "../src/delivery/worker/router-worker.js";
 import { StatsRegistry } from "../src/delivery/status/router-stats.js";
+import { JetStreamWriter } from "../src/nats/jetstream-writer.js";
 import { natsNames } from "../src/nats/names.js";
 import { streamConfigs } from "../src/nats/streams.js";
 import { resolveDelivery, type RouterConfig } from "../src/routing/router-model.js";
@@ -209,6 +210,7 @@ test("a stop while consume() is still pending ends, and does not spin on its mes
   const stats = new StatsRegistry();
   const worker = new RouterWorker({ ...router, enabled: true }, d0, {
     js: instrumented,
+    writer: new JetStreamWriter(nc, { timeoutMs: 5000 }),
     streamName: names.deliveryStream,
     consumerName: names.deliveryConsumer("rspin"),
     failed: new FailedStore(js, jsm, names),

@@ -1,5 +1,6 @@
 /**
- * The pipelined publisher (plain publishes, one ack subscription, one timer per call) against a real nats-server:
+ * The statement publisher (on the one JetStream writer: plain publishes, one ack subscription, one timer per call;
+ * the nats.js internals it relies on are guarded in test/jetstream-writer.test.ts) against a real nats-server:
  * what js.publish used to guarantee per message must still hold — the stored message carries the msg id and
  * delivery headers, duplicates are reported per message and in order, a JetStream error or a missing ack fails
  * the whole call with UnavailableError, and concurrent calls never see each other's acks. Calls of one event-loop

@@ -2,6 +2,7 @@
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { MetricsRecorder } from "../metrics/metrics.js";
+import type { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -11,6 +12,8 @@ import type { StatsRegistry } from "./status/router-stats.js";
 export interface DeliveryRuntime {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
+  /** The workers' hand-backs on stop (requeue.ts). */
+  readonly writer: JetStreamWriter;
   readonly names: NatsNames;
   readonly routers: RouterSource;
   readonly defaults: DeliveryDefaults;

@@ -6,6 +6,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Logger } from "pino";
 import type { MetricsRecorder } from "../metrics/metrics.js";
+import { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
@@ -17,6 +18,7 @@ import { FailedStore } from "./failed/failed-store.js";
 import { FailedTrimmer } from "./failed/failed-trim.js";
 import { PendingAgeMonitor } from "./status/pending-age.js";
 import { StatsRegistry } from "./status/router-stats.js";
+import { REQUEUE_TIMEOUT_MS } from "./worker/requeue.js";
 import type { RouterStatusProvider } from "../routing/router-status-contract.js";
 import { createStatusProvider } from "./status/router-status-provider.js";
 
@@ -90,6 +92,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
   const runtime: DeliveryRuntime = {
     js,
     jsm,
+    writer: new JetStreamWriter(opts.nc, { timeoutMs: REQUEUE_TIMEOUT_MS, logger }),
     names: opts.names,
     routers: opts.routers,
     defaults: opts.defaults,

@@ -138,7 +138,7 @@ interface Planned {
 function plan(event: EdxEvent, output: BackendOutput, names: NatsNames, publisher: StatementPublisher): Planned {
   const messages = messagesFor(event, output, names);
   for (const m of messages) {
-    const why = publisher.tooLarge(m);
+    const why = publisher.oversizeReason(m);
     if (why === undefined) continue;
     const skip = new TransformSkip("too_large", why);
     return { output: { backend: output.backend, result: { outcome: "skipped", reason: why, skip }, routers: [] }, messages: [] };

@@ -2,15 +2,15 @@
  * The rejected stream: a copy of every malformed input (bad Avro, missing fields, invalid JSON, an event the
  * emit path cannot handle), with the reason, so an input that acknowledges it to keep flowing loses nothing
  * unseen. Subject <prefix>.rejected.<source>; body = the input as received (a Redis entry as JSON, see
- * redisEntryCopy); metadata in headers. Publishes are pipelined and every PubAck is awaited, like the
- * statement publisher: the caller acknowledges its input only after this resolves.
+ * redisEntryCopy); metadata in headers. A batch's copies are written in one round trip and every PubAck is
+ * awaited (nats/jetstream-writer.ts): the caller acknowledges its input only after this resolves.
  *
  * Idempotency: Nats-Msg-Id = source + origin + the input's own id (Redis entry id, ingest stream sequence),
  * so an entry read again after a crash before its ack is stored once.
  */
 import type { JetStreamClient } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
-import { UnavailableError } from "../errors.js";
+import { jetStreamWriter, type JetStreamMessage, type JetStreamWriter, type WriteOptions } from "../nats/jetstream-writer.js";
 import type { IngestNames, IngestSource } from "../nats/names.js";
 
 export const HDR_REJECT_REASON = "Er-Reject-Reason";
@@ -57,34 +57,39 @@ export function redisEntryCopy(fields: Readonly<Record<string, Buffer>>): Uint8A
 }
 
 export class RejectedStore {
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly names: IngestNames,
-    private readonly opts: { readonly timeoutMs: number },
-  ) {}
+  private readonly writer: JetStreamWriter;
+  private readonly write: WriteOptions;
 
+  constructor(
+    js: JetStreamClient,
+    private readonly names: IngestNames,
+    opts: { readonly timeoutMs: number },
+  ) {
+    this.writer = jetStreamWriter(js, { timeoutMs: opts.timeoutMs });
+    this.write = { stream: names.rejectedStream, what: "rejected copies" };
+  }
+
+  /** Stores every copy; UnavailableError when JetStream did not confirm them all. */
   async store(copies: readonly RejectedCopy[]): Promise<void> {
     if (copies.length === 0) return;
-    const results = await Promise.allSettled(
-      copies.map((c) => {
-        const h = natsHeaders();
-        h.set(HDR_REJECT_REASON, headerSafe(c.reason));
-        h.set(HDR_INGEST_SOURCE, c.source);
-        h.set(HDR_INGEST_ORIGIN, headerSafe(c.origin));
-        h.set(HDR_INGEST_ID, c.sourceId);
-        if (c.body.length > COPY_MAX_BYTES) h.set(HDR_ORIGINAL_SIZE, String(c.body.length));
-        return this.js.publish(this.names.rejectedSubject(c.source), c.body.subarray(0, COPY_MAX_BYTES), {
-          msgID: this.names.rejectedMsgId(c.source, c.origin, c.sourceId),
-          headers: h,
-          timeout: this.opts.timeoutMs,
-          expect: { streamName: this.names.rejectedStream },
-        });
-      }),
+    await this.writer.publish(
+      copies.map((c) => this.message(c)),
+      this.write,
     );
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === "rejected");
-    if (failed.length > 0) {
-      const reason = (failed[0]!.reason as Error)?.message ?? "unknown error";
-      throw new UnavailableError(`JetStream did not confirm ${failed.length} of ${copies.length} rejected copies (${reason})`);
-    }
+  }
+
+  private message(c: RejectedCopy): JetStreamMessage {
+    const h = natsHeaders();
+    h.set(HDR_REJECT_REASON, headerSafe(c.reason));
+    h.set(HDR_INGEST_SOURCE, c.source);
+    h.set(HDR_INGEST_ORIGIN, headerSafe(c.origin));
+    h.set(HDR_INGEST_ID, c.sourceId);
+    if (c.body.length > COPY_MAX_BYTES) h.set(HDR_ORIGINAL_SIZE, String(c.body.length));
+    return {
+      subject: this.names.rejectedSubject(c.source),
+      body: c.body.subarray(0, COPY_MAX_BYTES),
+      msgId: this.names.rejectedMsgId(c.source, c.origin, c.sourceId),
+      headers: h,
+    };
   }
 }

@@ -5,8 +5,13 @@
  * Transient: the request may succeed if repeated later (no connection, timeouts, no responders while a server
  * restarts, 503 while a cluster elects a leader). Permanent: JetStream understood the request and refused it
  * (limits, invalid configuration); repeating it unchanged fails the same way.
+ *
+ * What a write left unconfirmed (nats/jetstream-writer.ts) is one error for every caller: UnavailableError, since
+ * the caller may retry (msg ids de-duplicate what was stored after all), with JetStream's refusal as its cause when
+ * there was one, so the classifiers here still see it.
  */
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { UnavailableError } from "../errors.js";
 
 export function isConsumerNotFound(e: unknown): boolean {
   if (e instanceof JetStreamApiError) return e.code === JetStreamApiCodes.ConsumerNotFound;
@@ -33,4 +38,24 @@ export function isPermanentJetStreamError(e: unknown): boolean {
 /** Anything that is not a permanent refusal may clear by itself: retry with backoff. */
 export function isTransientNatsError(e: unknown): boolean {
   return !isPermanentJetStreamError(e);
+}
+
+/** What a write did not get confirmed: how many of its messages, what they are, the first failure's reason. */
+export interface UnconfirmedWrite {
+  readonly failed: number;
+  readonly total: number;
+  /** Plural: "publishes", "rejected copies". */
+  readonly what: string;
+  readonly reason: string;
+  /** JetStream's answer when it refused (not when an ack was missing). */
+  readonly refusal?: JetStreamApiError;
+  /** What the caller's caller may do, e.g. that retrying is safe. */
+  readonly advice?: string;
+}
+
+export function unconfirmedWrite(w: UnconfirmedWrite): UnavailableError {
+  return new UnavailableError(
+    `JetStream did not confirm ${w.failed} of ${w.total} ${w.what} (${w.reason})${w.advice ? `; ${w.advice}` : ""}`,
+    w.refusal ? { cause: w.refusal } : undefined,
+  );
 }

@@ -7,11 +7,13 @@
  *
  * Errors: "no such message" is an answer (null / false / a not_found id). Every other NATS or JetStream failure
  * (no connection, timeout, no responders, the stream missing) is UnavailableError: the caller may retry, and a
- * failure is never turned into an empty list, a zero count or a not-found id.
+ * failure is never turned into an empty list, a zero count or a not-found id. Writes go through the one JetStream
+ * writer (nats/jetstream-writer.ts), whose error is already that.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { UnavailableError } from "../../errors.js";
 import { isMessageNotFound, isStreamNotFound } from "../../nats/jetstream-errors.js";
+import { jetStreamWriter, type JetStreamWriter } from "../../nats/jetstream-writer.js";
 import type { NatsNames } from "../../nats/names.js";
 import type { RouterConfig } from "../../routing/router-model.js";
 import {
@@ -29,8 +31,11 @@ export type { FailedEntry, FailureRecord } from "./failed-codec.js";
 export type { FailedPage, FailedQuery, FailedSelection } from "./failed-query.js";
 
 export class FailedStore implements FailedOps {
+  private readonly writer: JetStreamWriter;
+
   constructor(
-    private readonly js: JetStreamClient,
+    /** Writes wait for PubAcks as long as its requests do. */
+    js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly names: NatsNames,
     /**
@@ -41,17 +46,23 @@ export class FailedStore implements FailedOps {
     private readonly routerOf: (routerId: string) => Pick<RouterConfig, "incarnation"> | undefined = () => ({}),
     /** Called after a discardable (non-critical) entry was stored: the stream may now be over its byte limit. */
     private readonly onDiscardableStored: () => void = () => {},
-  ) {}
+  ) {
+    this.writer = jetStreamWriter(js);
+  }
 
   routerExists(routerId: string): boolean {
     return this.routerOf(routerId) !== undefined;
   }
 
-  /** Runs one NATS request; any failure becomes UnavailableError naming what could not be done. */
+  /**
+   * Runs one NATS request; any failure becomes UnavailableError naming what could not be done. The writer's
+   * errors are that already and pass unchanged.
+   */
   private async nats<T>(what: string, request: () => Promise<T>): Promise<T> {
     try {
       return await request();
     } catch (e) {
+      if (e instanceof UnavailableError) throw e;
       const why = isStreamNotFound(e) ? `stream ${this.names.failedStream} does not exist` : (e as Error)?.message || String(e);
       throw new UnavailableError(`NATS could not ${what}: ${why}`, { cause: e });
     }
@@ -60,11 +71,17 @@ export class FailedStore implements FailedOps {
   /** Stores a failure; resolves only once JetStream confirmed (or reported a duplicate of) it. */
   async record(rec: FailureRecord, body: Uint8Array | string): Promise<void> {
     await this.nats("store the failed statement", () =>
-      this.js.publish(this.names.failedSubject(rec.routerId), body, {
-        msgID: failedMsgId(this.names, rec),
-        headers: encodeFailureHeaders(rec),
-        expect: { streamName: this.names.failedStream },
-      }),
+      this.writer.publish(
+        [
+          {
+            subject: this.names.failedSubject(rec.routerId),
+            body,
+            msgId: failedMsgId(this.names, rec),
+            headers: encodeFailureHeaders(rec),
+          },
+        ],
+        { stream: this.names.failedStream, what: "failed-statement stores" },
+      ),
     );
     if (rec.discardable) this.onDiscardableStored();
   }
@@ -87,9 +104,11 @@ export class FailedStore implements FailedOps {
   }
 
   async republish(entry: FailedEntry): Promise<void> {
-    const p = retryPublication(this.names, entry, this.routerOf(entry.routerId)?.incarnation);
     await this.nats("re-publish the statement for delivery", () =>
-      this.js.publish(p.subject, p.body, { msgID: p.msgId, headers: p.headers, expect: { streamName: this.names.deliveryStream } }),
+      this.writer.publish([retryPublication(this.names, entry, this.routerOf(entry.routerId)?.incarnation)], {
+        stream: this.names.deliveryStream,
+        what: "re-publishes for delivery",
+      }),
     );
   }
 

@@ -127,6 +127,7 @@ export class ConsumerManager {
     const client = new HttpClient();
     const worker = new RouterWorker(router, d, {
       js: this.deps.js,
+      writer: this.deps.writer,
       streamName: this.deps.names.deliveryStream,
       consumerName: this.deps.names.deliveryConsumer(router.id, router.incarnation),
       failed: this.deps.failed,

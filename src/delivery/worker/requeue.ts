@@ -12,11 +12,16 @@
  * Attempt number of the current delivery = Er-Attempts-Spent + deliveryCount.
  * The msg id `<delivery msg id>:requeue:<original seq>` makes a repeated hand-back of the same delivery (a crash
  * between publish and term) a duplicate. If the publish fails (NATS unavailable), the message is nak'd: it
- * costs one attempt, which is the old behaviour and still loses nothing while attempts remain.
+ * costs one attempt, which is the old behaviour and still loses nothing while attempts remain. Messages handed back
+ * together are written in one round trip (nats/jetstream-writer.ts), each settled by its own PubAck.
  */
-import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { JsMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders } from "@nats-io/transport-node";
+import type { JetStreamMessage, JetStreamWriter } from "../../nats/jetstream-writer.js";
 import { HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
+
+/** How long a hand-back waits for JetStream to confirm the re-published copies. */
+export const REQUEUE_TIMEOUT_MS = 5000;
 
 export const HDR_ATTEMPTS_SPENT = "Er-Attempts-Spent";
 export const HDR_STORED_TIME = "Er-Stored-Time";
@@ -44,21 +49,31 @@ export function publishTime(m: JsMsg): Date {
 }
 
 /**
- * Hands `m` back as never tried in this delivery: re-published with the attempts it spent before, then term()ed.
- * Resolves to false when it had to fall back to nak.
+ * Hands `messages` back as never tried in this delivery: each re-published with the attempts it spent before, then
+ * term()ed; one JetStream did not confirm is nak'd instead. Resolves to each message's fate: false where it had to
+ * fall back to nak.
  */
-export async function requeue(js: JetStreamClient, m: JsMsg, msgIdPrefix: string): Promise<boolean> {
+export async function requeue(writer: JetStreamWriter, messages: readonly JsMsg[], msgIdPrefix: string): Promise<boolean[]> {
+  if (messages.length === 0) return [];
+  const acks = await writer.publishEach(
+    messages.map((m) => handBack(m, msgIdPrefix)),
+    { what: "hand-backs" },
+  );
+  return messages.map((m, i) => {
+    if (acks[i] === undefined) {
+      m.nak();
+      return false;
+    }
+    m.term();
+    return true;
+  });
+}
+
+function handBack(m: JsMsg, msgIdPrefix: string): JetStreamMessage {
   const h = natsHeaders();
   for (const [k, v] of m.headers ?? []) if (k !== HDR_ATTEMPTS_SPENT && k !== HDR_STORED_TIME) for (const x of v) h.append(k, x);
   h.set(HDR_ATTEMPTS_SPENT, String(priorAttempts(m) + m.info.deliveryCount - 1));
   h.set(HDR_STORED_TIME, storedTime(m, publishTime(m)).toISOString());
   const id = m.headers?.get(HDR_STATEMENT_ID) || `seq-${m.seq}`;
-  try {
-    await js.publish(m.subject, m.data, { headers: h, msgID: `${msgIdPrefix}${id}:requeue:${m.seq}`, timeout: 5000 });
-  } catch {
-    m.nak();
-    return false;
-  }
-  m.term();
-  return true;
+  return { subject: m.subject, body: m.data, msgId: `${msgIdPrefix}${id}:requeue:${m.seq}`, headers: h };
 }

@@ -26,6 +26,7 @@
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import { Backoff, sleep } from "../../backoff.js";
+import type { JetStreamWriter } from "../../nats/jetstream-writer.js";
 import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
 import { BatchProcessor, type BatchResult } from "./batch-processor.js";
 import { Batcher } from "./batcher.js";
@@ -47,6 +48,8 @@ const PAUSE_PROBE_MAX_MS = 300_000;
 
 export interface WorkerDeps {
   readonly js: JetStreamClient;
+  /** Re-publishes what the worker hands back on stop (requeue.ts). */
+  readonly writer: JetStreamWriter;
   readonly streamName: string;
   readonly consumerName: string;
   readonly failed: FailedStore;
@@ -221,14 +224,9 @@ export class RouterWorker {
       await this.pumping;
     }
     const back = this.untried.splice(0);
-    const requeued = await Promise.all(
-      back.map(async (m) => {
-        const ok = await requeue(this.deps.js, m, this.deps.msgIdPrefix);
-        // Re-published: this sequence is settled (terminated). Nak'd: it comes back under the same sequence.
-        this.held.release(m, ok);
-        return ok;
-      }),
-    );
+    const requeued = await requeue(this.deps.writer, back, this.deps.msgIdPrefix);
+    // Re-published: this sequence is settled (terminated). Nak'd: it comes back under the same sequence.
+    for (let i = 0; i < back.length; i++) this.held.release(back[i]!, requeued[i]!);
     this.held.stop();
     this.deps.stats.clearState();
     this.deps.onUnhealthy(undefined);
