@@ -6,9 +6,11 @@
  * else (or no answer) = unknown, with the reason redacted (redact.ts): an error page may echo the Authorization
  * header. A voided statement answers 404 here (it is only served as voidedStatementId), so it shows as missing.
  *
- * The reading of the answer is pure (judgeLookup); lookupStatement is the thin I/O. Requests go through the fetch
- * dispatcher's keep-alive pool, so a run of look-ups reuses its connections.
+ * The reading of the answer is pure (judgeLookup); createStatementLookup is the thin I/O. Redirects are not followed
+ * (as in delivery): a 3xx is unknown.
  */
+import http from "node:http";
+import https from "node:https";
 import type { RouterConfig } from "../../routing/router-model.js";
 import { createRedactor, type Redactor } from "./redact.js";
 import { routerHeaders } from "./router-probe.js";
@@ -39,43 +41,85 @@ export function judgeLookup(statementId: string, status: number, body: string): 
 
 export interface StatementLookup {
   lookup(statementId: string, signal?: AbortSignal): Promise<LookupResult>;
+  /** Closes the kept-alive connections. */
+  close(): void;
 }
 
-/** Look-ups for one router's LRS; each request has the router's http timeout. */
-export function createStatementLookup(router: RouterConfig, opts: { timeoutMs: number }): StatementLookup {
+/** Bytes of an answer read at most: a statement with its LRS additions is far smaller; a bigger answer is unknown. */
+const BODY_MAX = 1024 * 1024;
+
+/**
+ * Look-ups for one router's LRS, each with the router's http timeout, over keep-alive connections (at most
+ * `sockets`). node:http rather than fetch: fetch managed about 600 look-ups a second where node:http did 4,000
+ * on the same loopback LRS (measured for the reconcile benchmark), and 100k look-ups must take minutes.
+ */
+export function createStatementLookup(router: RouterConfig, opts: { timeoutMs: number; sockets: number }): StatementLookup {
   const base = xapiStatementsUrl(router.endpointUrl);
   const headers = { ...routerHeaders(router), "X-Experience-API-Version": "1.0.3" };
   const redact: Redactor = createRedactor(router, REASON_MAX);
+  const mod = base.protocol === "https:" ? https : http;
+  const agent = new mod.Agent({ keepAlive: true, maxSockets: opts.sockets });
   return {
     async lookup(statementId, signal) {
       const url = new URL(base);
       url.searchParams.set("statementId", statementId);
-      // A timer and one listener on the caller's signal, removed when done: AbortSignal.any per request would
-      // keep every combined signal reachable from the call's signal on Node 20 (see http-send.ts).
-      const abort = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        abort.abort();
-      }, opts.timeoutMs);
-      const onAbort = () => abort.abort();
-      signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        const res = await fetch(url, { headers, redirect: "manual", signal: abort.signal });
-        return redacted(judgeLookup(statementId, res.status, await res.text()), redact);
+        const { status, body } = await get(mod, url, { headers, agent, timeoutMs: opts.timeoutMs, signal });
+        return redacted(judgeLookup(statementId, status, body), redact);
       } catch (e) {
         if (signal?.aborted) throw e;
-        const err = e as Error & { cause?: { code?: string; message?: string } };
-        const why = timedOut
-          ? `no answer within ${opts.timeoutMs} ms (the router's http_timeout)`
-          : `${err.cause?.code ?? err.name}: ${err.cause?.message ?? err.message}`;
-        return { kind: "unknown", reason: redact(why) };
-      } finally {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
+        return { kind: "unknown", reason: redact((e as Error).message) };
       }
     },
+    close: () => agent.destroy(),
   };
+}
+
+interface GetOptions {
+  readonly headers: Record<string, string>;
+  readonly agent: http.Agent;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal | undefined;
+}
+
+/** One GET; rejects on no complete answer within the timeout, a connection error, or the caller's abort. */
+function get(mod: typeof http | typeof https, url: URL, o: GetOptions): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    let why: string | undefined;
+    const req = mod.get(url, { headers: o.headers, agent: o.agent }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (c: Buffer) => {
+        size += c.length;
+        if (size <= BODY_MAX) chunks.push(c);
+      });
+      res.on("end", () => {
+        done();
+        if (size > BODY_MAX) reject(new Error(`HTTP ${res.statusCode}: an answer over ${BODY_MAX} bytes`));
+        else resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") });
+      });
+      res.on("error", fail);
+    });
+    // A timer and one listener on the caller's signal, removed when done: AbortSignal.any per request would keep
+    // every combined signal reachable from the call's signal on Node 20 (see http-send.ts).
+    const giveUp = (reason: string) => {
+      why ??= reason;
+      req.destroy();
+    };
+    const timer = setTimeout(() => giveUp(`no answer within ${o.timeoutMs} ms (the router's http_timeout)`), o.timeoutMs);
+    const onAbort = () => giveUp("aborted: the reconcile stopped");
+    o.signal?.addEventListener("abort", onAbort, { once: true });
+    function done(): void {
+      clearTimeout(timer);
+      o.signal?.removeEventListener("abort", onAbort);
+    }
+    function fail(e: Error): void {
+      done();
+      const code = (e as NodeJS.ErrnoException).code;
+      reject(new Error(why ?? (code ? `${code}: ${e.message}` : e.message)));
+    }
+    req.on("error", fail);
+  });
 }
 
 function redacted(r: LookupResult, redact: Redactor): LookupResult {

@@ -83,9 +83,16 @@ export interface ReconcileRequest {
 
 /** Runs one reconcile: progress updates, then the report. Throws UnavailableError when NATS fails it. */
 export async function* reconcile(deps: ReconcileDeps, req: ReconcileRequest): AsyncGenerator<ReconcileUpdate> {
-  const run = new ReconcileRun(deps, req, await clipWindow(deps.jsm, deps.names, req.since, req.until, req.now ?? new Date()));
-  yield* run.walk();
-  yield { kind: "report", report: run.finish() };
+  const bounds = await clipWindow(deps.jsm, deps.names, req.since, req.until, req.now ?? new Date()).catch((e: unknown) => {
+    throw new UnavailableError(`cannot read the delivery stream: ${(e as Error).message}`);
+  });
+  const run = new ReconcileRun(deps, req, bounds);
+  try {
+    yield* run.walk();
+    yield { kind: "report", report: run.finish() };
+  } finally {
+    run.close();
+  }
 }
 
 class ReconcileRun {
@@ -107,7 +114,7 @@ class ReconcileRun {
     private readonly req: ReconcileRequest,
     bounds: { since: Date; until: Date; clipReason?: string },
   ) {
-    this.lookup = createStatementLookup(req.router, { timeoutMs: req.timeoutMs });
+    this.lookup = createStatementLookup(req.router, { timeoutMs: req.timeoutMs, sockets: req.concurrency });
     setMaxListeners(req.concurrency + 10, this.stop.signal);
     req.signal?.addEventListener("abort", () => this.stop.abort(), { once: true });
     this.report = {
@@ -156,6 +163,11 @@ class ReconcileRun {
     if (this.req.signal?.aborted)
       throw new CanceledError(`reconcile stopped after ${this.report.checked} statements: the call was cancelled`);
     if (this.resendError !== undefined) throw this.resendError;
+  }
+
+  close(): void {
+    this.stop.abort();
+    this.lookup.close();
   }
 
   finish(): ReconcileReport {
