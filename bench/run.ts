@@ -95,9 +95,14 @@ function startChild<T>(
   });
 }
 
-/** Deletes the benchmark's routers (they live in NATS KV, past the process), then stops the service. */
+/**
+ * Deletes the benchmark's routers (they live in NATS KV, past the process), then stops the service. On a fresh
+ * connection: the one that created them may have been idle past HTTP_IDLE_TIMEOUT_MS (a 300k reconcile round
+ * pair is), and a stream on a connection the service closed is refused (NGHTTP2_REFUSED_STREAM).
+ */
 async function stopService(s: Service, routers: readonly string[]): Promise<void> {
-  for (const id of routers) await s.admin.deleteRouter({ id }, authed);
+  const admin = createClient(RouterAdminService, createGrpcTransport({ baseUrl: `http://127.0.0.1:${s.port}` }));
+  for (const id of routers) await admin.deleteRouter({ id }, authed);
   await stopChild(s.child);
 }
 
