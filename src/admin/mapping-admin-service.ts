@@ -12,10 +12,9 @@ import { eventFromInput } from "../ingest/event-input.js";
 import { resolveLookups, type Directories } from "../ingest/lookups.js";
 import { BACKEND_TO_PROTO } from "../ingest/event-results.js";
 import { compileMapping, MAPPING_ID_RE, type CompiledMapping } from "../transform/custom/compile-mapping.js";
-import { checkMapping, runCompiled, SAMPLE_LEARNER, statementProblems } from "../transform/custom/mapping-check.js";
+import { refuseProblems, runCompiled, runSamples, SAMPLE_LEARNER } from "../transform/custom/mapping-check.js";
 import type { MappingSpec } from "../transform/custom/mapping-format.js";
 import { transformerLabel } from "../transform/custom/mapping-set.js";
-import type { StatementChecks } from "../transform/custom/statement-checks.js";
 import { MappingError } from "../transform/custom/template.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import type { BackendName, TransformerRegistry } from "../transform/registry.js";
@@ -23,11 +22,13 @@ import type { TransformSettings } from "../transform/transform-env.js";
 import { mappingToProto, specFromProto } from "../mappings/mapping-proto.js";
 import { applyMappingMask, type MappingAdminStore } from "./mapping-update-mask.js";
 import type { StoredMapping } from "../mappings/mapping-store.js";
+import type { StatementValidator } from "./statement-validator.js";
 
 export interface MappingAdminServiceDeps {
   readonly store: MappingAdminStore;
   readonly settings: TransformSettings;
-  readonly checks: StatementChecks;
+  /** xAPI and Caliper validation, off the event loop in the service (statement-validator.ts). */
+  readonly validate: StatementValidator;
   /** The built-in registries: builtin_overlap and the active transformer per event name. */
   readonly builtins: Readonly<Record<BackendName, TransformerRegistry>>;
   /** Backends this service produces (XAPI_ENABLED / CALIPER_ENABLED): a mapping for another one gets a warning. */
@@ -76,15 +77,26 @@ function checkNameClash(spec: MappingSpec, others: readonly StoredMapping[]): vo
 export function createMappingAdminService(deps: MappingAdminServiceDeps): ServiceImpl<typeof MappingAdminService> {
   const { store } = deps;
   const toProto = (m: StoredMapping) => mappingToProto(m, builtinOverlap(m.spec, deps.builtins));
-  const validate = (spec: MappingSpec): MappingSpec => {
-    checked(() => checkMapping(spec, deps.settings, deps.checks));
+  /** Compiled, run on its samples, every statement validated (in the worker), no exact-name clash. */
+  const validate = async (spec: MappingSpec): Promise<MappingSpec> => {
+    const { outputs } = checked(() => runSamples(spec, deps.settings));
+    const problems = await deps.validate(
+      spec.backend,
+      outputs.map((o) => o.statements),
+    );
+    checked(() =>
+      refuseProblems(
+        outputs,
+        problems.map((perStatement) => perStatement.flatMap((found, i) => found.map((p) => `statement ${i}: ${p}`))),
+      ),
+    );
     checkNameClash(spec, store.list());
     return spec;
   };
   return {
     async createMapping(req) {
       if (!req.mapping) throw new ValidationError("mapping", "is required");
-      const created = await store.create(validate(specFromProto(req.mapping)));
+      const created = await store.create(await validate(specFromProto(req.mapping)));
       deps.logger?.info({ mappingId: created.spec.id, backend: created.spec.backend, revision: created.revision }, "mapping created");
       const overlap = builtinOverlap(created.spec, deps.builtins);
       return { mapping: mappingToProto(created, overlap), warnings: warnings(created.spec, overlap, deps) };
@@ -110,10 +122,12 @@ export function createMappingAdminService(deps: MappingAdminServiceDeps): Servic
       const id = idOf(req.mapping.id, "mapping.id");
       const paths = req.updateMask?.paths ?? [];
       const patchProto = req.mapping;
-      const updated = await store.update(id, (current) => {
-        const keep = paths.length > 0 && !paths.includes("backend") ? current.spec.backend : undefined;
-        return validate(applyMappingMask(current.spec, specFromProto(patchProto, "mapping", keep), paths));
-      });
+      // Validated against the stored mapping read first; the store's update refuses it (Aborted) if the mapping
+      // changed in between, so what is written is always what was checked.
+      const current = await store.fetch(id);
+      const keep = paths.length > 0 && !paths.includes("backend") ? current.spec.backend : undefined;
+      const next = await validate(applyMappingMask(current.spec, specFromProto(patchProto, "mapping", keep), paths));
+      const updated = await store.update(id, () => next, current.revision);
       deps.logger?.info({ mappingId: id, fields: paths, revision: updated.revision }, "mapping updated");
       const overlap = builtinOverlap(updated.spec, deps.builtins);
       return { mapping: mappingToProto(updated, overlap), warnings: warnings(updated.spec, overlap, deps) };
@@ -134,7 +148,8 @@ export function createMappingAdminService(deps: MappingAdminServiceDeps): Servic
       const r = runCompiled(compiled, event, env);
       if (r.outcome !== "transformed")
         return { matches, skipped: true, reason: r.outcome === "skipped" ? r.reason : "", statements: [], problems: [] };
-      const problems = statementProblems(deps.checks, compiled.spec.backend, r.statements);
+      const [found = []] = await deps.validate(compiled.spec.backend, [r.statements]);
+      const problems = found.flatMap((list, i) => list.map((p) => `statement ${i}: ${p}`));
       return { matches, skipped: false, reason: "", statements: r.statements as unknown as JsonObject[], problems };
     },
   };

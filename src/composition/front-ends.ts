@@ -17,6 +17,7 @@ import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_servi
 import { createDirectoryAdminService } from "../admin/directory-admin-service.js";
 import { createIngestAdminService } from "../admin/ingest-admin-service.js";
 import { createMappingAdminService } from "../admin/mapping-admin-service.js";
+import { startWorkerValidator, type StatementValidator } from "../admin/statement-validator.js";
 import { createRouterAdminService } from "../admin/router-admin-service.js";
 import type { Config } from "../config.js";
 import { startConsoleServer } from "../console/console-server.js";
@@ -39,7 +40,6 @@ import { type RunningServer, type ServerOptions, standardInterceptors, startServ
 import type { BackendSettings } from "../transform/transform-event.js";
 import { caliperSensorId } from "../transform/caliper/envelope.js";
 import { createCaliperRegistry } from "../transform/caliper/index.js";
-import { createStatementChecks } from "../transform/custom/statement-checks.js";
 import { createXapiRegistry } from "../transform/xapi/index.js";
 import { deliveryDefaults } from "./delivery.js";
 import type { EmitPath } from "./inputs.js";
@@ -99,6 +99,9 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
   const { config, http, metrics, logger, tokens, health } = deps;
   // Set once drain() has begun: the stack's steps below are then already done, with the grace period.
   let drained = false;
+  // Statement validation for the mapping RPCs, in a worker thread started on first use (statement-validator.ts).
+  const validator = startWorkerValidator();
+  stack.defer(() => validator.close());
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -111,7 +114,7 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
     health,
     rpcLog: config.logRpcs ? logger : rpcErrorsOnly(logger),
     http,
-    register: await rpcServices(deps),
+    register: await rpcServices(deps, validator.validate),
   });
   stack.defer(() => drained || server.shutdown(0));
   // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
@@ -143,7 +146,7 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
 }
 
 /** The Connect services the RPC server (and so the console) serves. */
-async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"]> {
+async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Promise<ServerOptions["register"]> {
   const { nats, stores, emit, backends, delivery, ingest, config, logger } = deps;
   const { nc, names } = nats;
   const { routers, directories } = stores;
@@ -161,7 +164,7 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
   const mappingAdmin = createMappingAdminService({
     store: stores.mappings,
     settings: emit.pipeline.settings,
-    checks: createStatementChecks(),
+    validate,
     builtins: { xapi: createXapiRegistry(), caliper: createCaliperRegistry() },
     enabledBackends,
     directories,

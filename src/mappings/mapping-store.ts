@@ -111,9 +111,15 @@ export class MappingStore {
     return { ...stored, revision };
   }
 
-  /** Optimistic read-modify-write; a write in between fails it with ConflictError instead of being lost. */
-  async update(id: string, change: (current: StoredMapping) => MappingSpec): Promise<StoredMapping> {
+  /**
+   * Optimistic read-modify-write; a write in between fails it with ConflictError instead of being lost.
+   * `expectedRevision` (non-zero) makes the caller's own earlier read part of the check.
+   */
+  async update(id: string, change: (current: StoredMapping) => MappingSpec, expectedRevision = 0): Promise<StoredMapping> {
     const current = await this.fetch(id);
+    if (expectedRevision !== 0 && expectedRevision !== current.revision) {
+      throw new ConflictError(`mapping ${id} was changed (revision ${current.revision}, expected ${expectedRevision}); retry`);
+    }
     const next: Stored = { spec: { ...change(current), id }, createTime: current.createTime, updateTime: new Date().toISOString() };
     let revision: number;
     try {

@@ -32,7 +32,13 @@ export function statementProblems(checks: StatementChecks, backend: MappingSpec[
   return statements.flatMap((s, i) => checks[backend](s).map((p) => `statement ${i}: ${p}`));
 }
 
-function checkSample(mapping: CompiledMapping, sample: JsonObject, i: number, env: TransformEnv, checks: StatementChecks): void {
+/** What each sample produced: the statements to validate. */
+export interface SampleOutput {
+  readonly index: number;
+  readonly statements: readonly JsonObject[];
+}
+
+function runSample(mapping: CompiledMapping, sample: JsonObject, i: number, env: TransformEnv): SampleOutput {
   const field = `samples[${i}]`;
   let event: EdxEvent;
   try {
@@ -46,15 +52,34 @@ function checkSample(mapping: CompiledMapping, sample: JsonObject, i: number, en
   }
   const result = runCompiled(mapping, event, env);
   if (result.outcome !== "transformed") throw new MappingError(field, `no statements: ${result.reason}`);
-  const problems = statementProblems(checks, mapping.spec.backend, result.statements);
-  if (problems.length > 0) throw new MappingError(field, problems.join("; "));
+  return { index: i, statements: result.statements };
 }
 
-/** Compiles the mapping and runs it on every sample; throws MappingError naming the field. */
-export function checkMapping(spec: MappingSpec, settings: TransformSettings, checks: StatementChecks): CompiledMapping {
+/**
+ * The part of the check that needs no validator: compile, then run every sample (each must give statements).
+ * Throws MappingError naming the field. The statements are validated after, by `refuseProblems`.
+ */
+export function runSamples(spec: MappingSpec, settings: TransformSettings): { compiled: CompiledMapping; outputs: SampleOutput[] } {
   const compiled = compileMapping(spec);
   if (spec.samples.length === 0) throw new MappingError("samples", "at least one sample event is required");
   const env = sampleEnv(settings);
-  spec.samples.forEach((sample, i) => checkSample(compiled, sample, i, env, checks));
+  return { compiled, outputs: spec.samples.map((sample, i) => runSample(compiled, sample, i, env)) };
+}
+
+/** The first sample whose statements have problems refuses the mapping ("samples[1]: statement 0: verb.id: ..."). */
+export function refuseProblems(outputs: readonly SampleOutput[], problems: readonly (readonly string[])[]): void {
+  outputs.forEach((o, i) => {
+    const found = problems[i] ?? [];
+    if (found.length > 0) throw new MappingError(`samples[${o.index}]`, found.join("; "));
+  });
+}
+
+/** Compiles the mapping, runs it on every sample and validates the statements here; throws MappingError. */
+export function checkMapping(spec: MappingSpec, settings: TransformSettings, checks: StatementChecks): CompiledMapping {
+  const { compiled, outputs } = runSamples(spec, settings);
+  refuseProblems(
+    outputs,
+    outputs.map((o) => statementProblems(checks, spec.backend, o.statements)),
+  );
   return compiled;
 }

@@ -49,7 +49,7 @@ const DURATION_RE =
   /^P(?!$)(\d+(?:[.,]\d+)?Y)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?W)?(\d+(?:[.,]\d+)?D)?(T(?=\d)(\d+(?:[.,]\d+)?H)?(\d+(?:[.,]\d+)?M)?(\d+(?:[.,]\d+)?S)?)?$/;
 
 function compileCaliperSchemas(): AjvLike {
-  const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false });
+  const ajv = new AjvDraft04({ allErrors: true, strict: false, logger: false, inlineRefs: false });
   addFormats(ajv);
   ajv.addFormat("duration", DURATION_RE);
   ajv.addFormat("uint32", { type: "number", validate: (n: number) => Number.isInteger(n) && n >= 0 && n <= 4294967295 });
@@ -61,11 +61,32 @@ function compileCaliperSchemas(): AjvLike {
   return ajv;
 }
 
-function formatAjv(errors: readonly ErrorObject[] | null | undefined): string[] {
-  return (errors ?? [])
-    .filter((e) => e.keyword !== "anyOf" && e.keyword !== "oneOf")
-    .slice(0, 5)
-    .map((e) => `${e.instancePath === "" ? "event" : e.instancePath.slice(1).replaceAll("/", ".")}: ${e.message ?? e.keyword}`);
+function at(doc: unknown, pointer: string): unknown {
+  let cur = doc;
+  for (const part of pointer.split("/").slice(1))
+    cur = typeof cur === "object" && cur !== null ? (cur as Record<string, unknown>)[part] : undefined;
+  return cur;
+}
+
+/**
+ * ajv's errors, one per place: every entity slot is an `anyOf` over ~75 entity types, so one wrong `type` yields
+ * one error per alternative ("must match pattern ^Agent$", ...); the first per path says enough, and a wrong type
+ * is named by its value.
+ */
+function formatAjv(errors: readonly ErrorObject[] | null | undefined, event: JsonObject): string[] {
+  const byPath = new Map<string, string>();
+  for (const e of errors ?? []) {
+    if (e.keyword === "anyOf" || e.keyword === "oneOf" || byPath.has(e.instancePath)) continue;
+    const path = e.instancePath === "" ? "event" : e.instancePath.slice(1).replaceAll("/", ".");
+    const wrongType = e.instancePath.endsWith("/type") && (e.keyword === "pattern" || e.keyword === "enum");
+    byPath.set(
+      e.instancePath,
+      wrongType
+        ? `${path}: ${JSON.stringify(at(event, e.instancePath))} is not a Caliper 1.2 type allowed here`
+        : `${path}: ${e.message ?? e.keyword}`,
+    );
+  }
+  return [...byPath.values()].slice(0, 5);
 }
 
 /** A Caliper 1.2 checker; its schemas compile on the first call. */
@@ -79,7 +100,7 @@ export function createCaliperCheck(): StatementCheck {
     if (!validate) return [`type: no Caliper 1.2 schema for "${type}"`];
     const problems: string[] = [];
     if (!validate(event)) {
-      const found = formatAjv(validate.errors);
+      const found = formatAjv(validate.errors, event);
       problems.push(...(found.length > 0 ? found : [`event: does not match the ${type} schema`]));
     }
     const id = event["id"];
