@@ -10,7 +10,7 @@
  * This file only sequences them: one batch at a time, the PAUSED state, and stopping.
  *
  * PAUSED. 401/403/404/410 are answers about the router, not the statement: a rotated password must not drop
- * data. The batch that got such an answer stays HELD (working() keeps it from redelivery, and JetStream counts no
+ * data. So is an OAuth 2 router's token endpoint refusing it or failing (no token: the request is not even sent). The batch that got such an answer stays HELD (working() keeps it from redelivery, and JetStream counts no
  * new delivery for it), later batches queue up behind it (the server stops handing out more at max_ack_pending),
  * and the held batch is re-sent as a probe with a slow backoff (from the countdown up to ten times it, at most 5
  * min). The attempt is not counted: a JetStream delivery counts at most one attempt, and an answer about the
@@ -184,8 +184,8 @@ export class RouterWorker {
     stats.paused = { reason: reason.error, since: new Date() };
     logger.error(
       { routerId: id, status: reason.status, err: reason.error, statements: paused.length },
-      "endpoint refused the router (check its credentials and URL); router PAUSED: statements stay in the stream " +
-        "and are retried slowly, no attempt used",
+      "endpoint (or its OAuth 2 token endpoint) refused the router (check its credentials and URLs); router PAUSED: " +
+        "statements stay in the stream and are retried slowly, no attempt used",
     );
     const countdown = this.delivery.countdownMs;
     const probe = new Backoff(countdown, Math.max(countdown, Math.min(countdown * 10, PAUSE_PROBE_MAX_MS)));
