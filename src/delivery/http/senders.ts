@@ -45,6 +45,11 @@ export interface SenderOptions {
   readonly timeoutMs: number;
   /** Caliper envelope `sensor` (CALIPER_SENSOR_ID, else LMS_ROOT_URL). */
   readonly caliperSensorId: string;
+  /**
+   * Waits before each request to the endpoint (the router's rate limit, worker/rate-limiter.ts), including the
+   * one repeated with a new OAuth 2 token; rejects with RequestNotSentError when delivery stops first.
+   */
+  readonly pace?: (signal?: AbortSignal) => Promise<void>;
 }
 
 export function createSender(router: RouterConfig, opts: SenderOptions): BatchSender {
@@ -75,8 +80,25 @@ function xapiSender(router: RouterConfig, opts: SenderOptions, auth: Authorizer,
     // re-encode per statement (those were a tenth of the drain's CPU, docs/benchmarks.md).
     send: (bodies, signal) => {
       const body = jsonArrayOf(bodies);
-      return auth.send((a) => opts.client.post(url, { ...headers, ...a }, body, opts.timeoutMs, signal), signal);
+      return auth.send(
+        paced(opts, signal, (a) => opts.client.post(url, { ...headers, ...a }, body, opts.timeoutMs, signal)),
+        signal,
+      );
     },
+  };
+}
+
+/** `request` after the rate limiter's wait, when the router has a limit. */
+function paced(
+  opts: SenderOptions,
+  signal: AbortSignal | undefined,
+  request: (auth: Record<string, string>) => Promise<HttpAnswer>,
+): (auth: Record<string, string>) => Promise<HttpAnswer> {
+  const pace = opts.pace;
+  if (!pace) return request;
+  return async (auth) => {
+    await pace(signal);
+    return request(auth);
   };
 }
 
@@ -88,7 +110,10 @@ function caliperSender(router: RouterConfig, opts: SenderOptions, auth: Authoriz
     send: (bodies, signal) => {
       const events = bodies.map((b) => JSON.parse(utf8.decode(b)) as JsonObject);
       const envelope = JSON.stringify(applyEnvelopeOverrides(caliperEnvelope(opts.caliperSensorId, events), router.overrideArgs));
-      return auth.send((a) => opts.client.post(url, { ...headers, ...a }, envelope, opts.timeoutMs, signal), signal);
+      return auth.send(
+        paced(opts, signal, (a) => opts.client.post(url, { ...headers, ...a }, envelope, opts.timeoutMs, signal)),
+        signal,
+      );
     },
   };
 }

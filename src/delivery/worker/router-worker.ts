@@ -24,6 +24,7 @@
  * requests are aborted (their attempt counts: they were sent).
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { Backoff, sleep } from "../../backoff.js";
 import type { JetStreamWriter } from "../../nats/jetstream-writer.js";
@@ -40,6 +41,7 @@ import type { RouterStats } from "../status/router-stats.js";
 import { createSender } from "../http/senders.js";
 import type { MetricsRecorder } from "../../metrics/metrics.js";
 import { instrumentSender } from "../../metrics/instrumented-sender.js";
+import { RateLimiter } from "./rate-limiter.js";
 
 export { retryDelayMs } from "./batch-processor.js";
 
@@ -69,6 +71,8 @@ export interface WorkerDeps {
   onUnhealthy(reason: string | undefined): void;
   /** Failure summaries at most this often (tests shorten it). */
   readonly failureSummaryEveryMs?: number;
+  /** The bucket shared by every instance's rate limiters (rate-limiter.ts). */
+  rateLimitsBucket(): Promise<KV>;
 }
 
 export class RouterWorker {
@@ -92,8 +96,16 @@ export class RouterWorker {
     readonly delivery: ResolvedDelivery,
     private readonly deps: WorkerDeps,
   ) {
+    const limiter = delivery.rateLimit
+      ? new RateLimiter({ routerId: router.id, limit: delivery.rateLimit, bucket: () => deps.rateLimitsBucket(), logger: deps.logger })
+      : undefined;
     const sender = instrumentSender(
-      createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId }),
+      createSender(router, {
+        client: deps.client,
+        timeoutMs: delivery.httpTimeoutMs,
+        caliperSensorId: deps.caliperSensorId,
+        ...(limiter ? { pace: (signal?: AbortSignal) => limiter.acquire(signal) } : {}),
+      }),
       router.id,
       deps.metrics,
     );
