@@ -2,8 +2,11 @@
  * A router's request rate limit (delivery.rate_limit: at most `requests` in any window of `period`), shared by
  * every instance that delivers for the router, through one key per router in a KV bucket (`<prefix>_rate_limits`).
  *
- * The rule: requests are spaced one `interval` = period / requests apart, and the key holds the earliest time the
- * next request may start. A request reserves its slot with a compare-and-set write (the KV revision), so two
+ * The rule: requests are spaced one `interval` apart, and the key holds the earliest time the next request may
+ * start. The interval is period / requests plus HEADROOM: a request starts when its timer fires, which on a busy
+ * event loop can be some milliseconds after its slot while the next one starts on time, and the endpoint counts
+ * arrivals, which carry network jitter too; 5% of the period is the margin for both (50 ms of a 1 s period, 3 s of
+ * a minute), at the cost of running at 95% of the rate. A request reserves its slot with a compare-and-set write (the KV revision), so two
  * instances never take the same slot: slot = max(now, stored), store slot + interval, then wait until the slot.
  * Evenly spaced requests put at most `requests` into any window of `period` (N intervals span exactly one
  * period), measured where they are sent; this is stricter than a fixed window (which allows 2N across a window
@@ -27,10 +30,12 @@ import { RequestNotSentError } from "../http/http-send.js";
 /** CAS conflicts in a row (other instances reserving) before the limiter paces locally for this request. */
 const MAX_CONFLICTS = 50;
 const WARN_EVERY_MS = 60_000;
+/** Share of the rate given up as a margin for timer and network jitter (see the header). */
+export const HEADROOM = 0.05;
 
 /** The next request's slot from the stored time (or none) and now: pure, see the header. */
 export function reserveSlot(stored: number | undefined, now: number, limit: RateLimit): { slot: number; next: number } {
-  const interval = limit.periodMs / limit.requests;
+  const interval = limit.periodMs / (limit.requests * (1 - HEADROOM));
   const from = stored !== undefined && stored <= now + limit.periodMs ? stored : now;
   const slot = Math.max(now, from);
   return { slot, next: slot + interval };
