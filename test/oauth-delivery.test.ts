@@ -5,14 +5,15 @@
  * the LRS's 401 before the attempt counts; a revoked client (its secret rotated at the provider) PAUSES the router
  * with the token endpoint's reason, loses nothing and uses no attempt (max_retries 0 here: a counted attempt would
  * exhaust the statement), and delivery resumes after the router is updated with the new secret; an unreachable
- * token endpoint pauses the router too, which resumes by itself when the endpoint is back. No secret or token is
- * ever logged or shown in the status.
+ * token endpoint pauses the router too, which resumes by itself when the endpoint is back. TestRouter's probe
+ * authenticates the same way. No secret or token is ever logged or shown in the status.
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
+import { probeRouter } from "../src/delivery/http/router-probe.js";
 import { natsNames } from "../src/nats/names.js";
 import type { OAuth2Auth, RouterConfig } from "../src/routing/router-model.js";
 import {
@@ -165,6 +166,16 @@ test("an unreachable token endpoint pauses the router; it resumes by itself when
   await waitUntil(() => allStored(ids), 20_000, "delivered once the token endpoint answers");
   await waitUntil(async () => (await status()).state === "active", 5000, "ACTIVE again");
   assert.equal((await status()).failed, 0);
+});
+
+test("TestRouter's probe authenticates as delivery does: a token for /about, or the token endpoint's refusal", async () => {
+  const good = await probeRouter(oauthRouter(ROTATED), { timeoutMs: 2000, caliperSensorId: "x" });
+  assert.deepEqual([good.ok, good.httpStatus, good.xapiVersions], [true, 200, ["1.0.3"]]);
+  const revoked = await probeRouter(oauthRouter(DELIVERY_CLIENT), { timeoutMs: 2000, caliperSensorId: "x" });
+  assert.deepEqual([revoked.ok, revoked.httpStatus], [false, 0]);
+  assert.match(revoked.verdict, /no OAuth 2 access token: delivery would pause the router/);
+  assert.match(revoked.detail, /token endpoint refused: HTTP 401 invalid_client/);
+  assert.ok(!JSON.stringify(revoked).includes(DELIVERY_CLIENT.clientSecret));
 });
 
 test("no client secret or access token is ever logged or shown in the status", async () => {

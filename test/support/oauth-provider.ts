@@ -7,7 +7,7 @@
  * - IntrospectingLrs: an xAPI statements endpoint that validates every bearer token by calling the provider's
  *   introspection endpoint (RFC 7662) with its own client credentials, and accepts a request only when the token is
  *   active, for its resource (aud) and carries the scope it needs; otherwise 401 with WWW-Authenticate (RFC 6750).
- *   It records what it stored and every answer it gave.
+ *   It records what it stored and every answer it gave; GET /about answers (xAPI's version list) to a valid token.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
@@ -146,6 +146,11 @@ export class IntrospectingLrs {
       return;
     }
     this.tokensAccepted.add(token!);
+    if (req.method === "GET" && req.url?.endsWith("/about")) {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ version: ["1.0.3"] }));
+      return;
+    }
     const statements = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Array<{ id: string }>;
     for (const s of statements) this.stored.set(s.id, (this.stored.get(s.id) ?? 0) + 1);
     this.answers.push({ at: Date.now(), status: 200 });

@@ -369,7 +369,8 @@ export const DeliverySettingsSchema: GenMessage<DeliverySettings> = /*@__PURE__*
 
 /**
  * A request budget: at most `requests` requests in any window of length `period`. Requests are spaced evenly,
- * one every period / requests, so no window ever holds more, even across instances.
+ * one every period / requests plus 5% (a margin for timer and network jitter), so no window holds more, across
+ * instances too (they share the schedule through a NATS KV bucket).
  *
  * @generated from message eventrouting.v1.RateLimit
  */
