@@ -45,7 +45,15 @@ const JETSTREAM_NAMES = new Set([
 ]);
 
 /** OAuth 2 protocol names (RFC 6749, RFC 8707), cited as such. */
-const OAUTH_NAMES = new Set(["grant_type", "client_credentials", "client_secret_basic", "client_secret_post", "expires_in", "token_type", "invalid_client"]);
+const OAUTH_NAMES = new Set([
+  "grant_type",
+  "client_credentials",
+  "client_secret_basic",
+  "client_secret_post",
+  "expires_in",
+  "token_type",
+  "invalid_client",
+]);
 
 /** Names that are not fields: the settings bucket's key, metric label values. */
 const OTHER_NAMES = new Set(["identity_hmac_key", "no_transformer", "not_running_here", "invalid_argument"]);
