@@ -13,7 +13,7 @@ import {
   type TestRouterResponse,
   TestRouterResponseSchema,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
+import { type CommandHelp, type FlagHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, guarded, REMOTE_OPTIONS, table, type Io, type Remote } from "./remote.js";
 import { routerDetails } from "./router-view.js";
