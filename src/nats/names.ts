@@ -15,6 +15,7 @@
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *   KV       eventrouting_mappings     custom event mappings (key = mapping id; MappingAdminService)
  *   KV       eventrouting_rate_limits  router id -> the next request slot of a rate-limited router
  *                                      (delivery/worker/rate-limiter.ts); created when first needed
  *
@@ -40,6 +41,7 @@ export interface NatsNames {
   readonly identitiesBucket: string;
   readonly coursesBucket: string;
   readonly settingsBucket: string;
+  readonly mappingsBucket: string;
   readonly rateLimitsBucket: string;
   readonly sweeperConsumer: string;
   /** `incarnation` undefined or 0: the first router under this id (see "Incarnations" above). */
@@ -68,6 +70,7 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     identitiesBucket: `${prefix}_identities`,
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
+    mappingsBucket: `${prefix}_mappings`,
     rateLimitsBucket: `${prefix}_rate_limits`,
     sweeperConsumer: "failed-sweeper",
     deliverSubject: (routerId, incarnation) => `${prefix}.deliver.${routerId}${incarnation ? `.${incarnation}` : ""}`,
