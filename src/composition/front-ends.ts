@@ -12,9 +12,11 @@ import type { Logger } from "pino";
 import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createDirectoryAdminService } from "../admin/directory-admin-service.js";
 import { createIngestAdminService } from "../admin/ingest-admin-service.js";
+import { createMappingAdminService } from "../admin/mapping-admin-service.js";
 import { createRouterAdminService } from "../admin/router-admin-service.js";
 import type { Config } from "../config.js";
 import { startConsoleServer } from "../console/console-server.js";
@@ -36,6 +38,9 @@ import { rpcErrorsOnly } from "../server/interceptors.js";
 import { type RunningServer, type ServerOptions, standardInterceptors, startServer } from "../server/server.js";
 import type { BackendSettings } from "../transform/transform-event.js";
 import { caliperSensorId } from "../transform/caliper/envelope.js";
+import { createCaliperRegistry } from "../transform/caliper/index.js";
+import { createStatementChecks } from "../transform/custom/statement-checks.js";
+import { createXapiRegistry } from "../transform/xapi/index.js";
 import { deliveryDefaults } from "./delivery.js";
 import type { EmitPath } from "./inputs.js";
 import type { LifecycleStack } from "./lifecycle-stack.js";
@@ -152,6 +157,16 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id)), { logger }),
   });
   const rejectedStream = new RejectedStream(await jetstreamManager(nc), ingestNames(config.natsPrefix));
+  const enabledBackends = new Set(backends.filter((b) => b.enabled).map((b) => b.backend));
+  const mappingAdmin = createMappingAdminService({
+    store: stores.mappings,
+    settings: emit.pipeline.settings,
+    checks: createStatementChecks(),
+    builtins: { xapi: createXapiRegistry(), caliper: createCaliperRegistry() },
+    enabledBackends,
+    directories,
+    logger,
+  });
   return (router) => {
     router.service(EventRoutingService, eventRouting);
     router.service(
@@ -159,7 +174,7 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createRouterAdminService({
         store: routers,
         deliveryDefaults: deliveryDefaults(config),
-        enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
+        enabledBackends,
         logger,
         caliperSensorId: caliperSensorId(config, config.caliperSensorId),
         ...(delivery ? { status: delivery.status } : {}),
@@ -171,6 +186,7 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
       ADMIN_SERVICE_OPTIONS,
     );
+    router.service(MappingAdminService, mappingAdmin, ADMIN_SERVICE_OPTIONS);
     router.service(
       IngestAdminService,
       createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest, rejected: rejectedStream }),
