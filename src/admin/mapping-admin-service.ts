@@ -20,7 +20,8 @@ import { MappingError } from "../transform/custom/template.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import type { BackendName, TransformerRegistry } from "../transform/registry.js";
 import type { TransformSettings } from "../transform/transform-env.js";
-import { applyMappingMask, type MappingAdminStore, mappingToProto, specFromProto } from "./mapping-convert.js";
+import { mappingToProto, specFromProto } from "../mappings/mapping-proto.js";
+import { applyMappingMask, type MappingAdminStore } from "./mapping-update-mask.js";
 import type { StoredMapping } from "../mappings/mapping-store.js";
 
 export interface MappingAdminServiceDeps {

@@ -188,7 +188,10 @@ export class MappingStore {
   #apply(e: KvWatchEntry): void {
     this.#seen = Math.max(this.#seen, e.revision);
     const previous = this.#entries.get(e.key);
-    if (previous && previous.stored.revision >= e.revision) return this.#wake();
+    if (previous && previous.stored.revision >= e.revision) {
+      this.#wake();
+      return;
+    }
     let changed = false;
     if (e.operation === "PUT") {
       try {

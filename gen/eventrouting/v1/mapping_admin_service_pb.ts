@@ -535,7 +535,9 @@ export const MappingAdminService: GenService<{
   },
   /**
    * Runs a stored or inline mapping on one event and returns the statements and any validation problems.
-   * Nothing is stored or published; an inline mapping needs no samples.
+   * Nothing is stored or published; an inline mapping needs no samples. The learner and course name are looked up
+   * as the emit path does; a learner the service cannot resolve is replaced by a stand-in (as for samples at
+   * registration), so the statements of a pasted event still show.
    *
    * @generated from rpc eventrouting.v1.MappingAdminService.TestMapping
    */

@@ -1,15 +1,15 @@
 /**
- * MappingAdminService's proto Mapping to and from the mapping model (transform/custom/mapping-format.ts), and the
- * update mask: top-level snake_case field names; an empty mask replaces every writable field. The model is what
- * the bucket stores and the compiler reads; the output-only fields (times, revision, builtin_overlap) come from
- * the store and the built-in registries.
+ * The proto Mapping (MappingAdminService, and the mapping file's form) to and from the mapping model
+ * (transform/custom/mapping-format.ts) that the bucket stores and the compiler reads. Shared by the admin service
+ * and the CLI's mapping files; the output-only fields (times, revision, builtin_overlap) come from the store and
+ * the built-in registries.
  */
 import { create, type JsonObject as PbJsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import { MappingSchema, type Mapping } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { ValidationError } from "../errors.js";
-import type { MappingStore, StoredMapping } from "../mappings/mapping-store.js";
+import type { StoredMapping } from "./mapping-store.js";
 import type { MappingSpec } from "../transform/custom/mapping-format.js";
 import type { JsonObject } from "../transform/edx-event.js";
 import type { BackendName } from "../transform/registry.js";
@@ -56,32 +56,3 @@ export function mappingToProto(stored: StoredMapping, builtinOverlap: readonly s
     builtinOverlap: [...builtinOverlap],
   });
 }
-
-const WRITABLE: Readonly<Record<string, keyof MappingSpec>> = {
-  display_name: "displayName",
-  description: "description",
-  backend: "backend",
-  event_names: "eventNames",
-  event_pattern: "eventPattern",
-  replace_builtin: "replaceBuiltin",
-  disabled: "disabled",
-  conditions: "conditions",
-  statements: "statements",
-  samples: "samples",
-};
-const OUTPUT_ONLY = new Set(["id", "create_time", "update_time", "revision", "builtin_overlap"]);
-
-/** The mapping after an UpdateMapping: the masked fields taken from `patch`, the others kept. */
-export function applyMappingMask(current: MappingSpec, patch: MappingSpec, paths: readonly string[]): MappingSpec {
-  if (paths.length === 0) return { ...patch, id: current.id };
-  const next: Record<string, unknown> = { ...current };
-  for (const path of paths) {
-    const key = WRITABLE[path];
-    if (key) next[key] = patch[key];
-    else if (OUTPUT_ONLY.has(path)) throw new ValidationError("update_mask", `"${path}" cannot be changed`);
-    else throw new ValidationError("update_mask", `unknown field "${path}" (fields: ${Object.keys(WRITABLE).join(", ")})`);
-  }
-  return next as unknown as MappingSpec;
-}
-
-export type MappingAdminStore = Pick<MappingStore, "create" | "fetch" | "list" | "update" | "delete" | "current" | "get">;
