@@ -1,17 +1,18 @@
 /**
  * Custom mappings for `mappings apply` and `mappings test` from YAML or JSON files: a file, or a directory whose
  * *.yaml, *.yml and *.json files are read in name order (not recursively, so an `expected/` folder beside them is
- * left alone). A file holds one mapping, a list of mappings, or (YAML) several `---` documents. A mapping is the
+ * left alone). A file holds one mapping, a list of mappings, or (YAML) several `---` documents; the offline
+ * `--mappings DIR` (mapping-files.ts) takes one mapping per file, so files meant for both hold one. A mapping is the
  * proto Mapping's JSON form (snake_case or camelCase; src/transform/custom/mapping-format.ts), with `backend` also
  * written `xapi` or `caliper`. Unknown fields are an error naming the file and the mapping, so a typo never
  * silently drops a condition or a statement.
  */
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync, statSync } from "node:fs";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
 import { MappingSchema, type Mapping } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { parseAllDocuments } from "yaml";
 import { UsageError } from "./exit-codes.js";
+import { mappingFilesIn } from "./mapping-files.js";
 
 /** A mapping and where it was read (file, and its index when the file holds several). */
 export interface MappingSource {
@@ -19,10 +20,9 @@ export interface MappingSource {
   readonly where: string;
 }
 
-const MAPPING_FILE = /\.(ya?ml|json)$/i;
 const SHORT_BACKENDS: Readonly<Record<string, string>> = { xapi: "BACKEND_XAPI", caliper: "BACKEND_CALIPER" };
 
-/** The file itself, or the directory's mapping files in name order. */
+/** The file itself, or the directory's mapping files in name order (mapping-files.ts lists them, as for --mappings). */
 export function mappingFiles(path: string): string[] {
   let isDir: boolean;
   try {
@@ -31,11 +31,7 @@ export function mappingFiles(path: string): string[] {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   if (!isDir) return [path];
-  const files = readdirSync(path)
-    .filter((n) => MAPPING_FILE.test(n))
-    .sort()
-    .map((n) => join(path, n))
-    .filter((p) => statSync(p).isFile());
+  const files = mappingFilesIn(path).filter((p) => statSync(p).isFile());
   if (files.length === 0) throw new UsageError(`${path}: no *.yaml, *.yml or *.json files`);
   return files;
 }
