@@ -17,6 +17,7 @@ const IO_FOLDERS = [
   "delivery",
   "directory",
   "ingest",
+  "mappings",
   "metrics",
   "nats",
   "output",

@@ -52,8 +52,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const statementLog = openStatementLog(stack, config);
     const nats = await startNats(stack, config, logger);
     const stores = await openStores(stack, nats, config, logger);
-    const backends = backendSettings(config);
-    const metrics = createMetrics(config, backends);
+    // The emit path's registries consult the custom mappings; the metrics' event labels follow the built-ins only.
+    const backends = backendSettings(config, () => stores.mappings.current());
+    const metrics = createMetrics(config, backendSettings(config));
     const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics);
     const tokens = resolveTokens(config);
     const emit = emitPath(nats, stores, backends, config, logger, metrics);

@@ -1,7 +1,8 @@
 /**
  * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed", "#/rejected",
- * "#/playground"). The hash keeps every page a static file on the server; it never holds the token. Each page
- * renders into <main> and returns a stop function (the router detail polls), called when the page changes.
+ * "#/playground", "#/mappings", "#/mappings/<id>"). The hash keeps every page a static file on the server; it never
+ * holds the token. Each page renders into <main> and returns a stop function (the router detail polls), called when
+ * the page changes.
  */
 import "uplot/dist/uPlot.min.css";
 import "./console.css";
@@ -9,6 +10,8 @@ import { createApi, describeError, session, type Api } from "./api.js";
 import { clear, field, h } from "./dom.js";
 import type { ConsoleSettings, Page, PageContext, Stop } from "./page.js";
 import { failedPage } from "./pages/failed.js";
+import { mappingEditorPage } from "./pages/mapping-editor.js";
+import { mappingsPage } from "./pages/mappings.js";
 import { playgroundPage } from "./pages/playground.js";
 import { rejectedPage } from "./pages/rejected.js";
 import { routerDetailPage } from "./pages/router-detail.js";
@@ -22,6 +25,9 @@ const ROUTES: Array<[RegExp, Page]> = [
   [/^#\/failed$/, failedPage],
   [/^#\/rejected$/, rejectedPage],
   [/^#\/playground$/, playgroundPage],
+  [/^#\/mappings\/new$/, (m, c) => mappingEditorPage(m, c)],
+  [/^#\/mappings\/([a-z0-9_-]+)$/, mappingEditorPage],
+  [/^#\/mappings$/, mappingsPage],
   [/^(#\/routers)?$/, routersPage],
 ];
 
@@ -29,6 +35,7 @@ const NAV: Array<[string, string]> = [
   ["#/routers", "Routers"],
   ["#/failed", "Failed statements"],
   ["#/rejected", "Rejected input"],
+  ["#/mappings", "Custom mappings"],
   ["#/playground", "Playground"],
 ];
 

@@ -44,6 +44,7 @@ export async function startDeliveryLayer(
       logger,
       ...(metrics ? { metrics: metrics.recorder } : {}),
       failedMaxBytes: config.failedMaxBytes,
+      replicas: config.natsReplicas,
     }),
   );
 }

@@ -15,6 +15,9 @@
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *   KV       eventrouting_mappings     custom event mappings (key = mapping id; MappingAdminService)
+ *   KV       eventrouting_rate_limits  router id -> the next request slot of a rate-limited router
+ *                                      (delivery/worker/rate-limiter.ts); created when first needed
  *
  * Incarnations: a router created under an id that was deleted before gets its own subject, consumer and msg ids
  * (n = the KV revision of the deletion it replaced, so unique per id). A deleted router's worker may still be
@@ -38,6 +41,8 @@ export interface NatsNames {
   readonly identitiesBucket: string;
   readonly coursesBucket: string;
   readonly settingsBucket: string;
+  readonly mappingsBucket: string;
+  readonly rateLimitsBucket: string;
   readonly sweeperConsumer: string;
   /** `incarnation` undefined or 0: the first router under this id (see "Incarnations" above). */
   deliverSubject(routerId: string, incarnation?: number): string;
@@ -65,6 +70,8 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     identitiesBucket: `${prefix}_identities`,
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
+    mappingsBucket: `${prefix}_mappings`,
+    rateLimitsBucket: `${prefix}_rate_limits`,
     sweeperConsumer: "failed-sweeper",
     deliverSubject: (routerId, incarnation) => `${prefix}.deliver.${routerId}${incarnation ? `.${incarnation}` : ""}`,
     failedSubject: (routerId) => `${prefix}.failed.${routerId}`,

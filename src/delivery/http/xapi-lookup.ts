@@ -1,8 +1,9 @@
 /**
  * Does the LRS hold this statement? One GET of the xAPI statements resource by id (xAPI 1.0.3 Communication
  * §2.1.3: `GET statements?statementId=<id>` answers the statement, or 404 when the LRS has no statement with that
- * id), with exactly the credentials and headers delivery sends (router-probe.ts's headers), so a router that
- * delivers can be checked. The answer is read in three ways and only these: 200 = held, 404 = missing, anything
+ * id), with exactly the credentials and headers delivery sends (the router's headers, and its credentials through
+ * the same authorizer as delivery and TestRouter: authorizer.ts, so an OAuth 2 router gets and renews its token
+ * the same way), so a router that delivers can be checked. The answer is read in three ways and only these: 200 = held, 404 = missing, anything
  * else (or no answer) = unknown, with the reason redacted (redact.ts): an error page may echo the Authorization
  * header. A voided statement answers 404 here (it is only served as voidedStatementId), so it shows as missing.
  *
@@ -12,9 +13,10 @@
 import http from "node:http";
 import https from "node:https";
 import type { RouterConfig } from "../../routing/router-model.js";
+import { createAuthorizer } from "./authorizer.js";
+import { HttpClient, RequestNotSentError } from "./http-send.js";
 import { createRedactor, type Redactor } from "./redact.js";
-import { routerHeaders } from "./router-probe.js";
-import { xapiStatementsUrl } from "./senders.js";
+import { USER_AGENT, xapiStatementsUrl } from "./senders.js";
 
 export type LookupResult =
   | { readonly kind: "found" }
@@ -55,8 +57,11 @@ const BODY_MAX = 1024 * 1024;
  */
 export function createStatementLookup(router: RouterConfig, opts: { timeoutMs: number; sockets: number }): StatementLookup {
   const base = xapiStatementsUrl(router.endpointUrl);
-  const headers = { ...routerHeaders(router), "X-Experience-API-Version": "1.0.3" };
-  const redact: Redactor = createRedactor(router, REASON_MAX);
+  const headers = { "User-Agent": USER_AGENT, ...router.headers, "X-Experience-API-Version": "1.0.3" };
+  // Only an OAuth 2 router uses it (its token requests).
+  const tokenClient = new HttpClient();
+  const auth = createAuthorizer(router.auth, { client: tokenClient, timeoutMs: opts.timeoutMs, userAgent: USER_AGENT });
+  const redact: Redactor = createRedactor(router, REASON_MAX, () => auth.changingSecrets());
   const mod = base.protocol === "https:" ? https : http;
   const agent = new mod.Agent({ keepAlive: true, maxSockets: opts.sockets });
   return {
@@ -64,14 +69,21 @@ export function createStatementLookup(router: RouterConfig, opts: { timeoutMs: n
       const url = new URL(base);
       url.searchParams.set("statementId", statementId);
       try {
-        const { status, body } = await get(mod, url, { headers, agent, timeoutMs: opts.timeoutMs, signal });
+        const { status, body } = await auth.send(
+          (authorization) => get(mod, url, { headers: { ...headers, ...authorization }, agent, timeoutMs: opts.timeoutMs, signal }),
+          signal,
+        );
         return redacted(judgeLookup(statementId, status, body), redact);
       } catch (e) {
         if (signal?.aborted) throw e;
-        return { kind: "unknown", reason: redact((e as Error).message) };
+        const why = e instanceof RequestNotSentError ? `no OAuth 2 access token: ${e.message}` : (e as Error).message;
+        return { kind: "unknown", reason: redact(why) };
       }
     },
-    close: () => agent.destroy(),
+    close: () => {
+      agent.destroy();
+      tokenClient.close();
+    },
   };
 }
 
