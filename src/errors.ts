@@ -28,6 +28,11 @@ export class ConflictError extends Error {
   override name = "ConflictError";
 }
 
+/** The call cannot apply to this resource as it is (e.g. reconcile of a Caliper router); the message says why. */
+export class FailedPreconditionError extends Error {
+  override name = "FailedPreconditionError";
+}
+
 /** NATS/JetStream (or another dependency) did not confirm; the caller may retry. */
 export class UnavailableError extends Error {
   override name = "UnavailableError";
@@ -61,6 +66,7 @@ export function toConnectError(e: unknown): ConnectError {
   if (e instanceof NotFoundError) return new ConnectError(e.message, Code.NotFound);
   if (e instanceof AlreadyExistsError) return new ConnectError(e.message, Code.AlreadyExists);
   if (e instanceof ConflictError) return new ConnectError(e.message, Code.Aborted);
+  if (e instanceof FailedPreconditionError) return new ConnectError(e.message, Code.FailedPrecondition);
   if (e instanceof UnavailableError) return new ConnectError(e.message, Code.Unavailable);
   if (e instanceof DeadlineExceededError) return new ConnectError(e.message, Code.DeadlineExceeded);
   if (e instanceof CanceledError) return new ConnectError(e.message, Code.Canceled);

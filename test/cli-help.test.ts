@@ -13,6 +13,7 @@ import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
 import { IMPORT_COMMANDS } from "../src/cli/import-command.js";
 import { INSPECT_COMMAND } from "../src/cli/inspect-command.js";
 import { MAPPINGS_COMMANDS } from "../src/cli/mappings-command.js";
+import { RECONCILE_COMMAND } from "../src/cli/reconcile-command.js";
 import { REJECTED_COMMANDS } from "../src/cli/rejected-command.js";
 import { REPLAY_COMMAND } from "../src/cli/replay/replay-options.js";
 import { ROUTERS_COMMANDS } from "../src/cli/routers-command.js";
@@ -39,6 +40,7 @@ const cases: Array<{ argv: string[]; options: Options; env: string[] }> = [
   { argv: ["transform"], options: TRANSFORM_COMMAND.options, env: ["IDENTITY_HMAC_SECRET", "LMS_ROOT_URL"] },
   { argv: ["inspect"], options: INSPECT_COMMAND.options, env: ["NATS_URL", "DATA_DIR"] },
   { argv: ["status"], options: STATUS_COMMAND.options, env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"] },
+  { argv: ["reconcile"], options: RECONCILE_COMMAND.options, env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"] },
   ...Object.entries(ROUTERS_COMMANDS).map(([sub, c]) => ({
     argv: ["routers", sub],
     options: c.options as Options,

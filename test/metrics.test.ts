@@ -264,6 +264,7 @@ test("deploy/prometheus/alerts.yml parses and uses only metrics the running serv
     "EventRoutingInputTrimmed",
     "EventRoutingNatsDown",
     "EventRoutingPendingNearMaxAge",
+    "EventRoutingReconcileMissing",
     "EventRoutingRouterFailing",
     "EventRoutingStatementLogFailing",
   ]);

@@ -1,11 +1,13 @@
 /**
  * TestRouter's pure parts (src/delivery/http/router-probe.ts): the probe request each backend gets, with delivery's
- * credentials and headers, and each kind of answer told in delivery's terms. The HTTP path runs through a real
- * service and receiver in test/cli-operator.test.ts.
+ * credentials and headers, and each kind of answer told in delivery's terms; the /about version warning and reconcile's
+ * reading of a look-up by id (xapi-lookup.ts). The HTTP paths run through a real service and receiver in
+ * test/cli-operator.test.ts and test/reconcile.test.ts.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { judgeProbe, probeRequest } from "../src/delivery/http/router-probe.js";
+import { judgeLookup } from "../src/delivery/http/xapi-lookup.js";
+import { judgeProbe, probeRequest, versionWarning } from "../src/delivery/http/router-probe.js";
 import type { RouterConfig } from "../src/routing/router-model.js";
 
 const router = (over: Partial<RouterConfig>): RouterConfig =>
@@ -50,6 +52,7 @@ test("answers in delivery's terms: an LRS's /about, a page that is not one, cred
     ok: true,
     verdict: "an xAPI LRS answered: delivery can send here",
     xapiVersions: ["1.0.3"],
+    warnings: [],
   });
   assert.equal(judgeProbe("xapi", 200, "<html>login</html>", undefined).ok, false);
   assert.match(judgeProbe("xapi", 200, "<html>", undefined).verdict, /not as an LRS's \/about/);
@@ -63,4 +66,26 @@ test("answers in delivery's terms: an LRS's /about, a page that is not one, cred
   );
   assert.match(judgeProbe("xapi", 503, "", undefined).verdict, /^not available now/);
   assert.match(judgeProbe("caliper", 415, "", undefined).verdict, /^refused the request/);
+});
+
+test("an /about without 1.0.3 (an older 1.0.x or a 2.0-only LRS) is accepted with a warning; with it, none", () => {
+  const old = judgeProbe("xapi", 200, '{"version":["1.0.0","1.0.1"]}', undefined);
+  assert.equal(old.ok, true);
+  assert.deepEqual(old.warnings, [
+    "the LRS's /about lists xAPI versions 1.0.0, 1.0.1, not 1.0.3: delivery sends X-Experience-API-Version 1.0.3 and may be refused",
+  ]);
+  assert.match(judgeProbe("xapi", 200, '{"version":["2.0.0"]}', undefined).warnings[0] ?? "", /version 2\.0\.0, not 1\.0\.3/);
+  assert.deepEqual(judgeProbe("xapi", 200, '{"version":["1.0.3","2.0.0"]}', undefined).warnings, []);
+  assert.equal(versionWarning(["1.0.3"]), undefined);
+});
+
+test("a look-up by id: 200 with that statement is found, 404 missing, anything else unknown with the answer", () => {
+  const id = "5a8a2a9f-3f5c-4c44-9e55-1e2f3a1b7c01";
+  assert.deepEqual(judgeLookup(id, 200, JSON.stringify({ id: id.toUpperCase(), stored: "x" })), { kind: "found" });
+  assert.deepEqual(judgeLookup(id, 404, '{"message":"no statement"}'), { kind: "missing" });
+  const page = judgeLookup(id, 200, "<html>login</html>");
+  assert.equal(page.kind, "unknown");
+  assert.match(page.kind === "unknown" ? page.reason : "", /without the statement asked for/);
+  assert.deepEqual(judgeLookup(id, 200, JSON.stringify({ id: "another" })).kind, "unknown");
+  assert.deepEqual(judgeLookup(id, 503, "  busy \n try later "), { kind: "unknown", reason: "HTTP 503: busy try later" });
 });

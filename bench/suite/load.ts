@@ -17,6 +17,11 @@
  * - drain-svc: serves the local endpoint, enables router `routerId` and waits until `count` statements arrived.
  * - e2e: serves the local endpoint and runs batch-svc with delivery on; lag = arrival at the endpoint minus the
  *   EmitBatch answer that stored the statement. Figures: stored/s, delivered/s, lag p50/p99.
+ * - reconcile-raw / reconcile-svc: serve a local LRS that answers GET statements?statementId= at once (200 with the
+ *   statement id, 404 for ids ending in "00": about 1 in 256 "lost"). Raw reads the router's ids from the delivery
+ *   stream with an ordered headers-only consumer and GETs each at concurrency 16 over node:http keep-alive (the
+ *   work of reconcile, with the same client libraries and nothing else); svc calls ReconcileRouter. Figure:
+ *   statements checked per second.
  */
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -39,7 +44,17 @@ import { createXapiRegistry } from "../../src/transform/xapi/index.js";
 import { ERB_TEST_ENV } from "../../test/support/erb-fixtures.js";
 
 export interface LoadArgs {
-  readonly mode: "batch-raw" | "batch-svc" | "single" | "open" | "fill" | "drain-raw" | "drain-svc" | "e2e";
+  readonly mode:
+    | "batch-raw"
+    | "batch-svc"
+    | "single"
+    | "open"
+    | "fill"
+    | "drain-raw"
+    | "drain-svc"
+    | "e2e"
+    | "reconcile-raw"
+    | "reconcile-svc";
   readonly natsUrl: string;
   readonly port?: number;
   readonly token: string;
@@ -139,6 +154,81 @@ async function endpoint(onIds: (ids: string[]) => void) {
   });
   await new Promise<void>((r) => server.listen(args.endpointPort, "127.0.0.1", r));
   return { server };
+}
+
+/** A local LRS for reconcile: GET statements?statementId=X answers the statement's id, or 404 for ids ending in "00". */
+async function lookupLrs() {
+  let answered = 0;
+  const server = http.createServer((req, res) => {
+    const id = new URL(req.url ?? "/", "http://x").searchParams.get("statementId") ?? "";
+    answered++;
+    if (id.endsWith("00")) res.writeHead(404, { "Content-Type": "application/json" }).end('{"message":"not found"}');
+    else res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ id }));
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(args.endpointPort, "127.0.0.1", r));
+  return { server, answered: () => answered };
+}
+
+/** reconcile's work done by hand: every id of the router's subject, looked up at concurrency 16. */
+async function reconcileRaw(): Promise<Record<string, number>> {
+  const lrs = await lookupLrs();
+  const nc = await connect({ servers: args.natsUrl, noAsyncTraces: true });
+  const started = process.hrtime.bigint();
+  const consumer = await jetstream(nc).consumers.get(names.deliveryStream, {
+    filter_subjects: names.deliverSubject(args.routerId!),
+    headers_only: true,
+  });
+  const base = `http://127.0.0.1:${args.endpointPort}/xapi/statements?statementId=`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  const inFlight = new Set<Promise<void>>();
+  let checked = 0;
+  let missing = 0;
+  const messages = await consumer.consume({ max_messages: 1000 });
+  for await (const m of messages) {
+    const id = m.headers?.get("Er-Statement-Id") ?? "";
+    while (inFlight.size >= 16) await Promise.race(inFlight);
+    const p = new Promise<void>((resolve, reject) => {
+      http
+        .get(base + id, { agent, headers: { "X-Experience-API-Version": "1.0.3" } }, (r) => {
+          const chunks: Buffer[] = [];
+          r.on("data", (c: Buffer) => chunks.push(c));
+          r.on("end", () => {
+            JSON.parse(Buffer.concat(chunks).toString("utf8"));
+            checked++;
+            if (r.statusCode === 404) missing++;
+            resolve();
+          });
+        })
+        .on("error", reject);
+    }).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+    if (m.info.pending === 0) break;
+  }
+  await Promise.all(inFlight);
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  await nc.close();
+  agent.destroy();
+  lrs.server.close();
+  return { perSecond: Math.round(checked / secs), count: checked, missing, secs: round(secs) };
+}
+
+/** ReconcileRouter over the last hour, through the service; the figures from its report. */
+async function reconcileSvc(): Promise<Record<string, number>> {
+  const lrs = await lookupLrs();
+  const { admin } = grpcClients();
+  const started = process.hrtime.bigint();
+  let checked = 0;
+  let missing = 0;
+  for await (const res of admin.reconcileRouter(
+    { id: args.routerId!, since: { seconds: BigInt(Math.floor(Date.now() / 1000) - 3600), nanos: 0 }, concurrency: 16 },
+    opts,
+  )) {
+    if (res.update.case === "report") [checked, missing] = [Number(res.update.value.checked), Number(res.update.value.missing)];
+  }
+  const secs = Number(process.hrtime.bigint() - started) / 1e9;
+  lrs.server.close();
+  return { perSecond: Math.round(checked / secs), count: checked, missing, secs: round(secs), answered: lrs.answered() };
 }
 
 /** The raw baseline's statements: the same fixture mix through the same transform, encoded once up front. */
@@ -247,6 +337,10 @@ async function main(): Promise<Record<string, number>> {
       await nc.close();
       return { count: args.count! };
     }
+    case "reconcile-raw":
+      return reconcileRaw();
+    case "reconcile-svc":
+      return reconcileSvc();
     case "drain-raw": {
       const nc = await connect({ servers: args.natsUrl, noAsyncTraces: true });
       const jsm = await jetstreamManager(nc);

@@ -16,7 +16,8 @@ import { applyUpdateMask } from "./router-update-mask.js";
 import type { Logger } from "pino";
 import type { RouterConfig } from "../routing/router-model.js";
 import type { BackendName } from "../transform/registry.js";
-import { changedFields, checkXapiEndpoint, routerWarnings } from "./router-checks.js";
+import { changedFields, checkXapiEndpoint, lrsVersionWarnings, routerWarnings } from "./router-checks.js";
+import { reconcileRouter, type RouterReconcileDeps } from "./router-reconcile.js";
 
 /** The part of RouterStore the admin service uses (a narrower type keeps tests and fakes simple). */
 export type RouterAdminStore = Pick<RouterStore, "create" | "fetch" | "list" | "update" | "delete">;
@@ -33,11 +34,21 @@ export interface RouterAdminServiceDeps {
   readonly logger?: Logger;
   /** TestRouter's Caliper envelope sensor (CALIPER_SENSOR_ID, else LMS_ROOT_URL), as delivery sends it. */
   readonly caliperSensorId?: string;
+  /** ReconcileRouter's JetStream access and report sink; absent: the RPC answers FailedPrecondition. */
+  readonly reconcile?: Pick<RouterReconcileDeps, "reconcile" | "onReport">;
 }
 
 export function createRouterAdminService(deps: RouterAdminServiceDeps): ServiceImpl<typeof RouterAdminService> {
   const defaults = deps.deliveryDefaults ?? FALLBACK_DELIVERY_DEFAULTS;
-  return { ...routerChanges(deps, defaults), ...routerQueries(deps, defaults) };
+  return {
+    ...routerChanges(deps, defaults),
+    ...routerQueries(deps, defaults),
+    reconcileRouter(req, ctx) {
+      const r = deps.reconcile;
+      if (!r) throw new ConnectError("reconcile is not available in this instance", Code.FailedPrecondition);
+      return reconcileRouter({ store: deps.store, defaults, ...r, ...(deps.logger ? { logger: deps.logger } : {}) }, req, ctx);
+    },
+  };
 }
 
 type Handlers<K extends keyof ServiceImpl<typeof RouterAdminService>> = Pick<ServiceImpl<typeof RouterAdminService>, K>;
@@ -58,7 +69,11 @@ function routerChanges(
         { routerId: created.id, backend: created.backend, enabled: created.enabled, revision: created.revision },
         "router created",
       );
-      return { router: routerToProto(created), warnings: routerWarnings(created, deps.enabledBackends) };
+      const warnings = [
+        ...routerWarnings(created, deps.enabledBackends),
+        ...(await lrsVersionWarnings(created, defaults.httpTimeoutMs, deps.caliperSensorId ?? "event-routing")),
+      ];
+      return { router: routerToProto(created), warnings };
     },
 
     async updateRouter(req) {
@@ -126,6 +141,7 @@ function routerQueries(
         verdict: r.verdict,
         detail: r.detail,
         xapiVersions: [...r.xapiVersions],
+        warnings: [...r.warnings],
         latency: durationFromMs(Math.round(r.latencyMs)),
       };
     },

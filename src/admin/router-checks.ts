@@ -3,6 +3,7 @@
  * existed must keep loading and delivering): refusals for new or changed values, warnings for settings that are
  * accepted but will not do what they seem to, and the non-secret summary of what an update changed (for the log).
  */
+import { probeRouter } from "../delivery/http/router-probe.js";
 import { ValidationError } from "../errors.js";
 import type { RouterConfig } from "../routing/router-model.js";
 import type { BackendName } from "../transform/registry.js";
@@ -52,4 +53,19 @@ export function changedFields(before: RouterConfig, after: RouterConfig): string
   if (!same(before.headers, after.headers)) out.push("headers");
   if (!same(before.delivery, after.delivery)) out.push("delivery");
   return out;
+}
+
+/** How long router creation waits for the LRS's /about: creation must not hang on an endpoint that is down. */
+export const CREATE_ABOUT_TIMEOUT_MS = 3000;
+
+/**
+ * At creation, an xAPI router's LRS is asked for its /about (the TestRouter probe, with the router's credentials):
+ * a version list without 1.0.3, the version delivery sends, is a warning. An LRS that does not answer is no
+ * warning here (it may be set up after the router); `routers test` tells that apart.
+ */
+export async function lrsVersionWarnings(router: RouterConfig, defaultTimeoutMs: number, caliperSensorId: string): Promise<string[]> {
+  if (router.backend !== "xapi") return [];
+  const timeoutMs = Math.min(router.delivery.httpTimeoutMs ?? defaultTimeoutMs, CREATE_ABOUT_TIMEOUT_MS);
+  const probe = await probeRouter(router, { timeoutMs, caliperSensorId });
+  return [...probe.warnings];
 }

@@ -48,13 +48,18 @@ export interface Remote {
   readonly json: boolean;
 }
 
+/**
+ * `deadline: false` for a command whose call runs longer than the service accepts as a deadline (MAX_TIMEOUT_MS,
+ * 60 s by default): no deadline is sent, and the command bounds the call itself (reconcile --timeout).
+ */
 export function connectRemote(
   values: { url?: string | undefined; token?: string | undefined; json?: boolean | undefined },
   env: Io["env"],
+  { deadline = true }: { deadline?: boolean } = {},
 ): Remote {
   const address = serviceAddress(values, env);
   if (!address.token) throw new UsageError("no admin token: set EVENT_ROUTING_TOKEN (or --token) to one of the service's ADMIN_TOKENS");
-  const transport = serviceTransport({ ...address, timeoutMs: CALL_TIMEOUT_MS });
+  const transport = serviceTransport({ ...address, timeoutMs: deadline ? CALL_TIMEOUT_MS : undefined });
   return {
     routers: createClient(RouterAdminService, transport),
     events: createClient(EventRoutingService, transport),

@@ -266,5 +266,6 @@ function printProbe(remote: Remote, io: Io, res: TestRouterResponse): void {
   const answer = res.httpStatus === 0 ? "no answer" : `HTTP ${res.httpStatus}`;
   io.out.write(`${res.method} ${res.url}\n${answer} in ${ms} ms: ${res.verdict}\n`);
   if (res.xapiVersions.length > 0) io.out.write(`xAPI versions: ${res.xapiVersions.join(", ")}\n`);
+  warn(io, res.warnings);
   if (!res.ok && res.detail !== "") io.out.write(`answer: ${res.detail}\n`);
 }

@@ -18,8 +18,11 @@ export interface ServiceAddress {
 }
 
 export interface ServiceTarget extends ServiceAddress {
-  /** Every call's deadline; a call that takes longer fails DeadlineExceeded. */
-  readonly timeoutMs: number;
+  /**
+   * Every call's deadline; a call that takes longer fails DeadlineExceeded. Undefined: no deadline is sent, for a
+   * call longer than the service accepts as a deadline (MAX_TIMEOUT_MS); the command then bounds it itself.
+   */
+  readonly timeoutMs: number | undefined;
 }
 
 /** Flag, else environment, else default. */
@@ -43,5 +46,9 @@ export function serviceTransport(target: ServiceTarget): Transport {
     if (token) req.header.set("authorization", `Bearer ${token}`);
     return next(req);
   };
-  return createGrpcTransport({ baseUrl, interceptors: [auth], defaultTimeoutMs: target.timeoutMs });
+  return createGrpcTransport({
+    baseUrl,
+    interceptors: [auth],
+    ...(target.timeoutMs === undefined ? {} : { defaultTimeoutMs: target.timeoutMs }),
+  });
 }

@@ -24,12 +24,14 @@ import { startConsoleServer } from "../console/console-server.js";
 import { defaultAssetsDir } from "../console/static-files.js";
 import type { Delivery } from "../delivery/delivery.js";
 import { createFailedRpc } from "../delivery/failed/failed-rpc.js";
+import type { ReconcileReport } from "../delivery/reconcile/reconcile.js";
 import { FailedStore } from "../delivery/failed/failed-store.js";
 import { createEventRoutingService } from "../ingest/event-routing-service.js";
 import type { IngestInputs } from "../ingest/ingest-inputs.js";
 import { RejectedStream } from "../ingest/rejected-stream.js";
 import type { ServiceMetrics } from "../metrics/metrics.js";
 import { metricsInterceptor } from "../metrics/rpc-metrics.js";
+import { jetStreamWriter } from "../nats/jetstream-writer.js";
 import { ingestNames } from "../nats/names.js";
 import type { Tokens } from "../server/auth.js";
 import { ADMIN_SERVICE_OPTIONS } from "../server/connect-handler.js";
@@ -48,6 +50,9 @@ import type { NatsLayer } from "./nats.js";
 import type { Stores } from "./stores.js";
 
 export type HttpOptions = NonNullable<ServerOptions["http"]>;
+
+/** How long reconcile waits for JetStream to confirm one batch of resent statements. */
+const RESEND_TIMEOUT_MS = 10_000;
 
 /**
  * TLS files are read here, before NATS is connected, so a missing certificate fails start-up before anything is
@@ -170,6 +175,12 @@ async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Pr
     directories,
     logger,
   });
+  // Reconcile reads the delivery stream and the LRS only, so every instance answers it, delivering or not.
+  const js = jetstream(nc);
+  const reconcile = {
+    reconcile: { js, jsm: await jetstreamManager(nc), writer: jetStreamWriter(js, { timeoutMs: RESEND_TIMEOUT_MS }), names },
+    ...(deps.metrics ? { onReport: (r: ReconcileReport, at: Date) => deps.metrics?.recorder.reconciled(r.routerId, r, at) } : {}),
+  };
   return (router) => {
     router.service(EventRoutingService, eventRouting);
     router.service(
@@ -180,6 +191,7 @@ async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Pr
         enabledBackends,
         logger,
         caliperSensorId: caliperSensorId(config, config.caliperSensorId),
+        reconcile,
         ...(delivery ? { status: delivery.status } : {}),
       }),
       ADMIN_SERVICE_OPTIONS,

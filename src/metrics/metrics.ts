@@ -50,6 +50,8 @@ export interface MetricsRecorder {
   attempt(routerId: string, answer: AnswerClass, statements: number, seconds: number): void;
   /** One statement settled; `lagSeconds` (stored -> acknowledged) when delivered. */
   settled(routerId: string, result: SettledResult, lagSeconds?: number): void;
+  /** A reconcile of the router finished here (ReconcileRouter): what the LRS lacked, and when. */
+  reconciled(routerId: string, result: { missing: number; unknown: number; found: number }, at: Date): void;
 }
 
 export const NO_METRICS: MetricsRecorder = {
@@ -59,6 +61,7 @@ export const NO_METRICS: MetricsRecorder = {
   duplicate() {},
   attempt() {},
   settled() {},
+  reconciled() {},
 };
 
 /** A router's state as GetRouterStatus reports it (lower-case RouterState names). */
@@ -123,12 +126,13 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
   const rpc = rpcFamily(registry);
   const emit = emitFamily(registry, knownEvent);
   const delivery = deliveryFamily(registry);
+  const reconcile = reconcileFamily(registry);
   const routers = routerFamily(registry);
   const nats = natsFamily(registry);
   const ingest = ingestFamily(registry);
   return {
     registry,
-    recorder: { ...rpc, ...emit.recorder, ...delivery.recorder },
+    recorder: { ...rpc, ...emit.recorder, ...delivery.recorder, ...reconcile.recorder },
     apply(s) {
       routers.apply(s.routers);
       nats.apply(s);
@@ -137,6 +141,7 @@ export function createServiceMetrics(knownEvent: (name: string) => boolean, opts
     forgetRouter(routerId) {
       emit.forgetRouter(routerId);
       delivery.forgetRouter(routerId);
+      reconcile.forgetRouter(routerId);
     },
   };
 }
@@ -261,6 +266,33 @@ function deliveryFamily(registry: Registry): RouterCounters<"attempt" | "settled
       for (const m of [batchSize, httpSeconds, lag]) m.remove({ router: routerId });
       for (const answer of ANSWER_CLASSES) attempts.remove({ router: routerId, answer });
       for (const result of SETTLED_RESULTS) results.remove({ router: routerId, result });
+    },
+  };
+}
+
+/**
+ * The last reconcile of each router that ran in this instance (kept until the next one or a restart): the
+ * alert EventRoutingReconcileMissing fires on `missing` of the most recent run across instances, which the
+ * timestamp picks (deploy/prometheus/alerts.yml).
+ */
+function reconcileFamily(registry: Registry): RouterCounters<"reconciled"> {
+  const gauge = (name: string, help: string) => new Gauge({ name: metricName(name), help, labelNames: ["router"], registers: [registry] });
+  const missing = gauge("reconcile_missing_statements", "Statements the router's LRS lacked at the last reconcile run here");
+  const unknown = gauge("reconcile_unknown_statements", "Statements the LRS gave no clear answer for at the last reconcile run here");
+  const found = gauge("reconcile_found_statements", "Statements the LRS held at the last reconcile run here");
+  const at = gauge("reconcile_last_run_timestamp_seconds", "When the last reconcile of the router run here finished (Unix time)");
+  return {
+    recorder: {
+      reconciled(routerId, r, when) {
+        const router = routerId;
+        missing.set({ router }, r.missing);
+        unknown.set({ router }, r.unknown);
+        found.set({ router }, r.found);
+        at.set({ router }, when.getTime() / 1000);
+      },
+    },
+    forgetRouter(routerId) {
+      for (const g of [missing, unknown, found, at]) g.remove({ router: routerId });
     },
   };
 }

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/router_admin_service.proto.
  */
 export const file_eventrouting_v1_router_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKvBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQSEwoLaW5jYXJuYXRpb24YDiABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIsABCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASOgoGb2F1dGgyGAQgASgLMiguZXZlbnRyb3V0aW5nLnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIncKF09BdXRoMkNsaWVudENyZWRlbnRpYWxzEhEKCXRva2VuX3VybBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSFQoNY2xpZW50X3NlY3JldBgDIAEoCRINCgVzY29wZRgEIAEoCRIQCghhdWRpZW5jZRgFIAEoCSKQAwoQRGVsaXZlcnlTZXR0aW5ncxISCgpiYXRjaF9zaXplGAEgASgNEjEKDmJhdGNoX2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKC21heF9yZXRyaWVzGAMgASgNSACIAQESLAoJY291bnRkb3duGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB2JhY2tvZmYYBSADKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMaHR0cF90aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyaXRpY2FsX2V2ZW50cxgHIAMoCRI3CglleGhhdXN0ZWQYCCABKA4yJC5ldmVudHJvdXRpbmcudjEuRXhoYXVzdGVkU3RhdGVtZW50cxIuCgpyYXRlX2xpbWl0GAkgASgLMhouZXZlbnRyb3V0aW5nLnYxLlJhdGVMaW1pdEIOCgxfbWF4X3JldHJpZXMiSAoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEikKBnBlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiUQoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlchIQCgh3YXJuaW5ncxgCIAMoCSIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJRChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEhAKCHdhcm5pbmdzGAIgAygJIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSL0AwoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgVzdGF0ZRgLIAEoDjIcLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YDCABKAkSNwoTb2xkZXN0X3BlbmRpbmdfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoab2xkZXN0X3BlbmRpbmdfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Ryb3BwZWQYDyABKAQSEQoJZGlzY2FyZGVkGBAgASgEIkoKF0dldFJvdXRlclN0YXR1c1Jlc3BvbnNlEi8KCHN0YXR1c2VzGAEgAygLMh0uZXZlbnRyb3V0aW5nLnYxLlJvdXRlclN0YXR1cyIfChFUZXN0Um91dGVyUmVxdWVzdBIKCgJpZBgBIAEoCSK2AQoSVGVzdFJvdXRlclJlc3BvbnNlEg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaHR0cF9zdGF0dXMYAyABKA0SCgoCb2sYBCABKAgSDwoHdmVyZGljdBgFIAEoCRIOCgZkZXRhaWwYBiABKAkSFQoNeGFwaV92ZXJzaW9ucxgHIAMoCRIqCgdsYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uKoYBChNFeGhhdXN0ZWRTdGF0ZW1lbnRzEiQKIEVYSEFVU1RFRF9TVEFURU1FTlRTX1VOU1BFQ0lGSUVEEAASIQodRVhIQVVTVEVEX1NUQVRFTUVOVFNfS0VFUF9BTEwQARImCiJFWEhBVVNURURfU1RBVEVNRU5UU19LRUVQX0NSSVRJQ0FMEAIq0QEKC1JvdXRlclN0YXRlEhwKGFJPVVRFUl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JPVVRFUl9TVEFURV9BQ1RJVkUQARIZChVST1VURVJfU1RBVEVfRElTQUJMRUQQAhIXChNST1VURVJfU1RBVEVfUEFVU0VEEAMSGAoUUk9VVEVSX1NUQVRFX0ZBSUxJTkcQBBIaChZST1VURVJfU1RBVEVfVU5IRUFMVEhZEAUSIQodUk9VVEVSX1NUQVRFX05PVF9SVU5OSU5HX0hFUkUQBjKWBQoSUm91dGVyQWRtaW5TZXJ2aWNlElsKDENyZWF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5DcmVhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkNyZWF0ZVJvdXRlclJlc3BvbnNlElIKCUdldFJvdXRlchIhLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJSZXF1ZXN0GiIuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclJlc3BvbnNlElgKC0xpc3RSb3V0ZXJzEiMuZXZlbnRyb3V0aW5nLnYxLkxpc3RSb3V0ZXJzUmVxdWVzdBokLmV2ZW50cm91dGluZy52MS5MaXN0Um91dGVyc1Jlc3BvbnNlElsKDFVwZGF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5VcGRhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLlVwZGF0ZVJvdXRlclJlc3BvbnNlElsKDERlbGV0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5EZWxldGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkRlbGV0ZVJvdXRlclJlc3BvbnNlEmQKD0dldFJvdXRlclN0YXR1cxInLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJTdGF0dXNSZXF1ZXN0GiguZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclN0YXR1c1Jlc3BvbnNlElUKClRlc3RSb3V0ZXISIi5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlcXVlc3QaIy5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlc3BvbnNlYgZwcm90bzM", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKvBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQSEwoLaW5jYXJuYXRpb24YDiABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIsABCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASOgoGb2F1dGgyGAQgASgLMiguZXZlbnRyb3V0aW5nLnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIncKF09BdXRoMkNsaWVudENyZWRlbnRpYWxzEhEKCXRva2VuX3VybBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSFQoNY2xpZW50X3NlY3JldBgDIAEoCRINCgVzY29wZRgEIAEoCRIQCghhdWRpZW5jZRgFIAEoCSKQAwoQRGVsaXZlcnlTZXR0aW5ncxISCgpiYXRjaF9zaXplGAEgASgNEjEKDmJhdGNoX2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKC21heF9yZXRyaWVzGAMgASgNSACIAQESLAoJY291bnRkb3duGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB2JhY2tvZmYYBSADKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMaHR0cF90aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyaXRpY2FsX2V2ZW50cxgHIAMoCRI3CglleGhhdXN0ZWQYCCABKA4yJC5ldmVudHJvdXRpbmcudjEuRXhoYXVzdGVkU3RhdGVtZW50cxIuCgpyYXRlX2xpbWl0GAkgASgLMhouZXZlbnRyb3V0aW5nLnYxLlJhdGVMaW1pdEIOCgxfbWF4X3JldHJpZXMiSAoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEikKBnBlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiUQoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlchIQCgh3YXJuaW5ncxgCIAMoCSIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJRChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEhAKCHdhcm5pbmdzGAIgAygJIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSL0AwoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgVzdGF0ZRgLIAEoDjIcLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YDCABKAkSNwoTb2xkZXN0X3BlbmRpbmdfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoab2xkZXN0X3BlbmRpbmdfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Ryb3BwZWQYDyABKAQSEQoJZGlzY2FyZGVkGBAgASgEIkoKF0dldFJvdXRlclN0YXR1c1Jlc3BvbnNlEi8KCHN0YXR1c2VzGAEgAygLMh0uZXZlbnRyb3V0aW5nLnYxLlJvdXRlclN0YXR1cyIfChFUZXN0Um91dGVyUmVxdWVzdBIKCgJpZBgBIAEoCSLIAQoSVGVzdFJvdXRlclJlc3BvbnNlEg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaHR0cF9zdGF0dXMYAyABKA0SCgoCb2sYBCABKAgSDwoHdmVyZGljdBgFIAEoCRIOCgZkZXRhaWwYBiABKAkSFQoNeGFwaV92ZXJzaW9ucxgHIAMoCRIqCgdsYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCHdhcm5pbmdzGAkgAygJIp8BChZSZWNvbmNpbGVSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJEikKBXNpbmNlGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVzZW5kGAQgASgIEhMKC2NvbmN1cnJlbmN5GAUgASgNIo8BChdSZWNvbmNpbGVSb3V0ZXJSZXNwb25zZRI2Cghwcm9ncmVzcxgBIAEoCzIiLmV2ZW50cm91dGluZy52MS5SZWNvbmNpbGVQcm9ncmVzc0gAEjIKBnJlcG9ydBgCIAEoCzIgLmV2ZW50cm91dGluZy52MS5SZWNvbmNpbGVSZXBvcnRIAEIICgZ1cGRhdGUiVQoRUmVjb25jaWxlUHJvZ3Jlc3MSDwoHY2hlY2tlZBgBIAEoBBINCgV0b3RhbBgCIAEoBBIPCgdtaXNzaW5nGAMgASgEEg8KB3Vua25vd24YBCABKAQimAMKD1JlY29uY2lsZVJlcG9ydBIRCglyb3V0ZXJfaWQYASABKAkSKQoFc2luY2UYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg53aW5kb3dfY2xpcHBlZBgEIAEoCBITCgtjbGlwX3JlYXNvbhgFIAEoCRIPCgdjaGVja2VkGAYgASgEEg0KBWZvdW5kGAcgASgEEg8KB21pc3NpbmcYCCABKAQSDwoHdW5rbm93bhgJIAEoBBITCgttaXNzaW5nX2lkcxgKIAMoCRIdChVtaXNzaW5nX2lkc190cnVuY2F0ZWQYCyABKAgSEwoLdW5rbm93bl9pZHMYDCADKAkSFwoPdW5rbm93bl9yZWFzb25zGA0gAygJEg4KBnJlc2VudBgOIAEoBBIqCgdlbGFwc2VkGA8gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg8KB3BlbmRpbmcYECABKAQqhgEKE0V4aGF1c3RlZFN0YXRlbWVudHMSJAogRVhIQVVTVEVEX1NUQVRFTUVOVFNfVU5TUEVDSUZJRUQQABIhCh1FWEhBVVNURURfU1RBVEVNRU5UU19LRUVQX0FMTBABEiYKIkVYSEFVU1RFRF9TVEFURU1FTlRTX0tFRVBfQ1JJVElDQUwQAirRAQoLUm91dGVyU3RhdGUSHAoYUk9VVEVSX1NUQVRFX1VOU1BFQ0lGSUVEEAASFwoTUk9VVEVSX1NUQVRFX0FDVElWRRABEhkKFVJPVVRFUl9TVEFURV9ESVNBQkxFRBACEhcKE1JPVVRFUl9TVEFURV9QQVVTRUQQAxIYChRST1VURVJfU1RBVEVfRkFJTElORxAEEhoKFlJPVVRFUl9TVEFURV9VTkhFQUxUSFkQBRIhCh1ST1VURVJfU1RBVEVfTk9UX1JVTk5JTkdfSEVSRRAGMv4FChJSb3V0ZXJBZG1pblNlcnZpY2USWwoMQ3JlYXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLkNyZWF0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuQ3JlYXRlUm91dGVyUmVzcG9uc2USUgoJR2V0Um91dGVyEiEuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyUmVzcG9uc2USWAoLTGlzdFJvdXRlcnMSIy5ldmVudHJvdXRpbmcudjEuTGlzdFJvdXRlcnNSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLkxpc3RSb3V0ZXJzUmVzcG9uc2USWwoMVXBkYXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLlVwZGF0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuVXBkYXRlUm91dGVyUmVzcG9uc2USWwoMRGVsZXRlUm91dGVyEiQuZXZlbnRyb3V0aW5nLnYxLkRlbGV0ZVJvdXRlclJlcXVlc3QaJS5ldmVudHJvdXRpbmcudjEuRGVsZXRlUm91dGVyUmVzcG9uc2USZAoPR2V0Um91dGVyU3RhdHVzEicuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclN0YXR1c1JlcXVlc3QaKC5ldmVudHJvdXRpbmcudjEuR2V0Um91dGVyU3RhdHVzUmVzcG9uc2USVQoKVGVzdFJvdXRlchIiLmV2ZW50cm91dGluZy52MS5UZXN0Um91dGVyUmVxdWVzdBojLmV2ZW50cm91dGluZy52MS5UZXN0Um91dGVyUmVzcG9uc2USZgoPUmVjb25jaWxlUm91dGVyEicuZXZlbnRyb3V0aW5nLnYxLlJlY29uY2lsZVJvdXRlclJlcXVlc3QaKC5ldmVudHJvdXRpbmcudjEuUmVjb25jaWxlUm91dGVyUmVzcG9uc2UwAWIGcHJvdG8z", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A delivery target: an LRS (xAPI) or a Caliper endpoint, with the events it wants.
@@ -810,6 +810,13 @@ export type TestRouterResponse = Message<"eventrouting.v1.TestRouterResponse"> &
    * @generated from field: google.protobuf.Duration latency = 8;
    */
   latency?: Duration | undefined;
+
+  /**
+   * Accepted, but something is off (e.g. the LRS's /about does not list xAPI 1.0.3, the version delivery sends).
+   *
+   * @generated from field: repeated string warnings = 9;
+   */
+  warnings: string[];
 };
 
 /**
@@ -818,6 +825,234 @@ export type TestRouterResponse = Message<"eventrouting.v1.TestRouterResponse"> &
  */
 export const TestRouterResponseSchema: GenMessage<TestRouterResponse> = /*@__PURE__*/
   messageDesc(file_eventrouting_v1_router_admin_service, 22);
+
+/**
+ * @generated from message eventrouting.v1.ReconcileRouterRequest
+ */
+export type ReconcileRouterRequest = Message<"eventrouting.v1.ReconcileRouterRequest"> & {
+  /**
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Start of the window (inclusive), on the time statements were stored for the router. Required.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * End of the window (exclusive); unset = when the call starts.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * Store the missing statements again for delivery (same statement ids; a fresh attempt count).
+   *
+   * @generated from field: bool resend = 4;
+   */
+  resend: boolean;
+
+  /**
+   * Look-ups in flight at once; 0 = 16. At most 64.
+   *
+   * @generated from field: uint32 concurrency = 5;
+   */
+  concurrency: number;
+};
+
+/**
+ * Describes the message eventrouting.v1.ReconcileRouterRequest.
+ * Use `create(ReconcileRouterRequestSchema)` to create a new message.
+ */
+export const ReconcileRouterRequestSchema: GenMessage<ReconcileRouterRequest> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 23);
+
+/**
+ * @generated from message eventrouting.v1.ReconcileRouterResponse
+ */
+export type ReconcileRouterResponse = Message<"eventrouting.v1.ReconcileRouterResponse"> & {
+  /**
+   * @generated from oneof eventrouting.v1.ReconcileRouterResponse.update
+   */
+  update: {
+    /**
+     * @generated from field: eventrouting.v1.ReconcileProgress progress = 1;
+     */
+    value: ReconcileProgress;
+    case: "progress";
+  } | {
+    /**
+     * The last message of the stream.
+     *
+     * @generated from field: eventrouting.v1.ReconcileReport report = 2;
+     */
+    value: ReconcileReport;
+    case: "report";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message eventrouting.v1.ReconcileRouterResponse.
+ * Use `create(ReconcileRouterResponseSchema)` to create a new message.
+ */
+export const ReconcileRouterResponseSchema: GenMessage<ReconcileRouterResponse> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 24);
+
+/**
+ * Sent about every 500 ms while statements are checked.
+ *
+ * @generated from message eventrouting.v1.ReconcileProgress
+ */
+export type ReconcileProgress = Message<"eventrouting.v1.ReconcileProgress"> & {
+  /**
+   * Statements looked up so far.
+   *
+   * @generated from field: uint64 checked = 1;
+   */
+  checked: bigint;
+
+  /**
+   * Statements to check in the window, as estimated at the start (statements stored later are not included).
+   *
+   * @generated from field: uint64 total = 2;
+   */
+  total: bigint;
+
+  /**
+   * @generated from field: uint64 missing = 3;
+   */
+  missing: bigint;
+
+  /**
+   * @generated from field: uint64 unknown = 4;
+   */
+  unknown: bigint;
+};
+
+/**
+ * Describes the message eventrouting.v1.ReconcileProgress.
+ * Use `create(ReconcileProgressSchema)` to create a new message.
+ */
+export const ReconcileProgressSchema: GenMessage<ReconcileProgress> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 25);
+
+/**
+ * @generated from message eventrouting.v1.ReconcileReport
+ */
+export type ReconcileReport = Message<"eventrouting.v1.ReconcileReport"> & {
+  /**
+   * @generated from field: string router_id = 1;
+   */
+  routerId: string;
+
+  /**
+   * The window checked: `since` is later than asked when the delivery stream no longer holds the start.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 2;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp until = 3;
+   */
+  until?: Timestamp | undefined;
+
+  /**
+   * The window asked for started before the oldest statement the delivery stream keeps (DELIVERY_MAX_AGE_HOURS):
+   * statements stored before `since` were not checked. `clip_reason` says why, for people.
+   *
+   * @generated from field: bool window_clipped = 4;
+   */
+  windowClipped: boolean;
+
+  /**
+   * @generated from field: string clip_reason = 5;
+   */
+  clipReason: string;
+
+  /**
+   * Statements checked (each statement id once; hand-backs and retries of a statement are not counted again).
+   *
+   * @generated from field: uint64 checked = 6;
+   */
+  checked: bigint;
+
+  /**
+   * The LRS holds them.
+   *
+   * @generated from field: uint64 found = 7;
+   */
+  found: bigint;
+
+  /**
+   * The LRS answered 404 Not Found.
+   *
+   * @generated from field: uint64 missing = 8;
+   */
+  missing: bigint;
+
+  /**
+   * The LRS did not answer, or answered something else (an error): held or not is unknown.
+   *
+   * @generated from field: uint64 unknown = 9;
+   */
+  unknown: bigint;
+
+  /**
+   * The ids of the missing statements (at most 10,000; see missing_ids_truncated).
+   *
+   * @generated from field: repeated string missing_ids = 10;
+   */
+  missingIds: string[];
+
+  /**
+   * @generated from field: bool missing_ids_truncated = 11;
+   */
+  missingIdsTruncated: boolean;
+
+  /**
+   * The ids whose look-up failed (at most 1,000) and up to 10 distinct reasons (redacted).
+   *
+   * @generated from field: repeated string unknown_ids = 12;
+   */
+  unknownIds: string[];
+
+  /**
+   * @generated from field: repeated string unknown_reasons = 13;
+   */
+  unknownReasons: string[];
+
+  /**
+   * With `resend`: missing statements stored again for delivery.
+   *
+   * @generated from field: uint64 resent = 14;
+   */
+  resent: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Duration elapsed = 15;
+   */
+  elapsed?: Duration | undefined;
+
+  /**
+   * Not in the LRS but still waiting for delivery (stored after the router's consumer's acknowledged floor: a
+   * backlog, retries, a paused or disabled router): neither missing yet nor resent.
+   *
+   * @generated from field: uint64 pending = 16;
+   */
+  pending: bigint;
+};
+
+/**
+ * Describes the message eventrouting.v1.ReconcileReport.
+ * Use `create(ReconcileReportSchema)` to create a new message.
+ */
+export const ReconcileReportSchema: GenMessage<ReconcileReport> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 26);
 
 /**
  * What happens to a statement that used up its delivery attempts (or that the endpoint refused for good).
@@ -986,6 +1221,21 @@ export const RouterAdminService: GenService<{
     methodKind: "unary";
     input: typeof TestRouterRequestSchema;
     output: typeof TestRouterResponseSchema;
+  },
+  /**
+   * Checks that the router's LRS holds every statement stored for the router in [since, until): the statement ids
+   * are read from the delivery stream (which keeps them DELIVERY_MAX_AGE_HOURS: an older window is clipped and the
+   * report says so) and each is looked up with the xAPI statements resource (GET statements?statementId=...), with
+   * the router's credentials and headers. Streams progress messages, then ONE report as the last message. With
+   * `resend`, the missing statements are stored again for delivery under the same statement ids. Caliper routers
+   * are refused (FailedPrecondition): Caliper has no query API. docs/operations.md has the runbook.
+   *
+   * @generated from rpc eventrouting.v1.RouterAdminService.ReconcileRouter
+   */
+  reconcileRouter: {
+    methodKind: "server_streaming";
+    input: typeof ReconcileRouterRequestSchema;
+    output: typeof ReconcileRouterResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_eventrouting_v1_router_admin_service, 0);

@@ -35,7 +35,24 @@ export interface ProbeResult {
   /** Redacted start of the body, or the connection error. */
   readonly detail: string;
   readonly xapiVersions: readonly string[];
+  /** Accepted, but something is off (versionWarning). */
+  readonly warnings: readonly string[];
   readonly latencyMs: number;
+}
+
+/** The xAPI version delivery sends (X-Experience-API-Version) and writes into statements. */
+export const XAPI_VERSION = "1.0.3";
+
+/**
+ * A warning when an LRS's /about does not list the version delivery speaks. xAPI 1.0.3 §7.7: `version` lists every
+ * version the LRS accepts; one without 1.0.3 (an older 1.0.x LRS, or a 2.0-only one) may refuse our statements.
+ */
+export function versionWarning(versions: readonly string[]): string | undefined {
+  if (versions.includes(XAPI_VERSION)) return undefined;
+  return (
+    `the LRS's /about lists xAPI version${versions.length === 1 ? "" : "s"} ${versions.join(", ") || "(none)"}, not ${XAPI_VERSION}: ` +
+    `delivery sends X-Experience-API-Version ${XAPI_VERSION} and may be refused`
+  );
 }
 
 const DETAIL_MAX = 300;
@@ -61,22 +78,30 @@ export function judgeProbe(
   status: number,
   body: string,
   location: string | undefined,
-): { ok: boolean; verdict: string; xapiVersions: string[] } {
+): { ok: boolean; verdict: string; xapiVersions: string[]; warnings: string[] } {
   const verdict = classifyStatus(status, undefined);
   if (verdict.kind === "delivered") {
-    if (backend === "caliper") return { ok: true, verdict: "accepted: delivery can send here", xapiVersions: [] };
+    if (backend === "caliper") return { ok: true, verdict: "accepted: delivery can send here", xapiVersions: [], warnings: [] };
     let versions: unknown;
     try {
       versions = (JSON.parse(body) as { version?: unknown }).version;
     } catch {
       versions = undefined;
     }
-    if (Array.isArray(versions) && versions.every((v) => typeof v === "string"))
-      return { ok: true, verdict: "an xAPI LRS answered: delivery can send here", xapiVersions: versions };
+    if (Array.isArray(versions) && versions.every((v) => typeof v === "string")) {
+      const warning = versionWarning(versions);
+      return {
+        ok: true,
+        verdict: "an xAPI LRS answered: delivery can send here",
+        xapiVersions: versions,
+        warnings: warning ? [warning] : [],
+      };
+    }
     return {
       ok: false,
       verdict: "answered 2xx but not as an LRS's /about (no version list): check endpoint_url, the LRS base URL",
       xapiVersions: [],
+      warnings: [],
     };
   }
   if (status >= 300 && status < 400)
@@ -84,6 +109,7 @@ export function judgeProbe(
       ok: false,
       verdict: `redirected${location ? ` to ${location}` : ""}: delivery does not follow redirects; use the final URL`,
       xapiVersions: [],
+      warnings: [],
     };
   if (verdict.kind === "pause")
     return {
@@ -93,10 +119,11 @@ export function judgeProbe(
           ? "credentials refused: delivery would pause the router until they are fixed"
           : "not found: check endpoint_url (xAPI: the LRS base URL, without /statements); delivery would pause the router",
       xapiVersions: [],
+      warnings: [],
     };
   if (verdict.kind === "retry" && !verdict.configProblem)
-    return { ok: false, verdict: "not available now: delivery would retry later", xapiVersions: [] };
-  return { ok: false, verdict: "refused the request: see the answer", xapiVersions: [] };
+    return { ok: false, verdict: "not available now: delivery would retry later", xapiVersions: [], warnings: [] };
+  return { ok: false, verdict: "refused the request: see the answer", xapiVersions: [], warnings: [] };
 }
 
 export async function probeRouter(router: RouterConfig, opts: { timeoutMs: number; caliperSensorId: string }): Promise<ProbeResult> {
@@ -136,6 +163,7 @@ export async function probeRouter(router: RouterConfig, opts: { timeoutMs: numbe
         verdict,
         detail: redact(e.message),
         xapiVersions: [],
+        warnings: [],
         latencyMs: performance.now() - start,
       };
     }
@@ -151,6 +179,7 @@ export async function probeRouter(router: RouterConfig, opts: { timeoutMs: numbe
       verdict: "no answer: check the URL, DNS, the network and TLS; delivery would retry later",
       detail: redact(why),
       xapiVersions: [],
+      warnings: [],
       latencyMs: performance.now() - start,
     };
   } finally {
