@@ -1,8 +1,9 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: mapping templates use ${...} in plain strings.
 /**
  * Mapping files and the offline commands (issue 23): `replay --offline --mappings DIR` and `transform --mappings
- * DIR` use a directory of YAML/JSON mapping files as the service uses its bucket; a file that the service would
- * refuse stops the run with the file and the field named; --mappings without --offline is a usage error.
+ * DIR` use a directory of YAML/JSON mapping files (a file may hold several) as the service uses its bucket; a
+ * mapping that the service would refuse stops the run with the file and the field named; --mappings without
+ * --offline is a usage error.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -11,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
-import { mappingFromFile } from "../src/cli/mapping-files.js";
+import { readMappings } from "../src/cli/mapping-input.js";
 
 const dir = mkdtempSync(join(tmpdir(), "er-mappings-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -64,12 +65,12 @@ function cli(args: string[]): Promise<Run> {
 test("a YAML mapping file reads as the proto Mapping, short backend names included", () => {
   const mappings = mkdtempSync(join(dir, "read-"));
   writeFileSync(join(mappings, "bookmark.yaml"), YAML_MAPPING);
-  const m = mappingFromFile(join(mappings, "bookmark.yaml"));
+  const m = readMappings(join(mappings, "bookmark.yaml"))[0]!.mapping;
   assert.equal(m.id, "bookmark-added");
   assert.equal(m.backend, Backend.XAPI);
   assert.equal(m.samples.length, 1);
   writeFileSync(join(mappings, "typo.json"), JSON.stringify({ id: "x", backend: "xapi", statments: [] }));
-  assert.throws(() => mappingFromFile(join(mappings, "typo.json")), /typo\.json: .*statments/);
+  assert.throws(() => readMappings(join(mappings, "typo.json")), /typo\.json: .*statments/);
 });
 
 test("replay --offline --mappings and transform --mappings use the mapping files", async () => {
@@ -109,4 +110,24 @@ test("a mapping file the service would refuse stops the run, naming the file and
   const notOffline = await cli(["replay", "--mappings", mappings, log]);
   assert.notEqual(notOffline.code, 0);
   assert.match(notOffline.stderr, /--mappings is for --offline/);
+});
+
+test("--mappings DIR reads every mapping of a file holding several, and refuses one id used twice", async () => {
+  const removed = YAML_MAPPING.replace("id: bookmark-added", "id: bookmark-removed").replaceAll(
+    "edx.bookmark.added",
+    "edx.bookmark.removed",
+  );
+  const mappings = mkdtempSync(join(dir, "multi-"));
+  writeFileSync(join(mappings, "bookmarks.yaml"), `${YAML_MAPPING}---\n${removed}`);
+  const log = join(dir, "both.log");
+  writeFileSync(log, `${JSON.stringify(EVENT)}\n${JSON.stringify({ ...EVENT, name: "edx.bookmark.removed" })}\n`);
+  const r = await cli(["transform", "--mappings", mappings, "--backend", "xapi", log]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.match(/verbs\/bookmarked/g)?.length, 2, r.stdout);
+
+  const twice = mkdtempSync(join(dir, "twice-"));
+  writeFileSync(join(twice, "bookmarks.yaml"), `${YAML_MAPPING}---\n${YAML_MAPPING}`);
+  const dup = await cli(["transform", "--mappings", twice, "--backend", "xapi", log]);
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /bookmarks\.yaml\[1\]: mapping id bookmark-added is also used by .*bookmarks\.yaml\[0\]/);
 });

@@ -1,28 +1,53 @@
 /**
- * Custom mappings for `mappings apply` and `mappings test` from YAML or JSON files: a file, or a directory whose
- * *.yaml, *.yml and *.json files are read in name order (not recursively, so an `expected/` folder beside them is
- * left alone). A file holds one mapping, a list of mappings, or (YAML) several `---` documents; the offline
- * `--mappings DIR` (mapping-files.ts) takes one mapping per file, so files meant for both hold one. A mapping is the
- * proto Mapping's JSON form (snake_case or camelCase; src/transform/custom/mapping-format.ts), with `backend` also
- * written `xapi` or `caliper`. Unknown fields are an error naming the file and the mapping, so a typo never
- * silently drops a condition or a statement.
+ * Reading custom mappings from YAML or JSON files: the one reader behind `mappings apply` and `mappings test`
+ * (a file or a directory) and the offline `--mappings DIR` (mapping-files.ts). A directory's *.yaml, *.yml and
+ * *.json files are read in name order, not recursively, so an `expected/` folder beside them is left alone. A file
+ * holds one mapping, a list of mappings, or (YAML) several `---` documents. A mapping is the proto Mapping's JSON
+ * form (snake_case or camelCase; src/transform/custom/mapping-format.ts), with `backend` also written `xapi` or
+ * `caliper`. Unknown fields are an error naming the file and the mapping, so a typo never silently drops a
+ * condition or a statement.
  */
-import { readFileSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
-import { MappingSchema, type Mapping } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { parseAllDocuments } from "yaml";
+import { MappingSchema, type Mapping } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { UsageError } from "./exit-codes.js";
-import { mappingFilesIn } from "./mapping-files.js";
 
-/** A mapping and where it was read (file, and its index when the file holds several). */
+/** A mapping and where it was read: the file, with the mapping's index when the file holds several. */
 export interface MappingSource {
   readonly mapping: Mapping;
   readonly where: string;
 }
 
+const MAPPING_FILE = /\.(ya?ml|json)$/i;
 const SHORT_BACKENDS: Readonly<Record<string, string>> = { xapi: "BACKEND_XAPI", caliper: "BACKEND_CALIPER" };
 
-/** The file itself, or the directory's mapping files in name order (mapping-files.ts lists them, as for --mappings). */
+/** The mapping files of a directory, sorted by name. */
+export function mappingFilesIn(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (e) {
+    throw new UsageError(`cannot read the mappings directory ${dir}: ${(e as Error).message}`);
+  }
+  return names
+    .filter((n) => MAPPING_FILE.test(n))
+    .sort()
+    .map((n) => join(dir, n))
+    .filter(isNotDirectory);
+}
+
+/** A directory named like a mapping file is skipped; one that cannot be looked at is kept, for the read to explain. */
+function isNotDirectory(path: string): boolean {
+  try {
+    return !statSync(path).isDirectory();
+  } catch {
+    return true;
+  }
+}
+
+/** The file itself, or the directory's mapping files in name order (at least one). */
 export function mappingFiles(path: string): string[] {
   let isDir: boolean;
   try {
@@ -31,7 +56,7 @@ export function mappingFiles(path: string): string[] {
     throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
   }
   if (!isDir) return [path];
-  const files = mappingFilesIn(path).filter((p) => statSync(p).isFile());
+  const files = mappingFilesIn(path);
   if (files.length === 0) throw new UsageError(`${path}: no *.yaml, *.yml or *.json files`);
   return files;
 }
@@ -63,22 +88,24 @@ export function mappingFromDoc(doc: unknown, where: string): Mapping {
   }
 }
 
-/** Every mapping of a file or directory, in file order. */
-export function readMappings(path: string): MappingSource[] {
-  const out: MappingSource[] = [];
-  for (const file of mappingFiles(path)) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
-    }
-    const docs = parseDocs(file, text).flatMap((d) => (Array.isArray(d) ? d : [d]));
-    docs.forEach((doc, i) => {
-      const where = docs.length > 1 ? `${file}[${i}]` : file;
-      out.push({ mapping: mappingFromDoc(doc, where), where });
-    });
+/** Every mapping of one file, in file order (none for an empty file). */
+export function readMappingFile(file: string): MappingSource[] {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`cannot read ${file}: ${(e as Error).message}`);
   }
+  const docs = parseDocs(file, text).flatMap((d) => (Array.isArray(d) ? d : [d]));
+  return docs.map((doc, i) => {
+    const where = docs.length > 1 ? `${file}[${i}]` : file;
+    return { mapping: mappingFromDoc(doc, where), where };
+  });
+}
+
+/** Every mapping of a file or directory, in file order; at least one. */
+export function readMappings(path: string): MappingSource[] {
+  const out = mappingFiles(path).flatMap(readMappingFile);
   if (out.length === 0) throw new UsageError(`${path}: no mapping in it`);
   return out;
 }
