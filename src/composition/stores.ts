@@ -8,6 +8,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { type KvDirectories, openDirectories } from "../directory/open-directories.js";
 import { MappingStore } from "../mappings/mapping-store.js";
+import type { WatchRestart } from "../nats/watched-bucket.js";
 import { RouterStore } from "../routing/router-store.js";
 import type { LifecycleStack } from "./lifecycle-stack.js";
 import type { NatsLayer } from "./nats.js";
@@ -28,13 +29,7 @@ export async function openStores(stack: LifecycleStack, { nc, names }: NatsLayer
           { routerId: change.kind === "put" ? change.router.id : change.id, change: change.kind, err },
           "a router change was not applied everywhere in this instance: a listener failed",
         ),
-      onWatchRestart: ({ error, retryInMs, fromRevision }) =>
-        error
-          ? logger.error(
-              { err: error, retryInMs, fromRevision },
-              "router watch stopped; reopening it (router changes are not seen meanwhile)",
-            )
-          : logger.warn({ fromRevision }, "router watch reopened"),
+      onWatchRestart: logWatchRestart(logger, "router"),
     }),
     (r) => r.close(),
   );
@@ -51,15 +46,20 @@ export async function openStores(stack: LifecycleStack, { nc, names }: NatsLayer
     await MappingStore.open(nc, names, {
       replicas: config.natsReplicas,
       onInvalid: (id, err) => logger.error({ mappingId: id, err: err.message }, "stored mapping is unusable; ignored until fixed"),
-      onWatchRestart: ({ error, retryInMs, fromRevision }) =>
-        error
-          ? logger.error(
-              { err: error, retryInMs, fromRevision },
-              "mapping watch stopped; reopening it (mapping changes are not seen meanwhile)",
-            )
-          : logger.warn({ fromRevision }, "mapping watch reopened"),
+      onWatchRestart: logWatchRestart(logger, "mapping"),
     }),
     (m) => m.close(),
   );
   return { routers, directories, mappings };
+}
+
+/** A stopped watch is an error (this instance misses changes until it is back); its return, a warning. */
+function logWatchRestart(logger: Logger, what: string): (event: WatchRestart) => void {
+  return ({ error, retryInMs, fromRevision }) =>
+    error
+      ? logger.error(
+          { err: error, retryInMs, fromRevision },
+          `${what} watch stopped; reopening it (${what} changes are not seen meanwhile)`,
+        )
+      : logger.warn({ fromRevision }, `${what} watch reopened`);
 }
