@@ -13,6 +13,7 @@ import { LifecycleStack } from "./composition/lifecycle-stack.js";
 import { createMetrics, startMetricsLayer } from "./composition/metrics.js";
 import { startNats } from "./composition/nats.js";
 import { openStatementLog, startStatementLogReaders } from "./composition/statement-log.js";
+import { openErasureLayer } from "./composition/erasure.js";
 import { openStores } from "./composition/stores.js";
 import type { Delivery } from "./delivery/delivery.js";
 import { backendSettings } from "./ingest/backend-settings.js";
@@ -52,11 +53,12 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const statementLog = openStatementLog(stack, config);
     const nats = await startNats(stack, config, logger);
     const stores = await openStores(stack, nats, config, logger);
+    const erasure = await openErasureLayer(stack, nats, stores, config, logger);
     const backends = backendSettings(config);
     const metrics = createMetrics(config, backends);
-    const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics);
+    const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics, erasure.gate);
     const tokens = resolveTokens(config);
-    const emit = emitPath(nats, stores, backends, config, logger, metrics);
+    const emit = emitPath(nats, stores, backends, config, logger, metrics, erasure.gate);
     await startStatementLogReaders(stack, nats, statementLog, config, logger, metrics);
     // Created before the server so the inputs can report their health from their first moment.
     const health = new HealthRegistry();
@@ -69,6 +71,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       backends,
       delivery,
       ingest,
+      erasure,
       health,
       tokens,
       metrics,

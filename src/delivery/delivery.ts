@@ -11,7 +11,7 @@ import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
 import { ConsumerManager } from "./worker/consumer-manager.js";
-import type { DeliveryRuntime } from "./delivery-runtime.js";
+import type { DeliveryRuntime, ForgottenMessages } from "./delivery-runtime.js";
 import { createFailedRpc, type FailedRpc } from "./failed/failed-rpc.js";
 import { FailedSweeper } from "./failed/failed-sweeper.js";
 import { FailedStore } from "./failed/failed-store.js";
@@ -43,6 +43,8 @@ export interface DeliveryOptions {
    * 0 = no limit. Default DEFAULT_FAILED_MAX_BYTES.
    */
   readonly failedMaxBytes?: number;
+  /** Forgotten learners (src/erasure/): the workers drop their statements unsent. */
+  readonly forgotten?: ForgottenMessages;
 }
 
 /** 1 GiB: room for about a million failed statements of ~1 KiB. */
@@ -100,6 +102,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
     stats,
     logger,
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.forgotten ? { forgotten: opts.forgotten } : {}),
   };
   const manager = new ConsumerManager({
     ...runtime,

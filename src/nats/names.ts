@@ -15,6 +15,9 @@
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *   KV       eventrouting_forgotten    forgotten learners (src/erasure/): t.<hash> tombstones, keyed hashes of the
+ *                                      learner's identifiers only; f.<forget id> each forget's progress, then its
+ *                                      audit record
  *
  * Incarnations: a router created under an id that was deleted before gets its own subject, consumer and msg ids
  * (n = the KV revision of the deletion it replaced, so unique per id). A deleted router's worker may still be
@@ -38,6 +41,7 @@ export interface NatsNames {
   readonly identitiesBucket: string;
   readonly coursesBucket: string;
   readonly settingsBucket: string;
+  readonly forgottenBucket: string;
   readonly sweeperConsumer: string;
   /** `incarnation` undefined or 0: the first router under this id (see "Incarnations" above). */
   deliverSubject(routerId: string, incarnation?: number): string;
@@ -65,6 +69,7 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     identitiesBucket: `${prefix}_identities`,
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
+    forgottenBucket: `${prefix}_forgotten`,
     sweeperConsumer: "failed-sweeper",
     deliverSubject: (routerId, incarnation) => `${prefix}.deliver.${routerId}${incarnation ? `.${incarnation}` : ""}`,
     failedSubject: (routerId) => `${prefix}.failed.${routerId}`,

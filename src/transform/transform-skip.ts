@@ -3,7 +3,14 @@
  * drops the event), never RPC errors. `transformer_error` is the exception: a transformer threw something else (a
  * bug on input nobody foresaw); the event is still isolated like the others, and the emit path logs it at error.
  */
-export type SkipKind = "missing_field" | "no_user" | "invalid_value" | "no_object_id" | "too_large" | "transformer_error";
+export type SkipKind =
+  | "missing_field"
+  | "no_user"
+  | "invalid_value"
+  | "no_object_id"
+  | "too_large"
+  | "transformer_error"
+  | "learner_forgotten";
 
 export class TransformSkip extends Error {
   constructor(

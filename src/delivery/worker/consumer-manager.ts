@@ -140,6 +140,7 @@ export class ConsumerManager {
       recreateConsumer: () => this.recreateConsumer(router),
       onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
       ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
+      ...(this.deps.forgotten ? { forgotten: this.deps.forgotten } : {}),
       ...(this.deps.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: this.deps.failureSummaryEveryMs } : {}),
     });
     this.running.set(router.id, { worker, client, fingerprint });
