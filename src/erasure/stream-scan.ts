@@ -9,7 +9,7 @@
  */
 import { DeliverPolicy, type Consumer, type JetStreamClient, type JetStreamManager, type JsMsg } from "@nats-io/jetstream";
 import { mapLimit } from "../directory/map-limit.js";
-import { isMessageNotFound } from "../nats/jetstream-errors.js";
+import { isDeleteOfMissingMessage } from "../nats/jetstream-errors.js";
 import { HDR_ROUTER_ID } from "../routing/delivery-message.js";
 
 /** Messages per fetch: one batch in memory at a time. */
@@ -87,7 +87,7 @@ export async function deleteMatches(jsm: JetStreamManager, stream: string, match
       await jsm.streams.deleteMessage(stream, m.seq, true);
       deleted.set(m.routerId, (deleted.get(m.routerId) ?? 0) + 1);
     } catch (e) {
-      if (!isMessageNotFound(e)) throw e;
+      if (!isDeleteOfMissingMessage(e)) throw e;
     }
   });
   return deleted;
