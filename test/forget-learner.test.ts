@@ -220,15 +220,35 @@ describe("ForgetLearner through two real instances", () => {
   });
 });
 
+describe("the learners CLI", () => {
+  test("forget needs --yes; forget waits and prints the counts; forgotten lists the audit record", async () => {
+    const env = { EVENT_ROUTING_URL: `http://127.0.0.1:${two.port}`, EVENT_ROUTING_TOKEN: ADMIN };
+    const refused = await cli(["learners", "forget", "--user-id", "303"], env);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--yes/);
+    const done = await cli(["learners", "forget", "--user-id", "303", "--username", "carol", "--yes"], env);
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stdout, /: done /);
+    assert.match(done.stdout, /already delivered/);
+    const listed = await cli(["learners", "forgotten", "--json"], env);
+    assert.equal(listed.code, 0, listed.stderr);
+    const records = JSON.parse(listed.stdout) as Array<{ requestedBy: string; state: string }>;
+    assert.ok(records.length >= 1);
+    assert.equal(records[0]!.requestedBy, "privacy-officer");
+    assert.equal(records[0]!.state, "FORGET_STATE_DONE");
+    assert.equal((await cli(["learners", "progress", "no-such-forget"], env)).code, 2);
+  });
+});
+
 async function busSkipped(): Promise<number> {
   const res = await clientOf(IngestAdminService, one).getIngestStatus({}, auth());
   const bus = res.inputs.find((i) => i.kind === IngestInputKind.EVENT_BUS_REDIS)!;
   return Number(bus.outcomes.find((o) => o.outcome === Outcome.SKIPPED)?.count ?? 0n);
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
-    env: { ...process.env, EVENT_ROUTING_URL: `http://127.0.0.1:${one.port}`, EVENT_ROUTING_TOKEN: EMIT },
+    env: { ...process.env, EVENT_ROUTING_URL: `http://127.0.0.1:${one.port}`, EVENT_ROUTING_TOKEN: EMIT, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";
