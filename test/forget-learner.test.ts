@@ -203,7 +203,7 @@ describe("ForgetLearner through two real instances", () => {
     await waitUntil(async () => (await busSkipped()) - skippedBefore === 3, 20_000, "the event bus skipped A's events");
 
     const log = join(dir, "tracking.log");
-    writeFileSync(log, [0, 1].map((i) => JSON.stringify(eventOf(A, 40_000 + i))).join("\n") + "\n");
+    writeFileSync(log, `${[0, 1].map((i) => JSON.stringify(eventOf(A, 40_000 + i))).join("\n")}\n`);
     const replay = await cli(["replay", "--json", "--no-checkpoint", log]);
     assert.equal(replay.code, 0, replay.stderr);
     const summary = JSON.parse(replay.stdout.trim().split("\n").pop()!) as { skippedReasons: Record<string, number> };

@@ -110,7 +110,10 @@ function printRecords(remote: Remote, io: Io, records: readonly ForgetRecord[], 
 
 /** The counts per router and what no forget reaches, after a forget. */
 function printForget(remote: Remote, io: Io, f: ForgetRecord): void {
-  if (remote.json) return printRecords(remote, io, [f], true);
+  if (remote.json) {
+    printRecords(remote, io, [f], true);
+    return;
+  }
   io.out.write(`forget ${f.forgetId}: ${stateName(f)} (${f.scanned}/${f.toScan} messages read)\n`);
   io.out.write(
     table(
