@@ -7,6 +7,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 
 const TOKEN_KEY = "event-routing.console.admin-token";
@@ -15,6 +16,7 @@ export interface Api {
   readonly routers: Client<typeof RouterAdminService>;
   readonly events: Client<typeof EventRoutingService>;
   readonly ingest: Client<typeof IngestAdminService>;
+  readonly learners: Client<typeof LearnerAdminService>;
 }
 
 export const session = {
@@ -40,6 +42,7 @@ export function createApi(token: () => string | null, onSignedOut: () => void): 
     routers: createClient(RouterAdminService, transport),
     events: createClient(EventRoutingService, transport),
     ingest: createClient(IngestAdminService, transport),
+    learners: createClient(LearnerAdminService, transport),
   };
 }
 

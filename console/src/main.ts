@@ -1,6 +1,6 @@
 /**
  * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed", "#/rejected",
- * "#/playground"). The hash keeps every page a static file on the server; it never holds the token. Each page
+ * "#/playground", "#/learners"). The hash keeps every page a static file on the server; it never holds the token. Each page
  * renders into <main> and returns a stop function (the router detail polls), called when the page changes.
  */
 import "uplot/dist/uPlot.min.css";
@@ -9,6 +9,7 @@ import { createApi, describeError, session, type Api } from "./api.js";
 import { clear, field, h } from "./dom.js";
 import type { ConsoleSettings, Page, PageContext, Stop } from "./page.js";
 import { failedPage } from "./pages/failed.js";
+import { learnersPage } from "./pages/learners.js";
 import { playgroundPage } from "./pages/playground.js";
 import { rejectedPage } from "./pages/rejected.js";
 import { routerDetailPage } from "./pages/router-detail.js";
@@ -22,6 +23,7 @@ const ROUTES: Array<[RegExp, Page]> = [
   [/^#\/failed$/, failedPage],
   [/^#\/rejected$/, rejectedPage],
   [/^#\/playground$/, playgroundPage],
+  [/^#\/learners$/, learnersPage],
   [/^(#\/routers)?$/, routersPage],
 ];
 
@@ -30,6 +32,7 @@ const NAV: Array<[string, string]> = [
   ["#/failed", "Failed statements"],
   ["#/rejected", "Rejected input"],
   ["#/playground", "Playground"],
+  ["#/learners", "Forget a learner"],
 ];
 
 async function loadSettings(): Promise<ConsoleSettings> {
