@@ -79,7 +79,8 @@ export function totals(r: ForgetRecord): RouterCounts {
 
 /** What no forget reaches; said in every answer and in docs/privacy.md. */
 export const OUT_OF_REACH: readonly string[] = [
-  "statement log files already written (STATEMENT_LOG_DIR): remove the learner's lines there or let their retention expire",
-  "statements already delivered to an LRS or Caliper endpoint: erase them there (docs/privacy.md lists LRSs with actor deletion)",
-  "logs shipped elsewhere from the statement log, and backups of NATS or the LRS",
+  "statements already delivered to an LRS or Caliper endpoint: erase them there (docs/privacy.md)",
+  "statement log lines already written (XAPI_STATEMENT_LOG, CALIPER_STATEMENT_LOG) and what log shippers took from them",
+  "malformed input kept in the rejected stream (30 days; ListRejected finds it, PurgeRejected removes it)",
+  "backups of NATS or of an LRS",
 ];
