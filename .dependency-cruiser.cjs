@@ -18,6 +18,7 @@ const IO_FOLDERS = [
   "directory",
   "erasure",
   "ingest",
+  "mappings",
   "metrics",
   "nats",
   "output",

@@ -1,10 +1,13 @@
 /**
  * Writes docs/event-mapping.md from the transformer registries (xAPI and Caliper), so the table cannot drift from
- * the code. `npm run docs:mapping`; test/event-mapping-doc.test.ts fails when the committed file is stale.
+ * the code, and its custom mappings section from examples/mappings/. `npm run docs:mapping`; test/event-mapping-doc.test.ts fails when the committed file is stale.
  */
 import { writeFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Backend } from "../gen/eventrouting/v1/event_pb.js";
+import type { Mapping } from "../gen/eventrouting/v1/mapping_admin_service_pb.js";
+import { readMappings } from "../src/cli/mapping-input.js";
 import type { Transformer, TransformerRegistry } from "../src/transform/registry.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
 import { createXapiRegistry } from "../src/transform/xapi/index.js";
@@ -59,8 +62,46 @@ export function renderEventMapping(
         `${cell(x?.mapping.result)} | ${cell(c?.mapping.verb)} | ${cell(c?.mapping.objectType)} | ${code(c?.mapping.objectId)} |`,
     );
   }
-  lines.push("");
+  lines.push("", ...customMappingsSection(), "");
   return lines.join("\n");
+}
+
+const EXAMPLES_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "../examples/mappings");
+
+/** What a mapping's first statement template builds: the xAPI verb, or the Caliper type and action. */
+function builds(m: Mapping): string {
+  const t = (m.statements[0] ?? {}) as Record<string, { id?: unknown } | unknown>;
+  const verb = t["verb"] as { id?: unknown } | undefined;
+  if (m.backend === Backend.XAPI) return code(typeof verb?.id === "string" ? verb.id : undefined);
+  return `${cell(typeof t["type"] === "string" ? t["type"] : undefined)} / ${code(typeof t["action"] === "string" ? t["action"] : undefined)}`;
+}
+
+/**
+ * Custom mappings are data in a running service, not code: the section says where the live list is, and lists the
+ * examples shipped in examples/mappings/ (read from the files, so it follows them).
+ */
+function customMappingsSection(): string[] {
+  const rows = readMappings(EXAMPLES_DIR).map(({ mapping: m, where }) => {
+    const events = [...m.eventNames.map((n) => `\`${cell(n)}\``), ...(m.eventPattern ? [`pattern \`${cell(m.eventPattern)}\``] : [])];
+    const file = `examples/mappings/${basename(where.replace(/\[\d+\]$/, ""))}`;
+    return `| ${events.join(", ")} | \`${m.id}\` (${file}) | ${m.backend === Backend.XAPI ? "xAPI" : "Caliper"} | ${builds(m)} |`;
+  });
+  return [
+    "## Custom mappings",
+    "",
+    "Besides the built-in transformers above, a running service uses the custom mappings stored in it (transformers written as " +
+      "data; docs/custom-mappings.md). They are not in the table above because they live in the service, not in the code: " +
+      "`npx event-routing mappings list` (or the console's Custom mappings page) lists the live ones, and " +
+      "`mappings list --event NAME` says which transformer is active for an event per backend (`builtin`, `mapping:<id>` or none), " +
+      "as every Transform and Emit result does in `BackendResult.transformer`. A mapping takes over an event that has a built-in " +
+      "transformer only with `replace_builtin`.",
+    "",
+    "The examples in examples/mappings/ cover Open edX events no built-in transformer handles:",
+    "",
+    "| Events | Mapping | Backend | Builds |",
+    "|---|---|---|---|",
+    ...rows,
+  ];
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

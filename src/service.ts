@@ -54,8 +54,9 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const nats = await startNats(stack, config, logger);
     const stores = await openStores(stack, nats, config, logger);
     const erasure = await openErasureLayer(stack, nats, stores, config, logger);
-    const backends = backendSettings(config);
-    const metrics = createMetrics(config, backends);
+    // The emit path's registries consult the custom mappings; the metrics' event labels follow the built-ins only.
+    const backends = backendSettings(config, () => stores.mappings.current());
+    const metrics = createMetrics(config, backendSettings(config));
     const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics, erasure.gate);
     const tokens = resolveTokens(config);
     const emit = emitPath(nats, stores, backends, config, logger, metrics, erasure.gate);

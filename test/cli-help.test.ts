@@ -13,6 +13,7 @@ import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
 import { IMPORT_COMMANDS } from "../src/cli/import-command.js";
 import { INSPECT_COMMAND } from "../src/cli/inspect-command.js";
 import { LEARNERS_COMMANDS } from "../src/cli/learners-command.js";
+import { MAPPINGS_COMMANDS } from "../src/cli/mappings-command.js";
 import { REJECTED_COMMANDS } from "../src/cli/rejected-command.js";
 import { REPLAY_COMMAND } from "../src/cli/replay/replay-options.js";
 import { ROUTERS_COMMANDS } from "../src/cli/routers-command.js";
@@ -43,6 +44,11 @@ const cases: Array<{ argv: string[]; options: Options; env: string[] }> = [
     argv: ["routers", sub],
     options: c.options as Options,
     env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN", ...(sub === "create" ? ["EVENT_ROUTING_ROUTER_PASSWORD"] : [])],
+  })),
+  ...Object.entries(MAPPINGS_COMMANDS).map(([sub, c]) => ({
+    argv: ["mappings", sub],
+    options: c.options as Options,
+    env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"],
   })),
   ...Object.entries(FAILED_COMMANDS).map(([sub, c]) => ({
     argv: ["failed", sub],
@@ -87,7 +93,7 @@ test("every command and subcommand answers --help (and -h) with exit 0, its flag
 });
 
 test("the groups' --help and the top-level --help answer with exit 0 on stdout", async () => {
-  for (const group of ["routers", "failed", "rejected"]) {
+  for (const group of ["routers", "mappings", "failed", "rejected"]) {
     const r = await cli([group, "--help"]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(`event-routing ${group} list`));

@@ -189,6 +189,47 @@ test("durations as people write them: 200ms, 1m30s in a router file and a flag; 
   assert.match(flag.stderr, /^--http-timeout: "5 secs" is not a duration; write .*1m30s/);
 });
 
+test("an OAuth 2 router with a rate limit from YAML: the client secret from the environment, never printed; --rate-limit", async () => {
+  const CLIENT_SECRET = "oauth-client-secret-never-echoed-42";
+  const yaml = file(
+    "oauth.yaml",
+    `id: lrs-oauth\nbackend: BACKEND_XAPI\nendpoint_url: ${ok.url}\nauth:\n  oauth2:\n    token_url: https://idp.school.example/oauth/token\n` +
+      "    client_id: event-routing\n    scope: statements/write\n    audience: https://lrs.school.example/xapi\n" +
+      "delivery:\n  rate_limit:\n    requests: 3000\n    period: 1m\n",
+  );
+  const created = await cli(["routers", "create", "-f", yaml, "--json"], { EVENT_ROUTING_ROUTER_CLIENT_SECRET: CLIENT_SECRET });
+  assert.equal(created.code, 0, created.stderr);
+  const json = JSON.parse(created.stdout) as { auth: Record<string, unknown>; delivery: Record<string, unknown> };
+  assert.deepEqual(json.auth, {
+    oauth2: {
+      tokenUrl: "https://idp.school.example/oauth/token",
+      clientId: "event-routing",
+      scope: "statements/write",
+      audience: "https://lrs.school.example/xapi",
+    },
+    hasSecret: true,
+  });
+  assert.deepEqual(json.delivery["rateLimit"], { requests: 3000, period: "60s" });
+  const stored = sut.service.routers.get("lrs-oauth")!;
+  assert.equal(stored.auth.kind === "oauth2" && stored.auth.clientSecret, CLIENT_SECRET);
+  const get = await cli(["routers", "get", "lrs-oauth"]);
+  assert.match(get.stdout, /auth:\s+oauth2, client event-routing at https:\/\/idp\.school\.example\/oauth\/token, scope statements\/write/);
+  assert.match(get.stdout, /rate limit:\s+3000 requests per 1m\b/);
+  for (const out of [created, get]) assert.ok(!`${out.stdout}${out.stderr}`.includes(CLIENT_SECRET), "the secret was printed");
+
+  const faster = await cli(["routers", "update", "lrs-oauth", "--rate-limit", "50/1s", "--json"]);
+  assert.equal(faster.code, 0, faster.stderr);
+  assert.deepEqual((JSON.parse(faster.stdout) as { delivery: Record<string, unknown> }).delivery["rateLimit"], {
+    requests: 50,
+    period: "1s",
+  });
+  assert.equal((await cli(["routers", "update", "lrs-oauth", "--rate-limit", "none"])).code, 0);
+  assert.equal(sut.service.routers.get("lrs-oauth")!.delivery.rateLimit, undefined);
+  const bad = await cli(["routers", "update", "lrs-oauth", "--rate-limit", "fast"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /^--rate-limit fast: expected REQUESTS\/DURATION/);
+});
+
 /** A real HTTP receiver for probes: /about answers with versions for the right credentials, 401 quoting them else. */
 async function probeReceiver(expectedAuth: string): Promise<{
   url: string;

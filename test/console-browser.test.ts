@@ -354,6 +354,44 @@ test("edit a router: a changed display name is saved and the write-only password
   assert.deepEqual(sut.service.routers.get("lrs")?.auth, before.auth, "the password is unchanged");
 });
 
+test("an OAuth 2 router with a rate limit from the form; the client secret is write-only and needed again for a new token URL", async () => {
+  const CLIENT_SECRET = "console-oauth-secret-never-shown";
+  await page.getByRole("link", { name: "Routers", exact: true }).click();
+  await page.getByRole("link", { name: "New router" }).click();
+  await page.getByRole("heading", { name: "New router" }).waitFor();
+  await page.getByLabel("Router id").fill("oauth-lrs");
+  await page.getByLabel("Endpoint URL").fill(good.url);
+  // Disabled: its token endpoint does not exist, and later tests emit to every enabled router.
+  await page.getByLabel("Enabled").uncheck();
+  await page.getByLabel("Authentication").selectOption("oauth2");
+  await page.getByLabel("Token URL").fill("https://idp.school.example/oauth/token");
+  await page.getByLabel("Client id").fill("event-routing");
+  await page.getByLabel("Client secret").fill(CLIENT_SECRET);
+  await page.getByLabel("Scope").fill("statements/write");
+  await page.getByLabel("Rate limit").fill("120/60s");
+  assert.deepEqual(await unlabelledControls(), []);
+  await page.getByRole("button", { name: "Create router" }).click();
+  await page.getByRole("heading", { name: "Router oauth-lrs" }).waitFor();
+  await page.getByText("oauth2: client event-routing at https://idp.school.example/oauth/token (secret stored)").waitFor();
+  await page.getByText("120 requests per 60 s").waitFor();
+  assert.ok(!(await page.content()).includes(CLIENT_SECRET));
+  const stored = sut.service.routers.get("oauth-lrs")!;
+  assert.equal(stored.auth.kind === "oauth2" && stored.auth.clientSecret, CLIENT_SECRET);
+  assert.deepEqual(stored.delivery.rateLimit, { requests: 120, periodMs: 60_000 });
+
+  await page.getByRole("link", { name: "Edit", exact: true }).click();
+  await page.getByRole("heading", { name: "Edit router oauth-lrs" }).waitFor();
+  assert.equal(await page.getByLabel("Client secret").inputValue(), "", "the stored secret is not sent to the page");
+  assert.equal(await page.getByLabel("Token URL").inputValue(), "https://idp.school.example/oauth/token");
+  assert.equal(await page.getByLabel("Rate limit").inputValue(), "120/60s");
+  await page.getByLabel("Token URL").fill("https://elsewhere.example/token");
+  await page.getByRole("button", { name: "Save" }).click();
+  const fieldError = page.locator('[data-field="client_secret"] .field-error');
+  await fieldError.filter({ hasText: /required again because token_url changes/ }).waitFor();
+  await shot("router-form-oauth2-secret-needed");
+  assert.equal(sut.service.routers.get("oauth-lrs")?.revision, stored.revision, "nothing saved");
+});
+
 test("failed statements: filter, view one as JSON, retry the selected one after confirming", async () => {
   await page.getByRole("link", { name: "Failed statements" }).click();
   await page.getByRole("heading", { name: "Failed statements" }).waitFor();

@@ -222,6 +222,7 @@ test("a stop while consume() is still pending ends, and does not spin on its mes
     msgIdPrefix: names.deliveryMsgId("rspin", ""),
     recreateConsumer: async () => undefined,
     onUnhealthy: () => undefined,
+    rateLimitsBucket: () => Promise.reject(new Error("this router has no rate limit")),
   });
   worker.start();
   await waitUntil(() => stopping !== undefined, 3000, "consume called");

@@ -44,6 +44,17 @@ const JETSTREAM_NAMES = new Set([
   "retention",
 ]);
 
+/** OAuth 2 protocol names (RFC 6749, RFC 8707), cited as such. */
+const OAUTH_NAMES = new Set([
+  "grant_type",
+  "client_credentials",
+  "client_secret_basic",
+  "client_secret_post",
+  "expires_in",
+  "token_type",
+  "invalid_client",
+]);
+
 /** Names that are not fields: the settings bucket's key, metric label values. */
 const OTHER_NAMES = new Set(["identity_hmac_key", "no_transformer", "not_running_here", "invalid_argument"]);
 
@@ -70,7 +81,7 @@ test("every contract field name the docs show exists in the contract", () => {
     for (const token of shown) {
       if (!token.includes("_") && !token.includes(".")) continue; // plain words: "status", "enabled", log keys
       if (token.startsWith("edx.") || /^[a-z]+\.(v1|ingest|deliver|failed|rejected)\b/.test(token)) continue; // event names, subjects
-      if (JETSTREAM_NAMES.has(token) || OTHER_NAMES.has(token)) continue;
+      if (JETSTREAM_NAMES.has(token) || OTHER_NAMES.has(token) || OAUTH_NAMES.has(token)) continue;
       if (/^(eventrouting|event_routing)_/.test(token)) continue; // KV buckets, metric names
       for (const part of token.split(".")) assert.ok(fields.has(part), `${doc}: \`${token}\` is not a contract field (${part})`);
     }

@@ -1,6 +1,7 @@
 /**
  * Router secrets and input limits through the real service (startService, a real nats-server, a Connect client
  * over HTTP): header values are write-only, an endpoint change never carries stored secrets to the new host,
+ * an OAuth 2 client secret is bound to the endpoint and the token URL, rate limits are validated,
  * headers that break HTTP framing and malformed endpoint URLs are refused, and an oversized router is the
  * caller's error (InvalidArgument), not NATS being down (Unavailable).
  */
@@ -25,6 +26,7 @@ const ADMIN_TOKEN = "admin-token-for-router-secrets";
 const PASSWORD = "pw-Secrets-3c9d-never-echo";
 const TOKEN = "tok-Secrets-77aa-never-echo";
 const API_KEY = "key-Secrets-5e1f-never-echo";
+const CLIENT_SECRET = "client-Secrets-a1b2-never-echo";
 const call = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
 
 type RouterInit = MessageInitShape<typeof RouterSchema>;
@@ -67,7 +69,7 @@ async function rejects(p: Promise<unknown>, code: Code, messagePart: string): Pr
     const err = ConnectError.from(e);
     assert.equal(err.code, code, `code of "${err.rawMessage}"`);
     assert.ok(err.rawMessage.includes(messagePart), `"${err.rawMessage}" should mention ${messagePart}`);
-    for (const secret of [PASSWORD, TOKEN, API_KEY]) assert.ok(!err.rawMessage.includes(secret), "error echoes a secret");
+    for (const secret of [PASSWORD, TOKEN, API_KEY, CLIENT_SECRET]) assert.ok(!err.rawMessage.includes(secret), "error echoes a secret");
     return err;
   }
   assert.fail(`expected ${Code[code]}`);
@@ -75,7 +77,7 @@ async function rejects(p: Promise<unknown>, code: Code, messagePart: string): Pr
 
 function assertNoSecrets(value: unknown): void {
   const json = JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-  for (const secret of [PASSWORD, TOKEN, API_KEY]) assert.ok(!json.includes(secret), "response carries a secret");
+  for (const secret of [PASSWORD, TOKEN, API_KEY, CLIENT_SECRET]) assert.ok(!json.includes(secret), "response carries a secret");
 }
 
 let nats: TestNatsServer;
@@ -202,6 +204,124 @@ describe("an endpoint change needs the secrets again", () => {
     });
     await admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url", "auth"] } }, call);
     assert.deepEqual(service.routers.get("mv-same")?.auth, { kind: "basic", username: "renamed", password: PASSWORD });
+  });
+});
+
+describe("an OAuth 2 client secret is write-only and bound to the endpoint and the token URL", () => {
+  const oauth2 = (clientSecret: string, tokenUrl = "https://idp.school.example/token") => ({
+    kind: {
+      case: "oauth2" as const,
+      value: { tokenUrl, clientId: "event-routing", clientSecret, scope: "statements/write", audience: "https://lrs.school.example/xapi" },
+    },
+  });
+  const oauthRouter = (id: string, clientSecret = CLIENT_SECRET) => router(id, { auth: oauth2(clientSecret), headers: {} });
+
+  test("Create and Get return every setting but the secret (has_secret); the secret is stored", async () => {
+    const created = (await admin.createRouter({ router: oauthRouter("oa-read") }, call)).router!;
+    const got = (await admin.getRouter({ id: "oa-read" }, call)).router!;
+    for (const r of [created, got]) {
+      assert.equal(r.auth?.kind.case, "oauth2");
+      assert.deepEqual(r.auth?.kind.value, { ...oauth2("").kind.value, $typeName: "eventrouting.v1.OAuth2ClientCredentials" });
+      assert.equal(r.auth?.hasSecret, true);
+      assertNoSecrets(r);
+    }
+    const stored = service.routers.get("oa-read")?.auth;
+    assert.equal(stored?.kind === "oauth2" ? stored.clientSecret : undefined, CLIENT_SECRET);
+  });
+
+  test("an empty secret keeps the stored one while both URLs stay", async () => {
+    await admin.createRouter({ router: oauthRouter("oa-keep") }, call);
+    const patch = create(RouterSchema, {
+      id: "oa-keep",
+      auth: { ...oauth2(""), kind: { ...oauth2("").kind, value: { ...oauth2("").kind.value, scope: "statements/read statements/write" } } },
+    });
+    await admin.updateRouter({ router: patch, updateMask: { paths: ["auth"] } }, call);
+    const stored = service.routers.get("oa-keep")?.auth;
+    assert.deepEqual(stored?.kind === "oauth2" && [stored.clientSecret, stored.scope], [CLIENT_SECRET, "statements/read statements/write"]);
+  });
+
+  test("a new token_url with the secret left empty is refused, naming the secret and why", async () => {
+    await admin.createRouter({ router: oauthRouter("oa-token-url") }, call);
+    const patch = create(RouterSchema, { id: "oa-token-url", auth: oauth2("", "https://attacker.example/token") });
+    const update = admin.updateRouter({ router: patch, updateMask: { paths: ["auth"] } }, call);
+    await rejects(update, Code.InvalidArgument, "router.auth.oauth2.client_secret: is required again because token_url changes");
+    const stored = service.routers.get("oa-token-url")?.auth;
+    assert.equal(stored?.kind === "oauth2" ? stored.tokenUrl : undefined, "https://idp.school.example/token");
+  });
+
+  test("a new endpoint_url needs the secret again, with or without auth in the mask", async () => {
+    await admin.createRouter({ router: oauthRouter("oa-endpoint") }, call);
+    const moved = "https://attacker.example/collect";
+    await rejects(
+      admin.updateRouter(
+        { router: create(RouterSchema, { id: "oa-endpoint", endpointUrl: moved }), updateMask: { paths: ["endpoint_url"] } },
+        call,
+      ),
+      Code.InvalidArgument,
+      "router.auth:",
+    );
+    const patch = create(RouterSchema, { id: "oa-endpoint", endpointUrl: moved, auth: oauth2("") });
+    await rejects(
+      admin.updateRouter({ router: patch, updateMask: { paths: ["endpoint_url", "auth"] } }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.client_secret: is required again because endpoint_url changes",
+    );
+    const resupplied = create(RouterSchema, { id: "oa-endpoint", endpointUrl: moved, auth: oauth2("a-new-client-secret-0123") });
+    await admin.updateRouter({ router: resupplied, updateMask: { paths: ["endpoint_url", "auth"] } }, call);
+    assert.equal(service.routers.get("oa-endpoint")?.endpointUrl, moved);
+  });
+
+  test("bad OAuth 2 settings are refused with the field named", async () => {
+    const bad = (id: string, value: Record<string, string>) =>
+      router(id, { auth: { kind: { case: "oauth2", value: { ...oauth2(CLIENT_SECRET).kind.value, ...value } } }, headers: {} });
+    await rejects(
+      admin.createRouter({ router: bad("oa-bad1", { tokenUrl: "ftp://idp.example/token" }) }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.token_url: expected an http or https URL",
+    );
+    await rejects(
+      admin.createRouter({ router: bad("oa-bad2", { tokenUrl: "https://u:p@idp.example/token" }) }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.token_url: must not contain credentials",
+    );
+    await rejects(
+      admin.createRouter({ router: bad("oa-bad3", { clientId: "" }) }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.client_id: a client id is required",
+    );
+    await rejects(
+      admin.createRouter({ router: bad("oa-bad4", { clientSecret: "" }) }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.client_secret: a client secret is required",
+    );
+    await rejects(
+      admin.createRouter({ router: bad("oa-bad5", { scope: 'a "quoted" scope' }) }, call),
+      Code.InvalidArgument,
+      "router.auth.oauth2.scope: expected space-separated scope tokens",
+    );
+  });
+});
+
+describe("delivery.rate_limit", () => {
+  test("stored and returned; a missing period or zero requests is refused with the field named", async () => {
+    const limited = router("rl-ok", { delivery: { rateLimit: { requests: 3000, period: { seconds: 60n } } } });
+    const created = (await admin.createRouter({ router: limited }, call)).router!;
+    assert.equal(created.delivery?.rateLimit?.requests, 3000);
+    assert.equal(created.delivery?.rateLimit?.period?.seconds, 60n);
+    assert.deepEqual(service.routers.get("rl-ok")?.delivery.rateLimit, { requests: 3000, periodMs: 60_000 });
+    await rejects(
+      admin.createRouter({ router: router("rl-noperiod", { delivery: { rateLimit: { requests: 10 } } }) }, call),
+      Code.InvalidArgument,
+      "router.delivery.rate_limit.period: expected 1s to 1h",
+    );
+    await rejects(
+      admin.createRouter({ router: router("rl-zero", { delivery: { rateLimit: { requests: 0, period: { seconds: 1n } } } }) }, call),
+      Code.InvalidArgument,
+      "router.delivery.rate_limit.requests: expected 1 to 1000000",
+    );
+    // Removed with the mask path and no value.
+    await admin.updateRouter({ router: create(RouterSchema, { id: "rl-ok" }), updateMask: { paths: ["delivery.rate_limit"] } }, call);
+    assert.equal(service.routers.get("rl-ok")?.delivery.rateLimit, undefined);
   });
 });
 

@@ -8,6 +8,7 @@ import { createConnectTransport } from "@connectrpc/connect-web";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
+import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 
 const TOKEN_KEY = "event-routing.console.admin-token";
@@ -17,6 +18,7 @@ export interface Api {
   readonly events: Client<typeof EventRoutingService>;
   readonly ingest: Client<typeof IngestAdminService>;
   readonly learners: Client<typeof LearnerAdminService>;
+  readonly mappings: Client<typeof MappingAdminService>;
 }
 
 export const session = {
@@ -43,6 +45,7 @@ export function createApi(token: () => string | null, onSignedOut: () => void): 
     events: createClient(EventRoutingService, transport),
     ingest: createClient(IngestAdminService, transport),
     learners: createClient(LearnerAdminService, transport),
+    mappings: createClient(MappingAdminService, transport),
   };
 }
 
@@ -62,7 +65,7 @@ export function describeError(e: unknown): DescribedError {
       return { message: "The token was not accepted. Check it against ADMIN_TOKENS." };
     case Code.InvalidArgument: {
       const m = /^([a-z_][\w.[\]"-]*): (.*)$/s.exec(err.rawMessage);
-      if (m) return { message: err.rawMessage, field: { path: m[1]!.replace(/^router\.?/, ""), message: m[2]! } };
+      if (m) return { message: err.rawMessage, field: { path: m[1]!.replace(/^(router|mapping)\.?/, ""), message: m[2]! } };
       return { message: err.rawMessage };
     }
     case Code.Aborted:

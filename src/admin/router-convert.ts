@@ -10,6 +10,7 @@ import {
   DeliverySettingsSchema,
   ExhaustedStatements,
   MatchParamSchema,
+  RateLimitSchema,
   RouterAuthSchema,
   RouterSchema,
   RouterState,
@@ -32,6 +33,17 @@ function authInput(a: ProtoRouterAuth | undefined): RouterAuth {
       return { kind: "basic", username: a.kind.value.username, password: a.kind.value.password };
     case "bearer":
       return { kind: "bearer", token: a.kind.value.token };
+    case "oauth2": {
+      const o = a.kind.value;
+      return {
+        kind: "oauth2",
+        tokenUrl: o.tokenUrl,
+        clientId: o.clientId,
+        clientSecret: o.clientSecret,
+        scope: o.scope,
+        audience: o.audience,
+      };
+    }
     default:
       return { kind: "none" };
   }
@@ -66,6 +78,7 @@ export function routerInputFromProto(r: Router): RouterInput {
         ...(d.httpTimeout ? { httpTimeoutMs: ms(d.httpTimeout) } : {}),
         ...(d.criticalEvents.length > 0 ? { criticalEvents: [...d.criticalEvents] } : {}),
         ...exhaustedFromProto(d.exhausted),
+        ...(d.rateLimit ? { rateLimit: { requests: d.rateLimit.requests, periodMs: ms(d.rateLimit.period) ?? 0 } } : {}),
       }
     : {};
   return {
@@ -98,18 +111,29 @@ export function routerInputFromConfig(c: RouterConfig): RouterInput {
   };
 }
 
+/** The stored credentials without their secret (has_secret says one is stored); undefined for "none". */
+function authToProto(a: RouterAuth): ProtoRouterAuth | undefined {
+  switch (a.kind) {
+    case "basic":
+      return create(RouterAuthSchema, {
+        kind: { case: "basic", value: { username: a.username, password: "" } },
+        hasSecret: a.password !== "",
+      });
+    case "bearer":
+      return create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } }, hasSecret: a.token !== "" });
+    case "oauth2": {
+      const value = { tokenUrl: a.tokenUrl, clientId: a.clientId, clientSecret: "", scope: a.scope, audience: a.audience };
+      return create(RouterAuthSchema, { kind: { case: "oauth2", value }, hasSecret: a.clientSecret !== "" });
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Stored router → response. Secrets and header values are dropped here, the only way out of the service. */
 export function routerToProto(c: RouterConfig): Router {
   const d = c.delivery;
-  const auth =
-    c.auth.kind === "basic"
-      ? create(RouterAuthSchema, {
-          kind: { case: "basic", value: { username: c.auth.username, password: "" } },
-          hasSecret: c.auth.password !== "",
-        })
-      : c.auth.kind === "bearer"
-        ? create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } }, hasSecret: c.auth.token !== "" })
-        : undefined;
+  const auth = authToProto(c.auth);
   return create(RouterSchema, {
     id: c.id,
     displayName: c.displayName,
@@ -129,6 +153,9 @@ export function routerToProto(c: RouterConfig): Router {
       ...(d.httpTimeoutMs !== undefined ? { httpTimeout: durationFromMs(d.httpTimeoutMs) } : {}),
       criticalEvents: [...(d.criticalEvents ?? [])],
       exhausted: exhaustedToProto(d.exhausted),
+      ...(d.rateLimit
+        ? { rateLimit: create(RateLimitSchema, { requests: d.rateLimit.requests, period: durationFromMs(d.rateLimit.periodMs) }) }
+        : {}),
     }),
     createTime: timestampFromDate(new Date(c.createTime)),
     updateTime: timestampFromDate(new Date(c.updateTime)),

@@ -6,6 +6,8 @@
  * That convenience must never send stored secrets somewhere new. When endpoint_url changes, every secret the
  * router keeps has to come again in the same request, or be dropped; otherwise an admin token (or a stolen one)
  * could point a school's LRS credentials at any host. The refusal names the field and never echoes a value.
+ * An OAuth 2 client secret goes to the token endpoint, not to endpoint_url, so it is bound to both: a change of
+ * either URL needs it again.
  */
 import { ValidationError } from "../errors.js";
 import type { RouterAuth } from "../routing/router-model.js";
@@ -35,7 +37,9 @@ export function carrySecrets(stored: RouterInput, next: RouterInput, from: Secre
 }
 
 function hasSecret(a: RouterAuth): boolean {
-  return (a.kind === "basic" && a.password !== "") || (a.kind === "bearer" && a.token !== "");
+  return (
+    (a.kind === "basic" && a.password !== "") || (a.kind === "bearer" && a.token !== "") || (a.kind === "oauth2" && a.clientSecret !== "")
+  );
 }
 
 function keepAuth(stored: RouterAuth, moved: boolean, root: string): RouterAuth {
@@ -49,8 +53,8 @@ function keepAuth(stored: RouterAuth, moved: boolean, root: string): RouterAuth 
 }
 
 function mergeAuth(stored: RouterAuth, next: RouterAuth, moved: boolean, root: string): RouterAuth {
-  const keep = (field: string): void => {
-    if (moved) throw new ValidationError(`${root}.${field}`, `is required again because endpoint_url changes; ${RESEND}`);
+  const keep = (field: string, why = moved ? "endpoint_url" : undefined): void => {
+    if (why) throw new ValidationError(`${root}.${field}`, `is required again because ${why} changes; ${RESEND}`);
   };
   if (stored.kind === "basic" && next.kind === "basic" && next.password === "" && stored.password !== "") {
     keep("auth.basic.password");
@@ -59,6 +63,10 @@ function mergeAuth(stored: RouterAuth, next: RouterAuth, moved: boolean, root: s
   if (stored.kind === "bearer" && next.kind === "bearer" && next.token === "" && stored.token !== "") {
     keep("auth.bearer.token");
     return { ...next, token: stored.token };
+  }
+  if (stored.kind === "oauth2" && next.kind === "oauth2" && next.clientSecret === "" && stored.clientSecret !== "") {
+    keep("auth.oauth2.client_secret", moved ? "endpoint_url" : next.tokenUrl !== stored.tokenUrl ? "token_url" : undefined);
+    return { ...next, clientSecret: stored.clientSecret };
   }
   return next;
 }

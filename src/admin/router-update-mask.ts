@@ -29,6 +29,7 @@ const DELIVERY: Readonly<Record<string, keyof RouterDeliverySettings>> = {
   http_timeout: "httpTimeoutMs",
   critical_events: "criticalEvents",
   exhausted: "exhausted",
+  rate_limit: "rateLimit",
 };
 
 const OUTPUT_ONLY = new Set(["create_time", "update_time", "revision", "incarnation"]);

@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { create, toJson } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { FailedFilterSchema, FailedStatementSchema, type FailedFilter } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
-import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
+import { type CommandHelp, type FlagHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 

@@ -5,13 +5,14 @@
  * with no NATS; `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
  * `replay` sends tracking logs to a running service (or transforms them offline), resumably.
  * Operator commands talk to a running service over gRPC (EVENT_ROUTING_URL, EVENT_ROUTING_TOKEN; remote.ts has
- * the exit codes): status, routers, failed, rejected, identities, courses, learners.
+ * the exit codes): status, routers, mappings, failed, rejected, identities, courses, learners.
  */
 import { runFailed, FAILED_USAGE } from "./failed-command.js";
 import { EXIT_CODES, PROGRAM } from "./help.js";
 import { IMPORT_USAGE, runImport } from "./import-command.js";
 import { INSPECT_COMMAND, runInspect } from "./inspect-command.js";
 import { LEARNERS_USAGE, runLearners } from "./learners-command.js";
+import { MAPPINGS_USAGE, runMappings } from "./mappings-command.js";
 import { runReplay } from "./replay/replay-command.js";
 import { REPLAY_COMMAND } from "./replay/replay-options.js";
 import { REJECTED_USAGE, runRejected } from "./rejected-command.js";
@@ -31,7 +32,7 @@ Tracking logs into a running service (or offline):
 Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.1:8080, and EVENT_ROUTING_TOKEN,
 an admin token; or --url / --token). Tables by default, --json for scripts.
   ${PROGRAM} ${STATUS_COMMAND.help.synopsis[0]}
-${ROUTERS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}${LEARNERS_USAGE}
+${ROUTERS_USAGE}${MAPPINGS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}${LEARNERS_USAGE}
 ${EXIT_CODES}
 `;
 
@@ -49,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return runStatus(rest, io);
     case "routers":
       return runRouters(rest, io);
+    case "mappings":
+      return runMappings(rest, io);
     case "failed":
       return runFailed(rest, io);
     case "rejected":

@@ -1,7 +1,7 @@
 /**
  * The service's own emit pipeline without NATS, for the offline commands (`transform`, `replay --offline`): the
  * same configuration variables as the service (flags win), look-up tables from CSV files instead of KV buckets,
- * and no routers.
+ * custom mappings from a directory of mapping files instead of the mappings bucket, and no routers.
  */
 import { readFileSync } from "node:fs";
 import type { Writable } from "node:stream";
@@ -12,12 +12,15 @@ import { staticCourseDirectory, staticIdentityDirectory } from "../directory/sta
 import { backendSettings } from "../ingest/backend-settings.js";
 import type { PipelineDeps } from "../ingest/emit-pipeline.js";
 import { natsNames } from "../nats/names.js";
+import { loadMappingDir } from "./mapping-files.js";
 
 export interface OfflineOptions {
   readonly lmsRootUrl?: string | undefined;
   readonly transformerVersion?: string | undefined;
   readonly identities?: string | undefined;
   readonly courses?: string | undefined;
+  /** A directory of mapping files (mapping-files.ts): custom mappings in front of the built-ins, as in the service. */
+  readonly mappings?: string | undefined;
 }
 
 /** The option definitions both commands accept, for node:util parseArgs. */
@@ -26,6 +29,7 @@ export const OFFLINE_ARG_OPTIONS = {
   "transformer-version": { type: "string" },
   identities: { type: "string" },
   courses: { type: "string" },
+  mappings: { type: "string" },
 } as const;
 
 /**
@@ -44,9 +48,11 @@ export function offlinePipeline(opts: OfflineOptions, err: Writable, env: NodeJS
     ...(opts.lmsRootUrl ? { LMS_ROOT_URL: opts.lmsRootUrl } : {}),
     ...(opts.transformerVersion ? { TRANSFORMER_VERSION: opts.transformerVersion } : {}),
   });
+  const settings = { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType };
+  const mappings = opts.mappings === undefined ? undefined : loadMappingDir(opts.mappings, settings);
   return {
-    settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
-    backends: backendSettings(config),
+    settings,
+    backends: backendSettings(config, mappings && (() => mappings)),
     directories: {
       identities: staticIdentityDirectory(
         opts.identities ? parseIdentitiesCsv(readFileSync(opts.identities, "utf8"), opts.identities) : [],

@@ -7,7 +7,7 @@
 import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { RejectedEntrySchema, type RejectedEntry } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
-import { type CommandHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
+import { type CommandHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, cut, guarded, isoOrEmpty, REMOTE_OPTIONS, table, type Io } from "./remote.js";
 

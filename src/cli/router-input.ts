@@ -2,9 +2,9 @@
  * A router for CreateRouter / UpdateRouter from a JSON or YAML file (the Router message in protobuf JSON, with
  * snake_case or camelCase names; unknown fields are an error, so a typo never silently keeps a default) or from
  * flags. Durations (delivery.batch_interval, countdown, backoff, http_timeout, and their flags) as people write
- * them: 200ms, 30s, 1m30s (duration.ts). Secrets (basic password, bearer token) never come from flags, which end up in shell history and `ps`:
- * they come from the file, from EVENT_ROUTING_ROUTER_PASSWORD / EVENT_ROUTING_ROUTER_TOKEN, or from a prompt that
- * does not echo. delivery.exhausted as a file value or the --exhausted flag: KEEP_ALL / KEEP_CRITICAL in any case,
+ * them: 200ms, 30s, 1m30s (duration.ts), also delivery.rate_limit.period. Secrets (basic password, bearer token,
+ * OAuth 2 client secret) never come from flags, which end up in shell history and `ps`: they come from the file,
+ * from EVENT_ROUTING_ROUTER_PASSWORD / _TOKEN / _CLIENT_SECRET, or from a prompt that does not echo. delivery.exhausted as a file value or the --exhausted flag: KEEP_ALL / KEEP_CRITICAL in any case,
  * with - or _, with or without the enum's EXHAUSTED_STATEMENTS_ prefix.
  */
 import { readFileSync } from "node:fs";
@@ -13,6 +13,8 @@ import { Backend } from "../../gen/eventrouting/v1/event_pb.js";
 import {
   DeliverySettingsSchema,
   ExhaustedStatements,
+  OAuth2ClientCredentialsSchema,
+  RateLimitSchema,
   RouterAuthSchema,
   RouterSchema,
   type Router,
@@ -32,6 +34,11 @@ export const ROUTER_FLAG_OPTIONS = {
   disabled: { type: "boolean" },
   auth: { type: "string" },
   username: { type: "string" },
+  "token-url": { type: "string" },
+  "client-id": { type: "string" },
+  scope: { type: "string" },
+  audience: { type: "string" },
+  "rate-limit": { type: "string" },
   "batch-size": { type: "string" },
   "batch-interval": { type: "string" },
   "max-retries": { type: "string" },
@@ -79,6 +86,11 @@ function normalizeDurations(doc: Record<string, unknown>): void {
       d[key] = `EXHAUSTED_STATEMENTS_${ExhaustedStatements[e]}`;
       continue;
     }
+    if ((key === "rate_limit" || key === "rateLimit") && value !== null && typeof value === "object" && "period" in value) {
+      const limit = value as Record<string, unknown>;
+      limit["period"] = durationJson(parseDuration(limit["period"], `delivery.${key}.period`));
+      continue;
+    }
     if (!DURATION_FIELDS.has(key) || value === null) continue;
     d[key] = Array.isArray(value)
       ? value.map((v, i) => durationJson(parseDuration(v, `delivery.${key}[${i}]`)))
@@ -96,6 +108,11 @@ export interface RouterFlags {
   disabled?: boolean | undefined;
   auth?: string | undefined;
   username?: string | undefined;
+  "token-url"?: string | undefined;
+  "client-id"?: string | undefined;
+  scope?: string | undefined;
+  audience?: string | undefined;
+  "rate-limit"?: string | undefined;
   "batch-size"?: string | undefined;
   "batch-interval"?: string | undefined;
   "max-retries"?: string | undefined;
@@ -156,14 +173,8 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
     r.enabled = f.enabled === true;
     fields.push("enabled");
   }
-  if (f.auth !== undefined) {
-    // create(), not object literals: the binary (gRPC) encoder needs typed messages for the oneof's value.
-    if (f.auth === "basic")
-      r.auth = create(RouterAuthSchema, { kind: { case: "basic", value: { username: f.username ?? "", password: "" } } });
-    else if (f.auth === "bearer") r.auth = create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } } });
-    else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic or bearer`);
-    fields.push("auth");
-  } else if (f.username !== undefined) throw new UsageError("--username needs --auth basic");
+  authFromFlags(f, r, fields);
+  rateLimitFromFlag(f, r, fields);
   for (const [flag, field, kind] of DELIVERY_FLAGS) {
     const value = f[flag];
     if (value === undefined) continue;
@@ -194,6 +205,49 @@ export function routerFromFlags(f: RouterFlags): RouterDraft {
   return { router: r, fields };
 }
 
+const OAUTH_FLAGS = ["token-url", "client-id", "scope", "audience"] as const;
+
+function authFromFlags(f: RouterFlags, r: Router, fields: string[]): void {
+  if (f.auth === undefined) {
+    if (f.username !== undefined) throw new UsageError("--username needs --auth basic");
+    const oauth = OAUTH_FLAGS.find((flag) => f[flag] !== undefined);
+    if (oauth) throw new UsageError(`--${oauth} needs --auth oauth2`);
+    return;
+  }
+  // create(), not object literals: the binary (gRPC) encoder needs typed messages for the oneof's value.
+  if (f.auth === "basic")
+    r.auth = create(RouterAuthSchema, { kind: { case: "basic", value: { username: f.username ?? "", password: "" } } });
+  else if (f.auth === "bearer") r.auth = create(RouterAuthSchema, { kind: { case: "bearer", value: { token: "" } } });
+  else if (f.auth === "oauth2") {
+    const value = create(OAuth2ClientCredentialsSchema, {
+      tokenUrl: f["token-url"] ?? "",
+      clientId: f["client-id"] ?? "",
+      scope: f.scope ?? "",
+      audience: f.audience ?? "",
+    });
+    r.auth = create(RouterAuthSchema, { kind: { case: "oauth2", value } });
+  } else if (f.auth !== "none") throw new UsageError(`--auth ${f.auth}: expected none, basic, bearer or oauth2`);
+  fields.push("auth");
+}
+
+/** --rate-limit N/DURATION (3000/1m, 50/1s), or "none" to remove the limit. */
+function rateLimitFromFlag(f: RouterFlags, r: Router, fields: string[]): void {
+  const text = f["rate-limit"];
+  if (text === undefined) return;
+  r.delivery ??= create(DeliverySettingsSchema, {});
+  fields.push("delivery.rate_limit");
+  if (text.trim().toLowerCase() === "none") return;
+  const m = /^\s*(\d+)\s*\/\s*(\S+)\s*$/.exec(text);
+  if (!m) throw new UsageError(`--rate-limit ${text}: expected REQUESTS/DURATION, e.g. 3000/1m, or none`);
+  let ns: bigint;
+  try {
+    ns = parseDuration(m[2]!, "--rate-limit");
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  r.delivery.rateLimit = create(RateLimitSchema, { requests: Number(m[1]), period: durationMessage(ns) });
+}
+
 /**
  * Fills an empty password or token: from the environment, else a prompt on a terminal. `required` (create, or an
  * auth change) makes a missing secret a usage error; otherwise an empty one keeps the stored secret (UpdateRouter).
@@ -209,6 +263,9 @@ export async function fillSecrets(router: Router, io: Io, required: boolean): Pr
     );
   } else if (kind?.case === "bearer" && kind.value.token === "") {
     kind.value.token = await secret("EVENT_ROUTING_ROUTER_TOKEN", "Bearer token: ", io, required);
+  } else if (kind?.case === "oauth2" && kind.value.clientSecret === "") {
+    const prompt = `OAuth 2 client secret for ${kind.value.clientId || "the client"}: `;
+    kind.value.clientSecret = await secret("EVENT_ROUTING_ROUTER_CLIENT_SECRET", prompt, io, required);
   }
 }
 

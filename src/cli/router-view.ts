@@ -16,6 +16,10 @@ function auth(r: Router): string {
   const stored = r.auth?.hasSecret ? "secret stored" : "no secret stored";
   if (k?.case === "basic") return `basic, user ${k.value.username} (${stored})`;
   if (k?.case === "bearer") return `bearer (${stored})`;
+  if (k?.case === "oauth2") {
+    const extra = [k.value.scope && `scope ${k.value.scope}`, k.value.audience && `audience ${k.value.audience}`].filter(Boolean);
+    return `oauth2, client ${k.value.clientId} at ${k.value.tokenUrl}${extra.length > 0 ? `, ${extra.join(", ")}` : ""} (${stored})`;
+  }
   return "none";
 }
 
@@ -48,6 +52,10 @@ export function routerDetails(r: Router): string {
     ["http timeout", d?.httpTimeout ? formatDuration(d.httpTimeout) : DEFAULT],
     ["critical events", d && d.criticalEvents.length > 0 ? d.criticalEvents.join(", ") : DEFAULT],
     ["exhausted", exhausted(d?.exhausted ?? ExhaustedStatements.UNSPECIFIED)],
+    [
+      "rate limit",
+      d?.rateLimit ? `${d.rateLimit.requests} requests per ${d.rateLimit.period ? formatDuration(d.rateLimit.period) : "?"}` : "- (none)",
+    ],
     ["revision", String(r.revision)],
     // 0 for the first router under this id; else it names the NATS subject and consumer (docs/delivery.md).
     ["incarnation", String(r.incarnation)],

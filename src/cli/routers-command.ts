@@ -13,7 +13,7 @@ import {
   type TestRouterResponse,
   TestRouterResponseSchema,
 } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
-import { type CommandHelp, type FlagHelp, PROGRAM, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
+import { type CommandHelp, type FlagHelp, REMOTE_ENV, REMOTE_FLAGS, renderHelp, subcommandUsage, wantsHelp } from "./help.js";
 import { EXIT, UsageError } from "./exit-codes.js";
 import { connectRemote, guarded, REMOTE_OPTIONS, table, type Io, type Remote } from "./remote.js";
 import { routerDetails } from "./router-view.js";
@@ -22,6 +22,7 @@ import { fillSecrets, ROUTER_FLAG_OPTIONS, routerFromFile, routerFromFlags, type
 const SECRET_ENV = [
   ["EVENT_ROUTING_ROUTER_PASSWORD", "the basic-auth password (else from the file, else a prompt on a terminal)"],
   ["EVENT_ROUTING_ROUTER_TOKEN", "the bearer token (else from the file, else a prompt on a terminal)"],
+  ["EVENT_ROUTING_ROUTER_CLIENT_SECRET", "the OAuth 2 client secret (else from the file, else a prompt on a terminal)"],
 ] as const;
 
 const ROUTER_FLAGS: readonly FlagHelp[] = [
@@ -31,13 +32,18 @@ const ROUTER_FLAGS: readonly FlagHelp[] = [
   { flag: "--backend xapi|caliper", text: "what the router receives" },
   { flag: "--endpoint-url URL", text: "the LRS base URL (xAPI: /statements is added) or the Caliper endpoint" },
   { flag: "--enabled, --disabled", text: "deliver or keep the backlog" },
-  { flag: "--auth none|basic|bearer", text: "how the endpoint authenticates us; secrets never come from flags" },
+  { flag: "--auth none|basic|bearer|oauth2", text: "how the endpoint authenticates us; secrets never come from flags" },
   { flag: "--username USER", text: "the basic-auth user (with --auth basic)" },
+  { flag: "--token-url URL", text: "the OAuth 2 token endpoint (with --auth oauth2: client credentials grant)" },
+  { flag: "--client-id ID", text: "the OAuth 2 client id (with --auth oauth2)" },
+  { flag: "--scope SCOPE", text: "optional: the OAuth 2 scope to request, space-separated (with --auth oauth2)" },
+  { flag: "--audience URI", text: "optional: the API the token is for, sent as audience and resource (with --auth oauth2)" },
   { flag: "--batch-size N", text: "statements per HTTP request (1: no batching)" },
   { flag: "--batch-interval DURATION", text: "longest wait before a partial batch is sent, e.g. 200ms, 5s" },
   { flag: "--max-retries N", text: "retries after the first attempt" },
   { flag: "--countdown DURATION", text: "wait before a delivery is retried, e.g. 30s, 1m30s" },
   { flag: "--http-timeout DURATION", text: "HTTP request timeout, e.g. 10s (shorter than the countdown)" },
+  { flag: "--rate-limit N/DURATION", text: "at most N requests per period across instances, e.g. 3000/1m; none removes it" },
   {
     flag: "--exhausted keep-all|keep-critical",
     text: "statements out of attempts: all to the failed stream (default), or only critical events' (the rest dropped, logged)",
@@ -75,7 +81,7 @@ export const ROUTERS_COMMANDS = {
       synopsis: ["routers create -f ROUTER.yaml|.json", "routers create --id ID --backend xapi|caliper --endpoint-url URL [flags]"],
       about:
         "Creates a router from a file or from flags. Durations, in a file (delivery.batch_interval, countdown, backoff,\n" +
-        "http_timeout) or a flag: 200ms, 30s, 1m30s, 2h, 1.5s.",
+        "http_timeout, rate_limit.period) or a flag: 200ms, 30s, 1m30s, 2h, 1.5s.",
       flags: [...ROUTER_FLAGS, ...REMOTE_FLAGS],
       env: [...REMOTE_ENV, ...SECRET_ENV],
     },

@@ -35,6 +35,7 @@ export const TRANSFORM_COMMAND = {
       { flag: "--transformer-version V", text: "the transformer version in statements (default $TRANSFORMER_VERSION)" },
       { flag: "--identities FILE.csv", text: "learners: user_id,username,external_id,email" },
       { flag: "--courses FILE.csv", text: "course names: course_id,name" },
+      { flag: "--mappings DIR", text: "custom mappings: every .yaml, .yml and .json file of DIR, checked as the service checks them" },
     ],
     env: [
       ["IDENTITY_HMAC_SECRET", "as the service has it, so learners missing from --identities get the service's ids"],
@@ -64,6 +65,7 @@ export async function runTransform(args: string[], out: Writable, err: Writable)
       transformerVersion: values["transformer-version"],
       identities: values.identities,
       courses: values.courses,
+      mappings: values.mappings,
     },
     err,
   );

@@ -47,6 +47,7 @@ export async function startDeliveryLayer(
       ...(metrics ? { metrics: metrics.recorder } : {}),
       failedMaxBytes: config.failedMaxBytes,
       forgotten,
+      replicas: config.natsReplicas,
     }),
   );
 }

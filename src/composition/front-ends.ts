@@ -13,10 +13,13 @@ import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
 import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
+import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createDirectoryAdminService } from "../admin/directory-admin-service.js";
 import { createIngestAdminService } from "../admin/ingest-admin-service.js";
 import { createLearnerAdminService } from "../admin/learner-admin-service.js";
+import { createMappingAdminService } from "../admin/mapping-admin-service.js";
+import { startWorkerValidator, type StatementValidator } from "../admin/statement-validator.js";
 import { createRouterAdminService } from "../admin/router-admin-service.js";
 import type { Config } from "../config.js";
 import { startConsoleServer } from "../console/console-server.js";
@@ -39,6 +42,8 @@ import { rpcErrorsOnly } from "../server/interceptors.js";
 import { type RunningServer, type ServerOptions, standardInterceptors, startServer } from "../server/server.js";
 import type { BackendSettings } from "../transform/transform-event.js";
 import { caliperSensorId } from "../transform/caliper/envelope.js";
+import { createCaliperRegistry } from "../transform/caliper/index.js";
+import { createXapiRegistry } from "../transform/xapi/index.js";
 import { deliveryDefaults } from "./delivery.js";
 import type { EmitPath } from "./inputs.js";
 import type { LifecycleStack } from "./lifecycle-stack.js";
@@ -98,6 +103,9 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
   const { config, http, metrics, logger, tokens, health } = deps;
   // Set once drain() has begun: the stack's steps below are then already done, with the grace period.
   let drained = false;
+  // Statement validation for the mapping RPCs, in a worker thread started on first use (statement-validator.ts).
+  const validator = startWorkerValidator();
+  stack.defer(() => validator.close());
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -110,7 +118,7 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
     health,
     rpcLog: config.logRpcs ? logger : rpcErrorsOnly(logger),
     http,
-    register: await rpcServices(deps),
+    register: await rpcServices(deps, validator.validate),
   });
   stack.defer(() => drained || server.shutdown(0));
   // The console shares the RPC handler (same auth); closed with the main port so no call outlives shutdown.
@@ -142,7 +150,7 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
 }
 
 /** The Connect services the RPC server (and so the console) serves. */
-async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"]> {
+async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Promise<ServerOptions["register"]> {
   const { nats, stores, emit, backends, delivery, ingest, erasure, config, logger } = deps;
   const { nc, names } = nats;
   const { routers, directories } = stores;
@@ -156,6 +164,16 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createFailedRpc(new FailedStore(jetstream(nc), await jetstreamManager(nc), names, (id) => routers.get(id)), { logger }),
   });
   const rejectedStream = new RejectedStream(await jetstreamManager(nc), ingestNames(config.natsPrefix));
+  const enabledBackends = new Set(backends.filter((b) => b.enabled).map((b) => b.backend));
+  const mappingAdmin = createMappingAdminService({
+    store: stores.mappings,
+    settings: emit.pipeline.settings,
+    validate,
+    builtins: { xapi: createXapiRegistry(), caliper: createCaliperRegistry() },
+    enabledBackends,
+    directories,
+    logger,
+  });
   return (router) => {
     router.service(EventRoutingService, eventRouting);
     router.service(
@@ -163,7 +181,7 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createRouterAdminService({
         store: routers,
         deliveryDefaults: deliveryDefaults(config),
-        enabledBackends: new Set(backends.filter((b) => b.enabled).map((b) => b.backend)),
+        enabledBackends,
         logger,
         caliperSensorId: caliperSensorId(config, config.caliperSensorId),
         ...(delivery ? { status: delivery.status } : {}),
@@ -175,6 +193,7 @@ async function rpcServices(deps: FrontEndDeps): Promise<ServerOptions["register"
       createDirectoryAdminService({ identities: directories.identities, courses: directories.courses }),
       ADMIN_SERVICE_OPTIONS,
     );
+    router.service(MappingAdminService, mappingAdmin, ADMIN_SERVICE_OPTIONS);
     router.service(
       IngestAdminService,
       createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest, rejected: rejectedStream }),

@@ -1,6 +1,7 @@
 /** What every delivery component of one instance shares: the JetStream handles, routers, defaults and stores. */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { MsgHdrs } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { MetricsRecorder } from "../metrics/metrics.js";
 import type { JetStreamWriter } from "../nats/jetstream-writer.js";
@@ -27,6 +28,8 @@ export interface DeliveryRuntime {
   readonly failed: FailedStore;
   readonly stats: StatsRegistry;
   readonly logger: Logger;
+  /** The rate limits bucket (worker/rate-limiter.ts), opened when a rate-limited router first sends. */
+  rateLimitsBucket(): Promise<KV>;
   /** Counts attempts and settled statements (src/metrics/); absent when metrics are off. */
   readonly metrics?: MetricsRecorder;
   /** Forgotten learners: their statements are dropped unsent right before a batch goes out. */

@@ -4,8 +4,10 @@
  */
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import type { MetricsRecorder } from "../metrics/metrics.js";
+import { openKvBucket } from "../nats/kv-bucket.js";
 import { JetStreamWriter } from "../nats/jetstream-writer.js";
 import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
@@ -45,7 +47,12 @@ export interface DeliveryOptions {
   readonly failedMaxBytes?: number;
   /** Forgotten learners (src/erasure/): the workers drop their statements unsent. */
   readonly forgotten?: ForgottenMessages;
+  /** NATS_REPLICAS: replicas of the rate limits bucket when delivery creates it. Default 1. */
+  readonly replicas?: number;
 }
+
+/** Longer than any rate limit period (at most 1 h): an idle router's key goes away by itself. */
+const RATE_LIMIT_KEY_TTL_MS = 24 * 3_600_000;
 
 /** 1 GiB: room for about a million failed statements of ~1 KiB. */
 export const DEFAULT_FAILED_MAX_BYTES = 1024 ** 3;
@@ -101,6 +108,9 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
     failed,
     stats,
     logger,
+    rateLimitsBucket: openOnce(() =>
+      openKvBucket(opts.nc, opts.names.rateLimitsBucket, { replicas: opts.replicas ?? 1, history: 1, ttl: RATE_LIMIT_KEY_TTL_MS }),
+    ),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
     ...(opts.forgotten ? { forgotten: opts.forgotten } : {}),
   };
@@ -133,5 +143,17 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
       await manager.stop();
       await trimmer.idle();
     },
+  };
+}
+
+/** `open`, run on first use and shared; a failed open is tried again on the next use. */
+function openOnce(open: () => Promise<KV>): () => Promise<KV> {
+  let opening: Promise<KV> | undefined;
+  return () => {
+    opening ??= open().catch((e: unknown) => {
+      opening = undefined;
+      throw e;
+    });
+    return opening;
   };
 }

@@ -174,7 +174,9 @@ function plan(event: EdxEvent, output: BackendOutput, names: NatsNames, publishe
     const why = publisher.oversizeReason(m);
     if (why === undefined) continue;
     const skip = new TransformSkip("too_large", why);
-    return { output: { backend: output.backend, result: { outcome: "skipped", reason: why, skip }, routers: [] }, messages: [] };
+    const transformer = output.result.outcome === "transformed" ? output.result.transformer : undefined;
+    const result = { outcome: "skipped", reason: why, skip, ...(transformer ? { transformer } : {}) } as const;
+    return { output: { backend: output.backend, result, routers: [] }, messages: [] };
   }
   return { output, messages };
 }

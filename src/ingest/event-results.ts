@@ -41,6 +41,7 @@ export function backendResult(o: BackendOutput): BackendResult {
     statementIds: r.outcome === "transformed" ? r.statements.map((s) => String(s["id"])) : [],
     routerIds: o.routers.map((rt) => rt.id),
     duplicateStatementIds: o.duplicates ? [...o.duplicates.statementIds] : [],
+    transformer: r.outcome === "transformed" || r.outcome === "skipped" ? (r.transformer ?? "") : "",
   });
 }
 

@@ -4,7 +4,7 @@
  * smaller requests after a 413/400: each one is counted, as it is one request the endpoint saw.
  */
 import { performance } from "node:perf_hooks";
-import { HttpSendError } from "../delivery/http/http-send.js";
+import { HttpSendError, RequestNotSentError } from "../delivery/http/http-send.js";
 import type { BatchSender } from "../delivery/http/senders.js";
 import { answerClass, type MetricsRecorder } from "./metrics.js";
 
@@ -20,8 +20,8 @@ export function instrumentSender(sender: BatchSender, routerId: string, metrics:
         metrics.attempt(routerId, answerClass(answer.status), bodies.length, seconds());
         return answer;
       } catch (e) {
-        // An abort at stop is not an answer from the endpoint.
-        if (!signal?.aborted)
+        // An abort at stop is not an answer from the endpoint, and a request never sent (no OAuth 2 token) is none.
+        if (!signal?.aborted && !(e instanceof RequestNotSentError))
           metrics.attempt(routerId, answerClass(undefined, e instanceof HttpSendError && e.timedOut), bodies.length, seconds());
         throw e;
       }

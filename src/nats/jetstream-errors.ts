@@ -43,6 +43,14 @@ export function isDeleteOfMissingMessage(e: unknown): boolean {
   return e instanceof JetStreamApiError && e.code === MSG_DELETE_FAILED && /no message found|not found|EOF/i.test(e.message);
 }
 
+/** A compare-and-set write (KV create or update by revision) lost: the key changed since it was read. */
+export function isWrongLastSequence(e: unknown): boolean {
+  return (
+    e instanceof JetStreamApiError &&
+    (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+  );
+}
+
 /** JetStream refused the request for a reason that repeating it will not change (e.g. a consumer limit). */
 export function isPermanentJetStreamError(e: unknown): boolean {
   if (!(e instanceof JetStreamApiError)) return false;

@@ -18,6 +18,9 @@
  *   KV       eventrouting_forgotten    forgotten learners (src/erasure/): t.<hash> tombstones, keyed hashes of the
  *                                      learner's identifiers only; f.<forget id> each forget's progress, then its
  *                                      audit record
+ *   KV       eventrouting_mappings     custom event mappings (key = mapping id; MappingAdminService)
+ *   KV       eventrouting_rate_limits  router id -> the next request slot of a rate-limited router
+ *                                      (delivery/worker/rate-limiter.ts); created when first needed
  *
  * Incarnations: a router created under an id that was deleted before gets its own subject, consumer and msg ids
  * (n = the KV revision of the deletion it replaced, so unique per id). A deleted router's worker may still be
@@ -42,6 +45,8 @@ export interface NatsNames {
   readonly coursesBucket: string;
   readonly settingsBucket: string;
   readonly forgottenBucket: string;
+  readonly mappingsBucket: string;
+  readonly rateLimitsBucket: string;
   readonly sweeperConsumer: string;
   /** `incarnation` undefined or 0: the first router under this id (see "Incarnations" above). */
   deliverSubject(routerId: string, incarnation?: number): string;
@@ -70,6 +75,8 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
     forgottenBucket: `${prefix}_forgotten`,
+    mappingsBucket: `${prefix}_mappings`,
+    rateLimitsBucket: `${prefix}_rate_limits`,
     sweeperConsumer: "failed-sweeper",
     deliverSubject: (routerId, incarnation) => `${prefix}.deliver.${routerId}${incarnation ? `.${incarnation}` : ""}`,
     failedSubject: (routerId) => `${prefix}.failed.${routerId}`,

@@ -12,7 +12,28 @@ import type { BackendName } from "../transform/registry.js";
 export type RouterAuth =
   | { readonly kind: "none" }
   | { readonly kind: "basic"; readonly username: string; readonly password: string }
-  | { readonly kind: "bearer"; readonly token: string };
+  | { readonly kind: "bearer"; readonly token: string }
+  | OAuth2Auth;
+
+/**
+ * OAuth 2 client credentials (RFC 6749 section 4.4): delivery fetches a bearer token from `tokenUrl`
+ * (delivery/http/oauth-token.ts). The client secret is a secret like a password; `scope` and `audience` are "" when
+ * not set.
+ */
+export interface OAuth2Auth {
+  readonly kind: "oauth2";
+  readonly tokenUrl: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scope: string;
+  readonly audience: string;
+}
+
+/** At most `requests` HTTP requests to the endpoint in any window of `periodMs`, across instances. */
+export interface RateLimit {
+  readonly requests: number;
+  readonly periodMs: number;
+}
 
 export interface MatchParam {
   /** Dotted exact path into the ORIGINAL event, e.g. "context.org_id". */
@@ -32,6 +53,8 @@ export interface RouterDeliverySettings {
   readonly criticalEvents?: readonly string[];
   /** Which exhausted statements go to the failed stream (see ExhaustedPolicy); undefined = "all". */
   readonly exhausted?: ExhaustedPolicy;
+  /** Undefined: no limit. */
+  readonly rateLimit?: RateLimit;
 }
 
 /**
@@ -83,6 +106,8 @@ export interface ResolvedDelivery {
   readonly httpTimeoutMs: number;
   readonly criticalEvents: ReadonlySet<string>;
   readonly exhausted: ExhaustedPolicy;
+  /** Absent: no limit. */
+  readonly rateLimit?: RateLimit;
 }
 
 export function resolveDelivery(router: RouterConfig, defaults: DeliveryDefaults): ResolvedDelivery {
@@ -96,5 +121,6 @@ export function resolveDelivery(router: RouterConfig, defaults: DeliveryDefaults
     httpTimeoutMs: d.httpTimeoutMs ?? defaults.httpTimeoutMs,
     criticalEvents: new Set(d.criticalEvents && d.criticalEvents.length > 0 ? d.criticalEvents : defaults.criticalEvents),
     exhausted: d.exhausted ?? "all",
+    ...(d.rateLimit ? { rateLimit: d.rateLimit } : {}),
   };
 }

@@ -82,6 +82,9 @@ const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Visible ASCII, space and tab; CR/LF would allow header injection.
 const HEADER_VALUE_RE = /^[\t\x20-\x7e\x80-\xff]*$/;
 const MAX_DURATION_MS = 24 * 3600_000;
+// RFC 6749 appendix A: client ids and secrets are VSCHAR (printable ASCII and space); scope tokens NQCHAR.
+const OAUTH_TEXT_RE = /^[\x20-\x7e]*$/;
+const SCOPE_RE = /^(?:[\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)?$/;
 
 const durationMs = z
   .number({ error: "expected a duration" })
@@ -101,7 +104,27 @@ const authSchema = z.discriminatedUnion("kind", [
     password: nonEmpty("a password").max(1024),
   }),
   z.object({ kind: z.literal("bearer"), token: nonEmpty("a token").max(8192) }),
+  z.object({
+    kind: z.literal("oauth2"),
+    tokenUrl: z.string().superRefine((url, ctx) => {
+      const problem = endpointUrlProblem(url);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+    clientId: nonEmpty("a client id").max(1024).regex(OAUTH_TEXT_RE, { error: "expected printable characters" }),
+    clientSecret: nonEmpty("a client secret").max(4096).regex(OAUTH_TEXT_RE, { error: "expected printable characters" }),
+    scope: z.string().max(2048).regex(SCOPE_RE, { error: "expected space-separated scope tokens (RFC 6749 section 3.3)" }),
+    audience: z.string().max(2048).regex(OAUTH_TEXT_RE, { error: "expected printable characters" }),
+  }),
 ]);
+
+const rateLimitSchema = z.object({
+  requests: z.number().int().min(1, { error: "expected 1 to 1000000" }).max(1_000_000, { error: "expected 1 to 1000000" }),
+  periodMs: z
+    .number({ error: "expected a duration" })
+    .int()
+    .min(1000, { error: "expected 1s to 1h" })
+    .max(3_600_000, { error: "expected 1s to 1h" }),
+});
 
 const routerSchema = z.object({
   id: z.string().regex(ROUTER_ID_PATTERN, {
@@ -139,6 +162,7 @@ const routerSchema = z.object({
     httpTimeoutMs: durationMs.optional(),
     criticalEvents: z.array(z.string().min(1).max(200)).max(1000).optional(),
     exhausted: z.enum(["all", "critical"]).optional(),
+    rateLimit: rateLimitSchema.optional(),
   }),
 });
 
@@ -169,6 +193,11 @@ const SNAKE_OVERRIDES: Readonly<Record<string, string>> = {
   "auth.username": "auth.basic.username",
   "auth.password": "auth.basic.password",
   "auth.token": "auth.bearer.token",
+  "auth.token_url": "auth.oauth2.token_url",
+  "auth.client_id": "auth.oauth2.client_id",
+  "auth.client_secret": "auth.oauth2.client_secret",
+  "auth.scope": "auth.oauth2.scope",
+  "auth.audience": "auth.oauth2.audience",
   "auth.kind": "auth",
 };
 

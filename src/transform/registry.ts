@@ -26,9 +26,17 @@ export interface Transformer {
   readonly family: string;
   readonly mapping: MappingInfo;
   readonly transform: TransformFn;
+  /** What BackendResult.transformer reports: "mapping:<id>" for a custom mapping; absent = "builtin". */
+  readonly source?: string;
 }
 
-export class TransformerRegistry {
+/** What transformForBackend needs of a registry: the built-in one, or a view with custom mappings in front. */
+export interface TransformerLookup {
+  get(eventName: string): Transformer | undefined;
+  has(eventName: string): boolean;
+}
+
+export class TransformerRegistry implements TransformerLookup {
   private readonly byName = new Map<string, Transformer>();
 
   constructor(readonly backend: BackendName) {}

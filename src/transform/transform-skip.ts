@@ -2,6 +2,8 @@
  * Why an event produced no statements. Skips are normal outcomes reported per event (ERB raises ValueError and
  * drops the event), never RPC errors. `transformer_error` is the exception: a transformer threw something else (a
  * bug on input nobody foresaw); the event is still isolated like the others, and the emit path logs it at error.
+ * `condition_failed` and `limit_exceeded` come from custom mappings: a mapping's own condition, or one of the
+ * limits that keep a mapping from stalling the service (custom/mapping-format.ts MAPPING_LIMITS).
  */
 export type SkipKind =
   | "missing_field"
@@ -10,7 +12,9 @@ export type SkipKind =
   | "no_object_id"
   | "too_large"
   | "transformer_error"
-  | "learner_forgotten";
+  | "learner_forgotten"
+  | "condition_failed"
+  | "limit_exceeded";
 
 export class TransformSkip extends Error {
   constructor(

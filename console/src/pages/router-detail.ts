@@ -174,11 +174,26 @@ function settingsFacts(r: Router): HTMLDListElement {
     ["Backend", BACKEND_LABEL[r.backend]],
     ["Endpoint", breakableUrl(r.endpointUrl)],
     ["Enabled", r.enabled ? "yes" : "no"],
-    ["Authentication", r.auth?.kind.case ? `${r.auth.kind.case}${r.auth.hasSecret ? " (secret stored)" : ""}` : "none"],
+    ["Authentication", authText(r)],
     ["Match params", r.matchParams.length ? r.matchParams.map((m) => `${m.path} ~ ${m.patterns.join(" | ")}`).join("; ") : "every event"],
     ["Headers", Object.keys(r.headers).join(", ") || "—"],
+    ["Rate limit", rateLimitText(r)],
     ["Revision", String(r.revision)],
   ]);
+}
+
+/** The OAuth 2 client and token endpoint are shown (only the secret is write-only). */
+function authText(r: Router): string {
+  const k = r.auth?.kind;
+  if (!k?.case) return "none";
+  const stored = r.auth?.hasSecret ? " (secret stored)" : "";
+  if (k.case === "oauth2") return `oauth2: client ${k.value.clientId} at ${k.value.tokenUrl}${stored}`;
+  return `${k.case}${stored}`;
+}
+
+function rateLimitText(r: Router): string {
+  const l = r.delivery?.rateLimit;
+  return l ? `${l.requests} requests per ${Number(l.period?.seconds ?? 0n)} s` : "none";
 }
 
 /** Edit, Enable or Disable, Delete (back to the routers once deleted); each says in the status line how it went. */

@@ -1,8 +1,9 @@
 /**
  * Create or edit a router. The form sends what the RPCs take and shows their InvalidArgument message under the
  * field it names (the service is the one place that validates; the form repeats none of its rules). Secrets are
- * write-only: a stored password, token or header value is never shown; left empty on edit it is kept, as
- * UpdateRouter documents (an endpoint change needs them again, and the RPC says so under the field).
+ * write-only: a stored password, token, OAuth 2 client secret or header value is never shown; left empty on edit
+ * it is kept, as UpdateRouter documents (an endpoint or token URL change needs it again, and the RPC says so
+ * under the field).
  */
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { Backend } from "../../../gen/eventrouting/v1/event_pb.js";
@@ -24,6 +25,7 @@ const MASK = [
   "headers",
   "delivery.batch_size",
   "delivery.max_retries",
+  "delivery.rate_limit",
 ];
 
 /** Every field that can show an error: cleared before each save. */
@@ -36,10 +38,16 @@ const FIELD_NAMES = [
   "username",
   "password",
   "token",
+  "token_url",
+  "client_id",
+  "client_secret",
+  "scope",
+  "audience",
   "match_params",
   "headers",
   "batch_size",
   "max_retries",
+  "rate_limit",
 ];
 
 /** An error path from the RPC ("auth.basic.password", "headers[\"X\"]", "match_params[0].patterns[1]") to a form field. */
@@ -47,11 +55,13 @@ function formFieldFor(path: string): string {
   if (path.startsWith("auth.basic.username")) return "username";
   if (path.startsWith("auth.basic.password")) return "password";
   if (path.startsWith("auth.bearer")) return "token";
+  if (path.startsWith("auth.oauth2.")) return path.slice("auth.oauth2.".length);
   if (path.startsWith("auth")) return "auth_kind";
   if (path.startsWith("match_params")) return "match_params";
   if (path.startsWith("headers")) return "headers";
   if (path.startsWith("delivery.max_retries") || path.startsWith("delivery.backoff")) return "max_retries";
   if (path.startsWith("delivery.batch_size")) return "batch_size";
+  if (path.startsWith("delivery.rate_limit")) return "rate_limit";
   return path;
 }
 
@@ -122,10 +132,21 @@ interface AuthControls {
   readonly username: HTMLInputElement;
   readonly password: HTMLInputElement;
   readonly token: HTMLInputElement;
+  readonly oauth: OAuthControls;
   /** Username and password, shown for "basic" only. */
   readonly basicFields: HTMLElement;
   /** The token, shown for "bearer" only. */
   readonly bearerFields: HTMLElement;
+  /** The client credentials grant's settings, shown for "oauth2" only. */
+  readonly oauthFields: HTMLElement;
+}
+
+interface OAuthControls {
+  readonly tokenUrl: HTMLInputElement;
+  readonly clientId: HTMLInputElement;
+  readonly clientSecret: HTMLInputElement;
+  readonly scope: HTMLInputElement;
+  readonly audience: HTMLInputElement;
 }
 
 interface DeliveryControls {
@@ -133,6 +154,8 @@ interface DeliveryControls {
   readonly headers: HTMLTextAreaElement;
   readonly batchSize: HTMLInputElement;
   readonly maxRetries: HTMLInputElement;
+  /** "N/DURATION" as the CLI's --rate-limit takes it, e.g. 3000/60s; empty: no limit. */
+  readonly rateLimit: HTMLInputElement;
 }
 
 type Controls = RouterControls & AuthControls & DeliveryControls;
@@ -168,6 +191,7 @@ function authControls(existing: Router | undefined): AuthControls {
     ["none", "None"],
     ["basic", "Basic (username and password)"],
     ["bearer", "Bearer token"],
+    ["oauth2", "OAuth 2 client credentials"],
   ]);
   authKind.value = existing?.auth?.kind.case ?? "none";
   const keep: Record<string, string> = existing?.auth?.hasSecret ? { placeholder: "stored: leave empty to keep" } : {};
@@ -183,13 +207,37 @@ function authControls(existing: Router | undefined): AuthControls {
     field("Password", password, "Write-only: never shown again."),
   );
   const bearerFields = h("div", { class: "auth-bearer" }, field("Token", token, "Write-only: never shown again."));
+  const { oauth, oauthFields } = oauthControls(existing, keep);
   const showAuth = (): void => {
     basicFields.hidden = authKind.value !== "basic";
     bearerFields.hidden = authKind.value !== "bearer";
+    oauthFields.hidden = authKind.value !== "oauth2";
   };
   authKind.addEventListener("change", showAuth);
   showAuth();
-  return { authKind, username, password, token, basicFields, bearerFields };
+  return { authKind, username, password, token, oauth, basicFields, bearerFields, oauthFields };
+}
+
+/** Token URL, client id, the write-only client secret, scope and audience, filled from `existing` (but the secret). */
+function oauthControls(existing: Router | undefined, keep: Record<string, string>): { oauth: OAuthControls; oauthFields: HTMLElement } {
+  const o = existing?.auth?.kind.case === "oauth2" ? existing.auth.kind.value : undefined;
+  const oauth: OAuthControls = {
+    tokenUrl: input("token_url", "text", o?.tokenUrl ?? "", { inputmode: "url", placeholder: "https://idp.example.org/oauth/token" }),
+    clientId: input("client_id", "text", o?.clientId ?? "", { autocomplete: "off" }),
+    clientSecret: input("client_secret", "password", "", { autocomplete: "new-password", ...keep }),
+    scope: input("scope", "text", o?.scope ?? "", { placeholder: "optional" }),
+    audience: input("audience", "text", o?.audience ?? "", { placeholder: "optional" }),
+  };
+  const oauthFields = h(
+    "div",
+    { class: "auth-oauth2" },
+    field("Token URL", oauth.tokenUrl, "The authorization server's token endpoint (client credentials grant, HTTP Basic)."),
+    field("Client id", oauth.clientId),
+    field("Client secret", oauth.clientSecret, "Write-only: never shown again; needed again when a URL changes."),
+    field("Scope", oauth.scope, "Space-separated; empty: the server's default."),
+    field("Audience", oauth.audience, "The API the token is for (sent as audience and resource); empty: none."),
+  );
+  return { oauth, oauthFields };
 }
 
 /** Match params and headers as text (header values are write-only: only the names are filled), batch size, retries. */
@@ -219,7 +267,11 @@ function deliveryControls(existing: Router | undefined): DeliveryControls {
       placeholder: "service default",
     },
   );
-  return { matchParams, headers, batchSize, maxRetries };
+  const limit = existing?.delivery?.rateLimit;
+  const rateLimit = input("rate_limit", "text", limit ? `${limit.requests}/${Number(limit.period?.seconds ?? 0n)}s` : "", {
+    placeholder: "no limit, e.g. 3000/60s",
+  });
+  return { matchParams, headers, batchSize, maxRetries, rateLimit };
 }
 
 /** The controls in three fieldsets (router, credentials, events and delivery), then Save/Create and Cancel. */
@@ -237,7 +289,7 @@ function formLayout(c: Controls, existing: Router | undefined, formError: HTMLEl
       field("Endpoint URL", c.endpoint, "xAPI: the LRS base URL (/statements is appended). Caliper: the endpoint itself."),
       h("div", { class: "field checkbox", "data-field": "enabled" }, c.enabled, h("label", { for: "f-enabled" }, "Enabled")),
     ),
-    h("fieldset", {}, h("legend", {}, "Credentials"), field("Authentication", c.authKind), c.basicFields, c.bearerFields),
+    h("fieldset", {}, h("legend", {}, "Credentials"), field("Authentication", c.authKind), c.basicFields, c.bearerFields, c.oauthFields),
     h(
       "fieldset",
       {},
@@ -246,6 +298,7 @@ function formLayout(c: Controls, existing: Router | undefined, formError: HTMLEl
       field("Headers", c.headers, 'One "Name: value" per line. Values are write-only: empty keeps the stored value.'),
       field("Batch size", c.batchSize),
       field("Max retries", c.maxRetries),
+      field("Rate limit", c.rateLimit, "Requests per period across every instance, as N/seconds (3000/60s); empty: none."),
     ),
     h(
       "div",
@@ -272,6 +325,7 @@ function routerFromForm(c: Controls, existing: Router | undefined): RouterInit {
     delivery: {
       batchSize: c.batchSize.value === "" ? 0 : Number(c.batchSize.value),
       ...(c.maxRetries.value === "" ? {} : { maxRetries: Number(c.maxRetries.value) }),
+      ...rateLimitFromForm(c.rateLimit.value),
     },
     ...(existing ? { revision: existing.revision } : {}),
   };
@@ -280,7 +334,30 @@ function routerFromForm(c: Controls, existing: Router | undefined): RouterInit {
 function authFromForm(c: AuthControls): RouterInit["auth"] {
   if (c.authKind.value === "basic") return { kind: { case: "basic", value: { username: c.username.value, password: c.password.value } } };
   if (c.authKind.value === "bearer") return { kind: { case: "bearer", value: { token: c.token.value } } };
+  if (c.authKind.value === "oauth2") {
+    const o = c.oauth;
+    const value = {
+      tokenUrl: o.tokenUrl.value.trim(),
+      clientId: o.clientId.value,
+      clientSecret: o.clientSecret.value,
+      scope: o.scope.value.trim(),
+      audience: o.audience.value.trim(),
+    };
+    return { kind: { case: "oauth2", value } };
+  }
   return {};
+}
+
+/**
+ * "N/60s" (or "N/60") as a RateLimit; anything else is sent as it reads, so the service's message names the field
+ * (a missing period: "expected 1s to 1h"). Empty: no limit.
+ */
+function rateLimitFromForm(text: string): { rateLimit?: { requests: number; period?: { seconds: bigint } } } {
+  const t = text.trim();
+  if (t === "") return {};
+  const m = /^(\d+)\s*\/\s*(\d+)\s*s?$/.exec(t);
+  if (!m) return { rateLimit: { requests: Number.parseInt(t, 10) || 0 } };
+  return { rateLimit: { requests: Number(m[1]), period: { seconds: BigInt(m[2]!) } } };
 }
 
 /** CreateRouter or UpdateRouter; on success the router's page (with the RPC's warnings), else the error at its field. */

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/router_admin_service.proto.
  */
 export const file_eventrouting_v1_router_admin_service: GenFile = /*@__PURE__*/
-  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKvBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQSEwoLaW5jYXJuYXRpb24YDiABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIoQBCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIuACChBEZWxpdmVyeVNldHRpbmdzEhIKCmJhdGNoX3NpemUYASABKA0SMQoOYmF0Y2hfaW50ZXJ2YWwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SGAoLbWF4X3JldHJpZXMYAyABKA1IAIgBARIsCgljb3VudGRvd24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKgoHYmFja29mZhgFIAMoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgxodHRwX3RpbWVvdXQYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFwoPY3JpdGljYWxfZXZlbnRzGAcgAygJEjcKCWV4aGF1c3RlZBgIIAEoDjIkLmV2ZW50cm91dGluZy52MS5FeGhhdXN0ZWRTdGF0ZW1lbnRzQg4KDF9tYXhfcmV0cmllcyI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiUQoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlchIQCgh3YXJuaW5ncxgCIAMoCSIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJRChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEhAKCHdhcm5pbmdzGAIgAygJIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSL0AwoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgVzdGF0ZRgLIAEoDjIcLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YDCABKAkSNwoTb2xkZXN0X3BlbmRpbmdfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoab2xkZXN0X3BlbmRpbmdfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Ryb3BwZWQYDyABKAQSEQoJZGlzY2FyZGVkGBAgASgEIkoKF0dldFJvdXRlclN0YXR1c1Jlc3BvbnNlEi8KCHN0YXR1c2VzGAEgAygLMh0uZXZlbnRyb3V0aW5nLnYxLlJvdXRlclN0YXR1cyIfChFUZXN0Um91dGVyUmVxdWVzdBIKCgJpZBgBIAEoCSK2AQoSVGVzdFJvdXRlclJlc3BvbnNlEg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaHR0cF9zdGF0dXMYAyABKA0SCgoCb2sYBCABKAgSDwoHdmVyZGljdBgFIAEoCRIOCgZkZXRhaWwYBiABKAkSFQoNeGFwaV92ZXJzaW9ucxgHIAMoCRIqCgdsYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uKoYBChNFeGhhdXN0ZWRTdGF0ZW1lbnRzEiQKIEVYSEFVU1RFRF9TVEFURU1FTlRTX1VOU1BFQ0lGSUVEEAASIQodRVhIQVVTVEVEX1NUQVRFTUVOVFNfS0VFUF9BTEwQARImCiJFWEhBVVNURURfU1RBVEVNRU5UU19LRUVQX0NSSVRJQ0FMEAIq0QEKC1JvdXRlclN0YXRlEhwKGFJPVVRFUl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JPVVRFUl9TVEFURV9BQ1RJVkUQARIZChVST1VURVJfU1RBVEVfRElTQUJMRUQQAhIXChNST1VURVJfU1RBVEVfUEFVU0VEEAMSGAoUUk9VVEVSX1NUQVRFX0ZBSUxJTkcQBBIaChZST1VURVJfU1RBVEVfVU5IRUFMVEhZEAUSIQodUk9VVEVSX1NUQVRFX05PVF9SVU5OSU5HX0hFUkUQBjKWBQoSUm91dGVyQWRtaW5TZXJ2aWNlElsKDENyZWF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5DcmVhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkNyZWF0ZVJvdXRlclJlc3BvbnNlElIKCUdldFJvdXRlchIhLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJSZXF1ZXN0GiIuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclJlc3BvbnNlElgKC0xpc3RSb3V0ZXJzEiMuZXZlbnRyb3V0aW5nLnYxLkxpc3RSb3V0ZXJzUmVxdWVzdBokLmV2ZW50cm91dGluZy52MS5MaXN0Um91dGVyc1Jlc3BvbnNlElsKDFVwZGF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5VcGRhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLlVwZGF0ZVJvdXRlclJlc3BvbnNlElsKDERlbGV0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5EZWxldGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkRlbGV0ZVJvdXRlclJlc3BvbnNlEmQKD0dldFJvdXRlclN0YXR1cxInLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJTdGF0dXNSZXF1ZXN0GiguZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclN0YXR1c1Jlc3BvbnNlElUKClRlc3RSb3V0ZXISIi5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlcXVlc3QaIy5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlc3BvbnNlYgZwcm90bzM", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CipldmVudHJvdXRpbmcvdjEvcm91dGVyX2FkbWluX3NlcnZpY2UucHJvdG8SD2V2ZW50cm91dGluZy52MSKvBAoGUm91dGVyEgoKAmlkGAEgASgJEhQKDGRpc3BsYXlfbmFtZRgCIAEoCRIpCgdiYWNrZW5kGAMgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSFAoMZW5kcG9pbnRfdXJsGAQgASgJEikKBGF1dGgYBSABKAsyGy5ldmVudHJvdXRpbmcudjEuUm91dGVyQXV0aBIPCgdlbmFibGVkGAYgASgIEjEKDG1hdGNoX3BhcmFtcxgHIAMoCzIbLmV2ZW50cm91dGluZy52MS5NYXRjaFBhcmFtEi4KDW92ZXJyaWRlX2FyZ3MYCCABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EjUKB2hlYWRlcnMYCSADKAsyJC5ldmVudHJvdXRpbmcudjEuUm91dGVyLkhlYWRlcnNFbnRyeRIzCghkZWxpdmVyeRgKIAEoCzIhLmV2ZW50cm91dGluZy52MS5EZWxpdmVyeVNldHRpbmdzEi8KC2NyZWF0ZV90aW1lGAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgt1cGRhdGVfdGltZRgMIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIcmV2aXNpb24YDSABKAQSEwoLaW5jYXJuYXRpb24YDiABKAQaLgoMSGVhZGVyc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiLAoKTWF0Y2hQYXJhbRIMCgRwYXRoGAEgASgJEhAKCHBhdHRlcm5zGAIgAygJIsABCgpSb3V0ZXJBdXRoEisKBWJhc2ljGAEgASgLMhouZXZlbnRyb3V0aW5nLnYxLkJhc2ljQXV0aEgAEi0KBmJlYXJlchgCIAEoCzIbLmV2ZW50cm91dGluZy52MS5CZWFyZXJBdXRoSAASOgoGb2F1dGgyGAQgASgLMiguZXZlbnRyb3V0aW5nLnYxLk9BdXRoMkNsaWVudENyZWRlbnRpYWxzSAASEgoKaGFzX3NlY3JldBgDIAEoCEIGCgRraW5kIi8KCUJhc2ljQXV0aBIQCgh1c2VybmFtZRgBIAEoCRIQCghwYXNzd29yZBgCIAEoCSIbCgpCZWFyZXJBdXRoEg0KBXRva2VuGAEgASgJIncKF09BdXRoMkNsaWVudENyZWRlbnRpYWxzEhEKCXRva2VuX3VybBgBIAEoCRIRCgljbGllbnRfaWQYAiABKAkSFQoNY2xpZW50X3NlY3JldBgDIAEoCRINCgVzY29wZRgEIAEoCRIQCghhdWRpZW5jZRgFIAEoCSKQAwoQRGVsaXZlcnlTZXR0aW5ncxISCgpiYXRjaF9zaXplGAEgASgNEjEKDmJhdGNoX2ludGVydmFsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhgKC21heF9yZXRyaWVzGAMgASgNSACIAQESLAoJY291bnRkb3duGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEioKB2JhY2tvZmYYBSADKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLwoMaHR0cF90aW1lb3V0GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhcKD2NyaXRpY2FsX2V2ZW50cxgHIAMoCRI3CglleGhhdXN0ZWQYCCABKA4yJC5ldmVudHJvdXRpbmcudjEuRXhoYXVzdGVkU3RhdGVtZW50cxIuCgpyYXRlX2xpbWl0GAkgASgLMhouZXZlbnRyb3V0aW5nLnYxLlJhdGVMaW1pdEIOCgxfbWF4X3JldHJpZXMiSAoJUmF0ZUxpbWl0EhAKCHJlcXVlc3RzGAEgASgNEikKBnBlcmlvZBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiI+ChNDcmVhdGVSb3V0ZXJSZXF1ZXN0EicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiUQoUQ3JlYXRlUm91dGVyUmVzcG9uc2USJwoGcm91dGVyGAEgASgLMhcuZXZlbnRyb3V0aW5nLnYxLlJvdXRlchIQCgh3YXJuaW5ncxgCIAMoCSIeChBHZXRSb3V0ZXJSZXF1ZXN0EgoKAmlkGAEgASgJIjwKEUdldFJvdXRlclJlc3BvbnNlEicKBnJvdXRlchgBIAEoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIiFAoSTGlzdFJvdXRlcnNSZXF1ZXN0Ij8KE0xpc3RSb3V0ZXJzUmVzcG9uc2USKAoHcm91dGVycxgBIAMoCzIXLmV2ZW50cm91dGluZy52MS5Sb3V0ZXIibwoTVXBkYXRlUm91dGVyUmVxdWVzdBInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzayJRChRVcGRhdGVSb3V0ZXJSZXNwb25zZRInCgZyb3V0ZXIYASABKAsyFy5ldmVudHJvdXRpbmcudjEuUm91dGVyEhAKCHdhcm5pbmdzGAIgAygJIiEKE0RlbGV0ZVJvdXRlclJlcXVlc3QSCgoCaWQYASABKAkiFgoURGVsZXRlUm91dGVyUmVzcG9uc2UiJAoWR2V0Um91dGVyU3RhdHVzUmVxdWVzdBIKCgJpZBgBIAEoCSL0AwoMUm91dGVyU3RhdHVzEhEKCXJvdXRlcl9pZBgBIAEoCRIPCgdwZW5kaW5nGAIgASgEEhEKCWluX2ZsaWdodBgDIAEoBBITCgtyZWRlbGl2ZXJlZBgEIAEoBBIRCglkZWxpdmVyZWQYBSABKAQSDgoGZmFpbGVkGAYgASgEEhUKDWZhaWxlZF9zdG9yZWQYByABKAQSEgoKbGFzdF9lcnJvchgIIAEoCRIzCg9sYXN0X2Vycm9yX3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3Rfc3VjY2Vzc190aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIrCgVzdGF0ZRgLIAEoDjIcLmV2ZW50cm91dGluZy52MS5Sb3V0ZXJTdGF0ZRIUCgxzdGF0ZV9yZWFzb24YDCABKAkSNwoTb2xkZXN0X3BlbmRpbmdfdGltZRgNIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASPgoab2xkZXN0X3BlbmRpbmdfZXhwaXJlX3RpbWUYDiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Ryb3BwZWQYDyABKAQSEQoJZGlzY2FyZGVkGBAgASgEIkoKF0dldFJvdXRlclN0YXR1c1Jlc3BvbnNlEi8KCHN0YXR1c2VzGAEgAygLMh0uZXZlbnRyb3V0aW5nLnYxLlJvdXRlclN0YXR1cyIfChFUZXN0Um91dGVyUmVxdWVzdBIKCgJpZBgBIAEoCSK2AQoSVGVzdFJvdXRlclJlc3BvbnNlEg4KBm1ldGhvZBgBIAEoCRILCgN1cmwYAiABKAkSEwoLaHR0cF9zdGF0dXMYAyABKA0SCgoCb2sYBCABKAgSDwoHdmVyZGljdBgFIAEoCRIOCgZkZXRhaWwYBiABKAkSFQoNeGFwaV92ZXJzaW9ucxgHIAMoCRIqCgdsYXRlbmN5GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uKoYBChNFeGhhdXN0ZWRTdGF0ZW1lbnRzEiQKIEVYSEFVU1RFRF9TVEFURU1FTlRTX1VOU1BFQ0lGSUVEEAASIQodRVhIQVVTVEVEX1NUQVRFTUVOVFNfS0VFUF9BTEwQARImCiJFWEhBVVNURURfU1RBVEVNRU5UU19LRUVQX0NSSVRJQ0FMEAIq0QEKC1JvdXRlclN0YXRlEhwKGFJPVVRFUl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1JPVVRFUl9TVEFURV9BQ1RJVkUQARIZChVST1VURVJfU1RBVEVfRElTQUJMRUQQAhIXChNST1VURVJfU1RBVEVfUEFVU0VEEAMSGAoUUk9VVEVSX1NUQVRFX0ZBSUxJTkcQBBIaChZST1VURVJfU1RBVEVfVU5IRUFMVEhZEAUSIQodUk9VVEVSX1NUQVRFX05PVF9SVU5OSU5HX0hFUkUQBjKWBQoSUm91dGVyQWRtaW5TZXJ2aWNlElsKDENyZWF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5DcmVhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkNyZWF0ZVJvdXRlclJlc3BvbnNlElIKCUdldFJvdXRlchIhLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJSZXF1ZXN0GiIuZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclJlc3BvbnNlElgKC0xpc3RSb3V0ZXJzEiMuZXZlbnRyb3V0aW5nLnYxLkxpc3RSb3V0ZXJzUmVxdWVzdBokLmV2ZW50cm91dGluZy52MS5MaXN0Um91dGVyc1Jlc3BvbnNlElsKDFVwZGF0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5VcGRhdGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLlVwZGF0ZVJvdXRlclJlc3BvbnNlElsKDERlbGV0ZVJvdXRlchIkLmV2ZW50cm91dGluZy52MS5EZWxldGVSb3V0ZXJSZXF1ZXN0GiUuZXZlbnRyb3V0aW5nLnYxLkRlbGV0ZVJvdXRlclJlc3BvbnNlEmQKD0dldFJvdXRlclN0YXR1cxInLmV2ZW50cm91dGluZy52MS5HZXRSb3V0ZXJTdGF0dXNSZXF1ZXN0GiguZXZlbnRyb3V0aW5nLnYxLkdldFJvdXRlclN0YXR1c1Jlc3BvbnNlElUKClRlc3RSb3V0ZXISIi5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlcXVlc3QaIy5ldmVudHJvdXRpbmcudjEuVGVzdFJvdXRlclJlc3BvbnNlYgZwcm90bzM", [file_eventrouting_v1_event, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A delivery target: an LRS (xAPI) or a Caliper endpoint, with the events it wants.
@@ -169,10 +169,16 @@ export type RouterAuth = Message<"eventrouting.v1.RouterAuth"> & {
      */
     value: BearerAuth;
     case: "bearer";
+  } | {
+    /**
+     * @generated from field: eventrouting.v1.OAuth2ClientCredentials oauth2 = 4;
+     */
+    value: OAuth2ClientCredentials;
+    case: "oauth2";
   } | { case: undefined; value?: undefined };
 
   /**
-   * Output only: a password or token is stored.
+   * Output only: a password, token or client secret is stored.
    *
    * @generated from field: bool has_secret = 3;
    */
@@ -228,6 +234,59 @@ export type BearerAuth = Message<"eventrouting.v1.BearerAuth"> & {
  */
 export const BearerAuthSchema: GenMessage<BearerAuth> = /*@__PURE__*/
   messageDesc(file_eventrouting_v1_router_admin_service, 4);
+
+/**
+ * OAuth 2.0 client credentials grant (RFC 6749 section 4.4): delivery fetches an access token from token_url,
+ * authenticating as the client with HTTP Basic (client_secret_basic, RFC 6749 section 2.3.1), and sends it as a
+ * bearer token. The token is cached until shortly before it expires and shared by the router's requests; on a
+ * 401 from the endpoint a new one is fetched once before the attempt counts. A token endpoint that refuses the
+ * client or cannot be reached PAUSES the router (no delivery attempt used) until it answers or the router changes.
+ *
+ * @generated from message eventrouting.v1.OAuth2ClientCredentials
+ */
+export type OAuth2ClientCredentials = Message<"eventrouting.v1.OAuth2ClientCredentials"> & {
+  /**
+   * http or https URL of the authorization server's token endpoint.
+   *
+   * @generated from field: string token_url = 1;
+   */
+  tokenUrl: string;
+
+  /**
+   * @generated from field: string client_id = 2;
+   */
+  clientId: string;
+
+  /**
+   * Write-only. On update, empty keeps the stored secret, unless endpoint_url or token_url changes: then it is
+   * required again (a stored secret is never sent to a new host).
+   *
+   * @generated from field: string client_secret = 3;
+   */
+  clientSecret: string;
+
+  /**
+   * Optional: the space-separated scope requested (RFC 6749 section 3.3).
+   *
+   * @generated from field: string scope = 4;
+   */
+  scope: string;
+
+  /**
+   * Optional: the API the token is for. Sent as `audience` (Auth0, Okta and others) and, when it is an absolute
+   * URI, also as `resource` (RFC 8707 resource indicators).
+   *
+   * @generated from field: string audience = 5;
+   */
+  audience: string;
+};
+
+/**
+ * Describes the message eventrouting.v1.OAuth2ClientCredentials.
+ * Use `create(OAuth2ClientCredentialsSchema)` to create a new message.
+ */
+export const OAuth2ClientCredentialsSchema: GenMessage<OAuth2ClientCredentials> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 5);
 
 /**
  * How statements are delivered to this router. Unset fields take the service defaults.
@@ -291,6 +350,14 @@ export type DeliverySettings = Message<"eventrouting.v1.DeliverySettings"> & {
    * @generated from field: eventrouting.v1.ExhaustedStatements exhausted = 8;
    */
   exhausted: ExhaustedStatements;
+
+  /**
+   * Most HTTP requests to the endpoint per period, across every delivering instance (docs/delivery.md "Rate
+   * limit"). Unset = no limit. A 429 or 503 with Retry-After is honoured on top of it.
+   *
+   * @generated from field: eventrouting.v1.RateLimit rate_limit = 9;
+   */
+  rateLimit?: RateLimit | undefined;
 };
 
 /**
@@ -298,7 +365,37 @@ export type DeliverySettings = Message<"eventrouting.v1.DeliverySettings"> & {
  * Use `create(DeliverySettingsSchema)` to create a new message.
  */
 export const DeliverySettingsSchema: GenMessage<DeliverySettings> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 5);
+  messageDesc(file_eventrouting_v1_router_admin_service, 6);
+
+/**
+ * A request budget: at most `requests` requests in any window of length `period`. Requests are spaced evenly,
+ * one every period / requests plus 5% (a margin for timer and network jitter), so no window holds more, across
+ * instances too (they share the schedule through a NATS KV bucket).
+ *
+ * @generated from message eventrouting.v1.RateLimit
+ */
+export type RateLimit = Message<"eventrouting.v1.RateLimit"> & {
+  /**
+   * 1 to 1,000,000.
+   *
+   * @generated from field: uint32 requests = 1;
+   */
+  requests: number;
+
+  /**
+   * 1s to 1h, e.g. 60s for a per-minute limit.
+   *
+   * @generated from field: google.protobuf.Duration period = 2;
+   */
+  period?: Duration | undefined;
+};
+
+/**
+ * Describes the message eventrouting.v1.RateLimit.
+ * Use `create(RateLimitSchema)` to create a new message.
+ */
+export const RateLimitSchema: GenMessage<RateLimit> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_router_admin_service, 7);
 
 /**
  * @generated from message eventrouting.v1.CreateRouterRequest
@@ -315,7 +412,7 @@ export type CreateRouterRequest = Message<"eventrouting.v1.CreateRouterRequest">
  * Use `create(CreateRouterRequestSchema)` to create a new message.
  */
 export const CreateRouterRequestSchema: GenMessage<CreateRouterRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 6);
+  messageDesc(file_eventrouting_v1_router_admin_service, 8);
 
 /**
  * @generated from message eventrouting.v1.CreateRouterResponse
@@ -339,7 +436,7 @@ export type CreateRouterResponse = Message<"eventrouting.v1.CreateRouterResponse
  * Use `create(CreateRouterResponseSchema)` to create a new message.
  */
 export const CreateRouterResponseSchema: GenMessage<CreateRouterResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 7);
+  messageDesc(file_eventrouting_v1_router_admin_service, 9);
 
 /**
  * @generated from message eventrouting.v1.GetRouterRequest
@@ -356,7 +453,7 @@ export type GetRouterRequest = Message<"eventrouting.v1.GetRouterRequest"> & {
  * Use `create(GetRouterRequestSchema)` to create a new message.
  */
 export const GetRouterRequestSchema: GenMessage<GetRouterRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 8);
+  messageDesc(file_eventrouting_v1_router_admin_service, 10);
 
 /**
  * @generated from message eventrouting.v1.GetRouterResponse
@@ -373,7 +470,7 @@ export type GetRouterResponse = Message<"eventrouting.v1.GetRouterResponse"> & {
  * Use `create(GetRouterResponseSchema)` to create a new message.
  */
 export const GetRouterResponseSchema: GenMessage<GetRouterResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 9);
+  messageDesc(file_eventrouting_v1_router_admin_service, 11);
 
 /**
  * @generated from message eventrouting.v1.ListRoutersRequest
@@ -386,7 +483,7 @@ export type ListRoutersRequest = Message<"eventrouting.v1.ListRoutersRequest"> &
  * Use `create(ListRoutersRequestSchema)` to create a new message.
  */
 export const ListRoutersRequestSchema: GenMessage<ListRoutersRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 10);
+  messageDesc(file_eventrouting_v1_router_admin_service, 12);
 
 /**
  * @generated from message eventrouting.v1.ListRoutersResponse
@@ -403,7 +500,7 @@ export type ListRoutersResponse = Message<"eventrouting.v1.ListRoutersResponse">
  * Use `create(ListRoutersResponseSchema)` to create a new message.
  */
 export const ListRoutersResponseSchema: GenMessage<ListRoutersResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 11);
+  messageDesc(file_eventrouting_v1_router_admin_service, 13);
 
 /**
  * @generated from message eventrouting.v1.UpdateRouterRequest
@@ -427,7 +524,7 @@ export type UpdateRouterRequest = Message<"eventrouting.v1.UpdateRouterRequest">
  * Use `create(UpdateRouterRequestSchema)` to create a new message.
  */
 export const UpdateRouterRequestSchema: GenMessage<UpdateRouterRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 12);
+  messageDesc(file_eventrouting_v1_router_admin_service, 14);
 
 /**
  * @generated from message eventrouting.v1.UpdateRouterResponse
@@ -451,7 +548,7 @@ export type UpdateRouterResponse = Message<"eventrouting.v1.UpdateRouterResponse
  * Use `create(UpdateRouterResponseSchema)` to create a new message.
  */
 export const UpdateRouterResponseSchema: GenMessage<UpdateRouterResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 13);
+  messageDesc(file_eventrouting_v1_router_admin_service, 15);
 
 /**
  * @generated from message eventrouting.v1.DeleteRouterRequest
@@ -468,7 +565,7 @@ export type DeleteRouterRequest = Message<"eventrouting.v1.DeleteRouterRequest">
  * Use `create(DeleteRouterRequestSchema)` to create a new message.
  */
 export const DeleteRouterRequestSchema: GenMessage<DeleteRouterRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 14);
+  messageDesc(file_eventrouting_v1_router_admin_service, 16);
 
 /**
  * @generated from message eventrouting.v1.DeleteRouterResponse
@@ -481,7 +578,7 @@ export type DeleteRouterResponse = Message<"eventrouting.v1.DeleteRouterResponse
  * Use `create(DeleteRouterResponseSchema)` to create a new message.
  */
 export const DeleteRouterResponseSchema: GenMessage<DeleteRouterResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 15);
+  messageDesc(file_eventrouting_v1_router_admin_service, 17);
 
 /**
  * @generated from message eventrouting.v1.GetRouterStatusRequest
@@ -500,7 +597,7 @@ export type GetRouterStatusRequest = Message<"eventrouting.v1.GetRouterStatusReq
  * Use `create(GetRouterStatusRequestSchema)` to create a new message.
  */
 export const GetRouterStatusRequestSchema: GenMessage<GetRouterStatusRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 16);
+  messageDesc(file_eventrouting_v1_router_admin_service, 18);
 
 /**
  * @generated from message eventrouting.v1.RouterStatus
@@ -620,7 +717,7 @@ export type RouterStatus = Message<"eventrouting.v1.RouterStatus"> & {
  * Use `create(RouterStatusSchema)` to create a new message.
  */
 export const RouterStatusSchema: GenMessage<RouterStatus> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 17);
+  messageDesc(file_eventrouting_v1_router_admin_service, 19);
 
 /**
  * @generated from message eventrouting.v1.GetRouterStatusResponse
@@ -637,7 +734,7 @@ export type GetRouterStatusResponse = Message<"eventrouting.v1.GetRouterStatusRe
  * Use `create(GetRouterStatusResponseSchema)` to create a new message.
  */
 export const GetRouterStatusResponseSchema: GenMessage<GetRouterStatusResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 18);
+  messageDesc(file_eventrouting_v1_router_admin_service, 20);
 
 /**
  * @generated from message eventrouting.v1.TestRouterRequest
@@ -654,7 +751,7 @@ export type TestRouterRequest = Message<"eventrouting.v1.TestRouterRequest"> & {
  * Use `create(TestRouterRequestSchema)` to create a new message.
  */
 export const TestRouterRequestSchema: GenMessage<TestRouterRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 19);
+  messageDesc(file_eventrouting_v1_router_admin_service, 21);
 
 /**
  * @generated from message eventrouting.v1.TestRouterResponse
@@ -720,7 +817,7 @@ export type TestRouterResponse = Message<"eventrouting.v1.TestRouterResponse"> &
  * Use `create(TestRouterResponseSchema)` to create a new message.
  */
 export const TestRouterResponseSchema: GenMessage<TestRouterResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_router_admin_service, 20);
+  messageDesc(file_eventrouting_v1_router_admin_service, 22);
 
 /**
  * What happens to a statement that used up its delivery attempts (or that the endpoint refused for good).
@@ -783,8 +880,9 @@ export enum RouterState {
   DISABLED = 2,
 
   /**
-   * The endpoint refused the router itself (401, 403, 404, 410): statements stay in the stream and are
-   * retried slowly, with no attempt used up, until the router's configuration changes or the endpoint accepts.
+   * The endpoint refused the router itself (401, 403, 404, 410), or an OAuth 2 router got no access token (its
+   * token endpoint refused the client or failed): statements stay in the stream and are retried slowly, with no
+   * attempt used up, until the router's configuration changes or the endpoint (token endpoint) accepts.
    *
    * @generated from enum value: ROUTER_STATE_PAUSED = 3;
    */

@@ -53,11 +53,15 @@ export const REPLAY_COMMAND = {
       { flag: "--rate N", text: "at most N events/s" },
       { flag: "--dry-run", text: "transform and count through the service (TransformBatch), store nothing" },
       { flag: "--output FILE|-", text: "write the transformed statements as NDJSON instead of storing them" },
-      { flag: "--offline", text: "transform in-process, no service (with the four flags below, as for transform)" },
+      { flag: "--offline", text: "transform in-process, no service (with the five flags below, as for transform)" },
       { flag: "--lms-root-url URL", text: "with --offline: the LMS root URL (default $LMS_ROOT_URL)" },
       { flag: "--transformer-version V", text: "with --offline: the transformer version (default $TRANSFORMER_VERSION)" },
       { flag: "--identities FILE.csv", text: "with --offline: learners (user_id,username,external_id,email)" },
       { flag: "--courses FILE.csv", text: "with --offline: course names (course_id,name)" },
+      {
+        flag: "--mappings DIR",
+        text: "with --offline: custom mappings, every .yaml, .yml and .json file of DIR (the service's come from its bucket)",
+      },
       {
         flag: "--checkpoint FILE",
         text: "resume state (default when storing: $XDG_STATE_HOME/event-routing/replay/NAME-HASH.json, else ~/.local/state/..., one per inputs and target)",
@@ -157,6 +161,8 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
   const stores = !offline && !dryRun && v.output === undefined;
   const routerIds = v.router ?? [];
   if (offline && routerIds.length > 0) throw new UsageError("--router needs the service (the routers live there), not --offline");
+  if (!offline && v.mappings !== undefined)
+    throw new UsageError("--mappings is for --offline: the service uses the mappings in its bucket");
   const follow = v.follow === true;
   if (follow && (inputs.length !== 1 || inputs[0] === "-"))
     throw new UsageError("--follow reads exactly one file (stdin is followed anyway)");
@@ -189,6 +195,7 @@ export function parseReplayArgs(args: readonly string[], env: NodeJS.ProcessEnv)
       transformerVersion: v["transformer-version"],
       identities: v.identities,
       courses: v.courses,
+      mappings: v.mappings,
     },
     checkpoint,
     checkpointIsDefault: defaultPath !== undefined,

@@ -3,12 +3,13 @@
  * statement: 413 halves the request, 400/409/422 bisect it to isolate the bad statement(s) (LRS batches are
  * atomic, so the good ones were not stored), and transient failures mark only the affected part for retry.
  * A single statement answered 409 is already stored with the same id: delivered.
- * An answer about the router itself (401/403/404/410) marks the part `paused` (no attempt counted); a part never
- * sent because delivery stopped is `unsent`. Every error text is redacted by the sender's redactor here, where it
- * is made, so stats, logs and the failed stream only ever see the clean text.
+ * An answer about the router itself (401/403/404/410), or no OAuth 2 token to send with (its token endpoint
+ * failed), marks the part `paused` (no attempt counted); a part never sent because delivery stopped is `unsent`.
+ * Every error text is redacted by the sender's redactor here, where it is made, so stats, logs and the failed
+ * stream only ever see the clean text.
  */
 import { classifyStatus, type ItemOutcome } from "./delivery-outcome.js";
-import { HttpSendError } from "./http-send.js";
+import { HttpSendError, RequestNotSentError } from "./http-send.js";
 import type { BatchSender } from "./senders.js";
 
 export interface BatchItem {
@@ -50,6 +51,13 @@ export async function deliverBatch(items: readonly BatchItem[], sender: BatchSen
         signal,
       );
     } catch (e) {
+      if (e instanceof RequestNotSentError) {
+        // Nothing reached the endpoint: not a request, and no attempt for these statements.
+        requests--;
+        if (e.pause) paused = { status: 0, error: sender.redact(e.message) };
+        setAll(part, paused && e.pause ? { kind: "paused", ...paused } : { kind: "unsent" });
+        return;
+      }
       const error = sender.redact(e instanceof HttpSendError ? e.message : `send failed: ${(e as Error).message}`);
       setAll(part, { kind: "retry", status: 0, error });
       return;

@@ -28,14 +28,39 @@ export class HttpSendError extends Error {
   }
 }
 
+/**
+ * The request to the endpoint was never sent, so no delivery attempt was made. `pause`: the router cannot
+ * authenticate (its OAuth 2 token endpoint failed; the message says why) and is PAUSED like on a 401; otherwise
+ * delivery stopped first (the statements are handed back).
+ */
+export class RequestNotSentError extends Error {
+  override name = "RequestNotSentError";
+  constructor(
+    message: string,
+    readonly pause: boolean,
+  ) {
+    super(message);
+  }
+}
+
 const SNIPPET_BYTES = 512;
 
 export class HttpClient {
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
 
-  /** POSTs `body`; resolves with any HTTP status, rejects with HttpSendError on timeout or connection failure. */
-  post(url: URL, headers: Record<string, string>, body: string | Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<HttpAnswer> {
+  /**
+   * POSTs `body`; resolves with any HTTP status, rejects with HttpSendError on timeout or connection failure.
+   * `keepBytes`: how much of the answer's body to keep (a token response is read whole; delivery keeps a snippet).
+   */
+  post(
+    url: URL,
+    headers: Record<string, string>,
+    body: string | Uint8Array,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    keepBytes = SNIPPET_BYTES,
+  ): Promise<HttpAnswer> {
     if (signal?.aborted) return Promise.reject(new HttpSendError("aborted: delivery stopped", false));
     const mod = url.protocol === "https:" ? https : http;
     const agent = url.protocol === "https:" ? this.httpsAgent : this.httpAgent;
@@ -47,7 +72,7 @@ export class HttpClient {
         let size = 0;
         res.on("data", (c: Buffer) => {
           // Keep reading to the end (so the socket can be reused) but store only the start.
-          if (size < SNIPPET_BYTES) chunks.push(c);
+          if (size < keepBytes) chunks.push(c);
           size += c.length;
         });
         res.on("end", () => {
@@ -56,7 +81,7 @@ export class HttpClient {
           resolve({
             status: res.statusCode ?? 0,
             retryAfter: Array.isArray(ra) ? ra[0] : ra,
-            bodySnippet: Buffer.concat(chunks).subarray(0, SNIPPET_BYTES).toString("utf8"),
+            bodySnippet: Buffer.concat(chunks).subarray(0, keepBytes).toString("utf8"),
           });
         });
         res.on("error", fail);

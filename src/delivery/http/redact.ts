@@ -7,7 +7,9 @@
  *
  * Secrets: the password, the token, the Basic credential in base64 (and "user:password"), the whole
  * Authorization value, and every router header value (tenant keys, API keys), each also in its JSON-escaped and
- * URL-encoded forms, since an echo may quote them that way. After redaction the text is capped; a tail that
+ * URL-encoded forms, since an echo may quote them that way. OAuth 2: the client secret (also form-encoded, as in
+ * a token request body), the client's Basic credential sent to the token endpoint, and the access tokens issued
+ * to the router (they change, so the caller passes a function that lists the current ones). After redaction the text is capped; a tail that
  * starts a secret is cut too, so a cap or a body snippet ending mid-secret never shows its first characters.
  */
 import type { RouterAuth } from "../../routing/router-model.js";
@@ -36,7 +38,15 @@ export function secretsOf(router: RouterSecrets): string[] {
     raw.push(router.auth.password, pair, b64, `Basic ${b64}`);
   } else if (router.auth.kind === "bearer") {
     raw.push(router.auth.token, `Bearer ${router.auth.token}`);
+  } else if (router.auth.kind === "oauth2") {
+    const basic = oauthClientBasic(router.auth.clientId, router.auth.clientSecret);
+    raw.push(router.auth.clientSecret, new URLSearchParams({ s: router.auth.clientSecret }).toString().slice(2), basic, `Basic ${basic}`);
   }
+  return variants(raw);
+}
+
+/** Each secret with its JSON-escaped and URL-encoded forms, longest first. */
+function variants(raw: readonly string[]): string[] {
   const all = new Set<string>();
   for (const s of raw) {
     if (s.length < MIN_SECRET) continue;
@@ -47,9 +57,25 @@ export function secretsOf(router: RouterSecrets): string[] {
   return [...all].filter((s) => s.length >= MIN_SECRET).sort((a, b) => b.length - a.length);
 }
 
-export function createRedactor(router: RouterSecrets, max = ERROR_TEXT_MAX): Redactor {
-  const secrets = secretsOf(router);
+/**
+ * The client's credential for the token endpoint (client_secret_basic): RFC 6749 section 2.3.1 form-encodes the id
+ * and the secret before joining them with ":", so a ":" in an id cannot be misread.
+ */
+export function oauthClientBasic(clientId: string, clientSecret: string): string {
+  const form = (s: string) => new URLSearchParams({ s }).toString().slice(2);
+  return Buffer.from(`${form(clientId)}:${form(clientSecret)}`, "utf8").toString("base64");
+}
+
+/**
+ * `changing` lists secrets that are not part of the router's configuration and change over its life (OAuth 2
+ * access tokens); they are looked up on every call.
+ */
+export function createRedactor(router: RouterSecrets, max = ERROR_TEXT_MAX, changing?: () => readonly string[]): Redactor {
+  const fixed = secretsOf(router);
   return (text) => {
+    const extra = changing?.() ?? [];
+    const secrets =
+      extra.length > 0 ? [...variants(extra.flatMap((t) => [t, `Bearer ${t}`])), ...fixed].sort((a, b) => b.length - a.length) : fixed;
     let out = text;
     for (const s of secrets) out = out.split(s).join(REDACTED);
     out = out.replace(/[\r\n]+/g, " ");

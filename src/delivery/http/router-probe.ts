@@ -4,13 +4,17 @@
  * statement waits on it. The probe stores nothing: xAPI GET <endpoint>/about (xAPI 1.0.3 §7.7: every LRS serves
  * it and lists its versions, which also tells an LRS from a web page at the wrong URL); Caliper POST an envelope
  * whose data is empty. Redirects are not followed, as in delivery, so credentials never go to another host. Every
- * text from the endpoint is redacted (redact.ts): a 401 page may quote the Authorization header.
+ * text from the endpoint is redacted (redact.ts): a 401 page may quote the Authorization header. Credentials come
+ * from the same authorizer as delivery's (authorizer.ts): an OAuth 2 router first gets a token, and a token
+ * endpoint that refuses it is reported as such.
  *
  * The request and the reading of the answer are pure (probeRequest, judgeProbe); probeRouter is the thin I/O.
  */
 import type { RouterConfig } from "../../routing/router-model.js";
 import { applyEnvelopeOverrides, caliperEnvelope } from "../../transform/caliper/envelope.js";
+import { createAuthorizer } from "./authorizer.js";
 import { classifyStatus } from "./delivery-outcome.js";
+import { HttpClient, RequestNotSentError } from "./http-send.js";
 import { createRedactor } from "./redact.js";
 import { USER_AGENT, xapiStatementsUrl } from "./senders.js";
 
@@ -36,24 +40,17 @@ export interface ProbeResult {
 
 const DETAIL_MAX = 300;
 
-function authHeaders(router: RouterConfig): Record<string, string> {
-  const h: Record<string, string> = { "User-Agent": USER_AGENT, ...router.headers };
-  if (router.auth.kind === "basic")
-    h["Authorization"] = `Basic ${Buffer.from(`${router.auth.username}:${router.auth.password}`, "utf8").toString("base64")}`;
-  else if (router.auth.kind === "bearer") h["Authorization"] = `Bearer ${router.auth.token}`;
-  return h;
-}
-
+/** The request without its Authorization header, which the authorizer adds when sending. */
 export function probeRequest(router: RouterConfig, caliperSensorId: string): ProbeRequest {
   if (router.backend === "xapi") {
     // The /about resource sits next to /statements under the LRS base URL.
     const url = new URL(xapiStatementsUrl(router.endpointUrl).href.replace(/\/statements$/, "/about"));
-    return { method: "GET", url, headers: { ...authHeaders(router), "X-Experience-API-Version": "1.0.3" } };
+    return { method: "GET", url, headers: { "User-Agent": USER_AGENT, ...router.headers, "X-Experience-API-Version": "1.0.3" } };
   }
   return {
     method: "POST",
     url: new URL(router.endpointUrl),
-    headers: { ...authHeaders(router), "Content-Type": "application/json" },
+    headers: { "User-Agent": USER_AGENT, ...router.headers, "Content-Type": "application/json" },
     body: JSON.stringify(applyEnvelopeOverrides(caliperEnvelope(caliperSensorId, []), router.overrideArgs)),
   };
 }
@@ -104,17 +101,22 @@ export function judgeProbe(
 
 export async function probeRouter(router: RouterConfig, opts: { timeoutMs: number; caliperSensorId: string }): Promise<ProbeResult> {
   const req = probeRequest(router, opts.caliperSensorId);
-  const redact = createRedactor(router, DETAIL_MAX);
+  // Only an OAuth 2 router uses it (its token request); closed when the probe is done.
+  const client = new HttpClient();
+  const auth = createAuthorizer(router.auth, { client, timeoutMs: opts.timeoutMs, userAgent: USER_AGENT });
+  const redact = createRedactor(router, DETAIL_MAX, () => auth.changingSecrets());
   const start = performance.now();
   const base = { method: req.method, url: req.url.href };
   try {
-    const res = await fetch(req.url, {
-      method: req.method,
-      headers: req.headers,
-      ...(req.body !== undefined ? { body: req.body } : {}),
-      redirect: "manual",
-      signal: AbortSignal.timeout(opts.timeoutMs),
-    });
+    const res = await auth.send((authorization) =>
+      fetch(req.url, {
+        method: req.method,
+        headers: { ...req.headers, ...authorization },
+        ...(req.body !== undefined ? { body: req.body } : {}),
+        redirect: "manual",
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      }),
+    );
     const body = await res.text();
     const judged = judgeProbe(router.backend, res.status, body, res.headers.get("location") ?? undefined);
     return {
@@ -125,6 +127,18 @@ export async function probeRouter(router: RouterConfig, opts: { timeoutMs: numbe
       latencyMs: performance.now() - start,
     };
   } catch (e) {
+    if (e instanceof RequestNotSentError) {
+      const verdict = "no OAuth 2 access token: delivery would pause the router until the token endpoint issues one";
+      return {
+        ...base,
+        httpStatus: 0,
+        ok: false,
+        verdict,
+        detail: redact(e.message),
+        xapiVersions: [],
+        latencyMs: performance.now() - start,
+      };
+    }
     const err = e as Error & { cause?: { code?: string; message?: string } };
     const why =
       err.name === "TimeoutError"
@@ -139,5 +153,7 @@ export async function probeRouter(router: RouterConfig, opts: { timeoutMs: numbe
       xapiVersions: [],
       latencyMs: performance.now() - start,
     };
+  } finally {
+    client.close();
   }
 }

@@ -138,6 +138,7 @@ export class ConsumerManager {
       ackWaitMs: ackWaitMs(d),
       msgIdPrefix: this.deps.names.deliveryMsgId(router.id, "", router.incarnation),
       recreateConsumer: () => this.recreateConsumer(router),
+      rateLimitsBucket: () => this.deps.rateLimitsBucket(),
       onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
       ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
       ...(this.deps.forgotten ? { forgotten: this.deps.forgotten } : {}),

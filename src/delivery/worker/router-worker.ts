@@ -10,7 +10,7 @@
  * This file only sequences them: one batch at a time, the PAUSED state, and stopping.
  *
  * PAUSED. 401/403/404/410 are answers about the router, not the statement: a rotated password must not drop
- * data. The batch that got such an answer stays HELD (working() keeps it from redelivery, and JetStream counts no
+ * data. So is an OAuth 2 router's token endpoint refusing it or failing (no token: the request is not even sent). The batch that got such an answer stays HELD (working() keeps it from redelivery, and JetStream counts no
  * new delivery for it), later batches queue up behind it (the server stops handing out more at max_ack_pending),
  * and the held batch is re-sent as a probe with a slow backoff (from the countdown up to ten times it, at most 5
  * min). The attempt is not counted: a JetStream delivery counts at most one attempt, and an answer about the
@@ -24,6 +24,7 @@
  * requests are aborted (their attempt counts: they were sent).
  */
 import type { JetStreamClient, JsMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
 import type { Logger } from "pino";
 import { Backoff, sleep } from "../../backoff.js";
 import type { JetStreamWriter } from "../../nats/jetstream-writer.js";
@@ -41,6 +42,7 @@ import type { RouterStats } from "../status/router-stats.js";
 import { createSender } from "../http/senders.js";
 import type { MetricsRecorder } from "../../metrics/metrics.js";
 import { instrumentSender } from "../../metrics/instrumented-sender.js";
+import { RateLimiter } from "./rate-limiter.js";
 
 export { retryDelayMs } from "./batch-processor.js";
 
@@ -72,6 +74,8 @@ export interface WorkerDeps {
   readonly failureSummaryEveryMs?: number;
   /** Forgotten learners: their statements are dropped unsent (batch-processor.ts). */
   readonly forgotten?: ForgottenMessages;
+  /** The bucket shared by every instance's rate limiters (rate-limiter.ts). */
+  rateLimitsBucket(): Promise<KV>;
 }
 
 export class RouterWorker {
@@ -95,8 +99,16 @@ export class RouterWorker {
     readonly delivery: ResolvedDelivery,
     private readonly deps: WorkerDeps,
   ) {
+    const limiter = delivery.rateLimit
+      ? new RateLimiter({ routerId: router.id, limit: delivery.rateLimit, bucket: () => deps.rateLimitsBucket(), logger: deps.logger })
+      : undefined;
     const sender = instrumentSender(
-      createSender(router, { client: deps.client, timeoutMs: delivery.httpTimeoutMs, caliperSensorId: deps.caliperSensorId }),
+      createSender(router, {
+        client: deps.client,
+        timeoutMs: delivery.httpTimeoutMs,
+        caliperSensorId: deps.caliperSensorId,
+        ...(limiter ? { pace: (signal?: AbortSignal) => limiter.acquire(signal) } : {}),
+      }),
       router.id,
       deps.metrics,
     );
@@ -188,8 +200,8 @@ export class RouterWorker {
     stats.paused = { reason: reason.error, since: new Date() };
     logger.error(
       { routerId: id, status: reason.status, err: reason.error, statements: paused.length },
-      "endpoint refused the router (check its credentials and URL); router PAUSED: statements stay in the stream " +
-        "and are retried slowly, no attempt used",
+      "endpoint (or its OAuth 2 token endpoint) refused the router (check its credentials and URLs); router PAUSED: " +
+        "statements stay in the stream and are retried slowly, no attempt used",
     );
     const countdown = this.delivery.countdownMs;
     const probe = new Backoff(countdown, Math.max(countdown, Math.min(countdown * 10, PAUSE_PROBE_MAX_MS)));
