@@ -16,6 +16,7 @@ const IO_FOLDERS = [
   "console",
   "delivery",
   "directory",
+  "erasure",
   "ingest",
   "mappings",
   "metrics",

@@ -13,6 +13,7 @@ import { LifecycleStack } from "./composition/lifecycle-stack.js";
 import { createMetrics, startMetricsLayer } from "./composition/metrics.js";
 import { startNats } from "./composition/nats.js";
 import { openStatementLog, startStatementLogReaders } from "./composition/statement-log.js";
+import { openErasureLayer } from "./composition/erasure.js";
 import { openStores } from "./composition/stores.js";
 import type { Delivery } from "./delivery/delivery.js";
 import { backendSettings } from "./ingest/backend-settings.js";
@@ -52,12 +53,13 @@ export async function startService(config: Config & { natsUrl: string }, logger:
     const statementLog = openStatementLog(stack, config);
     const nats = await startNats(stack, config, logger);
     const stores = await openStores(stack, nats, config, logger);
+    const erasure = await openErasureLayer(stack, nats, stores, config, logger);
     // The emit path's registries consult the custom mappings; the metrics' event labels follow the built-ins only.
     const backends = backendSettings(config, () => stores.mappings.current());
     const metrics = createMetrics(config, backendSettings(config));
-    const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics);
+    const delivery = await startDeliveryLayer(stack, nats, stores, config, logger, metrics, erasure.gate);
     const tokens = resolveTokens(config);
-    const emit = emitPath(nats, stores, backends, config, logger, metrics);
+    const emit = emitPath(nats, stores, backends, config, logger, metrics, erasure.gate);
     await startStatementLogReaders(stack, nats, statementLog, config, logger, metrics);
     // Created before the server so the inputs can report their health from their first moment.
     const health = new HealthRegistry();
@@ -70,6 +72,7 @@ export async function startService(config: Config & { natsUrl: string }, logger:
       backends,
       delivery,
       ingest,
+      erasure,
       health,
       tokens,
       metrics,

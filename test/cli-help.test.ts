@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
 import { IMPORT_COMMANDS } from "../src/cli/import-command.js";
 import { INSPECT_COMMAND } from "../src/cli/inspect-command.js";
+import { LEARNERS_COMMANDS } from "../src/cli/learners-command.js";
 import { MAPPINGS_COMMANDS } from "../src/cli/mappings-command.js";
 import { RECONCILE_COMMAND } from "../src/cli/reconcile-command.js";
 import { REJECTED_COMMANDS } from "../src/cli/rejected-command.js";
@@ -58,6 +59,11 @@ const cases: Array<{ argv: string[]; options: Options; env: string[] }> = [
   })),
   ...Object.entries(REJECTED_COMMANDS).map(([sub, c]) => ({
     argv: ["rejected", sub],
+    options: c.options as Options,
+    env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"],
+  })),
+  ...Object.entries(LEARNERS_COMMANDS).map(([sub, c]) => ({
+    argv: ["learners", sub],
     options: c.options as Options,
     env: ["EVENT_ROUTING_URL", "EVENT_ROUTING_TOKEN"],
   })),

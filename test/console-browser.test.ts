@@ -16,6 +16,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { LearnerAdminService } from "../gen/eventrouting/v1/learner_admin_service_pb.js";
 import { ExhaustedStatements } from "../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createClient } from "@connectrpc/connect";
 import { connectNats } from "../src/nats/connection.js";
@@ -167,7 +168,7 @@ test("sign-in: an unknown token and an emit token are refused with clear message
   await page.keyboard.press("Shift+Tab");
   assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Sign out");
   await page.keyboard.press("Shift+Tab");
-  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Playground");
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), "Forget a learner");
 });
 
 test("create a router: an invalid URL shows the RPC's message under the endpoint field, then a valid one is created", async () => {
@@ -499,6 +500,36 @@ test("playground: a sample through Transform shows xAPI and Caliper statements a
   await page.getByLabel(/Tracking event/).fill("{not json");
   await page.getByRole("button", { name: "Transform" }).click();
   await page.getByRole("alert").filter({ hasText: /./ }).first().waitFor();
+});
+
+test("forget a learner: a field error first, a dismissed confirmation sends nothing, then the forget, its counts and its audit record", async () => {
+  const learners = createClient(LearnerAdminService, sut.transports.grpc);
+  const before = (await learners.listForgottenLearners({}, adminAuth)).forgets.length;
+  await page.getByRole("link", { name: "Forget a learner" }).click();
+  await page.getByRole("heading", { name: "Forget a learner" }).waitFor();
+  assert.deepEqual(await unlabelledControls(), []);
+  await page.getByRole("button", { name: "Forget learner" }).click();
+  await page.locator('[data-field="user_id"] .field-error', { hasText: "Give the user id or the username." }).waitFor();
+  await page.getByLabel("User id").fill("555");
+  await page.getByLabel("Username").fill("dora-forgotten");
+  page.once("dialog", (d) => void d.dismiss());
+  await page.getByRole("button", { name: "Forget learner" }).click();
+  assert.equal((await learners.listForgottenLearners({}, adminAuth)).forgets.length, before, "nothing sent without confirming");
+  page.once("dialog", (d) => void (d.message().includes("cannot be undone") ? d.accept() : d.dismiss()));
+  await page.getByRole("button", { name: "Forget learner" }).click();
+  await page.getByRole("status").filter({ hasText: "Learner forgotten" }).waitFor();
+  await page.locator("ul.out-of-reach li", { hasText: "already delivered" }).waitFor();
+  const rows = page.locator("tr[data-forget]");
+  await rows.first().waitFor();
+  assert.match((await rows.first().locator("td.time").textContent()) ?? "", ISO_UTC);
+  assert.match((await rows.first().textContent()) ?? "", /admin token sha256:[0-9a-f]{8}.*done/);
+  assert.equal(await page.getByLabel("User id").inputValue(), "", "the identifiers are not left on the page");
+  await shot("forget-learner");
+  const emitted = await sut.events.transform(
+    { event: { event: { case: "json", value: JSON.stringify({ ...JSON.parse(enrollment), context: { user_id: 555 } }) } } },
+    emitAuth,
+  );
+  assert.equal(emitted.result?.reason, "learner forgotten");
 });
 
 test("a token that stops being accepted returns to the sign-in form; Sign out forgets the token", async () => {

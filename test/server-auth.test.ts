@@ -100,11 +100,21 @@ describe("requiredRole", () => {
 
   it("resolves roles, admin winning when a token is in both sets", () => {
     const check = createTokenChecker({ emit: ["a", "both"], admin: ["b", "both"] });
-    assert.equal(check("a"), "emit");
-    assert.equal(check("b"), "admin");
-    assert.equal(check("both"), "admin");
+    assert.equal(check("a")?.role, "emit");
+    assert.equal(check("b")?.role, "admin");
+    assert.equal(check("both")?.role, "admin");
     assert.equal(check("ab"), undefined);
     assert.equal(check(""), undefined);
+  });
+
+  it("names an admin token by ADMIN_TOKEN_NAMES, else by a short hash that does not reveal it", () => {
+    const named = createTokenChecker({ emit: ["e"], admin: ["first-token", "second-token"], adminNames: ["ops", "lms-retirement"] });
+    assert.equal(named("second-token")?.name, "lms-retirement");
+    assert.equal(named("e")?.name, undefined);
+    const unnamed = createTokenChecker({ emit: [], admin: ["first-token"] });
+    const name = unnamed("first-token")?.name ?? "";
+    assert.match(name, /^admin token sha256:[0-9a-f]{8}$/);
+    assert.ok(!name.includes("first-token"));
   });
 });
 
@@ -112,6 +122,8 @@ describe("resolveTokens and generated tokens", () => {
   it("uses configured tokens", () => {
     const t = resolveTokens({ emitTokens: ["e1", "e2"], adminTokens: ["a1"] });
     assert.deepEqual(t, { emit: ["e1", "e2"], admin: ["a1"] });
+    const named = resolveTokens({ emitTokens: ["e1"], adminTokens: ["a1", "a2"], adminTokenNames: ["ops", "lms"] });
+    assert.deepEqual(named.adminNames, ["ops", "lms"]);
   });
 
   it("generates a 32-byte base64url token for an unset set, different each time", () => {

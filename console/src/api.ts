@@ -7,6 +7,7 @@ import { Code, ConnectError, createClient, type Client, type Interceptor } from 
 import { createConnectTransport } from "@connectrpc/connect-web";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
 import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 
@@ -16,6 +17,7 @@ export interface Api {
   readonly routers: Client<typeof RouterAdminService>;
   readonly events: Client<typeof EventRoutingService>;
   readonly ingest: Client<typeof IngestAdminService>;
+  readonly learners: Client<typeof LearnerAdminService>;
   readonly mappings: Client<typeof MappingAdminService>;
 }
 
@@ -42,6 +44,7 @@ export function createApi(token: () => string | null, onSignedOut: () => void): 
     routers: createClient(RouterAdminService, transport),
     events: createClient(EventRoutingService, transport),
     ingest: createClient(IngestAdminService, transport),
+    learners: createClient(LearnerAdminService, transport),
     mappings: createClient(MappingAdminService, transport),
   };
 }

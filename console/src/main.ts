@@ -1,8 +1,8 @@
 /**
  * The console's shell: sign-in, navigation and a hash router ("#/routers", "#/routers/<id>", "#/failed", "#/rejected",
- * "#/playground", "#/mappings", "#/mappings/<id>"). The hash keeps every page a static file on the server; it never
- * holds the token. Each page renders into <main> and returns a stop function (the router detail polls), called when
- * the page changes.
+ * "#/playground", "#/mappings", "#/mappings/<id>", "#/learners"). The hash keeps every page a static file on the
+ * server; it never holds the token. Each page renders into <main> and returns a stop function (the router detail
+ * polls), called when the page changes.
  */
 import "uplot/dist/uPlot.min.css";
 import "./console.css";
@@ -10,6 +10,7 @@ import { createApi, describeError, session, type Api } from "./api.js";
 import { clear, field, h } from "./dom.js";
 import type { ConsoleSettings, Page, PageContext, Stop } from "./page.js";
 import { failedPage } from "./pages/failed.js";
+import { learnersPage } from "./pages/learners.js";
 import { mappingEditorPage } from "./pages/mapping-editor.js";
 import { mappingsPage } from "./pages/mappings.js";
 import { playgroundPage } from "./pages/playground.js";
@@ -25,6 +26,7 @@ const ROUTES: Array<[RegExp, Page]> = [
   [/^#\/failed$/, failedPage],
   [/^#\/rejected$/, rejectedPage],
   [/^#\/playground$/, playgroundPage],
+  [/^#\/learners$/, learnersPage],
   [/^#\/mappings\/new$/, (m, c) => mappingEditorPage(m, c)],
   [/^#\/mappings\/([a-z0-9_-]+)$/, mappingEditorPage],
   [/^#\/mappings$/, mappingsPage],
@@ -37,6 +39,7 @@ const NAV: Array<[string, string]> = [
   ["#/rejected", "Rejected input"],
   ["#/mappings", "Custom mappings"],
   ["#/playground", "Playground"],
+  ["#/learners", "Forget a learner"],
 ];
 
 async function loadSettings(): Promise<ConsoleSettings> {

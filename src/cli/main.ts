@@ -5,12 +5,13 @@
  * with no NATS; `inspect` prints the service's streams and consumers (finds the embedded nats-server by itself).
  * `replay` sends tracking logs to a running service (or transforms them offline), resumably.
  * Operator commands talk to a running service over gRPC (EVENT_ROUTING_URL, EVENT_ROUTING_TOKEN; remote.ts has
- * the exit codes): status, routers, reconcile, mappings, failed, rejected, identities, courses.
+ * the exit codes): status, routers, reconcile, mappings, failed, rejected, identities, courses, learners.
  */
 import { runFailed, FAILED_USAGE } from "./failed-command.js";
 import { EXIT_CODES, PROGRAM } from "./help.js";
 import { IMPORT_USAGE, runImport } from "./import-command.js";
 import { INSPECT_COMMAND, runInspect } from "./inspect-command.js";
+import { LEARNERS_USAGE, runLearners } from "./learners-command.js";
 import { MAPPINGS_USAGE, runMappings } from "./mappings-command.js";
 import { runReplay } from "./replay/replay-command.js";
 import { REPLAY_COMMAND } from "./replay/replay-options.js";
@@ -33,7 +34,7 @@ Operator commands (a running service: EVENT_ROUTING_URL, default http://127.0.0.
 an admin token; or --url / --token). Tables by default, --json for scripts.
   ${PROGRAM} ${STATUS_COMMAND.help.synopsis[0]}
 ${ROUTERS_USAGE}  ${PROGRAM} ${RECONCILE_COMMAND.help.synopsis[0]}
-${MAPPINGS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}
+${MAPPINGS_USAGE}${FAILED_USAGE}${REJECTED_USAGE}${IMPORT_USAGE}${LEARNERS_USAGE}
 ${EXIT_CODES}
 `;
 
@@ -59,6 +60,8 @@ async function main(argv: string[]): Promise<number> {
       return runFailed(rest, io);
     case "rejected":
       return runRejected(rest, io);
+    case "learners":
+      return runLearners(rest, io);
     case "identities":
     case "courses":
       return runImport(command, rest, io);

@@ -13,6 +13,7 @@ import { Code, ConnectError, createClient, type Client } from "@connectrpc/conne
 import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
 import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
@@ -44,6 +45,7 @@ export interface Remote {
   readonly directory: Client<typeof DirectoryAdminService>;
   readonly health: Client<typeof Health>;
   readonly ingest: Client<typeof IngestAdminService>;
+  readonly learners: Client<typeof LearnerAdminService>;
   readonly mappings: Client<typeof MappingAdminService>;
   readonly json: boolean;
 }
@@ -66,6 +68,7 @@ export function connectRemote(
     directory: createClient(DirectoryAdminService, transport),
     health: createClient(Health, transport),
     ingest: createClient(IngestAdminService, transport),
+    learners: createClient(LearnerAdminService, transport),
     mappings: createClient(MappingAdminService, transport),
     json: values.json === true,
   };

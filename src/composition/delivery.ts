@@ -6,6 +6,7 @@
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { type Delivery, startDelivery } from "../delivery/delivery.js";
+import type { ForgottenMessages } from "../delivery/delivery-runtime.js";
 import type { ServiceMetrics } from "../metrics/metrics.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import { caliperSensorId } from "../transform/caliper/envelope.js";
@@ -32,6 +33,7 @@ export async function startDeliveryLayer(
   config: Config,
   logger: Logger,
   metrics: ServiceMetrics | undefined,
+  forgotten: ForgottenMessages,
 ): Promise<Delivery | undefined> {
   if (!config.deliveryEnabled) return undefined;
   return stack.use(
@@ -44,6 +46,7 @@ export async function startDeliveryLayer(
       logger,
       ...(metrics ? { metrics: metrics.recorder } : {}),
       failedMaxBytes: config.failedMaxBytes,
+      forgotten,
       replicas: config.natsReplicas,
     }),
   );

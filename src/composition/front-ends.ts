@@ -12,10 +12,12 @@ import type { Logger } from "pino";
 import { DirectoryAdminService } from "../../gen/eventrouting/v1/directory_admin_service_pb.js";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { IngestAdminService } from "../../gen/eventrouting/v1/ingest_admin_service_pb.js";
+import { LearnerAdminService } from "../../gen/eventrouting/v1/learner_admin_service_pb.js";
 import { MappingAdminService } from "../../gen/eventrouting/v1/mapping_admin_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { createDirectoryAdminService } from "../admin/directory-admin-service.js";
 import { createIngestAdminService } from "../admin/ingest-admin-service.js";
+import { createLearnerAdminService } from "../admin/learner-admin-service.js";
 import { createMappingAdminService } from "../admin/mapping-admin-service.js";
 import { startWorkerValidator, type StatementValidator } from "../admin/statement-validator.js";
 import { createRouterAdminService } from "../admin/router-admin-service.js";
@@ -23,6 +25,7 @@ import type { Config } from "../config.js";
 import { startConsoleServer } from "../console/console-server.js";
 import { defaultAssetsDir } from "../console/static-files.js";
 import type { Delivery } from "../delivery/delivery.js";
+import type { Erasure } from "../erasure/erasure.js";
 import { createFailedRpc } from "../delivery/failed/failed-rpc.js";
 import type { ReconcileReport } from "../delivery/reconcile/reconcile.js";
 import { FailedStore } from "../delivery/failed/failed-store.js";
@@ -85,6 +88,7 @@ export interface FrontEndDeps {
   readonly backends: BackendSettings[];
   readonly delivery: Delivery | undefined;
   readonly ingest: IngestInputs;
+  readonly erasure: Erasure;
   readonly health: HealthRegistry;
   readonly tokens: Tokens;
   readonly metrics: ServiceMetrics | undefined;
@@ -152,7 +156,7 @@ export async function startFrontEnds(stack: LifecycleStack, deps: FrontEndDeps):
 
 /** The Connect services the RPC server (and so the console) serves. */
 async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Promise<ServerOptions["register"]> {
-  const { nats, stores, emit, backends, delivery, ingest, config, logger } = deps;
+  const { nats, stores, emit, backends, delivery, ingest, erasure, config, logger } = deps;
   const { nc, names } = nats;
   const { routers, directories } = stores;
   const eventRouting = createEventRoutingService({
@@ -207,5 +211,6 @@ async function rpcServices(deps: FrontEndDeps, validate: StatementValidator): Pr
       createIngestAdminService({ eventBus: ingest.eventBus, natsIngest: ingest.natsIngest, rejected: rejectedStream }),
       ADMIN_SERVICE_OPTIONS,
     );
+    router.service(LearnerAdminService, createLearnerAdminService(erasure), ADMIN_SERVICE_OPTIONS);
   };
 }

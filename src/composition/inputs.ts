@@ -8,7 +8,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import type { BackendSettings } from "../transform/transform-event.js";
-import type { PipelineDeps } from "../ingest/emit-pipeline.js";
+import type { LearnerGate, PipelineDeps } from "../ingest/emit-pipeline.js";
 import { defaultConsumerName, type EventBusSettings, eventBusStreamKey } from "../ingest/event-bus/redis-consumer.js";
 import { type IngestInputs, startIngestInputs } from "../ingest/ingest-inputs.js";
 import { emitObserver } from "../metrics/emit-metrics.js";
@@ -50,6 +50,7 @@ export function emitPath(
   config: Config,
   logger: Logger,
   metrics: ServiceMetrics | undefined,
+  learners: LearnerGate,
 ): EmitPath {
   const pipeline: PipelineDeps = {
     settings: { lmsRootUrl: config.lmsRootUrl, transformerVersion: config.transformerVersion, agentIfiType: config.agentIfiType },
@@ -58,6 +59,7 @@ export function emitPath(
     routers,
     names,
     logger,
+    learners,
     ...(metrics ? { observe: emitObserver(metrics.recorder) } : {}),
   };
   const publisher = new StatementPublisher(jetstream(nc), {

@@ -59,6 +59,12 @@ export const DELIVERY_VARS = {
     "Events whose exhausted statements are never discarded from the failed stream (the others may be: FAILED_MAX_BYTES).",
     list,
   ),
+  forgetScanRate: v(
+    "FORGET_SCAN_RATE",
+    "0",
+    "Messages per second a forget (ForgetLearner) reads from the streams at most, to spare NATS on a large backlog; 0 = no limit (else at least 100).",
+    nonNegativeInt.refine((n) => n === 0 || n >= 100, "expected 0 (no limit) or at least 100"),
+  ),
 };
 
 type DeliveryConfig = Parsed<typeof STREAM_VARS> & Parsed<typeof DELIVERY_VARS>;

@@ -3,10 +3,10 @@
  * and the limits of one call. TLS needs a certificate and its key together.
  */
 import { z } from "zod";
-import { type Rule, needs } from "./rules.js";
-import { nonNegativeInt, positiveInt } from "./schemas.js";
+import { type Rule, needs, parsedRule } from "./rules.js";
+import { list, nonNegativeInt, positiveInt } from "./schemas.js";
 import { tokenList } from "./secret-values.js";
-import { secret, v } from "./var-spec.js";
+import { type Parsed, secret, v } from "./var-spec.js";
 
 export const LISTENER_VARS = {
   host: v("HOST", "127.0.0.1", "Address to listen on (0.0.0.0 for all interfaces).", z.string().min(1)),
@@ -68,12 +68,25 @@ export const CALL_VARS = {
       tokenList.optional(),
     ),
   ),
+  adminTokenNames: v(
+    "ADMIN_TOKEN_NAMES",
+    "(unset)",
+    "Comma-separated names of the ADMIN_TOKENS, in the same order: audit records (ListForgottenLearners) say which token asked. Unnamed: a short hash of the token.",
+    list.optional(),
+  ),
   emitBatchMax: v("EMIT_BATCH_MAX", "1000", "Most events in one EmitBatch call.", positiveInt),
   readMaxBytes: v("READ_MAX_BYTES", "4194304", "Largest request message in bytes.", positiveInt),
   maxTimeoutMs: v("MAX_TIMEOUT_MS", "60000", "Largest client deadline accepted, in ms.", positiveInt),
 };
 
-export const SERVER_RULES: ReadonlyArray<Rule<unknown>> = [
+type CallConfig = Parsed<typeof CALL_VARS>;
+
+export const SERVER_RULES: ReadonlyArray<Rule<CallConfig>> = [
   needs("TLS_CERT_FILE", "TLS_KEY_FILE", "TLS needs both"),
   needs("TLS_KEY_FILE", "TLS_CERT_FILE", "TLS needs both"),
+  needs("ADMIN_TOKEN_NAMES", "ADMIN_TOKENS", "names are given to configured tokens"),
+  parsedRule(
+    (c) => c.adminTokenNames !== undefined && c.adminTokenNames.length !== (c.adminTokens?.length ?? 0),
+    "ADMIN_TOKEN_NAMES must name every token of ADMIN_TOKENS, in the same order",
+  ),
 ];

@@ -13,7 +13,7 @@ import type { NatsNames } from "../nats/names.js";
 import type { DeliveryDefaults } from "../routing/router-model.js";
 import type { RouterSource } from "../routing/router-source.js";
 import { ConsumerManager } from "./worker/consumer-manager.js";
-import type { DeliveryRuntime } from "./delivery-runtime.js";
+import type { DeliveryRuntime, ForgottenMessages } from "./delivery-runtime.js";
 import { createFailedRpc, type FailedRpc } from "./failed/failed-rpc.js";
 import { FailedSweeper } from "./failed/failed-sweeper.js";
 import { FailedStore } from "./failed/failed-store.js";
@@ -45,6 +45,8 @@ export interface DeliveryOptions {
    * 0 = no limit. Default DEFAULT_FAILED_MAX_BYTES.
    */
   readonly failedMaxBytes?: number;
+  /** Forgotten learners (src/erasure/): the workers drop their statements unsent. */
+  readonly forgotten?: ForgottenMessages;
   /** NATS_REPLICAS: replicas of the rate limits bucket when delivery creates it. Default 1. */
   readonly replicas?: number;
 }
@@ -110,6 +112,7 @@ export async function startDelivery(opts: DeliveryOptions): Promise<Delivery> {
       openKvBucket(opts.nc, opts.names.rateLimitsBucket, { replicas: opts.replicas ?? 1, history: 1, ttl: RATE_LIMIT_KEY_TTL_MS }),
     ),
     ...(opts.metrics ? { metrics: opts.metrics } : {}),
+    ...(opts.forgotten ? { forgotten: opts.forgotten } : {}),
   };
   const manager = new ConsumerManager({
     ...runtime,

@@ -13,6 +13,9 @@ import type { UserRef } from "../transform/user-ref.js";
 
 export type ExternalIdDerivation = (ref: UserRef) => string;
 
+/** A derivation that remembers; `clear()` forgets what it remembered (after a learner is forgotten). */
+export type RememberingDerivation = ExternalIdDerivation & { clear(): void };
+
 /**
  * Derived ids remembered per derivation, up to this many (then forgotten all at once): a learner sends many events
  * in a row, and an HMAC (a fresh keyed hash object, its digest and the UUID formatting) was ~4% of the emit path's
@@ -21,10 +24,10 @@ export type ExternalIdDerivation = (ref: UserRef) => string;
 const DERIVED_CACHE_LIMIT = 10_000;
 
 /** HMAC-SHA256(secret, "user_id:<id>" | "username:<name>") as a v4-shaped UUID. */
-export function hmacExternalIds(secret: string | Uint8Array): ExternalIdDerivation {
+export function hmacExternalIds(secret: string | Uint8Array): RememberingDerivation {
   if (secret.length === 0) throw new Error("the identity HMAC secret is empty");
   const derived = new Map<string, string>();
-  return (ref) => {
+  const derive = (ref: UserRef): string => {
     const input = `${ref.kind}:${ref.value}`;
     let id = derived.get(input);
     if (id === undefined) {
@@ -34,6 +37,7 @@ export function hmacExternalIds(secret: string | Uint8Array): ExternalIdDerivati
     }
     return id;
   };
+  return Object.assign(derive, { clear: () => derived.clear() });
 }
 
 export function uuidFromDigest(digest: Uint8Array): string {

@@ -7,6 +7,9 @@
  * event (nothing of it is stored, the reason names the size), so one oversized statement neither fails the call
  * nor comes back on every retry. After publishing, each backend output carries the statement ids JetStream
  * already held, so results can say DUPLICATE instead of claiming a store that did not happen.
+ *
+ * A forgotten learner's event (src/erasure/) stops here, before its look-ups, for every caller of this path:
+ * Emit, EmitBatch, Transform, the event bus, NATS ingest and replay (which calls Emit).
  */
 import type { Logger } from "pino";
 import type { NatsNames } from "../nats/names.js";
@@ -19,7 +22,22 @@ import { TransformSkip } from "../transform/transform-skip.js";
 import type { BackendName } from "../transform/registry.js";
 import { transformForBackend, type BackendSettings, type BackendTransformResult } from "../transform/transform-event.js";
 import type { ResolvedLookups, TransformSettings } from "../transform/transform-env.js";
+import { userRefOf, type UserRef } from "../transform/user-ref.js";
 import { resolveLookups, type Directories } from "./lookups.js";
+
+/** The reason every backend result of a forgotten learner's event gives. */
+export const LEARNER_FORGOTTEN = "learner forgotten";
+
+/**
+ * Forgotten learners as the emit path sees them (implemented by src/erasure/learner-gate.ts). Both are called per
+ * event, so they must cost no more than a set look-up (and nothing while nobody is forgotten).
+ */
+export interface LearnerGate {
+  /** Whether the event names a forgotten learner anywhere. */
+  forgotten(event: EdxEvent): boolean;
+  /** The keyed hash of the learner for the Er-Learner header of the event's statements. */
+  learnerHash(ref: UserRef): string;
+}
 
 export interface PipelineDeps {
   readonly settings: TransformSettings;
@@ -29,6 +47,8 @@ export interface PipelineDeps {
   readonly names: NatsNames;
   /** Where a transformer that threw (a bug, isolated as a SKIPPED backend result) is logged at error. */
   readonly logger?: Logger;
+  /** Forgotten learners; absent in tools that have no tombstones (the offline CLI). */
+  readonly learners?: LearnerGate;
   /** Told what every emitEvents call stored (src/metrics/emit-metrics.ts); absent when metrics are off. */
   readonly observe?: (events: readonly EdxEvent[], outputs: readonly (readonly BackendOutput[])[]) => void;
 }
@@ -38,6 +58,8 @@ export interface BackendOutput {
   readonly result: BackendTransformResult;
   /** Routers the statements go to (empty unless transformed). */
   readonly routers: readonly RouterConfig[];
+  /** The Er-Learner header of the statements (the learner's keyed hash), when the event names a learner. */
+  readonly learner?: string;
   /**
    * After publishing: ids JetStream already held for at least one router, whether every message was one, and how
    * many messages (statement x router) per router were, so counts of what was stored leave them out.
@@ -90,10 +112,19 @@ function transformWith(
   selected: readonly BackendSettings[],
   routers: readonly RouterConfig[],
 ): BackendOutput[] | Promise<BackendOutput[]> {
-  const lookups = resolveLookups(event, deps.directories);
+  if (deps.learners?.forgotten(event)) return forgottenOutputs(selected);
+  const ref = userRefOf(event);
+  const learner = ref === undefined ? undefined : deps.learners?.learnerHash(ref);
+  const lookups = resolveLookups(event, deps.directories, ref);
   return lookups instanceof Promise
-    ? lookups.then((l) => transformResolved(event, deps, selected, routers, l))
-    : transformResolved(event, deps, selected, routers, lookups);
+    ? lookups.then((l) => transformResolved(event, deps, selected, routers, l, learner))
+    : transformResolved(event, deps, selected, routers, lookups, learner);
+}
+
+/** Every selected backend SKIPPED: nothing of a forgotten learner is transformed, looked up or stored. */
+function forgottenOutputs(selected: readonly BackendSettings[]): BackendOutput[] {
+  const skip = new TransformSkip("learner_forgotten", LEARNER_FORGOTTEN);
+  return selected.map((b) => ({ backend: b.backend, result: { outcome: "skipped", reason: LEARNER_FORGOTTEN, skip }, routers: [] }));
 }
 
 function transformResolved(
@@ -102,6 +133,7 @@ function transformResolved(
   selected: readonly BackendSettings[],
   routers: readonly RouterConfig[],
   lookups: ResolvedLookups,
+  learner: string | undefined,
 ): BackendOutput[] {
   const env = { ...deps.settings, ...lookups };
   const outputs: BackendOutput[] = new Array(selected.length);
@@ -118,6 +150,7 @@ function transformResolved(
       backend: b.backend,
       result,
       routers: result.outcome === "transformed" ? matchingRouters(routers, b.backend, event) : [],
+      ...(learner === undefined ? {} : { learner }),
     };
   }
   return outputs;
@@ -125,7 +158,7 @@ function transformResolved(
 
 export function messagesFor(event: EdxEvent, output: BackendOutput, names: NatsNames): DeliveryMessage[] {
   const r = output.result;
-  return r.outcome === "transformed" ? deliveryMessages(names, output.backend, event, r.statements, output.routers) : [];
+  return r.outcome === "transformed" ? deliveryMessages(names, output.backend, event, r.statements, output.routers, output.learner) : [];
 }
 
 /** One backend output of one event and the messages that store it. */

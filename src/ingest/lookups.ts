@@ -6,15 +6,19 @@
 import type { CourseDirectory, IdentityDirectory } from "../directory/directory.js";
 import type { EdxEvent } from "../transform/edx-event.js";
 import type { ResolvedLookups } from "../transform/transform-env.js";
-import { courseIdOf, userRefOf } from "../transform/user-ref.js";
+import { courseIdOf, userRefOf, type UserRef } from "../transform/user-ref.js";
 
 export interface Directories {
   readonly identities: IdentityDirectory;
   readonly courses: CourseDirectory;
 }
 
-export function resolveLookups(event: EdxEvent, dirs: Directories): ResolvedLookups | Promise<ResolvedLookups> {
-  const ref = userRefOf(event);
+/** `ref` when the caller already read the event's user reference (userRefOf), to read it once per event. */
+export function resolveLookups(
+  event: EdxEvent,
+  dirs: Directories,
+  ref: UserRef | undefined = userRefOf(event),
+): ResolvedLookups | Promise<ResolvedLookups> {
   const courseId = courseIdOf(event);
   const user = ref === undefined ? { user: undefined } : dirs.identities.resolveCached?.(ref);
   const course = courseId === undefined ? { name: undefined } : dirs.courses.courseNameCached?.(courseId);

@@ -22,12 +22,13 @@ export type AnswerClass = "2xx" | "409" | "4xx" | "429" | "5xx" | "timeout" | "n
 
 /**
  * What happened to one stored statement after an attempt (batch-processor.ts's settled kinds), or "discarded":
- * a non-critical failed statement removed later because the failed stream was over FAILED_MAX_BYTES.
+ * a non-critical failed statement removed later because the failed stream was over FAILED_MAX_BYTES, or
+ * "forgotten": a forgotten learner's statement dropped unsent (src/erasure/).
  */
-export type SettledResult = "delivered" | "retry" | "failed" | "dropped" | "held" | "discarded";
+export type SettledResult = "delivered" | "retry" | "failed" | "dropped" | "held" | "discarded" | "forgotten";
 
 const ANSWER_CLASSES: readonly AnswerClass[] = ["2xx", "409", "4xx", "429", "5xx", "timeout", "network"];
-const SETTLED_RESULTS: readonly SettledResult[] = ["delivered", "retry", "failed", "dropped", "held", "discarded"];
+const SETTLED_RESULTS: readonly SettledResult[] = ["delivered", "retry", "failed", "dropped", "held", "discarded", "forgotten"];
 
 export function answerClass(status: number | undefined, timedOut = false): AnswerClass {
   if (status === undefined || status === 0) return timedOut ? "timeout" : "network";

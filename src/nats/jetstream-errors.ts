@@ -23,9 +23,24 @@ export function isStreamNotFound(e: unknown): boolean {
   return /stream not found/i.test((e as Error)?.message ?? "") || (e as { code?: number })?.code === JetStreamApiCodes.StreamNotFound;
 }
 
+/** JSSequenceNotFoundErrF ("sequence N not found"). */
+const SEQUENCE_NOT_FOUND = 10043;
+/** JSStreamMsgDeleteFailedF: a delete the store refused, its reason only in the text. */
+const MSG_DELETE_FAILED = 10057;
+
 /** A stream message looked up or deleted by sequence does not exist (never stored, or deleted already). */
 export function isMessageNotFound(e: unknown): boolean {
-  return e instanceof JetStreamApiError && e.code === JetStreamApiCodes.NoMessageFound;
+  return e instanceof JetStreamApiError && (e.code === JetStreamApiCodes.NoMessageFound || e.code === SEQUENCE_NOT_FOUND);
+}
+
+/**
+ * A delete by sequence found nothing to delete. Servers answer that three ways (measured on 2.9 and 2.10): the
+ * codes above, or MSG_DELETE_FAILED with the store's "no message found" (deleted already) or "stream store EOF"
+ * (past the last message); the text is the only difference from a real failure, so it is read here, once.
+ */
+export function isDeleteOfMissingMessage(e: unknown): boolean {
+  if (isMessageNotFound(e)) return true;
+  return e instanceof JetStreamApiError && e.code === MSG_DELETE_FAILED && /no message found|not found|EOF/i.test(e.message);
 }
 
 /** A compare-and-set write (KV create or update by revision) lost: the key changed since it was read. */

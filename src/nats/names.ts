@@ -15,6 +15,9 @@
  *   KV       eventrouting_identities   user id / username -> {external_id, email}
  *   KV       eventrouting_courses      course id -> name
  *   KV       eventrouting_settings     service-wide generated settings (the identity HMAC key)
+ *   KV       eventrouting_forgotten    forgotten learners (src/erasure/): t.<hash> tombstones, keyed hashes of the
+ *                                      learner's identifiers only; f.<forget id> each forget's progress, then its
+ *                                      audit record
  *   KV       eventrouting_mappings     custom event mappings (key = mapping id; MappingAdminService)
  *   KV       eventrouting_rate_limits  router id -> the next request slot of a rate-limited router
  *                                      (delivery/worker/rate-limiter.ts); created when first needed
@@ -41,6 +44,7 @@ export interface NatsNames {
   readonly identitiesBucket: string;
   readonly coursesBucket: string;
   readonly settingsBucket: string;
+  readonly forgottenBucket: string;
   readonly mappingsBucket: string;
   readonly rateLimitsBucket: string;
   readonly sweeperConsumer: string;
@@ -70,6 +74,7 @@ export function natsNames(prefix = "eventrouting"): NatsNames {
     identitiesBucket: `${prefix}_identities`,
     coursesBucket: `${prefix}_courses`,
     settingsBucket: `${prefix}_settings`,
+    forgottenBucket: `${prefix}_forgotten`,
     mappingsBucket: `${prefix}_mappings`,
     rateLimitsBucket: `${prefix}_rate_limits`,
     sweeperConsumer: "failed-sweeper",

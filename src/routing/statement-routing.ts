@@ -14,6 +14,8 @@ export interface DeliveryMessage {
   readonly statementId: string;
   readonly eventName: string;
   readonly backend: BackendName;
+  /** The Er-Learner header: the keyed hash of the event's learner, when there is one. */
+  readonly learner?: string | undefined;
   readonly subject: string;
   /** Nats-Msg-Id; the headers (delivery-message.ts) are encoded at publish time from these fields. */
   readonly msgId: string;
@@ -44,6 +46,7 @@ export function deliveryMessages(
   event: EdxEvent,
   statements: readonly JsonObject[],
   routers: readonly RouterConfig[],
+  learner?: string,
 ): DeliveryMessage[] {
   const out: DeliveryMessage[] = [];
   // Here, not at publish time: an event whose name cannot be a header fails on its own, before anything is sent.
@@ -68,6 +71,7 @@ export function deliveryMessages(
         statementId,
         eventName: event.name,
         backend,
+        learner,
         subject,
         msgId: names.deliveryMsgId(router.id, statementId, router.incarnation),
         body,

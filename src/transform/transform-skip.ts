@@ -12,6 +12,7 @@ export type SkipKind =
   | "no_object_id"
   | "too_large"
   | "transformer_error"
+  | "learner_forgotten"
   | "condition_failed"
   | "limit_exceeded";
 

@@ -36,3 +36,35 @@ export function courseIdOf(event: EdxEvent): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * Where an event can name a person, read as exact paths (no search, so the check costs a few property reads):
+ * the payload under either shape's name, the context the LMS fills, and the tracking log's top-level username.
+ */
+const IDENTIFIER_FIELDS: ReadonlyArray<readonly [UserRef["kind"], readonly string[]]> = [
+  ["user_id", ["data", "user_id"]],
+  ["username", ["data", "username"]],
+  ["user_id", ["event", "user_id"]],
+  ["username", ["event", "username"]],
+  ["user_id", ["context", "user_id"]],
+  ["username", ["context", "username"]],
+  ["username", ["username"]],
+];
+
+/**
+ * Every person an event names, for the forgotten-learner check (src/erasure/): not only the learner the actor
+ * comes from (`userRefOf`), because an event that names a forgotten person anywhere still carries their id.
+ * Pure; may repeat a reference.
+ */
+export function learnerIdentifiers(event: EdxEvent): UserRef[] {
+  const out: UserRef[] = [];
+  for (const [kind, path] of IDENTIFIER_FIELDS) {
+    let v: unknown = event.body;
+    for (const part of path)
+      v = v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>)[part] : undefined;
+    if ((typeof v === "string" && v !== "") || typeof v === "number") out.push({ kind, value: pyStr(v) });
+  }
+  const ref = userRefOf(event);
+  if (ref !== undefined) out.push(ref);
+  return out;
+}

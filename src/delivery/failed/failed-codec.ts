@@ -52,6 +52,8 @@ export interface FailureRecord {
   readonly lastAttemptTime: Date;
   /** Sequence of the original in the delivery stream. */
   readonly deliverySeq: number;
+  /** The original's Er-Learner header (the learner's keyed hash), kept so a forget finds the failed copy too. */
+  readonly learner?: string | undefined;
   /**
    * Not a critical event: kept, but discarded oldest first when the failed stream is over FAILED_MAX_BYTES.
    * Absent or false (every entry written before this existed was critical) = never discarded.

@@ -128,6 +128,7 @@ export class FailedSweeper {
           firstAttemptTime: orig.time,
           lastAttemptTime: at,
           deliverySeq: orig.seq,
+          ...(meta.learner ? { learner: meta.learner } : {}),
           ...(critical ? {} : { discardable: true }),
         },
         orig.data,

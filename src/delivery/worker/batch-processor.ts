@@ -10,12 +10,16 @@
  * (ExhaustedPolicy "critical", ERB's behaviour) terminates the others instead, counted and logged with their ids.
  * Attempts are counted with requeue.ts's rule, so hand-backs never use one up.
  *
+ * A forgotten learner's statement (src/erasure/) is acked and dropped right before the batch is sent, so nothing of
+ * a learner goes out once the forget is live in this instance, even where the forget's stream scan has not yet
+ * reached it (the scan deletes it from the stream).
+ *
  * Retries are driven by nak(delay) with no consumer `backoff` (NATS-JETSTREAM.md §2.1: nak delays are inflated
  * by a backoff schedule). The ack wait only matters when this instance dies holding messages.
  */
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
-import { HDR_BACKEND, HDR_EVENT_NAME, HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
+import { HDR_BACKEND, HDR_EVENT_NAME, HDR_LEARNER, HDR_STATEMENT_ID } from "../../routing/delivery-message.js";
 import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.js";
 import { deliverBatch, type BatchItem } from "../http/batch-delivery.js";
 import type { ItemOutcome } from "../http/delivery-outcome.js";
@@ -26,6 +30,7 @@ import { attemptNumber, publishTime, storedTime } from "./requeue.js";
 import type { RouterStats } from "../status/router-stats.js";
 import type { BatchSender } from "../http/senders.js";
 import type { MetricsRecorder } from "../../metrics/metrics.js";
+import type { ForgottenMessages } from "../delivery-runtime.js";
 
 /** When the delay of retry number `attempt` (1-based: after attempt `attempt`) comes from. */
 export function retryDelayMs(d: ResolvedDelivery, attempt: number): number {
@@ -44,6 +49,7 @@ export interface BatchProcessorDeps {
   readonly logger: Logger;
   /** Counts settled statements and the delivery lag (src/metrics/); absent when metrics are off. */
   readonly metrics?: MetricsRecorder;
+  readonly forgotten?: ForgottenMessages;
 }
 
 /** What the worker must still decide about: messages that are neither settled nor nak'd. */
@@ -62,7 +68,9 @@ export class BatchProcessor {
   constructor(private readonly deps: BatchProcessorDeps) {}
 
   /** Sends the batch (split as its answers require) and settles each message; paused and unsent ones come back unsettled. */
-  async deliver(batch: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
+  async deliver(all: readonly JsMsg[], signal: AbortSignal): Promise<BatchResult> {
+    const batch = this.dropForgotten(all);
+    if (batch.length === 0) return { paused: [], unsent: [] };
     // Duplicate statement ids in one request are refused by LRSs (400): send one, apply its fate to all copies.
     const groups = new Map<string, JsMsg[]>();
     for (const m of batch) {
@@ -143,6 +151,30 @@ export class BatchProcessor {
     return result;
   }
 
+  /** The batch without forgotten learners' statements, which are acked (settled, never sent). */
+  private dropForgotten(batch: readonly JsMsg[]): readonly JsMsg[] {
+    const forgotten = this.deps.forgotten;
+    if (forgotten === undefined) return batch;
+    let kept: JsMsg[] | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const m = batch[i]!;
+      if (!forgotten.isForgotten(m.headers, m.data)) {
+        kept?.push(m);
+        continue;
+      }
+      kept ??= batch.slice(0, i);
+      m.ack();
+      this.deps.held.release(m, true);
+      this.deps.metrics?.settled(this.deps.router.id, "forgotten");
+    }
+    if (kept === undefined) return batch;
+    this.deps.logger.info(
+      { routerId: this.deps.router.id, dropped: batch.length - kept.length },
+      "statements of forgotten learners dropped unsent",
+    );
+    return kept;
+  }
+
   private apply(m: JsMsg, statementId: string, o: TriedOutcome, attemptTime: Date): Settled | Promise<Settled> {
     if (o.kind === "delivered") {
       m.ack();
@@ -186,6 +218,7 @@ export class BatchProcessor {
           firstAttemptTime: held.firstTry(m) ?? storedTime(m, publishTime(m)),
           lastAttemptTime: attemptTime,
           deliverySeq: m.seq,
+          learner: m.headers?.get(HDR_LEARNER) || undefined,
           ...(critical ? {} : { discardable: true }),
         },
         m.data,

@@ -141,6 +141,7 @@ export class ConsumerManager {
       rateLimitsBucket: () => this.deps.rateLimitsBucket(),
       onUnhealthy: (reason) => stats.setUnhealthy(router.id, reason),
       ...(this.deps.metrics ? { metrics: this.deps.metrics } : {}),
+      ...(this.deps.forgotten ? { forgotten: this.deps.forgotten } : {}),
       ...(this.deps.failureSummaryEveryMs !== undefined ? { failureSummaryEveryMs: this.deps.failureSummaryEveryMs } : {}),
     });
     this.running.set(router.id, { worker, client, fingerprint });

@@ -32,6 +32,7 @@ import type { ResolvedDelivery, RouterConfig } from "../../routing/router-model.
 import { BatchProcessor, type BatchResult } from "./batch-processor.js";
 import { Batcher } from "./batcher.js";
 import { ConsumeLoop } from "./consume-loop.js";
+import type { ForgottenMessages } from "../delivery-runtime.js";
 import type { FailedStore } from "../failed/failed-store.js";
 import { FailureLog } from "./failure-log.js";
 import { HeldMessages } from "./held-messages.js";
@@ -71,6 +72,8 @@ export interface WorkerDeps {
   onUnhealthy(reason: string | undefined): void;
   /** Failure summaries at most this often (tests shorten it). */
   readonly failureSummaryEveryMs?: number;
+  /** Forgotten learners: their statements are dropped unsent (batch-processor.ts). */
+  readonly forgotten?: ForgottenMessages;
   /** The bucket shared by every instance's rate limiters (rate-limiter.ts). */
   rateLimitsBucket(): Promise<KV>;
 }
@@ -131,6 +134,7 @@ export class RouterWorker {
       failures,
       logger,
       ...(deps.metrics ? { metrics: deps.metrics } : {}),
+      ...(deps.forgotten ? { forgotten: deps.forgotten } : {}),
     });
     this.loop = new ConsumeLoop({
       js: deps.js,
