@@ -5,7 +5,7 @@
  * Losing or changing the key changes every derived id: back up the settings bucket or configure the secret.
  */
 import { randomBytes } from "node:crypto";
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { isWrongLastSequence } from "../nats/jetstream-errors.js";
 import { openKvBucket, retryWhileCreating } from "../nats/kv-bucket.js";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { UnavailableError } from "../errors.js";
@@ -28,10 +28,8 @@ export async function identityHmacSecret(nc: NatsConnection, names: NatsNames, o
       await retryWhileCreating(() => kv.create(IDENTITY_HMAC_KEY, generated));
       return generated;
     } catch (e) {
-      const lostRace =
-        e instanceof JetStreamApiError &&
-        (e.code === JetStreamApiCodes.StreamWrongLastSequence || e.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown);
-      if (!lostRace) throw e;
+      // Another instance created it first: read theirs.
+      if (!isWrongLastSequence(e)) throw e;
     }
     const stored = await kv.get(IDENTITY_HMAC_KEY);
     if (stored?.operation !== "PUT" || stored.length === 0) throw new Error(`${IDENTITY_HMAC_KEY} exists but is empty`);
