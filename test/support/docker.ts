@@ -68,8 +68,9 @@ export async function containerSkipReason(): Promise<string | undefined> {
     return `no Docker daemon can run here: ${(e as { stderr?: string }).stderr || (e as Error).message}`;
   }
   const base = await runScript("make-base-image.sh", ["--tag"]);
-  if ((await dockerStatus(["image", "inspect", base])) !== 0 && !existsSync("/usr/sbin/debootstrap"))
-    return `the base image ${base} is absent and debootstrap, which makes it, is not installed`;
+  if ((await dockerStatus(["image", "inspect", base])) === 0) return undefined;
+  if (!existsSync("/usr/sbin/debootstrap")) return `the base image ${base} is absent and debootstrap, which makes it, is not installed`;
+  if (process.getuid?.() !== 0) return `the base image ${base} is absent and only root can make it (debootstrap, chroot)`;
   return undefined;
 }
 
