@@ -129,7 +129,23 @@ describe("deployment files", () => {
     );
     assert.ok(example.length > 5 && composeExample.includes("EMIT_TOKENS="));
 
-    for (const cmd of [BUILD_INSTALL, BUILD, RUNTIME_INSTALL]) assert.match(dockerfile, new RegExp(`^RUN ${cmd}`, "m"), cmd);
+    // RUN lines with their continuations joined. Each npm ci reads the optional CA bundle secret first (the
+    // Dockerfile's header: a TLS-intercepting proxy's CA for the build, in no layer of the image).
+    const runs = dockerfile
+      .replace(/\\\n\s*/g, "")
+      .split("\n")
+      .filter((l) => l.startsWith("RUN "));
+    const withCaSecret =
+      "RUN --mount=type=secret,id=npm-ca if [ -s /run/secrets/npm-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm-ca; fi && ";
+    for (const cmd of [BUILD_INSTALL, RUNTIME_INSTALL])
+      assert.ok(
+        runs.some((l) => l.startsWith(withCaSecret + cmd)),
+        cmd,
+      );
+    assert.ok(
+      runs.some((l) => l.startsWith(`RUN ${BUILD}`)),
+      BUILD,
+    );
     assert.ok(dockerfile.includes(`CMD ${JSON.stringify(START).replaceAll(",", ", ")}`), "CMD starts the bundle as npm start does");
     assert.ok(read("README.md").includes(`&& ${START.join(" ")}\``), "the README's production command is npm start's");
     assert.ok(dockerfile.includes(`HEALTHCHECK`) && dockerfile.includes(JSON.stringify(HEALTHCHECK).replaceAll(",", ", ")));
