@@ -32,11 +32,13 @@ tsc --noEmit -p console
 echo "== dependency rules"
 npm run --silent deps
 
-# The console's assets, which its tests serve (test/support/console-build.ts builds them again for a lone run).
-echo "== console build"
-npm run --silent build:console
-# Built once here: test files running in parallel must not rebuild the files another one is serving.
-export ER_CONSOLE_BUILT=1
+# The production build (`npm run build`: the console's assets and the esbuild bundle of the service and the CLI),
+# once: test files running in parallel must not rebuild files another one is serving, and the tests start the
+# service and the CLI from the bundle (test/support/entrypoints.ts), a third of tsx's start-up CPU. A test file
+# run alone builds the console itself (test/support/console-build.ts) and starts src/ under tsx.
+echo "== build"
+npm run --silent build
+export ER_CONSOLE_BUILT=1 ER_DIST_BUILT=1
 
 # The test LRS (Learning Locker's xapi-statements, GPL, a test tool only) has its own lockfile.
 if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then

@@ -20,12 +20,13 @@ import { REPLAY_COMMAND } from "../src/cli/replay/replay-options.js";
 import { ROUTERS_COMMANDS } from "../src/cli/routers-command.js";
 import { STATUS_COMMAND } from "../src/cli/status-command.js";
 import { TRANSFORM_COMMAND } from "../src/cli/transform-command.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, EVENT_ROUTING_TOKEN: "", EVENT_ROUTING_URL: "http://127.0.0.1:1" },
     });
     return { code: 0, stdout, stderr };

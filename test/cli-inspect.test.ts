@@ -13,6 +13,7 @@ import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { waitUntil } from "./support/http-endpoints.js";
+import { cliArgs, serviceArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 let dir: string;
@@ -25,7 +26,7 @@ let nc: NatsConnection;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "er-inspect-"));
   dataDir = join(dir, "custom-data");
-  service = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  service = spawn(process.execPath, serviceArgs(), {
     env: {
       ...process.env,
       NATS_URL: "",
@@ -60,7 +61,7 @@ after(async () => {
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: {
         ...process.env,
         NATS_URL: "",

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { ADMIN_TOKEN, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 let sut: ServiceUnderTest;
@@ -29,7 +30,7 @@ after(async () => {
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
     });
     return { code: 0, stdout, stderr };
@@ -154,7 +155,7 @@ test("delete, then get is not found; usage errors and a wrong token have their e
   const typo = await cli(["mappings", "apply", "-f", file("typo.yaml", "id: typo\nbackend: xapi\nevent_nams: [a]\n")]);
   assert.equal(typo.code, 1);
   assert.match(typo.stderr, /typo\.yaml: .*event_nams/);
-  const { stderr, code } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "mappings", "list"], {
+  const { stderr, code } = await exec(process.execPath, [...cliArgs(), "mappings", "list"], {
     env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: "wrong-token-wrong-token-0123" },
   }).then(
     () => ({ stderr: "", code: 0 }),

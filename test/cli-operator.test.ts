@@ -1,5 +1,5 @@
 /**
- * The operator CLI as an operator runs it (`node --import tsx src/cli/main.ts`, a child process) against a real
+ * The operator CLI as an operator runs it (`node dist/cli/main.js`, or src/ under tsx when run alone: support/entrypoints.ts; a child process) against a real
  * service: routers from YAML or flags with secrets from the environment and never echoed, status, the failed
  * stream, imports, and the exit code and single stderr line of each kind of failure.
  */
@@ -20,6 +20,7 @@ import { freePort } from "./support/free-port.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { ADMIN_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 const SECRET = "s3cret-password-never-echoed";
@@ -48,7 +49,7 @@ after(async () => {
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN, ...env },
     });
     return { code: 0, stdout, stderr };

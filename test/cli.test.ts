@@ -8,6 +8,7 @@ import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ERB_FIXTURES_DIR, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 const raw = (file: string) => join(ERB_FIXTURES_DIR, "raw", file);
@@ -27,7 +28,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** Runs the CLI as users do; resolves with exit code and output instead of throwing on a non-zero exit. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" },
     });
     return { code: 0, stdout, stderr };
@@ -98,13 +99,7 @@ test("transform reads a log with one event per line (prefixes, gzip) and names F
 });
 
 test("transform --backend caliper prints events (not the envelope) and reads stdin", async () => {
-  const child = execFile(process.execPath, [
-    "--no-warnings",
-    "--import",
-    "tsx",
-    "src/cli/main.ts",
-    ...withFiles(["transform", "--backend", "caliper", ...common, "-"]),
-  ]);
+  const child = execFile(process.execPath, [...cliArgs(), ...withFiles(["transform", "--backend", "caliper", ...common, "-"])]);
   let stdout = "";
   child.stdout!.on("data", (b: Buffer) => (stdout += b));
   child.stdin!.end(await import("node:fs").then((fs) => fs.readFileSync(raw("load_video.json"))));
@@ -142,7 +137,7 @@ test("a reader that goes away (| head) ends the CLI quietly: exit 0, no EPIPE st
   const line = JSON.stringify(JSON.parse(readFileSync(raw("edx.course.enrollment.activated.json"), "utf8")));
   const log = join(dir, "many.log");
   writeFileSync(log, `${line}\n`.repeat(3000));
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "transform", "--backend", "xapi", log], {
+  const child = spawn(process.execPath, [...cliArgs(), "transform", "--backend", "xapi", log], {
     env: { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -205,7 +205,7 @@ test("Caliper: every fixture arrives as valid envelopes (one per batch) at a §6
     await publishStatements(js, names, "cal", r.statements, ev.name, "caliper");
   }
   assert.ok(expected.size >= 25, `only ${expected.size} Caliper events`);
-  await waitUntil(() => rcv.events.size === expected.size, 6000, `${expected.size} Caliper events received`);
+  await waitUntil(() => rcv.events.size === expected.size, 30_000, `${expected.size} Caliper events received`);
   assert.deepEqual(rcv.rejections, []);
   for (const [id, ev] of expected) assert.deepEqual(rcv.events.get(id), ev);
   assert.ok(

@@ -24,6 +24,7 @@ import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { waitUntil } from "./support/http-endpoints.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { TestRedisServer } from "./support/redis-server.js";
+import { serviceArgs } from "./support/entrypoints.js";
 
 const run = promisify(execFile);
 const TOKEN = "admin-token-for-crash-tests";
@@ -62,7 +63,7 @@ function env(consumer: string, claimIdleMs: number): Record<string, string> {
 
 /** The service as `npm start` runs it, in its own process. */
 function startProcess(consumer: string, claimIdleMs: number): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, serviceArgs(), {
     cwd: ROOT,
     env: { PATH: process.env["PATH"] ?? "", HOME: process.env["HOME"] ?? "", ...env(consumer, claimIdleMs) },
     stdio: ["ignore", "ignore", "pipe"],

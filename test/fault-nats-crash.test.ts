@@ -42,7 +42,9 @@ test("fault sigkill-nats: SIGKILL nats-server mid-load, restart on the same stor
     batchSize: 20,
     batchIntervalMs: 50,
     maxRetries: 20,
-    countdownMs: 1500,
+    // The ack wait: long enough that a batch fetched after the restart is acknowledged before it expires even on a
+    // loaded machine (at 1.5 s, 100 statements fetched after the restart were redelivered: late duplicates).
+    countdownMs: 5000,
     httpTimeoutMs: 500,
   });
 

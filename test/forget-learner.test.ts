@@ -35,6 +35,7 @@ import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { TestRedisServer } from "./support/redis-server.js";
 import { authed, ServiceProcess } from "./support/service-process.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const ADMIN = "forget-suite-admin-token-0123456789";
 const EMIT = "forget-suite-emit-token-0123456789";
@@ -247,7 +248,7 @@ async function busSkipped(): Promise<number> {
 }
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), ...args], {
     env: { ...process.env, EVENT_ROUTING_URL: `http://127.0.0.1:${one.port}`, EVENT_ROUTING_TOKEN: EMIT, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

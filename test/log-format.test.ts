@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { formatLogLine, resolveLogFormat } from "../src/startup/pretty-log.js";
+import { serviceArgs } from "./support/entrypoints.js";
 
 test("a pino line becomes time, level, message and key=value fields; errors keep their stack; other lines pass", () => {
   const time = new Date(2026, 11, 7, 16, 47, 48, 123).getTime();
@@ -53,7 +54,7 @@ test("pretty only for a terminal unless LOG_FORMAT says", () => {
 async function runAndStop(env: Record<string, string>, listening: RegExp): Promise<{ code: number | null; lines: string[] }> {
   const dataDir = mkdtempSync(join(tmpdir(), "er-logfmt-"));
   try {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, serviceArgs(), {
       env: {
         ...process.env,
         NATS_URL: "",

@@ -21,6 +21,7 @@ import { validateCaliperEnvelope, validateCaliperEvent } from "./support/caliper
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { lrsInstalled, startLrs, type TestLrs } from "./support/lrs.js";
 import { ADMIN_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const EXAMPLES = "examples/mappings";
 const UPDATE = process.env["UPDATE_EXPECTED"] === "1";
@@ -112,7 +113,7 @@ async function emitSamples(examples: readonly Mapping[]): Promise<Map<string, st
 test("the examples load through the CLI, their samples reach the LRS and the Caliper endpoint, valid and as expected", {
   skip: lrsInstalled() ? false : "run: npm ci --prefix test/lrs --ignore-scripts",
 }, async () => {
-  const cli = ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "mappings", "apply", "-f", EXAMPLES];
+  const cli = [...cliArgs(), "mappings", "apply", "-f", EXAMPLES];
   const applied = await exec(process.execPath, cli, {
     env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
   });

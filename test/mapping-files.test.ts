@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { Backend } from "../gen/eventrouting/v1/event_pb.js";
 import { readMappings } from "../src/cli/mapping-input.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const dir = mkdtempSync(join(tmpdir(), "er-mappings-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,7 +52,7 @@ interface Run {
 }
 
 function cli(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), ...args], {
     env: { ...process.env, IDENTITY_HMAC_SECRET: "mapping-files-test-secret-0123", LMS_ROOT_URL: "http://lms.example.org" },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -68,10 +68,12 @@ async function instance(routers: MemoryRouterSource, conn: NatsConnection): Prom
 
 test("a router limited to N requests a second never exceeds it under a backlog, with two instances delivering", async (t) => {
   const N = 8;
-  const PERIOD_MS = 1000;
+  // Two seconds: the limiter's 5% headroom (100 ms here) must absorb the receiver's event-loop jitter too, which
+  // on a loaded 2-core machine (the suite runs two files at a time) reached 60 ms against a 1 s period.
+  const PERIOD_MS = 2000;
   const e = await FaultEndpoint.start();
   closers.push(() => e.close());
-  const st = Array.from({ length: 40 }, () => fakeStatement());
+  const st = Array.from({ length: 24 }, () => fakeStatement());
   await publishStatements(js, names, "limited", st);
 
   const nc2 = await connectNats({ servers: nats.url });
@@ -96,7 +98,7 @@ test("a router limited to N requests a second never exceeds it under a backlog, 
   r1.put(router);
   r2.put(router);
   await Promise.all([d1.settled(), d2.settled()]);
-  await waitUntil(() => e.stored.size === st.length, 20_000, "backlog delivered");
+  await waitUntil(() => e.stored.size === st.length, 30_000, "backlog delivered");
 
   // Measured where an LRS counts them, at the receiver: N + 1 consecutive arrivals always span more than a period
   // (the limiter's 5% headroom absorbs its timers' and the loopback's jitter).

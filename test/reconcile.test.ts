@@ -26,6 +26,7 @@ import { freePort } from "./support/free-port.js";
 import { waitUntil } from "./support/http-endpoints.js";
 import { lrsInstalled, startLrs, type TestLrs } from "./support/lrs.js";
 import { ADMIN_TOKEN, adminAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 const skip = lrsInstalled() ? false : "run: npm ci --prefix test/lrs --ignore-scripts";
@@ -128,7 +129,7 @@ async function reconcile(req: Request): Promise<{ report: ReconcileReport; progr
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
     });
     return { code: 0, stdout, stderr };

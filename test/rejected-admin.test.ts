@@ -14,6 +14,7 @@ import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_
 import { connectNats } from "../src/nats/connection.js";
 import { waitUntil } from "./support/http-endpoints.js";
 import { ADMIN_TOKEN, adminAuth, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 let sut: ServiceUnderTest;
@@ -40,7 +41,7 @@ after(async () => {
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
       env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
     });
     return { code: 0, stdout, stderr };

@@ -21,6 +21,7 @@ import { startService, type RunningService } from "../src/service.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { LOG_PREFIX, corpusTimestamp, withTimestamp } from "./support/tracking-corpus.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const EMIT_TOKEN = "resume-emit-token-0123456789abcdef";
 const ADMIN_TOKEN = "resume-admin-token-0123456789abcdef";
@@ -54,7 +55,7 @@ interface CliRun {
 }
 
 function startCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), ...args], {
     env: { ...process.env, EVENT_ROUTING_URL: url(), EVENT_ROUTING_TOKEN: ADMIN_TOKEN, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -30,6 +30,7 @@ import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { LOG_PREFIX, corpusTimestamp, withTimestamp, writeCorpus, type Corpus } from "./support/tracking-corpus.js";
 import { xapiValidationProblems } from "./support/xapi-validators.js";
 import type { JsonObject } from "../src/transform/edx-event.js";
+import { cliArgs } from "./support/entrypoints.js";
 
 const EMIT_TOKEN = "replay-emit-token-0123456789";
 const ADMIN_TOKEN = "replay-admin-token-0123456789";
@@ -102,7 +103,7 @@ interface CliRun {
 
 /** Starts the CLI; `done` settles when it exits. */
 function startCli(args: string[], env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", ...args], {
+  const child = spawn(process.execPath, [...cliArgs(), ...args], {
     env: {
       ...process.env,
       EVENT_ROUTING_URL: url(svc),
@@ -226,7 +227,7 @@ describe("replay into a running service", () => {
   test("stdin: lines piped in are replayed like a file (no checkpoint)", async () => {
     const corpus = smallCorpus("stdin", 10, 90);
     const expected = await referenceFor(corpus, 10);
-    const child = spawn(process.execPath, ["--no-warnings", "--import", "tsx", "src/cli/main.ts", "replay", "--json", "-"], {
+    const child = spawn(process.execPath, [...cliArgs(), "replay", "--json", "-"], {
       env: { ...process.env, EVENT_ROUTING_URL: url(svc), EVENT_ROUTING_TOKEN: EMIT_TOKEN },
       stdio: ["pipe", "pipe", "pipe"],
     });

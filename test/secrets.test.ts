@@ -18,6 +18,7 @@ import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_
 import { connectNats, natsConnectOptions, splitUrlCredentials } from "../src/nats/connection.js";
 import { onTestExit, startNatsServer, type TestNatsServer } from "./support/nats-server.js";
 import { TestRedisServer } from "./support/redis-server.js";
+import { serviceArgs } from "./support/entrypoints.js";
 
 const NATS_USER = "event-routing";
 const NATS_PASSWORD = "NatsPw-7f3e9c1a5b2d";
@@ -47,7 +48,7 @@ interface Run {
 
 /** The start command as a supervisor runs it: pipes, not a terminal; only the given variables and PATH. */
 function start(env: Record<string, string>): Run {
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, serviceArgs(), {
     env: { PATH: process.env["PATH"] ?? "", PORT: "0", LOG_RPCS: "true", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -226,7 +227,7 @@ test("on a terminal the generated tokens are shown once, in the banner, and no f
   skip: SCRIPT === undefined,
 }, async () => {
   const dataDir = tempDir();
-  const child = spawn(SCRIPT!, ["-qfec", `${process.execPath} --import tsx src/main.ts`, "/dev/null"], {
+  const child = spawn(SCRIPT!, ["-qfec", [process.execPath, ...serviceArgs()].join(" "), "/dev/null"], {
     env: { PATH: process.env["PATH"] ?? "", PORT: "0", DATA_DIR: dataDir, NATS_URL: natsUrl(NATS_PASSWORD), IDENTITY_HMAC_SECRET: HMAC },
     stdio: ["ignore", "pipe", "pipe"],
   });

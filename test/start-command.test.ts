@@ -2,12 +2,13 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { test } from "node:test";
 import { promisify } from "node:util";
+import { serviceArgs } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 
 async function start(env: Record<string, string>, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, ["--import", "tsx", "src/main.ts", ...args], {
+    const { stdout, stderr } = await exec(process.execPath, [...serviceArgs(), ...args], {
       env: { ...process.env, ...env },
       timeout: 30_000,
     });
@@ -48,7 +49,7 @@ test("without NATS_URL, start runs its own nats-server, serves, and stops both o
   const { Health, HealthCheckResponse_ServingStatus } = await import("../gen/grpc/health/v1/health_pb.js");
   const dataDir = mkdtempSync(join(tmpdir(), "er-start-"));
   try {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, serviceArgs(), {
       env: {
         ...process.env,
         NATS_URL: "",

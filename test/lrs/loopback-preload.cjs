@@ -8,6 +8,10 @@ net.Server.prototype.listen = function (...args) {
   const numeric = typeof first === "number" || (typeof first === "string" && /^\d+$/.test(first));
   if (!numeric || typeof args[1] === "string") return original.apply(this, args);
   const rest = args.slice(1);
+  // Node's HTTP server closes an idle keep-alive socket after 5 s and undici (the tests' fetch) reuses one for 4 s:
+  // a 1 s margin that a loaded machine's timers overrun, so a GET is written to a socket the LRS is closing ("other
+  // side closed"). A long server timeout leaves closing idle sockets to the client.
+  if ("keepAliveTimeout" in this) this.keepAliveTimeout = 65_000;
   this.once("listening", () => {
     if (process.send) process.send({ lrsPort: this.address().port });
   });

@@ -111,7 +111,13 @@ export async function publishStatements(
     statements.map((s) => {
       const id = String(s["id"]);
       const headers = deliveryHeaders({ routerId, eventName, statementId: id, backend });
-      return js.publish(names.deliverSubject(routerId), JSON.stringify(s), { msgID: names.deliveryMsgId(routerId, id), headers });
+      // A PubAck wait well past the library's 5 s default: every statement is in flight at once, and on a loaded
+      // machine the last PubAcks of a few hundred can take longer; the test's subject is delivery, not publishing.
+      return js.publish(names.deliverSubject(routerId), JSON.stringify(s), {
+        msgID: names.deliveryMsgId(routerId, id),
+        headers,
+        timeout: 30_000,
+      });
     }),
   );
 }

@@ -12,6 +12,7 @@ import { createGrpcTransport } from "@connectrpc/connect-node";
 import { EventRoutingService } from "../../gen/eventrouting/v1/event_routing_service_pb.js";
 import { RouterAdminService } from "../../gen/eventrouting/v1/router_admin_service_pb.js";
 import { onTestExit } from "./nats-server.js";
+import { serviceArgs } from "./entrypoints.js";
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
@@ -87,7 +88,7 @@ export class ServiceProcess {
   }
 
   private async spawn(): Promise<void> {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, serviceArgs(), {
       cwd: REPO_ROOT,
       env: { ...process.env, ...this.env },
       stdio: ["ignore", "pipe", "pipe"],

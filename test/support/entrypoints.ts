@@ -1,0 +1,23 @@
+/**
+ * The service and the operator CLI as child processes, the way the tests start them. scripts/test.sh builds the
+ * esbuild bundle once (`npm run build`, the production artifact that `npm start` and the image run) and sets
+ * ER_DIST_BUILT=1: each start then costs about a second of CPU instead of tsx's three (loading some two hundred
+ * TypeScript modules), which is what lets the suite run on two Node versions within CI's budget. A test file run
+ * alone, without the bundle, starts src/ under tsx, so an edit is tested without a build.
+ */
+import { fileURLToPath } from "node:url";
+
+const repo = fileURLToPath(new URL("../..", import.meta.url));
+const bundled = process.env["ER_DIST_BUILT"] === "1";
+
+/** Node arguments that start the service (append the service's own arguments). */
+export function serviceArgs(): string[] {
+  return bundled ? ["--enable-source-maps", `${repo}dist/main.js`] : ["--import", "tsx", `${repo}src/main.ts`];
+}
+
+/** Node arguments that start the operator CLI, without Node's experimental-feature warnings. */
+export function cliArgs(): string[] {
+  return bundled
+    ? ["--no-warnings", "--enable-source-maps", `${repo}dist/cli/main.js`]
+    : ["--no-warnings", "--import", "tsx", `${repo}src/cli/main.ts`];
+}
