@@ -5,8 +5,8 @@
 # Runtimes: Node 24 (the supported one; scripts/node24.sh fetches it once when the machine has none) and the
 # machine's Node 20 while the test machines have it. The checks that do not depend on the runtime (Biome, buf,
 # tsc, dependency rules) run once; the benchmark smoke and the test files run on each. The two runtimes' test
-# runs go side by side: most of a test file's time is spent waiting on nats-server, child processes and timers,
-# so two runs in parallel take far less than twice one (README, "Tests").
+# runs go side by side, so the time one spends waiting on servers and timers the other uses; the suite is mostly
+# CPU (about 20 CPU-minutes per runtime), so both together still take close to twice one (README, "Tests").
 #
 #   npm test                    Node 24, plus the node on PATH when that is another major (Node 20 here)
 #   npm test -- --node 24       one runtime (also ER_TEST_NODE=24); --node 20,24 for both explicitly
