@@ -113,11 +113,13 @@ done
 # there are two. Each run's full output is kept for the summary at the end.
 logs=$(mktemp -d "${TMPDIR:-/tmp}/er-test-logs.XXXXXX")
 trap 'rm -rf "$logs"' EXIT
-# Interrupted: stop both runs (the harness kills each test file's servers when that file's process ends).
-trap 'trap - INT TERM; kill -TERM 0 2>/dev/null; exit 130' INT TERM
 echo "== tests (${labels[*]})"
 started=$(date +%s)
 pids=()
+# Interrupted: stop both runs, each its own process group (set -m), and nothing else of whoever started us (the
+# harness kills each test file's servers when that file's process ends).
+trap 'trap - INT TERM; for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done; exit 130' INT TERM
+set -m
 for i in "${!labels[@]}"; do
   label="${labels[$i]}"
   prefix=""
@@ -130,6 +132,7 @@ for i in "${!labels[@]}"; do
   ) &
   pids+=($!)
 done
+set +m
 for pid in "${pids[@]}"; do wait "$pid" || true; done
 
 # One line per runtime from node:test's closing counts (spec reporter: "ℹ pass 812"), and the verdict.
