@@ -27,6 +27,7 @@ import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_
 import { natsNames } from "../src/nats/names.js";
 import { ERB_FIXTURES_DIR, isAnonymousFixture, rawFixtureFiles } from "../test/support/erb-fixtures.js";
 import { startNatsServer } from "../test/support/nats-server.js";
+import { type BenchRow, mergeRun, median, runtimeKey, updateDoc } from "./results-doc.js";
 import type { LoadArgs } from "./suite/load.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -222,23 +223,7 @@ let currentTrivialPid: number | undefined;
 
 // ---- results ---------------------------------------------------------------------------------------------------
 
-interface Row {
-  readonly name: string;
-  readonly what: string;
-  readonly unit: string;
-  readonly raw: number[];
-  readonly service: number[];
-  /** Per pair: service/raw for rates, service p99/raw p99 for latency. */
-  readonly ratios: number[];
-  readonly target: string;
-  readonly met: boolean;
-  readonly rssMiB: number;
-  readonly extra?: Record<string, unknown>;
-}
-const median = (xs: readonly number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? 0 : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+type Row = BenchRow;
 const rows: Row[] = [];
 function record(row: Omit<Row, "met">, met: (medianRatio: number) => boolean): void {
   const cpu = cpuNotes.get(row.name);
@@ -258,6 +243,8 @@ const selected = (name: string) => only.length === 0 || only.some((o) => name.in
 // ---- the run ---------------------------------------------------------------------------------------------------
 
 const started = new Date();
+// Every child below (service, trivial server, load generator, transform bench) is spawned with process.execPath.
+console.log(`bench: Node ${process.version} (${process.execPath}) runs the service, the load generator and the baselines`);
 if (!TSX) {
   const b = spawnSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
   if (b.status !== 0) throw new Error("npm run build failed");
@@ -576,33 +563,10 @@ const env = {
   rounds: ROUNDS,
   secondsPerRun: SECONDS,
 };
-writeFileSync(join(ROOT, "docs/benchmarks.json"), `${JSON.stringify({ env, results: rows }, null, 2)}\n`);
-
-const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString("en-US") : String(Math.round(x * 10) / 10));
-const table = [
-  "| Benchmark | Baseline (median) | Service (median) | Ratio per round | Median ratio | Target | Met | Service peak RSS (<= 256 MiB) |",
-  "|---|---|---|---|---|---|---|---|",
-  ...rows.map(
-    (r) =>
-      `| **${r.name}**: ${r.what} | ${fmt(median(r.raw))} ${r.unit} | ${fmt(median(r.service))} ${r.unit} | ${r.ratios.map((x) => x.toFixed(2)).join(", ")} | ` +
-      `**${median(r.ratios).toFixed(2)}** | ${r.target} | ${r.met ? "yes" : "**no**"} | ${r.rssMiB ? `${r.rssMiB} MiB${r.rssMiB > 256 ? " **(over)**" : ""}` : "-"} |`,
-  ),
-];
-const extras = rows.filter((r) => r.extra).map((r) => `- ${r.name}: \`${JSON.stringify(r.extra)}\``);
-const section = [
-  "<!-- results:start (written by npm run bench) -->",
-  `Run of ${env.date} (${env.durationSeconds} s): ${env.machine}; load average at the end ${env.loadAverageAtEnd}.`,
-  `Node ${env.node}, ${env.natsServer}, nats.js ${env.natsJs}, Connect ${env.connect}. Service: \`${env.service}\`.`,
-  `${env.rounds} interleaved rounds of ${env.secondsPerRun} s per run; the ratio is taken per round, then the median.`,
-  "",
-  ...table,
-  "",
-  "Details per round:",
-  "",
-  ...extras,
-  "<!-- results:end -->",
-].join("\n");
+// One entry and one block per Node major (bench/results-doc.ts): this run replaces its own runtime's figures only.
+const jsonPath = join(ROOT, "docs/benchmarks.json");
+const file = mergeRun(JSON.parse(readFileSync(jsonPath, "utf8")), { env, results: rows });
+writeFileSync(jsonPath, `${JSON.stringify(file, null, 2)}\n`);
 const docPath = join(ROOT, "docs/benchmarks.md");
-const doc = readFileSync(docPath, "utf8");
-writeFileSync(docPath, doc.replace(/<!-- results:start[\s\S]*?<!-- results:end -->/, section));
-console.log(`wrote docs/benchmarks.md and docs/benchmarks.json`);
+writeFileSync(docPath, updateDoc(readFileSync(docPath, "utf8"), file, runtimeKey(env.node)));
+console.log(`wrote the ${runtimeKey(env.node)} results to docs/benchmarks.md and docs/benchmarks.json`);

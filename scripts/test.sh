@@ -1,13 +1,69 @@
 #!/usr/bin/env bash
 # The whole test suite: contract checks, type check, then every test file against real nats-servers
-# (each test file starts its own) and real HTTP receivers.
+# (each test file starts its own) and real HTTP receivers, on each supported runtime.
+#
+# Runtimes: Node 24 (the supported one; scripts/node24.sh fetches it once when the machine has none) and the
+# machine's Node 20 while the test machines have it. The checks that do not depend on the runtime (Biome, buf,
+# tsc, dependency rules) run once; the benchmark smoke and the test files run on each. The two runtimes' test
+# runs go side by side, so the time one spends waiting on servers and timers the other uses; the suite is mostly
+# CPU (about 20 CPU-minutes per runtime), so both together still take close to twice one (README, "Tests").
+#
+#   npm test                    Node 24, plus the node on PATH when that is another major (Node 20 here)
+#   npm test -- --node 24       one runtime (also ER_TEST_NODE=24); --node 20,24 for both explicitly
+#   npm test -- test/x.test.ts  every check, but only the named test files
+# A runtime other than 24 is the node on PATH, else NODE<major>_BIN (a bin directory), else /usr/bin/node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+want="${ER_TEST_NODE:-}"
+files=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --node) want="${2:?--node needs a major version, e.g. --node 24 or --node 20,24}"; shift 2 ;;
+    --node=*) want="${1#--node=}"; shift ;;
+    -*) echo "scripts/test.sh: unknown option '$1' (usage: npm test [-- --node 24|20|20,24] [test files])" >&2; exit 2 ;;
+    *) files+=("$1"); shift ;;
+  esac
+done
+[ ${#files[@]} -gt 0 ] || files=(test/*.test.ts)
+
+major_of() { "$1/node" --version 2>/dev/null | sed -n 's/^v\([0-9]*\)\..*/\1/p'; }
+path_bin=$(dirname "$(command -v node)")
+# The bin directory of a Node of the given major, or a message on stderr and status 1.
+runtime_bin() {
+  if [ "$1" = 24 ]; then
+    bash scripts/node24.sh
+    return
+  fi
+  local var="NODE$1_BIN" cand
+  for cand in "${!var:-}" "$path_bin" /usr/bin; do
+    if [ -n "$cand" ] && [ "$(major_of "$cand")" = "$1" ]; then
+      echo "$cand"
+      return
+    fi
+  done
+  echo "scripts/test.sh: no Node $1: not the node on PATH, not \$$var, not /usr/bin/node" >&2
+  return 1
+}
+if [ -z "$want" ]; then
+  want=24
+  path_major=$(major_of "$path_bin")
+  [ "$path_major" != 24 ] && want="$path_major,24"
+fi
 # Every prerequisite at once, with one clear message when one is missing (scripts/preflight.sh).
 ERB_FIXTURES_DIR=$(bash scripts/preflight.sh)
 export ERB_FIXTURES_DIR
+
+labels=()
+bins=()
+for major in ${want//,/ }; do
+  bin=$(runtime_bin "$major")
+  labels+=("node$major")
+  bins+=("$bin")
+done
+echo "== runtimes"
+for i in "${!labels[@]}"; do echo "${labels[$i]}: $("${bins[$i]}/node" --version) (${bins[$i]}/node)"; done
 
 # Biome: lint and format check of everything but generated and vendored files (biome.json).
 echo "== biome"
@@ -47,9 +103,51 @@ if [ -f test/lrs/package-lock.json ] && [ ! -d test/lrs/node_modules ]; then
 fi
 
 # Every benchmark once for about a second (service, load generator and nats-server as in `npm run bench`), so
-# none of them rots. It fails only when a benchmark did not run or printed no figure: timing is never asserted.
-echo "== benchmark smoke"
-BENCH_SMOKE=1 node --import tsx bench/run.ts
+# none of them rots, on each runtime: the service, the load generator and the baselines all run on the node
+# first on PATH. It fails only when a benchmark did not run or printed no figure: timing is never asserted.
+# One runtime after the other: each run builds dist/, which the other would read half-written.
+for i in "${!labels[@]}"; do
+  echo "== benchmark smoke (${labels[$i]})"
+  BENCH_SMOKE=1 PATH="${bins[$i]}:$PATH" node --import tsx bench/run.ts
+done
 
-echo "== tests"
-exec node --import tsx --test --test-reporter=spec --test-concurrency=2 test/*.test.ts
+# The test files, each runtime's run in parallel with the other's; output lines carry the runtime's name when
+# there are two. Each run's full output is kept for the summary at the end.
+logs=$(mktemp -d "${TMPDIR:-/tmp}/er-test-logs.XXXXXX")
+trap 'rm -rf "$logs"' EXIT
+echo "== tests (${labels[*]})"
+started=$(date +%s)
+pids=()
+# Interrupted: stop both runs, each its own process group (set -m), and nothing else of whoever started us (the
+# harness kills each test file's servers when that file's process ends).
+trap 'trap - INT TERM; for p in "${pids[@]}"; do kill -TERM -- "-$p" 2>/dev/null || true; done; exit 130' INT TERM
+set -m
+for i in "${!labels[@]}"; do
+  label="${labels[$i]}"
+  prefix=""
+  [ ${#labels[@]} -gt 1 ] && prefix="[$label] "
+  (
+    set +e
+    PATH="${bins[$i]}:$PATH" node --import tsx --test --test-reporter=spec --test-concurrency=2 "${files[@]}" 2>&1 |
+      tee "$logs/$label.log" | sed -u "s|^|$prefix|"
+    echo "${PIPESTATUS[0]} $(($(date +%s) - started))" >"$logs/$label.rc"
+  ) &
+  pids+=($!)
+done
+set +m
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+
+# One line per runtime from node:test's closing counts (spec reporter: "ℹ pass 812"), and the verdict.
+echo "== summary"
+failed=0
+for i in "${!labels[@]}"; do
+  label="${labels[$i]}"
+  read -r rc secs <"$logs/$label.rc" || { rc=1 secs=?; }
+  count() { sed -n "s/^ℹ $1 \([0-9]*\)$/\1/p" "$logs/$label.log" | tail -1; }
+  verdict=ok
+  [ "$rc" = 0 ] || { verdict="FAILED (exit $rc)"; failed=1; }
+  printf '%s %s: tests %s, pass %s, fail %s, cancelled %s, skipped %s, todo %s; %dm%02ds; %s\n' \
+    "$label" "$("${bins[$i]}/node" --version)" "$(count tests)" "$(count pass)" "$(count fail)" "$(count cancelled)" \
+    "$(count skipped)" "$(count todo)" $((${secs/\?/0} / 60)) $((${secs/\?/0} % 60)) "$verdict"
+done
+exit $failed
