@@ -336,10 +336,10 @@ async function single(): Promise<void> {
         unit: "calls/s",
         ...runs,
         ratios: runs.service.map((s, i) => s / runs.raw[i]!),
-        target: ">= 0.8x",
+        target: ">= 0.9x",
         rssMiB: peakRssMiB(svc.child.pid!),
       },
-      (m) => m >= 0.8,
+      (m) => m >= 0.9,
     );
   }
   if (selected("open-loop")) {
@@ -366,14 +366,14 @@ async function single(): Promise<void> {
         raw,
         service,
         ratios: service.map((s, i) => s / raw[i]!),
-        target: "<= 2x",
+        target: "<= 1.5x",
         rssMiB: peakRssMiB(svc.child.pid!),
         extra: {
           p50: { raw: p99s.raw.map((r) => r["p50"]), service: p99s.service.map((r) => r["p50"]) },
           errors: p99s.service.map((r) => r["errors"]),
         },
       },
-      (m) => m <= 2,
+      (m) => m <= 1.5,
     );
   }
   await stopChild(trivial.child);
@@ -406,10 +406,10 @@ async function drain(): Promise<void> {
       unit: "statements/s",
       ...runs,
       ratios: runs.service.map((s, i) => s / runs.raw[i]!),
-      target: ">= 0.6x",
+      target: ">= 0.85x",
       rssMiB: rss,
     },
-    (m) => m >= 0.6,
+    (m) => m >= 0.85,
   );
 }
 

@@ -13,6 +13,7 @@ import { FailedStore } from "../src/delivery/failed/failed-store.js";
 import type { Logger } from "pino";
 import { backendSettings } from "../src/ingest/backend-settings.js";
 import type { BackendSettings } from "../src/transform/transform-event.js";
+import { TransformerRegistry } from "../src/transform/registry.js";
 import { createXapiRegistry } from "../src/transform/xapi/index.js";
 import { capturingLogger } from "./server-fixtures.js";
 import { createEventRoutingService } from "../src/ingest/event-routing-service.js";
@@ -255,6 +256,115 @@ describe("EmitBatch", () => {
       client.emitBatch({ events: [e, e, e] }),
       (err: ConnectError) => err.code === Code.InvalidArgument && err.rawMessage.startsWith("events:"),
     );
+  });
+});
+
+describe("EmitBatch with only_unstored_results (the lean answer)", () => {
+  const noUser = () => {
+    const body = JSON.parse(raw("edx.course.enrollment.activated.json"));
+    delete body.data.user_id;
+    delete body.context.user_id;
+    delete body.context.username;
+    return jsonInput(JSON.stringify(body));
+  };
+
+  test("counts every event and lists only those not stored, each as the full answer has it", async () => {
+    const client = clientFor({ routers: [router("lean-a"), router("lean-b")] });
+    const events = [
+      jsonInput(raw("edx.course.enrollment.mode_changed.json")),
+      jsonInput("garbage"),
+      jsonInput('{"name":"edx.made.up","timestamp":"2020-01-01T00:00:00Z"}'),
+      jsonInput(raw("edx.course.grade.now_passed.json")),
+      noUser(),
+    ];
+    const lean = await client.emitBatch({ events, onlyUnstoredResults: true });
+    assert.deepEqual(
+      lean.results.map((r) => [r.index, r.outcome]),
+      [
+        [1, Outcome.INVALID],
+        [2, Outcome.NO_TRANSFORMER],
+        [4, Outcome.SKIPPED],
+      ],
+    );
+    assert.match(lean.results[0]!.reason, /^events\[1\]\.json:/);
+    assert.match(lean.results[2]!.reason, /no resolvable user/);
+    const { $typeName: _, ...counts } = lean.counts!;
+    assert.deepEqual(counts, {
+      published: 2,
+      duplicate: 0,
+      filtered: 0,
+      noTransformer: 1,
+      skipped: 1,
+      invalid: 1,
+      statements: 2,
+      messagesStored: 4,
+    });
+    assert.equal(await subjectCount("lean-a"), 2);
+    assert.equal(await subjectCount("lean-b"), 2);
+
+    // The same events again, full answer this time: the unstored ones answer exactly as the lean answer listed them.
+    const full = await client.emitBatch({ events });
+    assert.equal(full.counts, undefined, "the default answer is today's: no counts");
+    assert.deepEqual(
+      full.results.map((r) => r.outcome),
+      [Outcome.DUPLICATE, Outcome.INVALID, Outcome.NO_TRANSFORMER, Outcome.DUPLICATE, Outcome.SKIPPED],
+    );
+    assert.deepEqual([full.results[1], full.results[2], full.results[4]], lean.results);
+  });
+
+  test("a retried batch is counted as duplicate, with no messages stored and nothing listed", async () => {
+    const client = clientFor({ routers: [router("lean-retry")] });
+    const events = [jsonInput(raw("edx.course.enrollment.activated.json")), jsonInput(raw("edx.course.grade.now_passed.json"))];
+    const first = await client.emitBatch({ events, onlyUnstoredResults: true });
+    assert.equal(first.counts?.published, 2);
+    assert.equal(first.counts?.messagesStored, 2);
+    const again = await client.emitBatch({ events, onlyUnstoredResults: true });
+    assert.deepEqual(again.results, []);
+    assert.equal(again.counts?.published, 0);
+    assert.equal(again.counts?.duplicate, 2);
+    assert.equal(again.counts?.statements, 2);
+    assert.equal(again.counts?.messagesStored, 0);
+    assert.equal(await subjectCount("lean-retry"), 2);
+  });
+
+  test("a stored event is listed when another backend SKIPPED it", async () => {
+    // Caliper's transformer for the event fails (as a bug would); xAPI stores it.
+    const caliperFails = (backends: BackendSettings[]) =>
+      backends.map((b) =>
+        b.backend !== "caliper"
+          ? b
+          : {
+              ...b,
+              registry: new TransformerRegistry("caliper").register(
+                ["edx.course.enrollment.activated"],
+                "test",
+                { verb: "v", objectType: "o", objectId: "i", result: "" },
+                () => {
+                  throw new TypeError("caliper bug");
+                },
+              ),
+            },
+      );
+    const client = clientFor({
+      routers: [router("lean-skip")],
+      caliperEnabled: true,
+      backends: caliperFails,
+      logger: capturingLogger().logger,
+    });
+    const events = [jsonInput(raw("edx.course.enrollment.activated.json")), jsonInput(raw("edx.course.grade.now_passed.json"))];
+    const lean = await client.emitBatch({ events, onlyUnstoredResults: true });
+    assert.equal(lean.results.length, 1);
+    assert.equal(lean.results[0]!.index, 0);
+    assert.equal(lean.results[0]!.outcome, Outcome.PUBLISHED);
+    assert.deepEqual(
+      lean.results[0]!.backends.map((b) => [b.backend, b.outcome]),
+      [
+        [Backend.XAPI, Outcome.PUBLISHED],
+        [Backend.CALIPER, Outcome.SKIPPED],
+      ],
+    );
+    assert.equal(lean.counts?.published, 2);
+    assert.equal(lean.counts?.messagesStored, 2);
   });
 });
 

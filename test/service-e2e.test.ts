@@ -104,6 +104,28 @@ describe("one service instance", () => {
     });
   }
 
+  for (const [protocol, transport] of transports) {
+    test(`EmitBatch's lean answer (only_unstored_results) over ${protocol}: counts, and only the event not stored`, async () => {
+      const client = createClient(EventRoutingService, transport(a));
+      const events = [
+        jsonInput("edx.course.enrollment.activated.json"),
+        create(EventInputSchema, { event: { case: "json", value: "{not json" } }),
+      ];
+      const res = await client.emitBatch({ events, onlyUnstoredResults: true }, auth(EMIT_TOKEN));
+      assert.deepEqual(
+        res.results.map((r) => [r.index, r.outcome]),
+        [[1, Outcome.INVALID]],
+      );
+      // PUBLISHED while no router matches, DUPLICATE once one stored it: either way stored, so not listed.
+      assert.equal((res.counts?.published ?? 0) + (res.counts?.duplicate ?? 0), 1);
+      assert.equal(res.counts?.invalid, 1);
+      assert.equal(res.counts?.statements, 2, "one xAPI statement and one Caliper event");
+      const full = await client.emitBatch({ events }, auth(EMIT_TOKEN));
+      assert.equal(full.results.length, 2, "without the field the answer has one result per event, as before");
+      assert.equal(full.counts, undefined);
+    });
+  }
+
   test("tokens: none is Unauthenticated, an emit token cannot administer", async () => {
     const routersClient = createClient(RouterAdminService, createGrpcTransport({ baseUrl: baseUrl(a) }));
     await assert.rejects(routersClient.listRouters({}), (e: ConnectError) => e.code === Code.Unauthenticated);

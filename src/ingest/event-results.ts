@@ -31,12 +31,29 @@ const TELLING_ORDER = [Outcome.DUPLICATE, Outcome.SKIPPED, Outcome.NO_TRANSFORME
 const DUPLICATE_REASON =
   "JetStream already held every statement under its id (a retried call, or an event ERB's id rule maps to the same id); not stored again";
 
+/** A backend output's outcome on the wire, without building its BackendResult (the lean EmitBatch answer). */
+export function backendOutcome(o: BackendOutput): Outcome {
+  const r = o.result;
+  return r.outcome === "transformed" && o.duplicates?.all === true ? Outcome.DUPLICATE : OUTCOME_TO_PROTO[r.outcome];
+}
+
+/** The event's overall outcome from its backends' (as eventResult chooses it), without building any message. */
+export function overallOutcome(outputs: readonly BackendOutput[]): Outcome {
+  let best: Outcome | undefined;
+  for (const o of outputs) {
+    const outcome = backendOutcome(o);
+    if (outcome === Outcome.PUBLISHED) return outcome;
+    if (best === undefined || TELLING_ORDER.indexOf(outcome) < TELLING_ORDER.indexOf(best)) best = outcome;
+  }
+  return best ?? Outcome.FILTERED;
+}
+
 export function backendResult(o: BackendOutput): BackendResult {
   const r = o.result;
   const duplicate = r.outcome === "transformed" && o.duplicates?.all === true;
   return create(BackendResultSchema, {
     backend: BACKEND_TO_PROTO[o.backend],
-    outcome: duplicate ? Outcome.DUPLICATE : OUTCOME_TO_PROTO[r.outcome],
+    outcome: backendOutcome(o),
     reason: duplicate ? DUPLICATE_REASON : r.outcome === "transformed" ? "" : r.reason,
     statementIds: r.outcome === "transformed" ? r.statements.map((s) => String(s["id"])) : [],
     routerIds: o.routers.map((rt) => rt.id),

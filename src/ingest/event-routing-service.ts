@@ -23,6 +23,7 @@ import type { BackendName } from "../transform/registry.js";
 import { emitEvents, transformEvent, transformEvents, type BackendOutput, type PipelineDeps } from "./emit-pipeline.js";
 import { eventFromInput } from "./event-input.js";
 import { BACKEND_TO_PROTO, eventResult, invalidResult } from "./event-results.js";
+import { type BatchEvent, leanAnswer } from "./lean-results.js";
 import { restrictRouters } from "./router-restriction.js";
 
 export interface EventRoutingServiceDeps {
@@ -92,6 +93,22 @@ function parseBatch(inputs: readonly EventInput[]): ParsedBatch {
   return parsed;
 }
 
+/** A parsed and emitted batch as leanAnswer reads it: every event in request order, emitted or invalid. */
+function* batchEvents(count: number, batch: ParsedBatch, outputs: readonly (readonly BackendOutput[])[]): Generator<BatchEvent> {
+  const { events, indexes, invalid } = batch;
+  let e = 0;
+  let bad = 0;
+  for (let index = 0; index < count; index++) {
+    if (indexes[e] === index) {
+      yield { index, name: events[e]!.name, outputs: outputs[e]! };
+      e++;
+    } else {
+      const reason = invalid[bad++]!.reason;
+      yield { index, invalid: invalidResult(index, reason) };
+    }
+  }
+}
+
 export function createEventRoutingService(deps: EventRoutingServiceDeps): ServiceImpl<typeof EventRoutingService> {
   const failed = deps.failed;
   return {
@@ -109,9 +126,12 @@ export function createEventRoutingService(deps: EventRoutingServiceDeps): Servic
       const routers = restrictRouters(deps.pipeline.routers, req.routerIds, ctx.values.get(CALLER_ROLE));
       const pipeline = routers === deps.pipeline.routers ? deps.pipeline : { ...deps.pipeline, routers };
       const { events, indexes, invalid } = parseBatch(req.events);
+      const outputs = await emitEvents(events, pipeline, deps.publisher);
+      if (req.onlyUnstoredResults) {
+        return create(EmitBatchResponseSchema, leanAnswer(batchEvents(req.events.length, { events, indexes, invalid }, outputs)));
+      }
       const results: EventResult[] = new Array(req.events.length);
       for (const { index, reason } of invalid) results[index] = invalidResult(index, reason);
-      const outputs = await emitEvents(events, pipeline, deps.publisher);
       for (let i = 0; i < events.length; i++) results[indexes[i]!] = eventResult(indexes[i]!, events[i]!.name, outputs[i]!);
       return create(EmitBatchResponseSchema, { results });
     },

@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file eventrouting/v1/event_routing_service.proto.
  */
 export const file_eventrouting_v1_event_routing_service: GenFile = /*@__PURE__*/
-  fileDesc("CitldmVudHJvdXRpbmcvdjEvZXZlbnRfcm91dGluZ19zZXJ2aWNlLnByb3RvEg9ldmVudHJvdXRpbmcudjEiOQoLRW1pdFJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dCI8CgxFbWl0UmVzcG9uc2USLAoGcmVzdWx0GAEgASgLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0IlMKEEVtaXRCYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSEgoKcm91dGVyX2lkcxgCIAMoCSJCChFFbWl0QmF0Y2hSZXNwb25zZRItCgdyZXN1bHRzGAEgAygLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0ImoKEFRyYW5zZm9ybVJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dBIqCghiYWNrZW5kcxgCIAMoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kInYKEVRyYW5zZm9ybVJlc3BvbnNlEiwKBnJlc3VsdBgBIAEoCzIcLmV2ZW50cm91dGluZy52MS5FdmVudFJlc3VsdBIzCgdvdXRwdXRzGAIgAygLMiIuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybWVkT3V0cHV0IqUBChVUcmFuc2Zvcm1CYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSKgoIYmFja2VuZHMYAiADKA4yGC5ldmVudHJvdXRpbmcudjEuQmFja2VuZBIXCg9vbWl0X3N0YXRlbWVudHMYAyABKAgSGgoSc3RhdGVtZW50c19hc19qc29uGAQgASgIIk0KFlRyYW5zZm9ybUJhdGNoUmVzcG9uc2USMwoHcmVzdWx0cxgBIAMoCzIiLmV2ZW50cm91dGluZy52MS5UcmFuc2Zvcm1SZXNwb25zZSKYAQoRVHJhbnNmb3JtZWRPdXRwdXQSKQoHYmFja2VuZBgBIAEoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kEisKCnN0YXRlbWVudHMYAiADKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhIKCnJvdXRlcl9pZHMYAyADKAkSFwoPc3RhdGVtZW50c19qc29uGAQgAygJIuYCCg9GYWlsZWRTdGF0ZW1lbnQSCgoCaWQYASABKAQSEQoJcm91dGVyX2lkGAIgASgJEhIKCmV2ZW50X25hbWUYAyABKAkSFAoMc3RhdGVtZW50X2lkGAQgASgJEhAKCGF0dGVtcHRzGAUgASgNEhgKEGxhc3RfaHR0cF9zdGF0dXMYBiABKAUSEgoKbGFzdF9lcnJvchgHIAEoCRI2ChJmaXJzdF9hdHRlbXB0X3RpbWUYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjUKEWxhc3RfYXR0ZW1wdF90aW1lGAkgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmYWlsZWRfdGltZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKgoJc3RhdGVtZW50GAsgASgLMhcuZ29vZ2xlLnByb3RvYnVmLlN0cnVjdCKTAQoMRmFpbGVkRmlsdGVyEhEKCXJvdXRlcl9pZBgBIAEoCRISCgpldmVudF9uYW1lGAIgASgJEi4KCnN0YXJ0X3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiwKCGVuZF90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJpChFMaXN0RmFpbGVkUmVxdWVzdBItCgZmaWx0ZXIYASABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoDRISCgpwYWdlX3Rva2VuGAMgASgJIl8KEkxpc3RGYWlsZWRSZXNwb25zZRIwCgZmYWlsZWQYASADKAsyIC5ldmVudHJvdXRpbmcudjEuRmFpbGVkU3RhdGVtZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJdChJSZXRyeUZhaWxlZFJlcXVlc3QSCwoDaWRzGAEgAygEEi0KBmZpbHRlchgCIAEoCzIdLmV2ZW50cm91dGluZy52MS5GYWlsZWRGaWx0ZXISCwoDYWxsGAMgASgIIjkKE1JldHJ5RmFpbGVkUmVzcG9uc2USDwoHcmV0cmllZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQiXQoSUHVyZ2VGYWlsZWRSZXF1ZXN0EgsKA2lkcxgBIAMoBBItCgZmaWx0ZXIYAiABKAsyHS5ldmVudHJvdXRpbmcudjEuRmFpbGVkRmlsdGVyEgsKA2FsbBgDIAEoCCI4ChNQdXJnZUZhaWxlZFJlc3BvbnNlEg4KBnB1cmdlZBgBIAEoDRIRCglub3RfZm91bmQYAiADKAQy8AQKE0V2ZW50Um91dGluZ1NlcnZpY2USQwoERW1pdBIcLmV2ZW50cm91dGluZy52MS5FbWl0UmVxdWVzdBodLmV2ZW50cm91dGluZy52MS5FbWl0UmVzcG9uc2USUgoJRW1pdEJhdGNoEiEuZXZlbnRyb3V0aW5nLnYxLkVtaXRCYXRjaFJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuRW1pdEJhdGNoUmVzcG9uc2USUgoJVHJhbnNmb3JtEiEuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybVJlcXVlc3QaIi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtUmVzcG9uc2USYQoOVHJhbnNmb3JtQmF0Y2gSJi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtQmF0Y2hSZXF1ZXN0GicuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybUJhdGNoUmVzcG9uc2USVQoKTGlzdEZhaWxlZBIiLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVxdWVzdBojLmV2ZW50cm91dGluZy52MS5MaXN0RmFpbGVkUmVzcG9uc2USWAoLUmV0cnlGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUmV0cnlGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlJldHJ5RmFpbGVkUmVzcG9uc2USWAoLUHVyZ2VGYWlsZWQSIy5ldmVudHJvdXRpbmcudjEuUHVyZ2VGYWlsZWRSZXF1ZXN0GiQuZXZlbnRyb3V0aW5nLnYxLlB1cmdlRmFpbGVkUmVzcG9uc2ViBnByb3RvMw", [file_eventrouting_v1_event, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("CitldmVudHJvdXRpbmcvdjEvZXZlbnRfcm91dGluZ19zZXJ2aWNlLnByb3RvEg9ldmVudHJvdXRpbmcudjEiOQoLRW1pdFJlcXVlc3QSKgoFZXZlbnQYASABKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dCI8CgxFbWl0UmVzcG9uc2USLAoGcmVzdWx0GAEgASgLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0InIKEEVtaXRCYXRjaFJlcXVlc3QSKwoGZXZlbnRzGAEgAygLMhsuZXZlbnRyb3V0aW5nLnYxLkV2ZW50SW5wdXQSEgoKcm91dGVyX2lkcxgCIAMoCRIdChVvbmx5X3Vuc3RvcmVkX3Jlc3VsdHMYAyABKAgidAoRRW1pdEJhdGNoUmVzcG9uc2USLQoHcmVzdWx0cxgBIAMoCzIcLmV2ZW50cm91dGluZy52MS5FdmVudFJlc3VsdBIwCgZjb3VudHMYAiABKAsyIC5ldmVudHJvdXRpbmcudjEuRW1pdEJhdGNoQ291bnRzIrABCg9FbWl0QmF0Y2hDb3VudHMSEQoJcHVibGlzaGVkGAEgASgNEhEKCWR1cGxpY2F0ZRgCIAEoDRIQCghmaWx0ZXJlZBgDIAEoDRIWCg5ub190cmFuc2Zvcm1lchgEIAEoDRIPCgdza2lwcGVkGAUgASgNEg8KB2ludmFsaWQYBiABKA0SEgoKc3RhdGVtZW50cxgHIAEoDRIXCg9tZXNzYWdlc19zdG9yZWQYCCABKA0iagoQVHJhbnNmb3JtUmVxdWVzdBIqCgVldmVudBgBIAEoCzIbLmV2ZW50cm91dGluZy52MS5FdmVudElucHV0EioKCGJhY2tlbmRzGAIgAygOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQidgoRVHJhbnNmb3JtUmVzcG9uc2USLAoGcmVzdWx0GAEgASgLMhwuZXZlbnRyb3V0aW5nLnYxLkV2ZW50UmVzdWx0EjMKB291dHB1dHMYAiADKAsyIi5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtZWRPdXRwdXQipQEKFVRyYW5zZm9ybUJhdGNoUmVxdWVzdBIrCgZldmVudHMYASADKAsyGy5ldmVudHJvdXRpbmcudjEuRXZlbnRJbnB1dBIqCghiYWNrZW5kcxgCIAMoDjIYLmV2ZW50cm91dGluZy52MS5CYWNrZW5kEhcKD29taXRfc3RhdGVtZW50cxgDIAEoCBIaChJzdGF0ZW1lbnRzX2FzX2pzb24YBCABKAgiTQoWVHJhbnNmb3JtQmF0Y2hSZXNwb25zZRIzCgdyZXN1bHRzGAEgAygLMiIuZXZlbnRyb3V0aW5nLnYxLlRyYW5zZm9ybVJlc3BvbnNlIpgBChFUcmFuc2Zvcm1lZE91dHB1dBIpCgdiYWNrZW5kGAEgASgOMhguZXZlbnRyb3V0aW5nLnYxLkJhY2tlbmQSKwoKc3RhdGVtZW50cxgCIAMoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSEgoKcm91dGVyX2lkcxgDIAMoCRIXCg9zdGF0ZW1lbnRzX2pzb24YBCADKAki5gIKD0ZhaWxlZFN0YXRlbWVudBIKCgJpZBgBIAEoBBIRCglyb3V0ZXJfaWQYAiABKAkSEgoKZXZlbnRfbmFtZRgDIAEoCRIUCgxzdGF0ZW1lbnRfaWQYBCABKAkSEAoIYXR0ZW1wdHMYBSABKA0SGAoQbGFzdF9odHRwX3N0YXR1cxgGIAEoBRISCgpsYXN0X2Vycm9yGAcgASgJEjYKEmZpcnN0X2F0dGVtcHRfdGltZRgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNQoRbGFzdF9hdHRlbXB0X3RpbWUYCSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZhaWxlZF90aW1lGAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIqCglzdGF0ZW1lbnQYCyABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0IpMBCgxGYWlsZWRGaWx0ZXISEQoJcm91dGVyX2lkGAEgASgJEhIKCmV2ZW50X25hbWUYAiABKAkSLgoKc3RhcnRfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLAoIZW5kX3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImkKEUxpc3RGYWlsZWRSZXF1ZXN0Ei0KBmZpbHRlchgBIAEoCzIdLmV2ZW50cm91dGluZy52MS5GYWlsZWRGaWx0ZXISEQoJcGFnZV9zaXplGAIgASgNEhIKCnBhZ2VfdG9rZW4YAyABKAkiXwoSTGlzdEZhaWxlZFJlc3BvbnNlEjAKBmZhaWxlZBgBIAMoCzIgLmV2ZW50cm91dGluZy52MS5GYWlsZWRTdGF0ZW1lbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIl0KElJldHJ5RmFpbGVkUmVxdWVzdBILCgNpZHMYASADKAQSLQoGZmlsdGVyGAIgASgLMh0uZXZlbnRyb3V0aW5nLnYxLkZhaWxlZEZpbHRlchILCgNhbGwYAyABKAgiOQoTUmV0cnlGYWlsZWRSZXNwb25zZRIPCgdyZXRyaWVkGAEgASgNEhEKCW5vdF9mb3VuZBgCIAMoBCJdChJQdXJnZUZhaWxlZFJlcXVlc3QSCwoDaWRzGAEgAygEEi0KBmZpbHRlchgCIAEoCzIdLmV2ZW50cm91dGluZy52MS5GYWlsZWRGaWx0ZXISCwoDYWxsGAMgASgIIjgKE1B1cmdlRmFpbGVkUmVzcG9uc2USDgoGcHVyZ2VkGAEgASgNEhEKCW5vdF9mb3VuZBgCIAMoBDLwBAoTRXZlbnRSb3V0aW5nU2VydmljZRJDCgRFbWl0EhwuZXZlbnRyb3V0aW5nLnYxLkVtaXRSZXF1ZXN0Gh0uZXZlbnRyb3V0aW5nLnYxLkVtaXRSZXNwb25zZRJSCglFbWl0QmF0Y2gSIS5ldmVudHJvdXRpbmcudjEuRW1pdEJhdGNoUmVxdWVzdBoiLmV2ZW50cm91dGluZy52MS5FbWl0QmF0Y2hSZXNwb25zZRJSCglUcmFuc2Zvcm0SIS5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtUmVxdWVzdBoiLmV2ZW50cm91dGluZy52MS5UcmFuc2Zvcm1SZXNwb25zZRJhCg5UcmFuc2Zvcm1CYXRjaBImLmV2ZW50cm91dGluZy52MS5UcmFuc2Zvcm1CYXRjaFJlcXVlc3QaJy5ldmVudHJvdXRpbmcudjEuVHJhbnNmb3JtQmF0Y2hSZXNwb25zZRJVCgpMaXN0RmFpbGVkEiIuZXZlbnRyb3V0aW5nLnYxLkxpc3RGYWlsZWRSZXF1ZXN0GiMuZXZlbnRyb3V0aW5nLnYxLkxpc3RGYWlsZWRSZXNwb25zZRJYCgtSZXRyeUZhaWxlZBIjLmV2ZW50cm91dGluZy52MS5SZXRyeUZhaWxlZFJlcXVlc3QaJC5ldmVudHJvdXRpbmcudjEuUmV0cnlGYWlsZWRSZXNwb25zZRJYCgtQdXJnZUZhaWxlZBIjLmV2ZW50cm91dGluZy52MS5QdXJnZUZhaWxlZFJlcXVlc3QaJC5ldmVudHJvdXRpbmcudjEuUHVyZ2VGYWlsZWRSZXNwb25zZWIGcHJvdG8z", [file_eventrouting_v1_event, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message eventrouting.v1.EmitRequest
@@ -67,6 +67,17 @@ export type EmitBatchRequest = Message<"eventrouting.v1.EmitBatchRequest"> & {
    * @generated from field: repeated string router_ids = 2;
    */
   routerIds: string[];
+
+  /**
+   * A lean answer, for callers that send many events and act only on what was not stored: `results` then lists
+   * only the events that were not stored (overall outcome other than PUBLISHED or DUPLICATE) or that a backend
+   * SKIPPED, each as in the full answer (its `index` says which), and `counts` sums up every event. Building,
+   * encoding and compressing one result per event costs the service more than storing a one-router statement
+   * does. Default false: one result per event and no `counts`, as before this field existed.
+   *
+   * @generated from field: bool only_unstored_results = 3;
+   */
+  onlyUnstoredResults: boolean;
 };
 
 /**
@@ -81,11 +92,19 @@ export const EmitBatchRequestSchema: GenMessage<EmitBatchRequest> = /*@__PURE__*
  */
 export type EmitBatchResponse = Message<"eventrouting.v1.EmitBatchResponse"> & {
   /**
-   * One result per event, in request order.
+   * One result per event, in request order; with only_unstored_results, only the events it names, in request
+   * order.
    *
    * @generated from field: repeated eventrouting.v1.EventResult results = 1;
    */
   results: EventResult[];
+
+  /**
+   * Set only with only_unstored_results.
+   *
+   * @generated from field: eventrouting.v1.EmitBatchCounts counts = 2;
+   */
+  counts?: EmitBatchCounts | undefined;
 };
 
 /**
@@ -94,6 +113,68 @@ export type EmitBatchResponse = Message<"eventrouting.v1.EmitBatchResponse"> & {
  */
 export const EmitBatchResponseSchema: GenMessage<EmitBatchResponse> = /*@__PURE__*/
   messageDesc(file_eventrouting_v1_event_routing_service, 3);
+
+/**
+ * What an EmitBatch call did with all of its events (with EmitBatchRequest.only_unstored_results).
+ *
+ * @generated from message eventrouting.v1.EmitBatchCounts
+ */
+export type EmitBatchCounts = Message<"eventrouting.v1.EmitBatchCounts"> & {
+  /**
+   * Events by overall outcome (EventResult.outcome); together they are the number of events sent.
+   *
+   * @generated from field: uint32 published = 1;
+   */
+  published: number;
+
+  /**
+   * @generated from field: uint32 duplicate = 2;
+   */
+  duplicate: number;
+
+  /**
+   * @generated from field: uint32 filtered = 3;
+   */
+  filtered: number;
+
+  /**
+   * @generated from field: uint32 no_transformer = 4;
+   */
+  noTransformer: number;
+
+  /**
+   * @generated from field: uint32 skipped = 5;
+   */
+  skipped: number;
+
+  /**
+   * @generated from field: uint32 invalid = 6;
+   */
+  invalid: number;
+
+  /**
+   * Statements (xAPI) and events (Caliper) produced by the backends that published, each counted once
+   * (BackendResult.statement_ids of the full answer, duplicates included).
+   *
+   * @generated from field: uint32 statements = 7;
+   */
+  statements: number;
+
+  /**
+   * Messages stored in the delivery stream by this call: one per statement per matching router, without those
+   * JetStream already held (de-duplicated).
+   *
+   * @generated from field: uint32 messages_stored = 8;
+   */
+  messagesStored: number;
+};
+
+/**
+ * Describes the message eventrouting.v1.EmitBatchCounts.
+ * Use `create(EmitBatchCountsSchema)` to create a new message.
+ */
+export const EmitBatchCountsSchema: GenMessage<EmitBatchCounts> = /*@__PURE__*/
+  messageDesc(file_eventrouting_v1_event_routing_service, 4);
 
 /**
  * @generated from message eventrouting.v1.TransformRequest
@@ -117,7 +198,7 @@ export type TransformRequest = Message<"eventrouting.v1.TransformRequest"> & {
  * Use `create(TransformRequestSchema)` to create a new message.
  */
 export const TransformRequestSchema: GenMessage<TransformRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 4);
+  messageDesc(file_eventrouting_v1_event_routing_service, 5);
 
 /**
  * @generated from message eventrouting.v1.TransformResponse
@@ -141,7 +222,7 @@ export type TransformResponse = Message<"eventrouting.v1.TransformResponse"> & {
  * Use `create(TransformResponseSchema)` to create a new message.
  */
 export const TransformResponseSchema: GenMessage<TransformResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 5);
+  messageDesc(file_eventrouting_v1_event_routing_service, 6);
 
 /**
  * @generated from message eventrouting.v1.TransformBatchRequest
@@ -181,7 +262,7 @@ export type TransformBatchRequest = Message<"eventrouting.v1.TransformBatchReque
  * Use `create(TransformBatchRequestSchema)` to create a new message.
  */
 export const TransformBatchRequestSchema: GenMessage<TransformBatchRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 6);
+  messageDesc(file_eventrouting_v1_event_routing_service, 7);
 
 /**
  * @generated from message eventrouting.v1.TransformBatchResponse
@@ -200,7 +281,7 @@ export type TransformBatchResponse = Message<"eventrouting.v1.TransformBatchResp
  * Use `create(TransformBatchResponseSchema)` to create a new message.
  */
 export const TransformBatchResponseSchema: GenMessage<TransformBatchResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 7);
+  messageDesc(file_eventrouting_v1_event_routing_service, 8);
 
 /**
  * @generated from message eventrouting.v1.TransformedOutput
@@ -236,7 +317,7 @@ export type TransformedOutput = Message<"eventrouting.v1.TransformedOutput"> & {
  * Use `create(TransformedOutputSchema)` to create a new message.
  */
 export const TransformedOutputSchema: GenMessage<TransformedOutput> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 8);
+  messageDesc(file_eventrouting_v1_event_routing_service, 9);
 
 /**
  * A statement that exhausted its delivery attempts and was kept (see DeliverySettings.exhausted).
@@ -311,7 +392,7 @@ export type FailedStatement = Message<"eventrouting.v1.FailedStatement"> & {
  * Use `create(FailedStatementSchema)` to create a new message.
  */
 export const FailedStatementSchema: GenMessage<FailedStatement> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 9);
+  messageDesc(file_eventrouting_v1_event_routing_service, 10);
 
 /**
  * Selects failed statements. All set fields must match.
@@ -349,7 +430,7 @@ export type FailedFilter = Message<"eventrouting.v1.FailedFilter"> & {
  * Use `create(FailedFilterSchema)` to create a new message.
  */
 export const FailedFilterSchema: GenMessage<FailedFilter> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 10);
+  messageDesc(file_eventrouting_v1_event_routing_service, 11);
 
 /**
  * @generated from message eventrouting.v1.ListFailedRequest
@@ -378,7 +459,7 @@ export type ListFailedRequest = Message<"eventrouting.v1.ListFailedRequest"> & {
  * Use `create(ListFailedRequestSchema)` to create a new message.
  */
 export const ListFailedRequestSchema: GenMessage<ListFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 11);
+  messageDesc(file_eventrouting_v1_event_routing_service, 12);
 
 /**
  * @generated from message eventrouting.v1.ListFailedResponse
@@ -402,7 +483,7 @@ export type ListFailedResponse = Message<"eventrouting.v1.ListFailedResponse"> &
  * Use `create(ListFailedResponseSchema)` to create a new message.
  */
 export const ListFailedResponseSchema: GenMessage<ListFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 12);
+  messageDesc(file_eventrouting_v1_event_routing_service, 13);
 
 /**
  * @generated from message eventrouting.v1.RetryFailedRequest
@@ -431,7 +512,7 @@ export type RetryFailedRequest = Message<"eventrouting.v1.RetryFailedRequest"> &
  * Use `create(RetryFailedRequestSchema)` to create a new message.
  */
 export const RetryFailedRequestSchema: GenMessage<RetryFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 13);
+  messageDesc(file_eventrouting_v1_event_routing_service, 14);
 
 /**
  * @generated from message eventrouting.v1.RetryFailedResponse
@@ -455,7 +536,7 @@ export type RetryFailedResponse = Message<"eventrouting.v1.RetryFailedResponse">
  * Use `create(RetryFailedResponseSchema)` to create a new message.
  */
 export const RetryFailedResponseSchema: GenMessage<RetryFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 14);
+  messageDesc(file_eventrouting_v1_event_routing_service, 15);
 
 /**
  * @generated from message eventrouting.v1.PurgeFailedRequest
@@ -482,7 +563,7 @@ export type PurgeFailedRequest = Message<"eventrouting.v1.PurgeFailedRequest"> &
  * Use `create(PurgeFailedRequestSchema)` to create a new message.
  */
 export const PurgeFailedRequestSchema: GenMessage<PurgeFailedRequest> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 15);
+  messageDesc(file_eventrouting_v1_event_routing_service, 16);
 
 /**
  * @generated from message eventrouting.v1.PurgeFailedResponse
@@ -504,7 +585,7 @@ export type PurgeFailedResponse = Message<"eventrouting.v1.PurgeFailedResponse">
  * Use `create(PurgeFailedResponseSchema)` to create a new message.
  */
 export const PurgeFailedResponseSchema: GenMessage<PurgeFailedResponse> = /*@__PURE__*/
-  messageDesc(file_eventrouting_v1_event_routing_service, 16);
+  messageDesc(file_eventrouting_v1_event_routing_service, 17);
 
 /**
  * Ingests Open edX tracking events, transforms them to xAPI and Caliper and stores them for delivery.
