@@ -150,15 +150,7 @@ describe("container image (deploy/Dockerfile, built and run with Docker)", { ski
       IMAGE,
     ]);
     const c = clients();
-    await waitUntil(
-      () =>
-        c.health.check({ service: "" }).then(
-          (r) => r.status === HealthCheckResponse_ServingStatus.SERVING,
-          () => false,
-        ),
-      30_000,
-      "the container's gRPC health SERVING",
-    );
+    await untilServing(c, 30_000, "the container's gRPC health SERVING");
     assert.equal(await docker(["exec", CONTAINER, "node", "dist/healthcheck.js"]), "SERVING");
 
     const router = "container";
@@ -286,16 +278,7 @@ describe("container image (deploy/Dockerfile, built and run with Docker)", { ski
       ]);
     }
     const [one, two] = instances.map((s) => clients(s.port));
-    for (const c of [one!, two!])
-      await waitUntil(
-        () =>
-          c.health.check({ service: "" }).then(
-            (r) => r.status === HealthCheckResponse_ServingStatus.SERVING,
-            () => false,
-          ),
-        60_000,
-        "an instance SERVING against the cluster",
-      );
+    for (const c of [one!, two!]) await untilServing(c, 60_000, "an instance SERVING against the cluster");
 
     // A router made on one instance is used by the other: one routers bucket, one shared durable consumer.
     const router = "cluster";
@@ -333,3 +316,16 @@ describe("container image (deploy/Dockerfile, built and run with Docker)", { ski
     }
   });
 });
+
+/** Until the service's overall gRPC health says SERVING (a refused or failed check is "not yet"). */
+function untilServing(c: ReturnType<typeof clients>, ms: number, what: string): Promise<void> {
+  return waitUntil(
+    () =>
+      c.health.check({ service: "" }).then(
+        (r) => r.status === HealthCheckResponse_ServingStatus.SERVING,
+        () => false,
+      ),
+    ms,
+    what,
+  );
+}
