@@ -5,10 +5,8 @@
  * usage error, not silently ignored.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { test } from "node:test";
-import { promisify } from "node:util";
 import { FAILED_COMMANDS } from "../src/cli/failed-command.js";
 import { IMPORT_COMMANDS } from "../src/cli/import-command.js";
 import { INSPECT_COMMAND } from "../src/cli/inspect-command.js";
@@ -20,20 +18,10 @@ import { REPLAY_COMMAND } from "../src/cli/replay/replay-options.js";
 import { ROUTERS_COMMANDS } from "../src/cli/routers-command.js";
 import { STATUS_COMMAND } from "../src/cli/status-command.js";
 import { TRANSFORM_COMMAND } from "../src/cli/transform-command.js";
-import { cliArgs } from "./support/entrypoints.js";
-
-const exec = promisify(execFile);
+import { runCli } from "./support/entrypoints.js";
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, EVENT_ROUTING_TOKEN: "", EVENT_ROUTING_URL: "http://127.0.0.1:1" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, EVENT_ROUTING_TOKEN: "", EVENT_ROUTING_URL: "http://127.0.0.1:1" });
 }
 
 type Options = Record<string, { type: string; short?: string }>;

@@ -4,18 +4,16 @@
  * consumer, the ingest and rejected ones included; with another one it says where it looked.
  */
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { waitUntil } from "./support/http-endpoints.js";
-import { cliArgs, serviceArgs } from "./support/entrypoints.js";
+import { runCli, serviceArgs } from "./support/entrypoints.js";
 
-const exec = promisify(execFile);
 let dir: string;
 let dataDir: string;
 let service: ChildProcess;
@@ -60,21 +58,13 @@ after(async () => {
 });
 
 async function cli(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: {
-        ...process.env,
-        NATS_URL: "",
-        EVENT_ROUTING_URL: `http://${address}`,
-        EVENT_ROUTING_TOKEN: "test-admin-token-0123456789abcdef",
-        ...env,
-      },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, {
+    ...process.env,
+    NATS_URL: "",
+    EVENT_ROUTING_URL: `http://${address}`,
+    EVENT_ROUTING_TOKEN: "test-admin-token-0123456789abcdef",
+    ...env,
+  });
 }
 
 test("with the service's DATA_DIR inspect finds its nats-server and lists every stream and consumer, ingest and rejected included", async () => {

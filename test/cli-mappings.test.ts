@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
 import { ADMIN_TOKEN, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
-import { cliArgs } from "./support/entrypoints.js";
+import { cliArgs, runCli } from "./support/entrypoints.js";
 
 const exec = promisify(execFile);
 let sut: ServiceUnderTest;
@@ -29,15 +29,7 @@ after(async () => {
 });
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
 }
 
 function file(name: string, text: string): string {

@@ -4,14 +4,12 @@
  * stream, imports, and the exit code and single stderr line of each kind of failure.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { create } from "@bufbuild/protobuf";
 import { readFileSync } from "node:fs";
 import { jetstream } from "@nats-io/jetstream";
@@ -20,9 +18,8 @@ import { freePort } from "./support/free-port.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { FaultEndpoint, waitUntil } from "./support/http-endpoints.js";
 import { ADMIN_TOKEN, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
-import { cliArgs } from "./support/entrypoints.js";
+import { runCli } from "./support/entrypoints.js";
 
-const exec = promisify(execFile);
 const SECRET = "s3cret-password-never-echoed";
 let sut: ServiceUnderTest;
 let ok: FaultEndpoint;
@@ -48,15 +45,7 @@ after(async () => {
 });
 
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN, ...env });
 }
 
 function file(name: string, text: string): string {

@@ -5,12 +5,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
 import { ERB_FIXTURES_DIR, ERB_TEST_EXTERNAL_ID, readExpectedFixture } from "./support/erb-fixtures.js";
-import { cliArgs } from "./support/entrypoints.js";
+import { cliArgs, runCli } from "./support/entrypoints.js";
 
-const exec = promisify(execFile);
 const raw = (file: string) => join(ERB_FIXTURES_DIR, "raw", file);
 let dir: string;
 let identities: string;
@@ -27,15 +25,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the CLI as users do; resolves with exit code and output instead of throwing on a non-zero exit. */
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, IDENTITY_HMAC_SECRET: "a-test-secret-of-enough-length" });
 }
 
 const common = ["--transformer-version", "event-routing-backends@1.1.1", "--identities", "IDS", "--courses", "COURSES"];

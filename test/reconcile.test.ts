@@ -7,11 +7,9 @@
  * an LRS whose /about lists only 1.0.0 gets a warning at router creation and in TestRouter.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -26,9 +24,8 @@ import { freePort } from "./support/free-port.js";
 import { waitUntil } from "./support/http-endpoints.js";
 import { lrsInstalled, startLrs, type TestLrs } from "./support/lrs.js";
 import { ADMIN_TOKEN, adminAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
-import { cliArgs } from "./support/entrypoints.js";
+import { runCli } from "./support/entrypoints.js";
 
-const exec = promisify(execFile);
 const skip = lrsInstalled() ? false : "run: npm ci --prefix test/lrs --ignore-scripts";
 const names = natsNames("eventrouting");
 
@@ -128,15 +125,7 @@ async function reconcile(req: Request): Promise<{ report: ReconcileReport; progr
 }
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
 }
 
 async function deliveredAll(routerId: string): Promise<void> {

@@ -4,9 +4,7 @@
  * CLI in a child process). Nothing here reads the stream with NATS directly: what the operator sees is the test.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, test } from "node:test";
-import { promisify } from "node:util";
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { jetstream } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -14,9 +12,8 @@ import { IngestAdminService } from "../gen/eventrouting/v1/ingest_admin_service_
 import { connectNats } from "../src/nats/connection.js";
 import { waitUntil } from "./support/http-endpoints.js";
 import { ADMIN_TOKEN, adminAuth, emitAuth, startServiceUnderTest, type ServiceUnderTest } from "./support/service-under-test.js";
-import { cliArgs } from "./support/entrypoints.js";
+import { runCli } from "./support/entrypoints.js";
 
-const exec = promisify(execFile);
 let sut: ServiceUnderTest;
 let nc: NatsConnection;
 let ingest: Client<typeof IngestAdminService>;
@@ -40,15 +37,7 @@ after(async () => {
 });
 
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], {
-      env: { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
+  return runCli(args, { ...process.env, EVENT_ROUTING_URL: sut.baseUrl, EVENT_ROUTING_TOKEN: ADMIN_TOKEN });
 }
 
 test("ListRejected shows each copy's input, reason, source and time, oldest first; binary input stays bytes", async () => {

@@ -5,7 +5,11 @@
  * TypeScript modules), which is what lets the suite run on two Node versions within CI's budget. A test file run
  * alone, without the bundle, starts src/ under tsx, so an edit is tested without a build.
  */
+import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const exec = promisify(execFile);
 
 const repo = fileURLToPath(new URL("../..", import.meta.url));
 const bundled = process.env["ER_DIST_BUILT"] === "1";
@@ -20,4 +24,21 @@ export function cliArgs(): string[] {
   return bundled
     ? ["--no-warnings", "--enable-source-maps", `${repo}dist/cli/main.js`]
     : ["--no-warnings", "--import", "tsx", `${repo}src/cli/main.ts`];
+}
+
+export interface CliRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI as an operator does, with exactly `env`; resolves with the exit code and output, never throws. */
+export async function runCli(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliRun> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [...cliArgs(), ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as CliRun;
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
 }
