@@ -15,7 +15,7 @@ import { create } from "@bufbuild/protobuf";
 import { Code, type ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { Backend, EventInputSchema, type Outcome } from "../gen/eventrouting/v1/event_pb.js";
+import { Backend, EventInputSchema, Outcome } from "../gen/eventrouting/v1/event_pb.js";
 import { EventRoutingService } from "../gen/eventrouting/v1/event_routing_service_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Serving } from "../gen/grpc/health/v1/health_pb.js";
 import {
@@ -214,7 +214,23 @@ describe("Open edX event bus (Redis Streams) and NATS ingest", () => {
     );
     const expectedOutcomes = new Map<Outcome, bigint>();
     for (const r of res.results) expectedOutcomes.set(r.outcome, (expectedOutcomes.get(r.outcome) ?? 0n) + 1n);
-    assert.deepEqual(new Map(status.outcomes.map((o) => [o.outcome, o.count])), expectedOutcomes, "outcomes counted as Emit reports them");
+    const counted = new Map(status.outcomes.map((o) => [o.outcome, o.count]));
+    // A batch whose PubAcks came late (a loaded machine: CI runs two runtimes side by side) is retried in place, and
+    // what its first try stored then comes back DUPLICATE, as InputStats documents. Only then may PUBLISHED and
+    // DUPLICATE differ from Emit's, and only by moving events from one to the other.
+    const retried = logs
+      .lines()
+      .filter((l) => String(l["msg"]).startsWith("could not store an input batch; retrying") && l["source"] === "event-bus-redis");
+    if (retried.length === 0) {
+      const warnings = logs.lines().filter((l) => Number(l["level"]) >= 40);
+      assert.deepEqual(counted, expectedOutcomes, `outcomes counted as Emit reports them; warnings: ${JSON.stringify(warnings)}`);
+    } else {
+      const sum = (m: Map<Outcome, bigint>) => (m.get(Outcome.PUBLISHED) ?? 0n) + (m.get(Outcome.DUPLICATE) ?? 0n);
+      assert.equal(sum(counted), sum(expectedOutcomes), `published or duplicate, after a retry: ${JSON.stringify(retried)}`);
+      for (const [outcome, n] of expectedOutcomes)
+        if (outcome !== Outcome.PUBLISHED && outcome !== Outcome.DUPLICATE) assert.equal(counted.get(outcome), n, `outcome ${outcome}`);
+      assert.ok((counted.get(Outcome.DUPLICATE) ?? 0n) >= (expectedOutcomes.get(Outcome.DUPLICATE) ?? 0n), "no fewer duplicates");
+    }
   });
 
   test("malformed entries end in the rejected stream with their reasons, and the stream keeps flowing", async () => {
