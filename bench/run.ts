@@ -130,12 +130,19 @@ interface Service {
 
 /**
  * `npm start`'s node arguments (its V8 flags included): the service is benchmarked as production starts it. The
- * script is `exec node ...` (so npm's shell hands signals to node): the words after `node`.
+ * script is `exec [env K=V ...] node ...` (so npm's shell hands signals to node): the words after `node`, and the
+ * variables `env` sets (they must be there when the process starts: glibc reads MALLOC_ARENA_MAX then).
  */
-const START_ARGS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
+const START_WORDS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
   .replace(/^exec /, "")
-  .split(" ")
-  .slice(1);
+  .split(" ");
+const START_ARGS = START_WORDS.slice(START_WORDS.indexOf("node") + 1);
+const START_ENV: Record<string, string> = Object.fromEntries(
+  (START_WORDS[0] === "env" ? START_WORDS.slice(1, START_WORDS.indexOf("node")) : []).map((kv) => [
+    kv.slice(0, kv.indexOf("=")),
+    kv.slice(kv.indexOf("=") + 1),
+  ]),
+);
 
 async function startService(natsUrl: string, env: Record<string, string>, label: string): Promise<Service> {
   const entry = TSX ? ["--import", "tsx", "src/main.ts"] : START_ARGS;
@@ -145,6 +152,7 @@ async function startService(natsUrl: string, env: Record<string, string>, label:
   const { child, value: port } = await startChild(
     [...prof, ...entry],
     {
+      ...START_ENV,
       NATS_URL: natsUrl,
       HOST: "127.0.0.1",
       PORT: "0",
@@ -559,7 +567,7 @@ const env = {
   natsServer: natsServerVersion,
   natsJs: version("@nats-io/transport-node"),
   connect: version("@connectrpc/connect-node"),
-  service: TSX ? "node --import tsx src/main.ts" : `node ${START_ARGS.join(" ")} (npm start, after npm run build)`,
+  service: TSX ? "node --import tsx src/main.ts" : `${START_WORDS.join(" ")} (npm start, after npm run build)`,
   rounds: ROUNDS,
   secondsPerRun: SECONDS,
 };

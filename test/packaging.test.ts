@@ -37,7 +37,10 @@ const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
  * script `exec`s it, so npm's SIGTERM reaches node rather than the shell npm runs scripts in.
  */
 const START_SCRIPT = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start;
-const START = START_SCRIPT.replace(/^exec /, "").split(" ");
+const START_WORDS = START_SCRIPT.replace(/^exec /, "").split(" ");
+/** `env K=V ...` before node: variables the process must have from its start (glibc reads MALLOC_ARENA_MAX then). */
+const START_ENV = START_WORDS[0] === "env" ? START_WORDS.slice(1, START_WORDS.indexOf("node")) : [];
+const START = START_WORDS.slice(START_WORDS.indexOf("node"));
 const HEALTHCHECK = ["node", "dist/healthcheck.js"];
 
 type Env = Record<string, string>;
@@ -124,7 +127,7 @@ describe("deployment files", () => {
     const example = [...read("deploy/env.example").matchAll(/^#?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!);
     const composeExample = read("deploy/compose/env.example");
     assert.deepEqual(
-      [...dockerEnv, ...example].filter((v) => !KNOWN.has(v)),
+      [...dockerEnv, ...example].filter((v) => !KNOWN.has(v) && !START_ENV.some((kv) => kv.startsWith(`${v}=`))),
       [],
     );
     assert.ok(example.length > 5 && composeExample.includes("EMIT_TOKENS="));
@@ -147,15 +150,19 @@ describe("deployment files", () => {
       BUILD,
     );
     assert.ok(dockerfile.includes(`CMD ${JSON.stringify(START).replaceAll(",", ", ")}`), "CMD starts the bundle as npm start does");
-    assert.ok(read("README.md").includes(`&& ${START.join(" ")}\``), "the README's production command is npm start's");
+    for (const kv of START_ENV) assert.match(dockerfile, new RegExp(`^ENV ${kv}$`, "m"), `the image sets ${kv} as npm start does`);
+    assert.ok(read("README.md").includes(`&& ${[...START_ENV, ...START].join(" ")}\``), "the README's production command is npm start's");
     assert.ok(dockerfile.includes(`HEALTHCHECK`) && dockerfile.includes(JSON.stringify(HEALTHCHECK).replaceAll(",", ", ")));
     assert.match(dockerfile, /^USER node$/m);
     assert.equal([...dockerfile.matchAll(/^FROM /gm)].length, 2, "multi-stage");
 
     const unit = read("deploy/systemd/event-routing.service");
     assert.ok(unit.includes(`\nExecStart=/usr/bin/${START.join(" ")}\n`), "systemd starts the bundle as npm start does");
+    for (const kv of START_ENV) assert.ok(unit.includes(`\nEnvironment=${kv}\n`), `systemd sets ${kv} as npm start does`);
     assert.deepEqual(
-      [...unit.matchAll(/^Environment=([A-Z_]+)=/gm)].map((m) => m[1]!).filter((v) => !KNOWN.has(v)),
+      [...unit.matchAll(/^Environment=([A-Z_]+)=/gm)]
+        .map((m) => m[1]!)
+        .filter((v) => !KNOWN.has(v) && !START_ENV.some((kv) => kv.startsWith(`${v}=`))),
       [],
     );
   });
