@@ -9,6 +9,7 @@ import { after, before, test } from "node:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
 import { startDelivery, type Delivery } from "../src/delivery/delivery.js";
+import type { ForgottenMessages } from "../src/delivery/delivery-runtime.js";
 import { connectNats } from "../src/nats/connection.js";
 import { natsNames } from "../src/nats/names.js";
 import { createCaliperRegistry } from "../src/transform/caliper/index.js";
@@ -43,7 +44,7 @@ after(async () => {
   await nats.stop();
 });
 
-async function instance(routers: MemoryRouterSource, conn = nc, sweeper = true): Promise<Delivery> {
+async function instance(routers: MemoryRouterSource, conn = nc, sweeper = true, forgotten?: ForgottenMessages): Promise<Delivery> {
   const d = await startDelivery({
     nc: conn,
     names,
@@ -52,6 +53,7 @@ async function instance(routers: MemoryRouterSource, conn = nc, sweeper = true):
     caliperSensorId: "http://localhost:18000",
     logger: captureLogger().logger,
     sweeper,
+    ...(forgotten ? { forgotten } : {}),
   });
   closers.push(() => d.stop());
   return d;
@@ -68,7 +70,7 @@ async function consumer(id: string) {
 }
 
 // First in the file: no other instance (with its sweeper) may be running yet.
-test("sweeper backstop: statements whose final attempt never completed land in the failed stream once (the non-critical one marked discardable), even when no sweeper ran at the time", async () => {
+test("sweeper backstop: statements whose final attempt never completed land in the failed stream once (the non-critical one marked discardable), even when no sweeper ran at the time; a forgotten learner's does not", async () => {
   const e = await endpoint();
   const routers = new MemoryRouterSource();
   // No sweeper in this instance: the advisory must wait in the advisory stream.
@@ -77,30 +79,50 @@ test("sweeper backstop: statements whose final attempt never completed land in t
   await d.settled();
   const st = fakeStatement();
   const ordinary = fakeStatement();
+  // Critical, so it would be kept; but its learner is forgotten by the time the sweeper finds it.
+  const forgottenOne = fakeStatement();
   await publishStatements(js, names, "crash", [st], "edx.course.enrollment.activated");
   await publishStatements(js, names, "crash", [ordinary], "edx.video.played");
+  await publishStatements(js, names, "crash", [forgottenOne], "edx.course.enrollment.activated");
   // A "worker" that takes the messages on their last attempt and dies without answering.
   const c = await js.consumers.get(names.deliveryStream, names.deliveryConsumer("crash"));
   assert.ok(await c.next({ expires: 2000 }), "took the critical message");
   assert.ok(await c.next({ expires: 2000 }), "took the other message");
+  assert.ok(await c.next({ expires: 2000 }), "took the forgotten learner's message");
   // Re-enabling starts a worker whose pulls make the server notice the expired final attempt (advisories are lazy).
   routers.put(makeRouter("crash", e.url, { enabled: true }, { maxRetries: 0 }));
   const advSubject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${names.deliveryStream}.deliver-crash`;
   await waitUntil(
     async () => {
       const info = await jsm.streams.info(names.advisoryStream, { subjects_filter: advSubject });
-      return (info.state.subjects?.[advSubject] ?? 0) === 2;
+      return (info.state.subjects?.[advSubject] ?? 0) === 3;
     },
     6000,
     "advisory captured",
   );
   assert.equal(await d.failed.count("crash"), 0, "nothing moved it yet");
-  // An instance with the sweeper starts later and finds the advisory.
-  const d2 = await instance(new MemoryRouterSource());
-  await waitUntil(async () => (await d2.failed.count("crash")) === 2, 6000, "sweeper stored them");
+  // An instance with the sweeper starts later and finds the advisories.
+  const forgottenId = Buffer.from(String(forgottenOne["id"]));
+  const d2 = await instance(new MemoryRouterSource(), nc, true, {
+    isForgotten: (_headers, body) => Buffer.from(body).includes(forgottenId),
+  });
+  await waitUntil(
+    async () => {
+      const info = await jsm.consumers.info(names.advisoryStream, names.sweeperConsumer);
+      return info.num_pending === 0 && info.num_ack_pending === 0;
+    },
+    6000,
+    "the sweeper handled every advisory",
+  );
+  assert.equal(await d2.failed.count("crash"), 2, "the two statements kept, not the forgotten learner's");
   const page = await d2.failed.list({ routerId: "crash" }, 10);
   const f = page.entries.find((x) => x.statementId === st["id"])!;
   assert.equal(f.discardable, false, "a critical statement is never discardable");
+  assert.equal(
+    page.entries.find((x) => x.statementId === forgottenOne["id"]),
+    undefined,
+    "no trace of the forgotten learner",
+  );
   const o = page.entries.find((x) => x.statementId === ordinary["id"]);
   assert.equal(o?.discardable, true, "kept by the default policy, marked discardable");
   assert.equal(f.attempts, 1);
@@ -110,6 +132,31 @@ test("sweeper backstop: statements whose final attempt never completed land in t
   // The worker path uses the same msg id: a late record of the same failure is de-duplicated.
   await d2.failed.record({ ...f, lastError: "late worker" }, f.body);
   assert.equal(await d2.failed.count("crash"), 2);
+});
+
+test("a statement whose learner is forgotten during its final attempt is not kept in the failed stream", async () => {
+  let forgotten = false;
+  // The learner is forgotten while the request is out; the endpoint then fails it, on its only attempt.
+  const e = await FaultEndpoint.start(() => {
+    forgotten = true;
+    return { status: 500 };
+  });
+  closers.push(() => e.close());
+  const routers = new MemoryRouterSource();
+  const d = await instance(routers, nc, false, { isForgotten: () => forgotten });
+  routers.put(makeRouter("forget-final", e.url, {}, { maxRetries: 0 }));
+  await d.settled();
+  await publishStatements(js, names, "forget-final", [fakeStatement()], "edx.course.enrollment.activated");
+  await waitUntil(
+    async () => {
+      const ci = await consumer("forget-final");
+      return ci !== null && ci.delivered.stream_seq > 0 && ci.num_ack_pending === 0 && ci.num_pending === 0;
+    },
+    6000,
+    "the final attempt settled",
+  );
+  assert.equal(e.requests.length, 1, "sent once, before the learner was forgotten");
+  assert.equal(await d.failed.count("forget-final"), 0, "not kept in the failed stream");
 });
 
 test("consumers follow the router source: update, disable keeps the backlog, re-enable delivers it, delete purges", async () => {

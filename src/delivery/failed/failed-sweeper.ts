@@ -97,6 +97,15 @@ export class FailedSweeper {
         m.ack();
         return;
       }
+      // A forgotten learner's statement is not kept: the forget may have scanned the failed stream already.
+      if (this.deps.forgotten?.isForgotten(orig.header, orig.data)) {
+        logger.info(
+          { consumer: adv.consumer, streamSeq: adv.stream_seq },
+          "statement of a forgotten learner not moved to the failed stream",
+        );
+        m.ack();
+        return;
+      }
       const meta = readDeliveryHeaders(orig.header);
       // Without the header, the consumer names the router (minus an incarnation suffix, nats/names.ts).
       const routerId = meta.routerId || adv.consumer.slice("deliver-".length).replace(/-R\d+$/, "");

@@ -61,7 +61,7 @@ export interface BatchResult {
   readonly unsent: JsMsg[];
 }
 
-type Settled = "delivered" | "retry" | "failed" | "dropped" | "held";
+type Settled = "delivered" | "retry" | "failed" | "dropped" | "held" | "forgotten";
 type TriedOutcome = Exclude<ItemOutcome, { kind: "paused" | "unsent" }>;
 
 export class BatchProcessor {
@@ -197,6 +197,12 @@ export class BatchProcessor {
   /** Last attempt failed, or the endpoint refused the statement for good. */
   private async exhaust(m: JsMsg, statementId: string, o: { status: number; error: string }, attemptTime: Date): Promise<Settled> {
     const { stats, logger, router, held, delivery } = this.deps;
+    // Forgotten while this batch was out: not kept in the failed stream, which the forget may have scanned already.
+    if (this.deps.forgotten?.isForgotten(m.headers, m.data)) {
+      m.ack();
+      held.release(m, true);
+      return "forgotten";
+    }
     const eventName = m.headers?.get(HDR_EVENT_NAME) ?? "";
     const critical = this.isCritical(m);
     if (!critical && delivery.exhausted === "critical") {
