@@ -267,7 +267,8 @@ test("banner with every URL and generated tokens; NATS_MONITOR_PORT honoured; a 
     assert.equal(natsServersUsing(dir).length, 1, "the second start did not start a nats-server");
   } finally {
     first.child.kill("SIGTERM");
-    assert.equal(await first.exited, 0);
+    // With its stderr: a start that failed (exit 2 or 3) says why here, not only "3 !== 0".
+    assert.equal(await first.exited, 0, first.stderr());
   }
   assert.deepEqual(natsServersUsing(dir), []);
   // The lock went with it: the next start works.

@@ -7,25 +7,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { resolveNatsServerBin } from "../../src/nats/nats-server-process.js";
+import { freePort } from "./free-port.js";
 import { waitUntil } from "./http-endpoints.js";
 import { onTestExit } from "./nats-server.js";
 
 const CLUSTER_NAME = "fault-cluster";
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve, reject) => {
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => resolve());
-  });
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
 
 export class ClusterNode {
   private child: ChildProcess | undefined;

@@ -8,10 +8,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer, connect as tcpConnect } from "node:net";
+import { connect as tcpConnect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sleep } from "../../src/backoff.js";
+import { freePort } from "./free-port.js";
 
 const live = new Set<TestRedisServer>();
 let hooked = false;
@@ -23,18 +24,6 @@ function hookExit(): void {
     for (const s of live) s.killNow();
   });
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => process.exit(130));
-}
-
-/** A port the kernel just handed out; redis-server has no "pick one" option, so it is chosen here. */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 async function acceptsConnections(port: number): Promise<boolean> {
