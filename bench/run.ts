@@ -27,6 +27,7 @@ import { RouterAdminService } from "../gen/eventrouting/v1/router_admin_service_
 import { natsNames } from "../src/nats/names.js";
 import { ERB_FIXTURES_DIR, isAnonymousFixture, rawFixtureFiles } from "../test/support/erb-fixtures.js";
 import { startNatsServer } from "../test/support/nats-server.js";
+import { startCommand } from "../test/support/start-command.js";
 import { type BenchRow, mergeRun, median, RSS_TARGET_MIB, runtimeKey, updateDoc } from "./results-doc.js";
 import type { LoadArgs } from "./suite/load.js";
 
@@ -129,19 +130,13 @@ interface Service {
 }
 
 /**
- * `npm start`'s node arguments (its V8 flags included): the service is benchmarked as production starts it. The
- * script is `exec [env K=V ...] node ...` (so npm's shell hands signals to node): the words after `node`, and the
- * variables `env` sets (they must be there when the process starts: glibc reads MALLOC_ARENA_MAX then).
+ * `npm start`'s node arguments (its V8 flags included) and the variables it sets: the service is benchmarked as
+ * production starts it.
  */
-const START_WORDS = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start
-  .replace(/^exec /, "")
-  .split(" ");
-const START_ARGS = START_WORDS.slice(START_WORDS.indexOf("node") + 1);
+const START = startCommand(ROOT);
+const START_ARGS = START.node.slice(1);
 const START_ENV: Record<string, string> = Object.fromEntries(
-  (START_WORDS[0] === "env" ? START_WORDS.slice(1, START_WORDS.indexOf("node")) : []).map((kv) => [
-    kv.slice(0, kv.indexOf("=")),
-    kv.slice(kv.indexOf("=") + 1),
-  ]),
+  START.env.map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
 );
 
 async function startService(natsUrl: string, env: Record<string, string>, label: string): Promise<Service> {
@@ -567,7 +562,7 @@ const env = {
   natsServer: natsServerVersion,
   natsJs: version("@nats-io/transport-node"),
   connect: version("@connectrpc/connect-node"),
-  service: TSX ? "node --import tsx src/main.ts" : `${START_WORDS.join(" ")} (npm start, after npm run build)`,
+  service: TSX ? "node --import tsx src/main.ts" : `${[...START.env, ...START.node].join(" ")} (npm start, after npm run build)`,
   rounds: ROUNDS,
   secondsPerRun: SECONDS,
 };

@@ -19,6 +19,7 @@ import { EXIT_CONFIG } from "../src/startup/startup-errors.js";
 import { ERB_FIXTURES_DIR } from "./support/erb-fixtures.js";
 import { LIVENESS } from "../src/server/health.js";
 import { startNatsServer, type TestNatsServer } from "./support/nats-server.js";
+import { startCommand } from "./support/start-command.js";
 import { TestRedisServer } from "./support/redis-server.js";
 import { makeTlsFiles } from "./support/tls-files.js";
 
@@ -36,11 +37,7 @@ const RUNTIME_INSTALL = "npm ci --omit=dev --no-audit --no-fund";
  * The production start command: `npm start`'s, which the Dockerfile, the systemd unit and the README repeat. The
  * script `exec`s it, so npm's SIGTERM reaches node rather than the shell npm runs scripts in.
  */
-const START_SCRIPT = (JSON.parse(read("package.json")) as { scripts: { start: string } }).scripts.start;
-const START_WORDS = START_SCRIPT.replace(/^exec /, "").split(" ");
-/** `env K=V ...` before node: variables the process must have from its start (glibc reads MALLOC_ARENA_MAX then). */
-const START_ENV = START_WORDS[0] === "env" ? START_WORDS.slice(1, START_WORDS.indexOf("node")) : [];
-const START = START_WORDS.slice(START_WORDS.indexOf("node"));
+const { env: START_ENV, node: START } = startCommand(REPO);
 const HEALTHCHECK = ["node", "dist/healthcheck.js"];
 
 type Env = Record<string, string>;
